@@ -1,0 +1,11 @@
+import os
+
+from django.core.asgi import get_asgi_application
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+
+application = get_asgi_application()
+
+from core.checks import enforce_production_secrets  # noqa: E402  (needs the app registry)
+
+enforce_production_secrets()

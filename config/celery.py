@@ -1,0 +1,28 @@
+import os
+from pathlib import Path
+
+from celery import Celery
+from celery.signals import beat_init, worker_init
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+
+app = Celery("proactive_insights")
+app.config_from_object("django.conf:settings", namespace="CELERY")
+app.autodiscover_tasks()
+
+
+@app.on_after_configure.connect
+def _create_filesystem_broker_folders(sender, **kwargs):
+    # kombu's filesystem transport (the zero-config broker) expects its folders to exist.
+    for key in ("data_folder_in", "data_folder_out", "processed_folder"):
+        folder = (sender.conf.broker_transport_options or {}).get(key)
+        if folder:
+            Path(folder).mkdir(parents=True, exist_ok=True)
+
+
+@worker_init.connect
+@beat_init.connect
+def _refuse_to_start_without_production_secrets(**kwargs):
+    from core.checks import enforce_production_secrets
+
+    enforce_production_secrets()

@@ -1,0 +1,25 @@
+"""Errors the services raise. They know nothing of HTTP; core.exception_handler maps them."""
+
+
+class ApplicationError(Exception):
+    """A business rule said no. `code` becomes the `error` of the response, `detail` its detail."""
+
+    status_code = 400
+    code = "bad_request"
+
+    def __init__(self, message: str, *, code: str | None = None, detail=None):
+        super().__init__(message)
+        self.message = message
+        if code:
+            self.code = code
+        self.detail = detail if detail is not None else message
+
+
+class Conflict(ApplicationError):
+    status_code = 409
+    code = "conflict"
+
+
+class NotFound(ApplicationError):
+    status_code = 404
+    code = "not_found"

@@ -1,0 +1,68 @@
+"""
+The one list of what Celery beat runs. `python manage.py setup_periodic_tasks` writes it to
+django-celery-beat's tables; the run command and every deploy call it, and it is idempotent.
+"""
+
+from dataclasses import dataclass
+
+from django.db import transaction
+from django_celery_beat.models import CrontabSchedule, PeriodicTask
+
+MANAGED_DESCRIPTION = "Managed by setup_periodic_tasks; edits are overwritten on the next deploy."
+
+
+@dataclass(frozen=True)
+class PeriodicTaskSpec:
+    name: str
+    task: str
+    cron: str  # five fields, UTC
+    expires_seconds: int | None = None
+
+
+PERIODIC_TASKS: list[PeriodicTaskSpec] = []
+
+
+def _crontab(cron: str) -> CrontabSchedule:
+    minute, hour, day_of_month, month_of_year, day_of_week = cron.split()
+    schedule, _ = CrontabSchedule.objects.get_or_create(
+        minute=minute,
+        hour=hour,
+        day_of_month=day_of_month,
+        month_of_year=month_of_year,
+        day_of_week=day_of_week,
+        timezone="UTC",
+    )
+    return schedule
+
+
+@transaction.atomic
+def periodic_tasks_sync(*, specs: list[PeriodicTaskSpec] | None = None) -> dict[str, list[str]]:
+    specs = PERIODIC_TASKS if specs is None else specs
+    report = {"created": [], "updated": [], "unchanged": [], "removed": []}
+    for spec in specs:
+        values = {
+            "task": spec.task,
+            "crontab": _crontab(spec.cron),
+            "interval": None,
+            "enabled": True,
+            "expire_seconds": spec.expires_seconds,
+            "description": MANAGED_DESCRIPTION,
+        }
+        existing = PeriodicTask.objects.filter(name=spec.name).first()
+        if existing is None:
+            PeriodicTask.objects.create(name=spec.name, **values)
+            report["created"].append(spec.name)
+        elif any(getattr(existing, field) != value for field, value in values.items()):
+            for field, value in values.items():
+                setattr(existing, field, value)
+            existing.save()
+            report["updated"].append(spec.name)
+        else:
+            report["unchanged"].append(spec.name)
+
+    stale = PeriodicTask.objects.filter(description=MANAGED_DESCRIPTION).exclude(
+        name__in=[spec.name for spec in specs]
+    )
+    report["removed"] = list(stale.values_list("name", flat=True))
+    stale.delete()
+    return report

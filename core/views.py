@@ -1,0 +1,95 @@
+import logging
+
+from django.conf import settings
+from django.db import connection
+from django.http import JsonResponse
+from drf_spectacular.utils import extend_schema, inline_serializer
+from kombu import Connection
+from rest_framework import serializers
+from rest_framework.permissions import AllowAny
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from core.exception_handler import error_body
+
+logger = logging.getLogger(__name__)
+
+BROKER_CHECK_TIMEOUT_SECONDS = 1.0
+
+
+def _check_database() -> str:
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+            cursor.fetchone()
+    except Exception:
+        logger.exception("health: database check failed")
+        return "unavailable"
+    return "ok"
+
+
+def _check_broker() -> str:
+    try:
+        with Connection(
+            settings.CELERY_BROKER_URL,
+            transport_options=getattr(settings, "CELERY_BROKER_TRANSPORT_OPTIONS", {}),
+            connect_timeout=BROKER_CHECK_TIMEOUT_SECONDS,
+        ) as broker:
+            broker.ensure_connection(max_retries=1, timeout=BROKER_CHECK_TIMEOUT_SECONDS)
+    except Exception:
+        logger.warning("health: broker check failed", exc_info=True)
+        return "unavailable"
+    return "ok"
+
+
+class HealthApi(APIView):
+    """200 when the database answers; the broker is checked and reported but does not fail it."""
+
+    authentication_classes = []
+    permission_classes = [AllowAny]
+
+    @extend_schema(
+        operation_id="health",
+        responses={
+            (200, "application/json"): inline_serializer(
+                "Health",
+                {
+                    "status": serializers.ChoiceField(choices=["ok", "unavailable"]),
+                    "checks": serializers.DictField(child=serializers.CharField()),
+                },
+            ),
+            (503, "application/json"): inline_serializer(
+                "HealthUnavailable",
+                {
+                    "status": serializers.CharField(),
+                    "checks": serializers.DictField(child=serializers.CharField()),
+                },
+            ),
+        },
+        auth=[],
+    )
+    def get(self, request):
+        checks = {"database": _check_database(), "broker": _check_broker()}
+        healthy = checks["database"] == "ok"
+        return Response(
+            {"status": "ok" if healthy else "unavailable", "checks": checks},
+            status=200 if healthy else 503,
+        )
+
+
+def route_not_found(request, exception=None):
+    return JsonResponse(
+        error_body("not_found", f"No endpoint at {request.method} {request.path}."), status=404
+    )
+
+
+def server_error(request):
+    return JsonResponse(error_body("server_error", "Something went wrong on our side."), status=500)
+
+
+def bad_request(request, exception=None):
+    return JsonResponse(error_body("bad_request", "The request could not be understood."), status=400)
+
+
+def permission_denied(request, exception=None):
+    return JsonResponse(error_body("permission_denied", "You may not do this."), status=403)

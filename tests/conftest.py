@@ -1,0 +1,44 @@
+import pytest
+from django.conf import settings
+from rest_framework.test import APIClient
+
+from tests.factories import TenantFactory, issue_api_key
+
+
+@pytest.fixture
+def api_client() -> APIClient:
+    return APIClient()
+
+
+@pytest.fixture
+def tenant(db):
+    return TenantFactory(id="acme", name="Acme Inc", slug="acme-inc")
+
+
+@pytest.fixture
+def other_tenant(db):
+    return TenantFactory(id="globex", name="Globex", slug="globex")
+
+
+@pytest.fixture
+def client_for():
+    """A client authenticated with a fresh API key of the given tenant."""
+
+    def make(tenant) -> APIClient:
+        client = APIClient()
+        client.credentials(HTTP_AUTHORIZATION=f"Bearer {issue_api_key(tenant)}")
+        return client
+
+    return make
+
+
+@pytest.fixture
+def tenant_client(tenant, client_for) -> APIClient:
+    return client_for(tenant)
+
+
+@pytest.fixture
+def admin_key_client(db) -> APIClient:
+    client = APIClient()
+    client.credentials(HTTP_X_ADMIN_KEY=settings.INTERNAL_ADMIN_API_KEY)
+    return client

@@ -1,0 +1,57 @@
+import json
+
+import pytest
+import yaml
+from django.core.management import call_command
+
+pytestmark = pytest.mark.django_db
+
+
+def test_health_reports_database_and_broker(client):
+    response = client.get("/health")
+
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok", "checks": {"database": "ok", "broker": "ok"}}
+    assert client.get("/health/").status_code == 200
+
+
+def test_health_ignores_bad_credentials(client):
+    response = client.get("/health", HTTP_AUTHORIZATION="Bearer wrong")
+
+    assert response.status_code == 200
+
+
+def test_health_stays_up_but_says_so_when_the_broker_is_down(client, settings):
+    settings.CELERY_BROKER_URL = "redis://127.0.0.1:1/0"
+
+    response = client.get("/health")
+
+    assert response.status_code == 200
+    assert response.json()["checks"] == {"database": "ok", "broker": "unavailable"}
+
+
+def test_openapi_schema_documents_each_route_once(client):
+    response = client.get("/api/schema")
+
+    assert response.status_code == 200
+    schema = yaml.safe_load(response.content)
+    assert schema["openapi"].startswith("3.")
+    assert {"/health", "/tenant", "/tenants"} <= set(schema["paths"])
+    assert not [path for path in schema["paths"] if path.endswith("/")]
+    assert set(schema["components"]["securitySchemes"]) == {"apiKey", "adminKey", "cookieAuth"}
+
+
+def test_openapi_schema_generates_without_warnings(tmp_path):
+    target = tmp_path / "schema.json"
+
+    call_command("spectacular", "--validate", "--fail-on-warn", "--format", "openapi-json", "--file", str(target))
+
+    assert "/health" in json.loads(target.read_text())["paths"]
+
+
+def test_api_docs_page(client):
+    response = client.get("/api/docs")
+
+    assert response.status_code == 200
+    assert b"swagger-ui" in response.content
+    assert b"/api/schema" in response.content

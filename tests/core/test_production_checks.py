@@ -1,0 +1,66 @@
+"""The production settings, checked the way an operator meets them: in a fresh process."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+PROJECT = Path(__file__).resolve().parents[2]
+PRODUCTION_ENV = {
+    "DEBUG": "0",
+    "SECRET_KEY": "k" * 20 + "-production-like-secret-key-with-enough-entropy-0123456789",
+    "ALLOWED_HOSTS": "insights.example.com",
+    "DATABASE_URL": "postgres://postgres@127.0.0.1:5432/postgres",
+    "CELERY_BROKER_URL": "redis://127.0.0.1:6379/0",
+    "INTERNAL_ADMIN_API_KEY": "an-internal-admin-key",
+    "STRIPE_WEBHOOK_SECRET": "whsec_production",
+}
+
+
+def run(args, **overrides):
+    # Only what a process needs to run: nothing of the test run's own settings leaks in.
+    env = {key: os.environ[key] for key in ("PATH", "HOME", "LANG") if key in os.environ}
+    env.update(PRODUCTION_ENV)
+    env["DJANGO_SETTINGS_MODULE"] = "config.settings"
+    for key, value in overrides.items():
+        if value is None:
+            env.pop(key, None)
+        else:
+            env[key] = value
+    return subprocess.run(
+        [sys.executable, *args], cwd=PROJECT, env=env, capture_output=True, text=True, timeout=120
+    )
+
+
+def test_check_deploy_is_clean_with_production_settings():
+    result = run(["manage.py", "check", "--deploy", "--fail-level", "WARNING"])
+
+    assert result.returncode == 0, result.stderr
+    assert "System check identified no issues" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("missing", "check_id"),
+    [("INTERNAL_ADMIN_API_KEY", "core.E001"), ("STRIPE_WEBHOOK_SECRET", "core.E002")],
+)
+def test_missing_secret_stops_management_commands(missing, check_id):
+    result = run(["manage.py", "check"], **{missing: None})
+
+    assert result.returncode != 0
+    assert check_id in result.stderr
+    assert f"{missing} is not set and DEBUG is off." in result.stderr
+
+
+def test_missing_secret_stops_the_web_process():
+    result = run(["-c", "import config.wsgi"], INTERNAL_ADMIN_API_KEY=None)
+
+    assert result.returncode != 0
+    assert "core.E001" in result.stderr
+
+
+def test_missing_secrets_are_fine_in_debug():
+    result = run(["manage.py", "check"], DEBUG="1", INTERNAL_ADMIN_API_KEY=None, STRIPE_WEBHOOK_SECRET=None)
+
+    assert result.returncode == 0, result.stderr
