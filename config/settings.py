@@ -177,6 +177,12 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     "PREPROCESSING_HOOKS": ["core.openapi.drop_slashed_duplicates"],
     "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {
+        "AlertStatusEnum": "alerts.models.AlertStatus",
+        "SeverityEnum": "proactive.models.Severity",
+        "RuleTypeEnum": "proactive.models.RuleType",
+        "HealthStatusEnum": ["ok", "unavailable"],
+    },
 }
 
 # --- Celery ------------------------------------------------------------------------------------
@@ -208,3 +214,7 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
     "loggers": {"django.db.backends": {"level": "INFO"}},
 }
+
+# --- Product ------------------------------------------------------------------------------------
+# Where alert news goes (alerts.channels). The in-app channel backs GET /notifications.
+ALERT_NOTIFICATION_CHANNELS = ["alerts.channels.InAppChannel"]

@@ -23,3 +23,9 @@ class Conflict(ApplicationError):
 class NotFound(ApplicationError):
     status_code = 404
     code = "not_found"
+
+
+class InvalidInput(ApplicationError):
+    """Like a field validation error, for checks only a service can make. `detail` names the field."""
+
+    code = "validation_error"

@@ -19,7 +19,14 @@ class PeriodicTaskSpec:
     expires_seconds: int | None = None
 
 
-PERIODIC_TASKS: list[PeriodicTaskSpec] = []
+PERIODIC_TASKS: list[PeriodicTaskSpec] = [
+    PeriodicTaskSpec(
+        name="alerts: wake snoozed alerts",
+        task="alerts.tasks.wake_snoozed_alerts",
+        cron="* * * * *",
+        expires_seconds=55,
+    ),
+]
 
 
 def _crontab(cron: str) -> CrontabSchedule:

@@ -1,1 +1,164 @@
-from django.db import models  # noqa: F401
+import math
+
+from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+from django.db.models import Q
+
+from proactive.validators import validate_cron, validate_metric_identifier
+from tenants.models import Tenant
+
+DEFAULT_ANOMALY_THRESHOLD = 2.5
+DEFAULT_ANOMALY_WINDOW_DAYS = 30
+MAX_WINDOW_DAYS = 365
+# Finite bounds the database can check (NaN compares greater than every number in PostgreSQL).
+FLOAT_BOUND = 1e300
+
+
+class RuleType(models.TextChoices):
+    SCHEDULE = "schedule"
+    METRIC_THRESHOLD = "metric_threshold"
+    ANOMALY = "anomaly"
+
+
+METRIC_RULE_TYPES = (RuleType.METRIC_THRESHOLD, RuleType.ANOMALY)
+
+
+class Severity(models.TextChoices):
+    INFO = "info"
+    WARNING = "warning"
+    CRITICAL = "critical"
+
+
+class TriggerRule(models.Model):
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="trigger_rules")
+    name = models.CharField(max_length=200)
+    type = models.CharField(max_length=20, choices=RuleType.choices)
+    schedule = models.CharField(
+        max_length=100, blank=True, default="", validators=[validate_cron],
+        help_text="Cron expression, UTC, five fields (schedule rules), e.g. 0 13 * * 1.",
+    )
+    metric = models.CharField(
+        max_length=200, blank=True, default="", validators=[validate_metric_identifier],
+        help_text="Metric identifier (metric_threshold and anomaly rules), e.g. analytics.mql.delta.",
+    )
+    threshold = models.FloatField(
+        null=True, blank=True,
+        help_text="metric_threshold: fires when the latest value is greater. anomaly: the |z| "
+        f"that fires (default {DEFAULT_ANOMALY_THRESHOLD}).",
+    )
+    window_days = models.PositiveIntegerField(
+        null=True, blank=True,
+        validators=[MinValueValidator(1), MaxValueValidator(MAX_WINDOW_DAYS)],
+        help_text=f"Look-back window in days (anomaly default {DEFAULT_ANOMALY_WINDOW_DAYS}).",
+    )
+    severity = models.CharField(max_length=10, choices=Severity.choices, default=Severity.WARNING)
+    enabled = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    # Engine bookkeeping.
+    next_run_at = models.DateTimeField(null=True, blank=True, editable=False)
+    last_evaluated_at = models.DateTimeField(null=True, blank=True, editable=False)
+    last_fired_at = models.DateTimeField(null=True, blank=True, editable=False)
+    last_error = models.TextField(blank=True, default="", editable=False)
+    last_error_at = models.DateTimeField(null=True, blank=True, editable=False)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["tenant", "-created_at", "-id"], name="trigger_rule_tenant_recent"),
+            # The engine's tick: enabled rules that are due.
+            models.Index(fields=["next_run_at"], condition=Q(enabled=True), name="trigger_rule_due"),
+        ]
+        constraints = [
+            models.CheckConstraint(condition=Q(type__in=RuleType.values), name="trigger_rule_type_valid"),
+            models.CheckConstraint(
+                condition=Q(severity__in=Severity.values), name="trigger_rule_severity_valid"
+            ),
+            models.CheckConstraint(
+                condition=~Q(type=RuleType.SCHEDULE) | ~Q(schedule=""),
+                name="trigger_rule_schedule_rule_has_schedule",
+            ),
+            models.CheckConstraint(
+                condition=Q(type=RuleType.SCHEDULE) | ~Q(metric=""),
+                name="trigger_rule_metric_rule_has_metric",
+            ),
+            models.CheckConstraint(
+                condition=~Q(type=RuleType.METRIC_THRESHOLD) | Q(threshold__isnull=False),
+                name="trigger_rule_threshold_rule_has_threshold",
+            ),
+            models.CheckConstraint(
+                condition=Q(threshold__isnull=True)
+                | Q(threshold__gte=-FLOAT_BOUND, threshold__lte=FLOAT_BOUND),
+                name="trigger_rule_threshold_finite",
+            ),
+            models.CheckConstraint(
+                condition=~Q(type=RuleType.ANOMALY) | Q(threshold__isnull=True) | Q(threshold__gt=0),
+                name="trigger_rule_anomaly_threshold_positive",
+            ),
+            models.CheckConstraint(
+                condition=Q(window_days__isnull=True)
+                | Q(window_days__gte=1, window_days__lte=MAX_WINDOW_DAYS),
+                name="trigger_rule_window_days_range",
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.name} ({self.type})"
+
+    @property
+    def is_metric_rule(self) -> bool:
+        return self.type in METRIC_RULE_TYPES
+
+    def clean(self):
+        """Cross-field rules; the admin form and the API (through the services) both run them."""
+        errors: dict[str, str] = {}
+        if self.type == RuleType.SCHEDULE:
+            if not self.schedule:
+                errors["schedule"] = "Required for schedule rules (a cron expression, UTC)."
+            for field in ("metric", "threshold", "window_days"):
+                if getattr(self, field) not in (None, ""):
+                    errors[field] = "Only used by metric_threshold and anomaly rules; leave it empty."
+        elif self.type in METRIC_RULE_TYPES:
+            if self.schedule:
+                errors["schedule"] = "Only used by schedule rules; leave it empty."
+            if not self.metric:
+                errors["metric"] = "Required for metric_threshold and anomaly rules."
+            if self.threshold is not None and not math.isfinite(self.threshold):
+                errors["threshold"] = "Must be a finite number."
+            elif self.type == RuleType.METRIC_THRESHOLD and self.threshold is None:
+                errors["threshold"] = "Required for metric_threshold rules."
+            elif self.type == RuleType.ANOMALY:
+                if self.threshold is None:
+                    self.threshold = DEFAULT_ANOMALY_THRESHOLD
+                elif self.threshold <= 0:
+                    errors["threshold"] = "The anomaly z-score threshold must be greater than 0."
+                if self.window_days is None:
+                    self.window_days = DEFAULT_ANOMALY_WINDOW_DAYS
+        if errors:
+            raise ValidationError(errors)
+
+
+class MetricPoint(models.Model):
+    """One datapoint of a tenant's custom metric. Built-in `usage.*` metrics live in billing."""
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="metric_points")
+    metric = models.CharField(max_length=200, validators=[validate_metric_identifier])
+    timestamp = models.DateTimeField()
+    value = models.FloatField()
+
+    class Meta:
+        constraints = [
+            # Also the index behind "latest value" and "last N days": (tenant, metric) then time.
+            models.UniqueConstraint(
+                fields=["tenant", "metric", "timestamp"], name="metric_point_unique_per_time"
+            ),
+            models.CheckConstraint(
+                condition=Q(value__gte=-FLOAT_BOUND, value__lte=FLOAT_BOUND),
+                name="metric_point_value_finite",
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.metric}@{self.timestamp:%Y-%m-%dT%H:%M:%SZ}={self.value}"

@@ -1,1 +1,8 @@
-urlpatterns: list = []
+from core.routing import optional_slash
+from proactive.apis import MetricPointsApi, TriggerRuleDetailApi, TriggerRuleListCreateApi
+
+urlpatterns = [
+    *optional_slash("triggers", TriggerRuleListCreateApi.as_view(), name="trigger-list"),
+    *optional_slash("triggers/<int:rule_id>", TriggerRuleDetailApi.as_view(), name="trigger-detail"),
+    *optional_slash("metrics/<str:metric>/points", MetricPointsApi.as_view(), name="metric-points"),
+]

@@ -44,31 +44,31 @@ class TenantListCreateApi(APIView):
 
     permission_classes = [IsAdminCaller]
 
-    class InputSerializer(serializers.Serializer):
+    class TenantCreateInputSerializer(serializers.Serializer):
         id = serializers.CharField(max_length=63)
         name = serializers.CharField(max_length=200)
         slug = serializers.SlugField(max_length=80, required=False)
         stripeCustomerId = serializers.CharField(max_length=255, required=False)
 
-    class OutputSerializer(TenantOutputSerializer):
+    class TenantAdminOutputSerializer(TenantOutputSerializer):
         stripeCustomerId = serializers.CharField(source="stripe_customer_id", allow_null=True)
 
     class Pagination(NewestFirstCursorPagination):
         ordering = ("id",)
 
-    @extend_schema(operation_id="tenants_list", responses=OutputSerializer(many=True))
+    @extend_schema(operation_id="tenants_list", responses=TenantAdminOutputSerializer(many=True))
     def get(self, request):
         return paginated_response(
             request=request,
             view=self,
             queryset=Tenant.objects.all(),
-            serializer_class=self.OutputSerializer,
+            serializer_class=self.TenantAdminOutputSerializer,
             pagination_class=self.Pagination,
         )
 
-    @extend_schema(operation_id="tenants_create", request=InputSerializer, responses={201: OutputSerializer})
+    @extend_schema(operation_id="tenants_create", request=TenantCreateInputSerializer, responses={201: TenantAdminOutputSerializer})
     def post(self, request):
-        data = self.InputSerializer(data=request.data)
+        data = self.TenantCreateInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         tenant = tenant_create(
             id=data.validated_data["id"],
@@ -76,4 +76,4 @@ class TenantListCreateApi(APIView):
             slug=data.validated_data.get("slug"),
             stripe_customer_id=data.validated_data.get("stripeCustomerId"),
         )
-        return Response(self.OutputSerializer(tenant).data, status=status.HTTP_201_CREATED)
+        return Response(self.TenantAdminOutputSerializer(tenant).data, status=status.HTTP_201_CREATED)

@@ -38,3 +38,10 @@ class InternalAdminPrincipal(_Principal):
 
     def __str__(self):
         return "internal-admin-key"
+
+
+def actor_label(user) -> str:
+    """Who did it, for history entries: user:<username>, api-key:<prefix> or internal-admin-key."""
+    if isinstance(user, ApiKeyPrincipal | InternalAdminPrincipal):
+        return str(user)
+    return f"user:{user.get_username()}"

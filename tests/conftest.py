@@ -42,3 +42,14 @@ def admin_key_client(db) -> APIClient:
     client = APIClient()
     client.credentials(HTTP_X_ADMIN_KEY=settings.INTERNAL_ADMIN_API_KEY)
     return client
+
+
+@pytest.fixture
+def celery_eager():
+    """Run tasks in-process (for tests of what a task does, not of the broker)."""
+    from config.celery import app
+
+    previous = app.conf.task_always_eager
+    app.conf.task_always_eager = True
+    yield app
+    app.conf.task_always_eager = previous

@@ -41,3 +41,36 @@ class MembershipFactory(factory.django.DjangoModelFactory):
 def issue_api_key(tenant: Tenant, name: str = "test") -> str:
     """A raw API key for `tenant`, made the way production makes them."""
     return api_key_create(tenant=tenant, name=name).raw_key
+
+
+class TriggerRuleFactory(factory.django.DjangoModelFactory):
+    """Rules as the services make them (validated, with next_run_at)."""
+
+    class Meta:
+        model = "proactive.TriggerRule"
+
+    tenant = factory.SubFactory(TenantFactory)
+    name = factory.Sequence(lambda n: f"Rule {n}")
+    type = "metric_threshold"
+    metric = "analytics.mql.delta"
+    threshold = 10.0
+    severity = "warning"
+    enabled = True
+
+    @classmethod
+    def _create(cls, model_class, *args, **kwargs):
+        from proactive.services import trigger_rule_create
+
+        tenant = kwargs.pop("tenant")
+        if kwargs.get("type") == "schedule":
+            kwargs.setdefault("schedule", "0 13 * * 1")
+            kwargs["metric"] = ""
+            kwargs["threshold"] = None
+        return trigger_rule_create(tenant=tenant, **kwargs)
+
+
+def raise_alert(rule, payload=None, triggered_at=None):
+    """An alert raised through the alerts service, as the engine raises them."""
+    from alerts.services import alert_raise
+
+    return alert_raise(rule=rule, payload=payload or {"metric": rule.metric, "value": 42.0}, triggered_at=triggered_at).alert

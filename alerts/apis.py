@@ -1,0 +1,198 @@
+from datetime import timedelta
+
+from django.http import Http404
+from django.utils import timezone
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import serializers
+from rest_framework.response import Response
+
+from alerts.models import AlertStatus
+from alerts.selectors import alert_get, alert_list, notification_get, notification_list
+from alerts.services import (
+    MAX_SNOOZE,
+    alert_acknowledge,
+    alert_resolve,
+    alert_snooze,
+    notification_mark_read,
+)
+from core.pagination import NewestFirstCursorPagination, paginated_response
+from core.serializers import AwareDateTimeField, StrictInputSerializer
+from proactive.models import Severity
+from tenants.apis import TenantScopedApi
+from tenants.principals import actor_label
+
+
+class AlertEventOutputSerializer(serializers.Serializer):
+    # "from" is a Python keyword, hence the explicit field names below.
+    at = serializers.DateTimeField()
+    by = serializers.CharField(source="actor")
+    reason = serializers.CharField()
+
+    def to_representation(self, instance):
+        return {
+            "from": instance.from_status or None,
+            "to": instance.to_status,
+            **super().to_representation(instance),
+        }
+
+
+class AlertOutputSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    ruleId = serializers.IntegerField(source="rule_id", allow_null=True)
+    ruleName = serializers.CharField(source="rule_name")
+    ruleType = serializers.CharField(source="rule_type")
+    severity = serializers.ChoiceField(choices=Severity.choices)
+    status = serializers.ChoiceField(choices=AlertStatus.choices)
+    payload = serializers.JSONField()
+    triggeredAt = serializers.DateTimeField(source="triggered_at")
+    acknowledgedAt = serializers.DateTimeField(source="acknowledged_at", allow_null=True)
+    resolvedAt = serializers.DateTimeField(source="resolved_at", allow_null=True)
+    snoozedUntil = serializers.DateTimeField(source="snoozed_until", allow_null=True)
+    history = AlertEventOutputSerializer(many=True)
+
+
+def _csv_choices(name: str, choices: list[str]):
+    class CsvChoicesField(serializers.CharField):
+        """`a,b` → ["a", "b"], each one of `choices`."""
+
+        def to_internal_value(self, data):
+            values = [part.strip() for part in super().to_internal_value(data).split(",") if part.strip()]
+            bad = [value for value in values if value not in choices]
+            if bad:
+                raise serializers.ValidationError(
+                    f"{', '.join(repr(b) for b in bad)} is not a valid {name}; allowed: {', '.join(choices)}."
+                )
+            return values
+
+    return CsvChoicesField(required=False)
+
+
+class AlertListApi(TenantScopedApi):
+    class FilterSerializer(serializers.Serializer):
+        status = _csv_choices("status", AlertStatus.values)
+        severity = _csv_choices("severity", Severity.values)
+        ruleId = serializers.IntegerField(source="rule_id", required=False, min_value=1)
+
+    class Pagination(NewestFirstCursorPagination):
+        ordering = ("-triggered_at", "-id")
+
+    @extend_schema(
+        operation_id="alerts_list",
+        parameters=[
+            OpenApiParameter("status", str, description="One or more of pending, acknowledged, resolved, snoozed, comma-separated"),
+            OpenApiParameter("severity", str, description="One or more of info, warning, critical, comma-separated"),
+            OpenApiParameter("ruleId", int),
+        ],
+        responses=AlertOutputSerializer(many=True),
+    )
+    def get(self, request):
+        filters = self.FilterSerializer(data=request.query_params)
+        filters.is_valid(raise_exception=True)
+        return paginated_response(
+            request=request,
+            view=self,
+            queryset=alert_list(tenant=self.tenant, filters=filters.validated_data),
+            serializer_class=AlertOutputSerializer,
+            pagination_class=self.Pagination,
+        )
+
+
+class _AlertApi(TenantScopedApi):
+    def get_alert(self, alert_id: int):
+        alert = alert_get(tenant=self.tenant, alert_id=alert_id)
+        if alert is None:
+            raise Http404
+        return alert
+
+    def respond(self, alert):
+        return Response(AlertOutputSerializer(alert_get(tenant=self.tenant, alert_id=alert.pk)).data)
+
+
+class AlertDetailApi(_AlertApi):
+    @extend_schema(operation_id="alerts_retrieve", responses=AlertOutputSerializer)
+    def get(self, request, alert_id: int):
+        return Response(AlertOutputSerializer(self.get_alert(alert_id)).data)
+
+
+class AlertAcknowledgeApi(_AlertApi):
+    @extend_schema(operation_id="alerts_acknowledge", request=None, responses=AlertOutputSerializer)
+    def post(self, request, alert_id: int):
+        alert = alert_acknowledge(alert=self.get_alert(alert_id), actor=actor_label(request.user))
+        return self.respond(alert)
+
+
+class AlertResolveApi(_AlertApi):
+    @extend_schema(operation_id="alerts_resolve", request=None, responses=AlertOutputSerializer)
+    def post(self, request, alert_id: int):
+        alert = alert_resolve(alert=self.get_alert(alert_id), actor=actor_label(request.user))
+        return self.respond(alert)
+
+
+class AlertSnoozeApi(_AlertApi):
+    class SnoozeInputSerializer(StrictInputSerializer):
+        until = AwareDateTimeField(required=False)
+        minutes = serializers.IntegerField(
+            required=False, min_value=1, max_value=int(MAX_SNOOZE.total_seconds() // 60)
+        )
+
+        def validate(self, attrs):
+            if ("until" in attrs) == ("minutes" in attrs):
+                raise serializers.ValidationError(
+                    {"until": ["Give either 'until' (a time) or 'minutes', not both and not neither."]}
+                )
+            return attrs
+
+    @extend_schema(operation_id="alerts_snooze", request=SnoozeInputSerializer, responses=AlertOutputSerializer)
+    def post(self, request, alert_id: int):
+        alert = self.get_alert(alert_id)
+        data = self.SnoozeInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        now = timezone.now()
+        until = data.validated_data.get("until") or now + timedelta(minutes=data.validated_data["minutes"])
+        alert = alert_snooze(alert=alert, until=until, actor=actor_label(request.user), now=now)
+        return self.respond(alert)
+
+
+class NotificationOutputSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    alertId = serializers.IntegerField(source="alert_id")
+    title = serializers.CharField()
+    body = serializers.CharField()
+    severity = serializers.ChoiceField(choices=Severity.choices)
+    alertStatus = serializers.ChoiceField(source="alert_status", choices=AlertStatus.choices)
+    read = serializers.SerializerMethodField()
+    readAt = serializers.DateTimeField(source="read_at", allow_null=True)
+    createdAt = serializers.DateTimeField(source="created_at")
+
+    def get_read(self, notification) -> bool:
+        return notification.read_at is not None
+
+
+class NotificationListApi(TenantScopedApi):
+    class FilterSerializer(serializers.Serializer):
+        unread = serializers.BooleanField(required=False, allow_null=True, default=None)
+
+    @extend_schema(
+        operation_id="notifications_list",
+        parameters=[FilterSerializer],
+        responses=NotificationOutputSerializer(many=True),
+    )
+    def get(self, request):
+        filters = self.FilterSerializer(data=request.query_params)
+        filters.is_valid(raise_exception=True)
+        return paginated_response(
+            request=request,
+            view=self,
+            queryset=notification_list(tenant=self.tenant, unread=filters.validated_data["unread"]),
+            serializer_class=NotificationOutputSerializer,
+            pagination_class=NewestFirstCursorPagination,
+        )
+
+
+class NotificationReadApi(TenantScopedApi):
+    @extend_schema(operation_id="notifications_read", request=None, responses=NotificationOutputSerializer)
+    def post(self, request, notification_id: int):
+        notification = notification_get(tenant=self.tenant, notification_id=notification_id)
+        if notification is None:
+            raise Http404
+        return Response(NotificationOutputSerializer(notification_mark_read(notification=notification)).data)

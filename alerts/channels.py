@@ -1,0 +1,76 @@
+"""
+Notification channels: where news of an alert goes. The alert services call
+`alerts.notifications`, which fans out to the channels named in settings.ALERT_NOTIFICATION_CHANNELS.
+Add email or webhooks by writing a channel and naming it there; no caller changes.
+"""
+
+from collections.abc import Sequence
+
+from django.db.models import F
+from django.db.models.functions import Coalesce
+
+from alerts.models import Alert, AlertEvent, AlertStatus, Notification
+
+# A tenant who acknowledged or resolved an alert has dealt with its notification.
+STATUSES_THAT_READ_THE_NOTIFICATION = (AlertStatus.ACKNOWLEDGED, AlertStatus.RESOLVED)
+
+
+class NotificationChannel:
+    name: str = ""
+    # External channels (email, webhooks) run in a Celery task after the alert's transaction
+    # commits, so a slow or broken one never delays or rolls back an alert.
+    deliver_after_commit: bool = True
+
+    def alerts_raised(self, alerts: Sequence[Alert]) -> None:
+        raise NotImplementedError
+
+    def alert_changed(self, alert: Alert, event: AlertEvent) -> None:
+        raise NotImplementedError
+
+
+class InAppChannel(NotificationChannel):
+    """The notifications `GET /notifications` lists; written in the alert's own transaction."""
+
+    name = "in_app"
+    deliver_after_commit = False
+
+    def alerts_raised(self, alerts: Sequence[Alert]) -> None:
+        Notification.objects.bulk_create(
+            [
+                Notification(
+                    tenant_id=alert.tenant_id,
+                    alert_id=alert.pk,
+                    title=notification_title(alert),
+                    body=notification_body(alert),
+                    severity=alert.severity,
+                    alert_status=alert.status,
+                    created_at=alert.triggered_at,
+                )
+                for alert in alerts
+            ],
+            ignore_conflicts=True,
+        )
+
+    def alert_changed(self, alert: Alert, event: AlertEvent) -> None:
+        changes = {"alert_status": alert.status, "updated_at": event.at}
+        if alert.status in STATUSES_THAT_READ_THE_NOTIFICATION:
+            changes["read_at"] = Coalesce(F("read_at"), event.at)
+        Notification.objects.filter(alert_id=alert.pk).update(**changes)
+
+
+def notification_title(alert: Alert) -> str:
+    return f"[{alert.severity}] {alert.rule_name}"
+
+
+def notification_body(alert: Alert) -> str:
+    payload = alert.payload or {}
+    if "zScore" in payload:
+        return (
+            f"{payload.get('metric')} is {payload.get('value')}, z-score {payload.get('zScore'):.2f} "
+            f"against the last {payload.get('windowDays')} days (threshold {payload.get('threshold')})."
+        )
+    if "threshold" in payload and "value" in payload:
+        return f"{payload.get('metric')} is {payload.get('value')}, above {payload.get('threshold')}."
+    if "scheduledFor" in payload:
+        return f"Scheduled for {payload['scheduledFor']} ({payload.get('schedule')})."
+    return payload.get("message", "")

@@ -1,0 +1,217 @@
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.core.exceptions import ValidationError
+from django.db import connection, transaction
+from django.utils import timezone
+
+from alerts.models import Alert, AlertEvent, AlertStatus, Notification
+from alerts.notifications import notify_alert_changed, notify_alerts_raised
+from core.exceptions import Conflict
+from proactive.models import TriggerRule
+
+ENGINE = "engine"
+SYSTEM = "system"
+MAX_SNOOZE = timedelta(days=30)
+INSERT_BATCH_SIZE = 1000
+
+
+@dataclass(frozen=True)
+class Firing:
+    """A rule fired: the evidence goes into the alert's payload."""
+
+    rule: TriggerRule
+    payload: dict
+    triggered_at: datetime
+
+
+@dataclass(frozen=True)
+class RaisedAlert:
+    alert: Alert
+    created: bool  # False: the rule already had an open alert, which is returned instead
+
+
+def alert_raise(
+    *, rule: TriggerRule, payload: dict, triggered_at: datetime | None = None, actor: str = ENGINE
+) -> RaisedAlert:
+    firing = Firing(rule=rule, payload=payload, triggered_at=triggered_at or timezone.now())
+    return alerts_raise(firings=[firing], actor=actor)[0]
+
+
+def alerts_raise(*, firings: Sequence[Firing], actor: str = ENGINE) -> list[RaisedAlert]:
+    """
+    Raise an alert for each firing, with its history entry and notifications, in one transaction.
+    A rule that already has an open alert gets that alert back instead of a duplicate: the
+    database's partial unique index decides, so concurrent engines cannot both create one.
+    The result is in the order of `firings`; several firings of one rule share one alert.
+    """
+    by_rule = {}
+    for firing in firings:
+        by_rule.setdefault(firing.rule.pk, firing)
+
+    created: dict[int, Alert] = {}
+    existing: dict[int, Alert] = {}
+    with transaction.atomic():
+        pending = list(by_rule.values())
+        # An open alert found by ON CONFLICT may be resolved before we read it; try again then.
+        for _attempt in range(3):
+            created.update(_insert_ignoring_open_duplicates(pending))
+            missing = [f.rule.pk for f in pending if f.rule.pk not in created]
+            existing.update(
+                (alert.rule_id, alert)
+                for alert in Alert.objects.filter(rule_id__in=missing).exclude(status=AlertStatus.RESOLVED)
+            )
+            pending = [f for f in pending if f.rule.pk not in created and f.rule.pk not in existing]
+            if not pending:
+                break
+        new_alerts = list(created.values())
+        AlertEvent.objects.bulk_create(
+            [
+                AlertEvent(alert=alert, from_status="", to_status=AlertStatus.PENDING, at=alert.triggered_at, actor=actor)
+                for alert in new_alerts
+            ]
+        )
+        notify_alerts_raised(new_alerts)
+
+    return [
+        RaisedAlert(alert=created[f.rule.pk], created=True)
+        if f.rule.pk in created
+        else RaisedAlert(alert=existing[f.rule.pk], created=False)
+        for f in firings
+        if f.rule.pk in created or f.rule.pk in existing
+    ]
+
+
+_INSERT_COLUMNS = (
+    "tenant_id", "rule_id", "rule_name", "rule_type", "severity", "status", "payload",
+    "triggered_at", "updated_at",
+)
+
+
+def _insert_ignoring_open_duplicates(firings: Sequence[Firing]) -> dict[int, Alert]:
+    """INSERT … ON CONFLICT DO NOTHING RETURNING: only the alerts that were really created."""
+    payload_field = Alert._meta.get_field("payload")
+    table = connection.ops.quote_name(Alert._meta.db_table)
+    columns = ", ".join(connection.ops.quote_name(column) for column in _INSERT_COLUMNS)
+    row_placeholder = "(" + ", ".join(["%s"] * len(_INSERT_COLUMNS)) + ")"
+    now = timezone.now()
+    created: dict[int, Alert] = {}
+    for start in range(0, len(firings), INSERT_BATCH_SIZE):
+        batch = firings[start : start + INSERT_BATCH_SIZE]
+        params = []
+        for firing in batch:
+            rule = firing.rule
+            params += [
+                rule.tenant_id, rule.pk, rule.name, rule.type, rule.severity, AlertStatus.PENDING,
+                payload_field.get_db_prep_save(firing.payload, connection),
+                firing.triggered_at, now,
+            ]
+        sql = (
+            f"INSERT INTO {table} ({columns}) VALUES {', '.join([row_placeholder] * len(batch))} "
+            "ON CONFLICT DO NOTHING RETURNING id, rule_id"
+        )
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            inserted = dict((rule_id, alert_id) for alert_id, rule_id in cursor.fetchall())
+        for firing in batch:
+            rule = firing.rule
+            if rule.pk in inserted:
+                created[rule.pk] = Alert(
+                    id=inserted[rule.pk], tenant_id=rule.tenant_id, rule_id=rule.pk,
+                    rule_name=rule.name, rule_type=rule.type, severity=rule.severity,
+                    status=AlertStatus.PENDING, payload=firing.payload,
+                    triggered_at=firing.triggered_at, updated_at=now,
+                )
+    return created
+
+
+def _record_change(*, alert: Alert, from_status: str, actor: str, at: datetime, reason: str = "") -> None:
+    event = AlertEvent.objects.create(
+        alert=alert, from_status=from_status, to_status=alert.status, at=at, actor=actor, reason=reason
+    )
+    notify_alert_changed(alert, event)
+
+
+def _locked(alert: Alert) -> Alert:
+    return Alert.objects.select_for_update().get(pk=alert.pk)
+
+
+@transaction.atomic
+def alert_acknowledge(*, alert: Alert, actor: str, now: datetime | None = None) -> Alert:
+    """Acknowledging twice is harmless: the second call changes nothing and keeps the timestamp."""
+    alert = _locked(alert)
+    if alert.status == AlertStatus.ACKNOWLEDGED:
+        return alert
+    if alert.status == AlertStatus.RESOLVED:
+        raise Conflict("A resolved alert cannot be acknowledged.")
+    now = now or timezone.now()
+    from_status = alert.status
+    alert.status = AlertStatus.ACKNOWLEDGED
+    alert.acknowledged_at = alert.acknowledged_at or now
+    alert.snoozed_until = None
+    alert.save(update_fields=["status", "acknowledged_at", "snoozed_until", "updated_at"])
+    _record_change(alert=alert, from_status=from_status, actor=actor, at=now)
+    return alert
+
+
+@transaction.atomic
+def alert_resolve(*, alert: Alert, actor: str, now: datetime | None = None, reason: str = "") -> Alert:
+    """Resolving a resolved alert is harmless. Resolving frees the rule to raise a new alert."""
+    alert = _locked(alert)
+    if alert.status == AlertStatus.RESOLVED:
+        return alert
+    now = now or timezone.now()
+    from_status = alert.status
+    alert.status = AlertStatus.RESOLVED
+    alert.resolved_at = now
+    alert.snoozed_until = None
+    alert.save(update_fields=["status", "resolved_at", "snoozed_until", "updated_at"])
+    _record_change(alert=alert, from_status=from_status, actor=actor, at=now, reason=reason)
+    return alert
+
+
+@transaction.atomic
+def alert_snooze(*, alert: Alert, until: datetime, actor: str, now: datetime | None = None) -> Alert:
+    now = now or timezone.now()
+    if until <= now:
+        raise ValidationError({"until": ["Must be in the future."]})
+    if until > now + MAX_SNOOZE:
+        raise ValidationError({"until": [f"Must be at most {MAX_SNOOZE.days} days from now."]})
+    alert = _locked(alert)
+    if alert.status == AlertStatus.RESOLVED:
+        raise Conflict("A resolved alert cannot be snoozed.")
+    from_status = alert.status
+    alert.status = AlertStatus.SNOOZED
+    alert.snoozed_until = until
+    alert.save(update_fields=["status", "snoozed_until", "updated_at"])
+    _record_change(alert=alert, from_status=from_status, actor=actor, at=now, reason=f"until {until.isoformat()}")
+    return alert
+
+
+def alerts_wake_due(*, now: datetime | None = None) -> int:
+    """Snoozed alerts whose snoozedUntil has passed go back to pending. Safe to run concurrently."""
+    now = now or timezone.now()
+    woken = 0
+    with transaction.atomic():
+        due = (
+            Alert.objects.select_for_update(skip_locked=True)
+            .filter(status=AlertStatus.SNOOZED, snoozed_until__lte=now)
+            .order_by("snoozed_until")[:1000]
+        )
+        for alert in due:
+            alert.status = AlertStatus.PENDING
+            alert.snoozed_until = None
+            alert.save(update_fields=["status", "snoozed_until", "updated_at"])
+            _record_change(alert=alert, from_status=AlertStatus.SNOOZED, actor=SYSTEM, at=now, reason="snooze ended")
+            woken += 1
+    return woken
+
+
+def notification_mark_read(*, notification: Notification, now: datetime | None = None) -> Notification:
+    """Idempotent: reading a read notification keeps its first read time."""
+    if notification.read_at is None:
+        now = now or timezone.now()
+        Notification.objects.filter(pk=notification.pk, read_at__isnull=True).update(read_at=now)
+        notification.refresh_from_db(fields=["read_at"])
+    return notification

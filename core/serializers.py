@@ -1,0 +1,89 @@
+import difflib
+import math
+
+from rest_framework import serializers
+
+
+class StrictInputSerializer(serializers.Serializer):
+    """
+    An input serializer that rejects fields it does not know, so that a typo such as
+    `window_days` for `windowDays` is a 400 naming it instead of a silently ignored value.
+    """
+
+    def to_internal_value(self, data):
+        if isinstance(data, dict):
+            unknown = sorted(set(data) - set(self.fields))
+            if unknown:
+                raise serializers.ValidationError(
+                    {name: [self._unknown_field_message(name)] for name in unknown}
+                )
+        return super().to_internal_value(data)
+
+    def _unknown_field_message(self, name: str) -> str:
+        known = [field for field, spec in self.fields.items() if not spec.read_only]
+        close = difflib.get_close_matches(name.replace("_", ""), known, n=1, cutoff=0.6) or [
+            match for match in known if match.lower() == name.replace("_", "").lower()
+        ]
+        hint = f" Did you mean {close[0]!r}?" if close else ""
+        return f"Unknown field.{hint} Allowed: {', '.join(sorted(known))}."
+
+
+class FiniteFloatField(serializers.FloatField):
+    default_error_messages = {
+        "not_finite": "Must be a finite number.",
+        "invalid": "A number is required.",
+    }
+
+    def to_internal_value(self, data):
+        if isinstance(data, bool):
+            self.fail("invalid")
+        try:
+            value = float(data.strip() if isinstance(data, str) else data)
+        except (TypeError, ValueError):
+            self.fail("invalid")
+        if not math.isfinite(value):
+            self.fail("not_finite")
+        return super().to_internal_value(data)
+
+
+def choice_field(choices, *, noun: str, **kwargs) -> serializers.ChoiceField:
+    """A ChoiceField whose error names the allowed values."""
+    allowed = ", ".join(value for value, _label in choices)
+    return serializers.ChoiceField(
+        choices=choices,
+        error_messages={"invalid_choice": f'"{{input}}" is not a valid {noun}; allowed: {allowed}.'},
+        **kwargs,
+    )
+
+
+class AwareDateTimeField(serializers.DateTimeField):
+    """ISO 8601 with an explicit offset (`Z` or `+00:00`); returned in UTC. Naive times are refused."""
+
+    default_error_messages = {
+        "naive": "Include a time zone offset, e.g. 2026-11-26T14:00:00Z.",
+        "invalid": "Use ISO 8601 with a time zone offset, e.g. 2026-11-26T14:00:00Z.",
+    }
+
+    def to_internal_value(self, value):
+        from datetime import UTC
+
+        from django.utils.dateparse import parse_datetime
+
+        if not isinstance(value, str):
+            self.fail("invalid")
+        try:
+            parsed = parse_datetime(value.strip())
+        except ValueError:
+            parsed = None
+        if parsed is None:
+            self.fail("invalid")
+        if parsed.tzinfo is None:
+            self.fail("naive")
+        return parsed.astimezone(UTC)
+
+
+class EmptyAsNullCharField(serializers.CharField):
+    """Output only: the database stores "not set" as "", the API says null."""
+
+    def to_representation(self, value):
+        return value or None

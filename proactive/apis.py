@@ -1,0 +1,213 @@
+from datetime import timedelta
+
+from django.core.exceptions import ValidationError
+from django.http import Http404
+from django.utils import timezone
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from rest_framework import serializers, status
+from rest_framework.response import Response
+
+from core.pagination import NewestFirstCursorPagination, paginated_response
+from core.serializers import (
+    AwareDateTimeField,
+    EmptyAsNullCharField,
+    FiniteFloatField,
+    StrictInputSerializer,
+    choice_field,
+)
+from proactive.metrics import metric_series
+from proactive.models import MAX_WINDOW_DAYS, RuleType, Severity
+from proactive.selectors import metric_point_list, trigger_rule_get, trigger_rule_list
+from proactive.services import (
+    MAX_POINTS_PER_REQUEST,
+    metric_points_write,
+    trigger_rule_create,
+    trigger_rule_delete,
+    trigger_rule_update,
+)
+from proactive.validators import is_usage_metric, validate_metric_identifier
+from tenants.apis import TenantScopedApi
+
+
+class TriggerRuleOutputSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+    type = serializers.ChoiceField(choices=RuleType.choices)
+    schedule = EmptyAsNullCharField(allow_null=True)
+    metric = EmptyAsNullCharField(allow_null=True)
+    threshold = serializers.FloatField(allow_null=True)
+    windowDays = serializers.IntegerField(source="window_days", allow_null=True)
+    severity = serializers.ChoiceField(choices=Severity.choices)
+    enabled = serializers.BooleanField()
+    createdAt = serializers.DateTimeField(source="created_at")
+    updatedAt = serializers.DateTimeField(source="updated_at")
+    nextRunAt = serializers.DateTimeField(source="next_run_at", allow_null=True)
+    lastEvaluatedAt = serializers.DateTimeField(source="last_evaluated_at", allow_null=True)
+    lastFiredAt = serializers.DateTimeField(source="last_fired_at", allow_null=True)
+    lastError = EmptyAsNullCharField(source="last_error", allow_null=True)
+    lastErrorAt = serializers.DateTimeField(source="last_error_at", allow_null=True)
+
+
+class TriggerRuleInputSerializer(StrictInputSerializer):
+    name = serializers.CharField(max_length=200)
+    type = choice_field(RuleType.choices, noun="type")
+    schedule = serializers.CharField(max_length=100, required=False, allow_null=True, allow_blank=True)
+    metric = serializers.CharField(max_length=200, required=False, allow_null=True, allow_blank=True)
+    threshold = FiniteFloatField(required=False, allow_null=True)
+    windowDays = serializers.IntegerField(
+        source="window_days", required=False, allow_null=True, min_value=1, max_value=MAX_WINDOW_DAYS
+    )
+    severity = choice_field(Severity.choices, noun="severity", required=False)
+    enabled = serializers.BooleanField(required=False)
+
+
+class TriggerRuleListCreateApi(TenantScopedApi):
+    class FilterSerializer(serializers.Serializer):
+        type = choice_field(RuleType.choices, noun="type", required=False)
+        severity = choice_field(Severity.choices, noun="severity", required=False)
+        enabled = serializers.BooleanField(required=False, allow_null=True, default=None)
+
+    @extend_schema(
+        operation_id="triggers_list",
+        parameters=[FilterSerializer],
+        responses=TriggerRuleOutputSerializer(many=True),
+    )
+    def get(self, request):
+        filters = self.FilterSerializer(data=request.query_params)
+        filters.is_valid(raise_exception=True)
+        return paginated_response(
+            request=request,
+            view=self,
+            queryset=trigger_rule_list(tenant=self.tenant, filters=filters.validated_data),
+            serializer_class=TriggerRuleOutputSerializer,
+            pagination_class=NewestFirstCursorPagination,
+        )
+
+    @extend_schema(
+        operation_id="triggers_create",
+        request=TriggerRuleInputSerializer,
+        responses={201: TriggerRuleOutputSerializer},
+    )
+    def post(self, request):
+        data = TriggerRuleInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        rule = trigger_rule_create(tenant=self.tenant, **data.validated_data)
+        return Response(TriggerRuleOutputSerializer(rule).data, status=status.HTTP_201_CREATED)
+
+
+class TriggerRuleDetailApi(TenantScopedApi):
+    def get_rule(self, rule_id: int):
+        rule = trigger_rule_get(tenant=self.tenant, rule_id=rule_id)
+        if rule is None:
+            raise Http404
+        return rule
+
+    @extend_schema(operation_id="triggers_retrieve", responses=TriggerRuleOutputSerializer)
+    def get(self, request, rule_id: int):
+        return Response(TriggerRuleOutputSerializer(self.get_rule(rule_id)).data)
+
+    @extend_schema(
+        operation_id="triggers_partial_update",
+        request=TriggerRuleInputSerializer(partial=True),
+        responses=TriggerRuleOutputSerializer,
+    )
+    def patch(self, request, rule_id: int):
+        rule = self.get_rule(rule_id)
+        data = TriggerRuleInputSerializer(data=request.data, partial=True)
+        data.is_valid(raise_exception=True)
+        rule = trigger_rule_update(rule=rule, **data.validated_data)
+        return Response(TriggerRuleOutputSerializer(rule).data)
+
+    @extend_schema(operation_id="triggers_destroy", responses={204: None})
+    def delete(self, request, rule_id: int):
+        trigger_rule_delete(rule=self.get_rule(rule_id))
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class MetricPointSerializer(serializers.Serializer):
+    timestamp = serializers.DateTimeField()
+    value = serializers.FloatField()
+
+
+class MetricPointsApi(TenantScopedApi):
+    class PointInputSerializer(StrictInputSerializer):
+        timestamp = AwareDateTimeField()
+        value = FiniteFloatField()
+
+    class InputSerializer(StrictInputSerializer):
+        points = serializers.ListField(allow_empty=False, max_length=MAX_POINTS_PER_REQUEST)
+
+        def validate_points(self, points):
+            items = MetricPointsApi.PointInputSerializer(data=points, many=True)
+            items.is_valid(raise_exception=True)
+            return [(item["timestamp"], item["value"]) for item in items.validated_data]
+
+    class FilterSerializer(serializers.Serializer):
+        # `from` is a Python keyword; the query parameter names are mapped in the view.
+        since = AwareDateTimeField(required=False)
+        until = AwareDateTimeField(required=False)
+
+    class Pagination(NewestFirstCursorPagination):
+        ordering = ("-timestamp",)
+        page_size = 500
+        max_page_size = 1000
+
+    def validate_metric(self, metric: str) -> str:
+        try:
+            validate_metric_identifier(metric)
+        except ValidationError as exc:
+            raise ValidationError({"metric": exc.messages}) from None
+        return metric
+
+    @extend_schema(
+        operation_id="metric_points_list",
+        parameters=[
+            OpenApiParameter("from", str, description="ISO 8601 with offset; default 30 days ago"),
+            OpenApiParameter("to", str, description="ISO 8601 with offset; default now"),
+        ],
+        responses=MetricPointSerializer(many=True),
+    )
+    def get(self, request, metric: str):
+        metric = self.validate_metric(metric)
+        params = {"since": request.query_params.get("from"), "until": request.query_params.get("to")}
+        filters = self.FilterSerializer(data={k: v for k, v in params.items() if v is not None})
+        if not filters.is_valid():
+            names = {"since": "from", "until": "to"}
+            raise serializers.ValidationError({names[k]: v for k, v in filters.errors.items()})
+        until = filters.validated_data.get("until") or timezone.now()
+        since = filters.validated_data.get("since") or until - timedelta(days=30)
+        if since > until:
+            raise serializers.ValidationError({"from": ["Must not be after 'to'."]})
+
+        if is_usage_metric(metric):
+            points = metric_series(tenant_id=self.tenant.id, metric=metric, since=since, until=until)
+            data = MetricPointSerializer(reversed(points), many=True).data
+            return Response({"metric": metric, "results": data, "next": None, "previous": None})
+        response = paginated_response(
+            request=request,
+            view=self,
+            queryset=metric_point_list(tenant=self.tenant, metric=metric, since=since, until=until),
+            serializer_class=MetricPointSerializer,
+            pagination_class=self.Pagination,
+        )
+        response.data = {"metric": metric, **response.data}
+        return response
+
+    @extend_schema(
+        operation_id="metric_points_create",
+        request=inline_serializer(
+            "MetricPointsInput",
+            {"points": serializers.ListField(child=inline_serializer(
+                "MetricPointInput", {"timestamp": serializers.DateTimeField(), "value": serializers.FloatField()}
+            ))},
+        ),
+        responses={201: inline_serializer(
+            "MetricPointsWritten", {"metric": serializers.CharField(), "written": serializers.IntegerField()}
+        )},
+    )
+    def post(self, request, metric: str):
+        metric = self.validate_metric(metric)
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        written = metric_points_write(tenant=self.tenant, metric=metric, points=data.validated_data["points"])
+        return Response({"metric": metric, "written": written}, status=status.HTTP_201_CREATED)

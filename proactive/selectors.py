@@ -1,0 +1,30 @@
+from datetime import datetime
+
+from django.db.models import QuerySet
+
+from proactive.models import MetricPoint, TriggerRule
+from tenants.models import Tenant
+
+
+def trigger_rule_list(*, tenant: Tenant, filters: dict | None = None) -> QuerySet[TriggerRule]:
+    queryset = TriggerRule.objects.filter(tenant=tenant)
+    filters = filters or {}
+    for name in ("type", "severity", "enabled"):
+        if filters.get(name) is not None:
+            queryset = queryset.filter(**{name: filters[name]})
+    return queryset
+
+
+def trigger_rule_get(*, tenant: Tenant, rule_id: int) -> TriggerRule | None:
+    return TriggerRule.objects.filter(tenant=tenant, pk=rule_id).first()
+
+
+def metric_point_list(
+    *, tenant: Tenant, metric: str, since: datetime | None, until: datetime | None
+) -> QuerySet[MetricPoint]:
+    queryset = MetricPoint.objects.filter(tenant=tenant, metric=metric)
+    if since is not None:
+        queryset = queryset.filter(timestamp__gte=since)
+    if until is not None:
+        queryset = queryset.filter(timestamp__lte=until)
+    return queryset

@@ -1,0 +1,126 @@
+from datetime import datetime, timedelta
+
+from croniter import croniter
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+
+from core.exceptions import InvalidInput
+from proactive.models import MetricPoint, RuleType, TriggerRule
+from proactive.validators import is_usage_metric, validate_metric_identifier
+from tenants.models import Tenant
+
+RULE_FIELDS = ("name", "type", "schedule", "metric", "threshold", "window_days", "severity", "enabled")
+SCHEDULING_FIELDS = {"type", "schedule", "enabled"}
+MAX_POINTS_PER_REQUEST = 1000
+MAX_FUTURE_SKEW = timedelta(hours=1)
+
+
+def next_run_after(*, rule: TriggerRule, now: datetime) -> datetime | None:
+    """When the engine should next look at `rule`: its next cron occurrence, or now for metric rules."""
+    if not rule.enabled:
+        return None
+    if rule.type == RuleType.SCHEDULE:
+        return croniter(rule.schedule, now).get_next(datetime)
+    return now
+
+
+def _normalize(fields: dict) -> dict:
+    # The API and the admin send null or "" for "not set"; the columns store "".
+    for text_field in ("schedule", "metric"):
+        if text_field in fields and fields[text_field] is None:
+            fields[text_field] = ""
+    if isinstance(fields.get("schedule"), str):
+        fields["schedule"] = " ".join(fields["schedule"].split())
+    return fields
+
+
+@transaction.atomic
+def trigger_rule_create(*, tenant: Tenant, now: datetime | None = None, **fields) -> TriggerRule:
+    unknown = set(fields) - set(RULE_FIELDS)
+    if unknown:
+        raise TypeError(f"Unknown rule fields: {sorted(unknown)}")
+    rule = TriggerRule(tenant=tenant, **_normalize(fields))
+    rule.full_clean(exclude=["tenant"])
+    rule.next_run_at = next_run_after(rule=rule, now=now or timezone.now())
+    rule.save()
+    return rule
+
+
+@transaction.atomic
+def trigger_rule_update(*, rule: TriggerRule, now: datetime | None = None, **fields) -> TriggerRule:
+    unknown = set(fields) - set(RULE_FIELDS)
+    if unknown:
+        raise TypeError(f"Unknown rule fields: {sorted(unknown)}")
+    rule = TriggerRule.objects.select_for_update().get(pk=rule.pk)
+    changed = {name for name, value in _normalize(fields).items() if getattr(rule, name) != value}
+    for name in changed:
+        setattr(rule, name, fields[name])
+    if rule.type == RuleType.SCHEDULE:
+        # A rule that stops being a metric rule drops its metric fields instead of failing on them.
+        if "type" in changed:
+            for name in ("metric", "threshold", "window_days"):
+                if name not in fields:
+                    setattr(rule, name, "" if name == "metric" else None)
+    elif "type" in changed and "schedule" not in fields:
+        rule.schedule = ""
+    rule.full_clean(exclude=["tenant"])
+    if changed & SCHEDULING_FIELDS:
+        rule.next_run_at = next_run_after(rule=rule, now=now or timezone.now())
+    rule.save()
+    return rule
+
+
+def trigger_rule_delete(*, rule: TriggerRule) -> None:
+    """Alerts of the rule stay readable: they keep the rule's name, and their ruleId becomes null."""
+    rule.delete()
+
+
+def trigger_rules_set_enabled(*, rules, enabled: bool, now: datetime | None = None) -> int:
+    now = now or timezone.now()
+    count = 0
+    with transaction.atomic():
+        for rule in rules.select_for_update().filter(enabled=not enabled):
+            rule.enabled = enabled
+            rule.next_run_at = next_run_after(rule=rule, now=now)
+            rule.save(update_fields=["enabled", "next_run_at", "updated_at"])
+            count += 1
+    return count
+
+
+def metric_points_write(
+    *, tenant: Tenant, metric: str, points: list[tuple[datetime, float]], now: datetime | None = None
+) -> int:
+    """
+    Upsert datapoints: a point at a timestamp that already has one replaces its value, so a client
+    that retries a request does not double its data. Returns how many points were written.
+    """
+    try:
+        validate_metric_identifier(metric)
+    except ValidationError as exc:
+        raise ValidationError({"metric": exc.messages}) from None
+    if is_usage_metric(metric):
+        raise InvalidInput(
+            "Built-in usage metrics are read-only.",
+            detail={"metric": [f"{metric!r} is a built-in usage metric and cannot be written."]},
+        )
+    latest_allowed = (now or timezone.now()) + MAX_FUTURE_SKEW
+    too_late = {
+        str(index): {"timestamp": ["Is more than an hour in the future."]}
+        for index, (timestamp, _value) in enumerate(points)
+        if timestamp > latest_allowed
+    }
+    if too_late:
+        raise InvalidInput("Points in the future.", detail={"points": too_late})
+    # The last value wins when a request repeats a timestamp.
+    deduplicated = {timestamp: value for timestamp, value in points}
+    MetricPoint.objects.bulk_create(
+        [
+            MetricPoint(tenant=tenant, metric=metric, timestamp=timestamp, value=value)
+            for timestamp, value in deduplicated.items()
+        ],
+        update_conflicts=True,
+        unique_fields=["tenant", "metric", "timestamp"],
+        update_fields=["value"],
+    )
+    return len(deduplicated)

@@ -1,0 +1,83 @@
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from core.exceptions import ApplicationError
+from proactive import metrics
+from proactive.metrics import Point, SeriesRequest, metric_series, metric_series_many
+from proactive.models import MetricPoint
+
+pytestmark = pytest.mark.django_db
+
+NOW = datetime(2026, 11, 26, 12, tzinfo=UTC)
+
+
+def add_points(tenant, metric, values_by_days_ago):
+    MetricPoint.objects.bulk_create(
+        [
+            MetricPoint(tenant=tenant, metric=metric, timestamp=NOW - timedelta(days=days), value=value)
+            for days, value in values_by_days_ago.items()
+        ]
+    )
+
+
+def test_series_is_the_window_oldest_first(tenant, other_tenant):
+    add_points(tenant, "m", {40: 1.0, 20: 2.0, 10: 3.0, 0: 4.0})
+    add_points(other_tenant, "m", {5: 100.0})
+
+    series = metric_series(tenant_id=tenant.id, metric="m", since=NOW - timedelta(days=30), until=NOW)
+
+    assert series == [
+        Point(NOW - timedelta(days=20), 2.0), Point(NOW - timedelta(days=10), 3.0), Point(NOW, 4.0)
+    ]
+
+
+def test_points_after_until_are_not_seen(tenant):
+    add_points(tenant, "m", {1: 1.0, -1: 99.0})
+
+    assert [p.value for p in metric_series(tenant_id=tenant.id, metric="m", since=None, until=NOW)] == [1.0]
+
+
+def test_many_requests_cost_one_query(tenant, other_tenant, django_assert_num_queries):
+    add_points(tenant, "a", {3: 1.0, 1: 2.0})
+    add_points(tenant, "b", {2: 5.0})
+    add_points(other_tenant, "a", {1: 7.0})
+    requests = [
+        SeriesRequest(tenant_id=tenant.id, metric="a", since=None, until=NOW),
+        SeriesRequest(tenant_id=tenant.id, metric="a", since=None, until=NOW, latest_only=True),
+        SeriesRequest(tenant_id=tenant.id, metric="b", since=NOW - timedelta(days=1), until=NOW),
+        SeriesRequest(tenant_id=other_tenant.id, metric="a", since=None, until=NOW),
+        SeriesRequest(tenant_id=other_tenant.id, metric="missing", since=None, until=NOW),
+    ]
+
+    with django_assert_num_queries(1):
+        result = metric_series_many(requests=requests)
+
+    assert [[p.value for p in result[r]] for r in requests] == [[1.0, 2.0], [2.0], [], [7.0], []]
+
+
+class FakeUsageProvider:
+    def __init__(self):
+        self.seen = []
+
+    def series_many(self, requests):
+        self.seen.extend(requests)
+        return {r: [Point(r.until, 12.0)] for r in requests}
+
+
+def test_usage_metrics_come_from_the_registered_provider(tenant, monkeypatch):
+    provider = FakeUsageProvider()
+    monkeypatch.setattr(metrics, "_providers_by_prefix", {})
+    metrics.metric_provider_register(prefix="usage.", provider=provider)
+
+    series = metric_series(tenant_id=tenant.id, metric="usage.tokensUsed", since=None, until=NOW)
+
+    assert series == [Point(NOW, 12.0)]
+    assert [r.metric for r in provider.seen] == ["usage.tokensUsed"]
+
+
+def test_usage_metric_without_a_provider_is_unavailable(tenant, monkeypatch):
+    monkeypatch.setattr(metrics, "_providers_by_prefix", {})
+
+    with pytest.raises(ApplicationError, match="no provider for built-in usage metrics"):
+        metric_series(tenant_id=tenant.id, metric="usage.tokensUsed", since=None, until=NOW)
