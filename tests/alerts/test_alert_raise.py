@@ -1,0 +1,113 @@
+import threading
+from datetime import UTC, datetime
+
+import pytest
+from django.db import IntegrityError, connection, transaction
+
+from alerts.models import Alert, AlertEvent, AlertStatus, Notification
+from alerts.services import Firing, alert_raise, alert_resolve, alerts_raise
+from tests.factories import TriggerRuleFactory
+
+NOW = datetime(2026, 11, 26, 12, tzinfo=UTC)
+
+
+@pytest.mark.django_db
+def test_raise_creates_the_alert_its_history_and_notification(tenant):
+    rule = TriggerRuleFactory(tenant=tenant, name="MQL spike", severity="critical", threshold=10)
+
+    result = alert_raise(
+        rule=rule, payload={"metric": "analytics.mql.delta", "value": 12.0, "threshold": 10.0}, triggered_at=NOW
+    )
+
+    alert = Alert.objects.get()
+    assert result.created and result.alert.pk == alert.pk
+    assert (alert.tenant_id, alert.rule_id, alert.rule_name, alert.rule_type, alert.severity, alert.status) == (
+        "acme", rule.pk, "MQL spike", "metric_threshold", "critical", "pending"
+    )
+    assert alert.payload == {"metric": "analytics.mql.delta", "value": 12.0, "threshold": 10.0}
+    assert alert.triggered_at == NOW
+    assert list(AlertEvent.objects.values_list("from_status", "to_status", "actor")) == [("", "pending", "engine")]
+    notification = Notification.objects.get()
+    assert (notification.alert_id, notification.tenant_id, notification.title, notification.alert_status) == (
+        alert.pk, "acme", "[critical] MQL spike", "pending"
+    )
+    assert notification.body == "analytics.mql.delta is 12.0, above 10.0."
+
+
+@pytest.mark.django_db
+def test_an_open_alert_is_returned_instead_of_a_duplicate(tenant):
+    rule = TriggerRuleFactory(tenant=tenant)
+    first = alert_raise(rule=rule, payload={"n": 1})
+
+    second = alert_raise(rule=rule, payload={"n": 2})
+
+    assert (second.created, second.alert.pk, second.alert.payload) == (False, first.alert.pk, {"n": 1})
+    assert Alert.objects.count() == 1 and Notification.objects.count() == 1
+
+
+@pytest.mark.django_db
+def test_after_resolving_the_rule_can_raise_again(tenant):
+    rule = TriggerRuleFactory(tenant=tenant)
+    first = alert_raise(rule=rule, payload={})
+    alert_resolve(alert=first.alert, actor="user:ann")
+
+    second = alert_raise(rule=rule, payload={})
+
+    assert second.created and second.alert.pk != first.alert.pk
+    assert Alert.objects.filter(rule=rule).exclude(status="resolved").count() == 1
+
+
+@pytest.mark.django_db
+def test_batch_raise_keeps_order_and_skips_rules_with_open_alerts(tenant, django_assert_max_num_queries):
+    rules = [TriggerRuleFactory(tenant=tenant) for _ in range(5)]
+    already_open = alert_raise(rule=rules[2], payload={}).alert
+
+    with django_assert_max_num_queries(6):
+        results = alerts_raise(firings=[Firing(rule=r, payload={"i": i}, triggered_at=NOW) for i, r in enumerate(rules)])
+
+    assert [r.created for r in results] == [True, True, False, True, True]
+    assert results[2].alert.pk == already_open.pk
+    assert Alert.objects.count() == 5 and Notification.objects.count() == 5
+    assert AlertEvent.objects.count() == 5
+
+
+@pytest.mark.django_db
+def test_the_database_refuses_a_second_open_alert_for_a_rule(tenant):
+    rule = TriggerRuleFactory(tenant=tenant)
+    alert_raise(rule=rule, payload={})
+
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Alert.objects.create(
+            tenant=tenant, rule=rule, rule_name="x", rule_type="anomaly", severity="info",
+            status=AlertStatus.ACKNOWLEDGED, acknowledged_at=NOW, triggered_at=NOW,
+        )
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_raises_for_one_rule_create_one_alert(tenant):
+    assert connection.vendor == "postgresql"
+    rule = TriggerRuleFactory(tenant=tenant)
+    workers = 8
+    barrier = threading.Barrier(workers)
+    results, errors = [], []
+
+    def raise_once(n):
+        try:
+            barrier.wait()
+            results.append(alert_raise(rule=rule, payload={"worker": n}))
+        except Exception as exc:  # pragma: no cover - surfaced by the assertion below
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=raise_once, args=(n,)) for n in range(workers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert errors == []
+    assert sum(result.created for result in results) == 1
+    assert len({result.alert.pk for result in results}) == 1
+    assert Alert.objects.filter(rule=rule).count() == 1
+    assert Notification.objects.count() == 1 and AlertEvent.objects.count() == 1
