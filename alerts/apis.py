@@ -16,24 +16,27 @@ from alerts.services import (
     notification_mark_read,
 )
 from core.pagination import NewestFirstCursorPagination, paginated_response
-from core.serializers import AwareDateTimeField, StrictInputSerializer
+from core.serializers import (
+    AwareDateTimeField,
+    EmptyAsNullCharField,
+    StrictInputSerializer,
+    serializer_with_fields,
+)
 from proactive.models import Severity
 from tenants.apis import TenantScopedApi
 from tenants.principals import actor_label
 
 
-class AlertEventOutputSerializer(serializers.Serializer):
-    # "from" is a Python keyword, hence the explicit field names below.
-    at = serializers.DateTimeField()
-    by = serializers.CharField(source="actor")
-    reason = serializers.CharField()
-
-    def to_representation(self, instance):
-        return {
-            "from": instance.from_status or None,
-            "to": instance.to_status,
-            **super().to_representation(instance),
-        }
+AlertEventOutputSerializer = serializer_with_fields(
+    "AlertEventOutputSerializer",
+    {
+        "from": EmptyAsNullCharField(source="from_status", allow_null=True),
+        "to": serializers.CharField(source="to_status"),
+        "at": serializers.DateTimeField(),
+        "by": serializers.CharField(source="actor"),
+        "reason": serializers.CharField(),
+    },
+)
 
 
 class AlertOutputSerializer(serializers.Serializer):

@@ -26,6 +26,12 @@ PERIODIC_TASKS: list[PeriodicTaskSpec] = [
         cron="* * * * *",
         expires_seconds=55,
     ),
+    PeriodicTaskSpec(
+        name="billing: daily usage rollup",
+        task="billing.tasks.rollup_daily_usage",
+        cron="5 * * * *",  # hourly: a missed run is repaired within the hour
+        expires_seconds=3000,
+    ),
 ]
 
 

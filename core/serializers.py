@@ -87,3 +87,8 @@ class EmptyAsNullCharField(serializers.CharField):
 
     def to_representation(self, value):
         return value or None
+
+
+def serializer_with_fields(name: str, fields: dict) -> type[serializers.Serializer]:
+    """A Serializer class from a dict, for field names Python cannot declare (`from`)."""
+    return type(name, (serializers.Serializer,), dict(fields))

@@ -1,0 +1,147 @@
+import json
+import logging
+from datetime import timedelta
+
+import stripe
+from django.conf import settings
+from django.utils import timezone
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from rest_framework import serializers
+from rest_framework.exceptions import ParseError
+from rest_framework.permissions import AllowAny
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from billing.selectors import billing_usage_summary
+from billing.services import billing_event_receive
+from core.exceptions import ApplicationError
+from core.serializers import serializer_with_fields
+from tenants.apis import TenantScopedApi
+
+logger = logging.getLogger(__name__)
+
+MAX_RANGE_DAYS = 366
+DEFAULT_RANGE_DAYS = 30
+
+
+class _UsageValues(serializers.Serializer):
+    tokensUsed = serializers.IntegerField()
+    tasksExecuted = serializers.IntegerField()
+    alertsTriggered = serializers.IntegerField()
+    activeWidgets = serializers.IntegerField()
+
+
+class BillingUsagePointSerializer(_UsageValues):
+    date = serializers.DateField()
+
+
+BillingUsageOutputSerializer = serializer_with_fields(
+    "BillingUsageOutputSerializer",
+    {
+        "tenantId": serializers.CharField(),
+        "from": serializers.DateField(),
+        "to": serializers.DateField(),
+        "totals": _UsageValues(),
+        "points": BillingUsagePointSerializer(many=True),
+    },
+)
+
+
+class BillingUsageApi(TenantScopedApi):
+    @extend_schema(
+        operation_id="billing_usage",
+        parameters=[
+            OpenApiParameter("from", str, description="YYYY-MM-DD (UTC day); default 29 days before `to`"),
+            OpenApiParameter("to", str, description="YYYY-MM-DD (UTC day); default today"),
+        ],
+        responses=BillingUsageOutputSerializer,
+    )
+    def get(self, request):
+        until = self._day(request, "to") or timezone.now().date()
+        since = self._day(request, "from") or until - timedelta(days=DEFAULT_RANGE_DAYS - 1)
+        if since > until:
+            raise serializers.ValidationError({"from": [f"Must be on or before 'to' ({until})."]})
+        if (until - since).days + 1 > MAX_RANGE_DAYS:
+            raise serializers.ValidationError(
+                {"from": [f"The range may span at most {MAX_RANGE_DAYS} days; ask for several ranges."]}
+            )
+        return Response(billing_usage_summary(tenant=self.tenant, since=since, until=until))
+
+    @staticmethod
+    def _day(request, name):
+        raw = request.query_params.get(name)
+        if raw is None:
+            return None
+        try:
+            return serializers.DateField(input_formats=["%Y-%m-%d"]).to_internal_value(raw)
+        except serializers.ValidationError:
+            raise serializers.ValidationError({name: [f"{raw!r} is not a day; use YYYY-MM-DD."]}) from None
+
+
+class InvalidSignature(ApplicationError):
+    code = "invalid_signature"
+
+
+class StripeWebhookApi(APIView):
+    """
+    Stripe calls this. Verify the signature, then record the event once and apply its usage.
+    Authentication is the signature, so DRF's authentication and CSRF do not apply.
+    """
+
+    authentication_classes = []
+    permission_classes = [AllowAny]
+
+    @extend_schema(
+        operation_id="billing_webhook",
+        request=inline_serializer(
+            "StripeEvent",
+            {"id": serializers.CharField(), "type": serializers.CharField(), "created": serializers.IntegerField(),
+             "data": serializers.DictField()},
+        ),
+        parameters=[OpenApiParameter("Stripe-Signature", str, location=OpenApiParameter.HEADER, required=True)],
+        responses={200: inline_serializer(
+            "BillingWebhookReceived",
+            {"received": serializers.BooleanField(), "id": serializers.CharField(),
+             "outcome": serializers.ChoiceField(choices=["applied", "no_usage", "unmatched", "rejected"]),
+             "duplicate": serializers.BooleanField(), "reason": serializers.CharField()},
+        )},
+        auth=[],
+    )
+    def post(self, request):
+        body = request.body
+        self._verify(body, request.headers.get("Stripe-Signature"))
+        try:
+            event = json.loads(body)
+        except (UnicodeDecodeError, ValueError) as exc:
+            raise ParseError(f"The body is not JSON: {exc}") from None
+        received = billing_event_receive(event=event)
+        record = received.event
+        return Response(
+            {
+                "received": True,
+                "id": record.event_id,
+                "outcome": record.outcome,
+                "duplicate": received.duplicate,
+                "reason": record.reason,
+            }
+        )
+
+    @staticmethod
+    def _verify(body: bytes, header: str | None) -> None:
+        secret = settings.STRIPE_WEBHOOK_SECRET
+        if not secret:
+            if settings.DEBUG:
+                logger.warning("STRIPE_WEBHOOK_SECRET is not set: accepting an UNSIGNED billing event (DEBUG only)")
+                return
+            raise InvalidSignature(
+                "Webhook secret not configured.",
+                detail={"Stripe-Signature": ["This server cannot verify signatures."]},
+            )
+        try:
+            stripe.WebhookSignature.verify_header(
+                body, header, secret, tolerance=settings.STRIPE_WEBHOOK_TOLERANCE_SECONDS
+            )
+        except stripe.SignatureVerificationError as exc:
+            raise InvalidSignature("Bad signature.", detail={"Stripe-Signature": [str(exc)]}) from None
+        except UnicodeDecodeError:
+            raise InvalidSignature("Bad body.", detail={"Stripe-Signature": ["The body is not UTF-8."]}) from None

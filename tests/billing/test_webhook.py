@@ -1,0 +1,275 @@
+import json
+import logging
+import threading
+import time
+from datetime import UTC, date, datetime
+from io import StringIO
+
+import pytest
+import stripe
+from django.core.management import call_command
+from django.db import connection
+from django.test import Client
+
+from billing.models import BillingEvent, BillingUsage, UsageSnapshot
+from billing.services import UsageDelta, usage_apply
+from tests.factories import StaffUserFactory, TenantFactory
+
+SECRET = "whsec_test_secret"
+CREATED = int(datetime(2026, 11, 26, 12, tzinfo=UTC).timestamp())
+
+
+def usage_event(event_id="evt_1", tenant_id="acme", type="invoice.created", created=CREATED, **metadata):
+    metadata = {"tenantId": tenant_id, **metadata} if tenant_id else metadata
+    return {"id": event_id, "type": type, "created": created, "data": {"object": {"metadata": metadata}}}
+
+
+def deliver(client, event, *, secret=SECRET, timestamp=None, body=None, header=True):
+    payload = body if body is not None else json.dumps(event)
+    headers = {}
+    if header:
+        headers["HTTP_STRIPE_SIGNATURE"] = stripe.WebhookSignature.generate_signature_header(
+            payload, secret, timestamp=timestamp
+        )
+    return client.post("/billing/webhook", data=payload, content_type="application/json", **headers)
+
+
+def totals(model=BillingUsage, tenant_id="acme"):
+    return list(
+        model.objects.filter(tenant_id=tenant_id).order_by("day").values_list(
+            "day", "tokens_used", "tasks_executed", "alerts_triggered", "active_widgets"
+        )
+    )
+
+
+pytestmark = pytest.mark.django_db
+
+
+def test_signed_event_is_recorded_and_applied_to_both_tables(client, tenant):
+    event = usage_event(tokensUsed="120", tasksExecuted="3", activeWidgets="1")
+
+    response = deliver(client, event)
+
+    assert response.status_code == 200
+    assert response.json() == {"received": True, "id": "evt_1", "outcome": "applied", "duplicate": False, "reason": ""}
+    assert totals() == totals(UsageSnapshot) == [(date(2026, 11, 26), 120, 3, 0, 1)]
+    stored = BillingEvent.objects.get()
+    assert (stored.type, stored.tenant_id, stored.usage_day, stored.payload) == (
+        "invoice.created", "acme", date(2026, 11, 26), event
+    )
+    assert stored.deltas == {"tokensUsed": 120, "tasksExecuted": 3, "activeWidgets": 1}
+
+
+def test_usage_date_in_metadata_wins_over_created(client, tenant):
+    deliver(client, usage_event(tokensUsed="5", usageDate="2026-11-20"))
+
+    assert totals() == [(date(2026, 11, 20), 5, 0, 0, 0)]
+
+
+def test_the_tenant_can_be_found_by_stripe_customer_id(client, db):
+    TenantFactory(id="acme", stripe_customer_id="cus_123")
+    event = {"id": "evt_c", "type": "invoice.paid", "created": CREATED,
+             "data": {"object": {"customer": "cus_123", "metadata": {"tokensUsed": "7"}}}}
+
+    assert deliver(client, event).json()["outcome"] == "applied"
+    assert totals() == [(date(2026, 11, 26), 7, 0, 0, 0)]
+
+
+def test_redelivery_is_200_and_changes_nothing(client, tenant):
+    event = usage_event(tokensUsed="10")
+    deliver(client, event)
+
+    again = deliver(client, event)
+
+    assert again.status_code == 200
+    assert again.json()["duplicate"] is True and again.json()["outcome"] == "applied"
+    assert totals() == [(date(2026, 11, 26), 10, 0, 0, 0)]
+    assert BillingEvent.objects.count() == 1
+
+
+@pytest.mark.parametrize(
+    "how",
+    ["wrong secret", "stale timestamp", "tampered body", "missing header", "garbage header"],
+)
+def test_bad_signature_is_400_and_nothing_is_stored(client, tenant, how):
+    event = usage_event(tokensUsed="10")
+    payload = json.dumps(event)
+    if how == "wrong secret":
+        response = deliver(client, event, secret="whsec_wrong")
+    elif how == "stale timestamp":
+        response = deliver(client, event, timestamp=int(time.time()) - 301)
+    elif how == "tampered body":
+        header = stripe.WebhookSignature.generate_signature_header(payload, SECRET)
+        tampered = payload.replace('"10"', '"10000"')
+        response = client.post("/billing/webhook", data=tampered, content_type="application/json",
+                               HTTP_STRIPE_SIGNATURE=header)
+    elif how == "missing header":
+        response = deliver(client, event, header=False)
+    else:
+        response = client.post("/billing/webhook", data=payload, content_type="application/json",
+                               HTTP_STRIPE_SIGNATURE="t=abc,v1=nope")
+
+    assert response.status_code == 400
+    assert response.json()["error"] == "invalid_signature"
+    assert list(response.json()["detail"]) == ["Stripe-Signature"]
+    assert not BillingEvent.objects.exists()
+    assert totals() == []
+
+
+def test_a_timestamp_inside_the_tolerance_is_accepted(client, tenant):
+    response = deliver(client, usage_event(tokensUsed="1"), timestamp=int(time.time()) - 290)
+
+    assert response.json()["outcome"] == "applied"
+
+
+def test_unknown_tenant_is_kept_unmatched_and_applied_later_by_the_command(client, db):
+    response = deliver(client, usage_event(tenant_id="later-co", tokensUsed="40"))
+    assert response.status_code == 200
+    assert response.json()["outcome"] == "unmatched"
+
+    TenantFactory(id="later-co")
+    out = StringIO()
+    call_command("replay_billing_events", stdout=out)
+
+    assert "evt_1: applied" in out.getvalue()
+    assert totals(tenant_id="later-co") == [(date(2026, 11, 26), 40, 0, 0, 0)]
+    call_command("replay_billing_events", stdout=StringIO())
+    assert totals(tenant_id="later-co") == [(date(2026, 11, 26), 40, 0, 0, 0)]
+
+
+def test_replay_from_the_admin(client, db):
+    deliver(client, usage_event(tenant_id="later-co", tokensUsed="40"))
+    TenantFactory(id="later-co")
+    staff = Client()
+    staff.force_login(StaffUserFactory())
+
+    listing = staff.get("/admin/billing/billingevent/?outcome__exact=unmatched")
+    staff.post("/admin/billing/billingevent/", {"action": "replay_events", "_selected_action": [BillingEvent.objects.get().pk]})
+
+    assert "evt_1" in listing.content.decode()
+    assert BillingEvent.objects.get().outcome == "applied"
+    assert staff.get("/admin/billing/billingusage/").status_code == 200
+    assert staff.get("/admin/billing/usagesnapshot/").status_code == 200
+
+
+def test_a_delta_below_zero_is_rejected_with_the_reason(client, tenant):
+    usage_apply(deltas=[UsageDelta(tenant_id="acme", day=date(2026, 11, 26), tokens_used=5)])
+
+    response = deliver(client, usage_event(tokensUsed="-6", tasksExecuted="2"))
+
+    assert response.status_code == 200
+    assert response.json()["outcome"] == "rejected"
+    assert response.json()["reason"] == "Would take usage below zero on 2026-11-26: tokensUsed 5 -6."
+    assert totals() == totals(UsageSnapshot) == [(date(2026, 11, 26), 5, 0, 0, 0)]
+    assert BillingEvent.objects.get().outcome == "rejected"
+
+
+def test_a_non_numeric_delta_is_rejected(client, tenant):
+    response = deliver(client, usage_event(tokensUsed="12abc", tasksExecuted="1.5"))
+
+    assert response.json()["outcome"] == "rejected"
+    assert response.json()["reason"] == (
+        "tokensUsed must be a whole number, got '12abc'; tasksExecuted must be a whole number, got '1.5'"
+    )
+    assert totals() == []
+
+
+@pytest.mark.parametrize("event_type", ["invoice.paid", "customer.subscription.updated"])
+def test_non_usage_events_are_recorded(client, tenant, event_type):
+    event = {"id": "evt_n", "type": event_type, "created": CREATED, "data": {"object": {"customer": "cus_x"}}}
+
+    response = deliver(client, event)
+
+    assert response.status_code == 200
+    assert response.json()["outcome"] == "no_usage"
+    assert BillingEvent.objects.get().type == event_type
+    assert totals() == []
+
+
+@pytest.mark.parametrize(
+    ("event", "field"),
+    [({"type": "x"}, "id"), ({"id": "evt_1"}, "type"), ({"id": "evt_1", "type": "x", "created": "noon"}, "created"),
+     ({"id": "evt_1", "type": "x", "data": []}, "data")],
+)
+def test_malformed_event_is_400_and_not_stored(client, tenant, event, field):
+    response = deliver(client, event)
+
+    assert response.status_code == 400
+    assert field in response.json()["detail"]
+    assert not BillingEvent.objects.exists()
+
+
+def test_signed_garbage_is_a_parse_error(client, tenant):
+    response = deliver(client, None, body="{not json")
+
+    assert response.status_code == 400
+    assert response.json()["error"] == "parse_error"
+
+
+def test_without_a_secret_debug_accepts_unsigned_events_with_a_warning(client, tenant, settings, caplog):
+    settings.STRIPE_WEBHOOK_SECRET = ""
+    settings.DEBUG = True
+
+    with caplog.at_level(logging.WARNING, logger="billing.apis"):
+        response = deliver(client, usage_event(tokensUsed="3"), header=False)
+
+    assert response.json()["outcome"] == "applied"
+    assert "UNSIGNED" in caplog.text
+
+
+def test_without_a_secret_and_without_debug_nothing_is_accepted(client, tenant, settings):
+    settings.STRIPE_WEBHOOK_SECRET = ""
+    settings.DEBUG = False
+
+    response = deliver(client, usage_event(tokensUsed="3"), header=False)
+
+    assert response.status_code == 400
+    assert not BillingEvent.objects.exists()
+
+
+def _deliver_concurrently(events):
+    barrier = threading.Barrier(len(events))
+    statuses, errors = [], []
+
+    def run(event):
+        try:
+            client = Client()
+            barrier.wait()
+            statuses.append(deliver(client, event).status_code)
+        except Exception as exc:  # pragma: no cover - surfaced by the assertion
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run, args=(event,)) for event in events]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return statuses, errors
+
+
+@pytest.mark.django_db(transaction=True)
+def test_twenty_concurrent_deliveries_give_exact_totals():
+    assert connection.vendor == "postgresql"
+    TenantFactory(id="acme")
+    events = [usage_event(event_id=f"evt_{n}", tokensUsed=str(n + 1), tasksExecuted="1") for n in range(20)]
+
+    statuses, errors = _deliver_concurrently(events)
+
+    assert errors == [] and statuses == [200] * 20
+    expected = [(date(2026, 11, 26), sum(range(1, 21)), 20, 0, 0)]
+    assert totals() == totals(UsageSnapshot) == expected
+    assert BillingEvent.objects.filter(outcome="applied").count() == 20
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_same_event_delivered_concurrently_is_applied_once():
+    TenantFactory(id="acme")
+    event = usage_event(event_id="evt_same", tokensUsed="10")
+
+    statuses, errors = _deliver_concurrently([event] * 10)
+
+    assert errors == [] and statuses == [200] * 10
+    assert totals() == totals(UsageSnapshot) == [(date(2026, 11, 26), 10, 0, 0, 0)]
+    assert BillingEvent.objects.count() == 1
