@@ -27,6 +27,10 @@ class NotificationChannel:
     def alert_changed(self, alert: Alert, event: AlertEvent) -> None:
         raise NotImplementedError
 
+    def alerts_changed(self, changes: Sequence[tuple[Alert, AlertEvent]]) -> None:
+        for alert, event in changes:
+            self.alert_changed(alert, event)
+
 
 class InAppChannel(NotificationChannel):
     """The notifications `GET /notifications` lists; written in the alert's own transaction."""
@@ -52,10 +56,18 @@ class InAppChannel(NotificationChannel):
         )
 
     def alert_changed(self, alert: Alert, event: AlertEvent) -> None:
-        changes = {"alert_status": alert.status, "updated_at": event.at}
-        if alert.status in STATUSES_THAT_READ_THE_NOTIFICATION:
-            changes["read_at"] = Coalesce(F("read_at"), event.at)
-        Notification.objects.filter(alert_id=alert.pk).update(**changes)
+        self.alerts_changed([(alert, event)])
+
+    def alerts_changed(self, changes: Sequence[tuple[Alert, AlertEvent]]) -> None:
+        # One UPDATE per (status, time): a batch of auto-resolves is one statement.
+        groups: dict[tuple, list[int]] = {}
+        for alert, event in changes:
+            groups.setdefault((alert.status, event.at), []).append(alert.pk)
+        for (status, at), alert_ids in groups.items():
+            values = {"alert_status": status, "updated_at": at}
+            if status in STATUSES_THAT_READ_THE_NOTIFICATION:
+                values["read_at"] = Coalesce(F("read_at"), at)
+            Notification.objects.filter(alert_id__in=alert_ids).update(**values)
 
 
 def notification_title(alert: Alert) -> str:

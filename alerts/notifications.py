@@ -50,8 +50,15 @@ def notify_alerts_raised(alerts: Sequence[Alert]) -> None:
 
 
 def notify_alert_changed(alert: Alert, event: AlertEvent) -> None:
+    notify_alerts_changed([(alert, event)])
+
+
+def notify_alerts_changed(changes: Sequence[tuple[Alert, AlertEvent]]) -> None:
+    if not changes:
+        return
     for channel in notification_channels():
         if channel.deliver_after_commit:
-            _after_commit(channel, "changed", [alert.pk], event.pk)
+            for alert, event in changes:
+                _after_commit(channel, "changed", [alert.pk], event.pk)
         else:
-            channel.alert_changed(alert, event)
+            channel.alerts_changed(changes)

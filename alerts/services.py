@@ -7,7 +7,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from alerts.models import Alert, AlertEvent, AlertStatus, Notification
-from alerts.notifications import notify_alert_changed, notify_alerts_raised
+from alerts.notifications import notify_alert_changed, notify_alerts_changed, notify_alerts_raised
 from core.exceptions import Conflict
 from proactive.models import TriggerRule
 
@@ -52,7 +52,8 @@ def alerts_raise(*, firings: Sequence[Firing], actor: str = ENGINE) -> list[Rais
 
     created: dict[int, Alert] = {}
     existing: dict[int, Alert] = {}
-    with transaction.atomic():
+    # No savepoint: inside a caller's transaction a failure here fails the caller too.
+    with transaction.atomic(savepoint=False):
         pending = list(by_rule.values())
         # An open alert found by ON CONFLICT may be resolved before we read it; try again then.
         for _attempt in range(3):
@@ -187,6 +188,38 @@ def alert_snooze(*, alert: Alert, until: datetime, actor: str, now: datetime | N
     alert.save(update_fields=["status", "snoozed_until", "updated_at"])
     _record_change(alert=alert, from_status=from_status, actor=actor, at=now, reason=f"until {until.isoformat()}")
     return alert
+
+
+def alerts_resolve_for_rules(
+    *, rule_ids: Sequence[int], actor: str, reasons: dict[int, str], now: datetime | None = None
+) -> list[Alert]:
+    """Resolve the open alert of each rule (the engine's auto-resolve). A fixed number of queries."""
+    now = now or timezone.now()
+    with transaction.atomic(savepoint=False):
+        alerts = list(
+            Alert.objects.select_for_update()
+            .filter(rule_id__in=rule_ids)
+            .exclude(status=AlertStatus.RESOLVED)
+        )
+        if not alerts:
+            return []
+        from_statuses = {alert.pk: alert.status for alert in alerts}
+        Alert.objects.filter(pk__in=from_statuses).update(
+            status=AlertStatus.RESOLVED, resolved_at=now, snoozed_until=None, updated_at=now
+        )
+        for alert in alerts:
+            alert.status, alert.resolved_at, alert.snoozed_until = AlertStatus.RESOLVED, now, None
+        events = AlertEvent.objects.bulk_create(
+            [
+                AlertEvent(
+                    alert=alert, from_status=from_statuses[alert.pk], to_status=AlertStatus.RESOLVED,
+                    at=now, actor=actor, reason=reasons.get(alert.rule_id, ""),
+                )
+                for alert in alerts
+            ]
+        )
+        notify_alerts_changed(list(zip(alerts, events)))
+    return alerts
 
 
 def alerts_wake_due(*, now: datetime | None = None) -> int:

@@ -2,8 +2,6 @@ from collections import defaultdict
 from collections.abc import Sequence
 from datetime import UTC, datetime, time
 
-from django.db.models import Q
-
 from billing.models import USAGE_API_FIELDS, USAGE_FIELDS, UsageSnapshot
 from proactive.metrics import Point, Series, SeriesRequest
 from proactive.validators import USAGE_METRIC_PREFIX
@@ -23,14 +21,13 @@ class UsageSnapshotMetricProvider:
     def series_many(self, requests: Sequence[SeriesRequest]) -> dict[SeriesRequest, Series]:
         if not requests:
             return {}
-        condition = Q()
-        for request in requests:
-            part = Q(tenant_id=request.tenant_id, day__lte=request.until.date())
-            if request.since is not None:
-                part &= Q(day__gte=request.since.date())
-            condition |= part
+        queryset = UsageSnapshot.objects.filter(
+            tenant_id__in={r.tenant_id for r in requests}, day__lte=max(r.until for r in requests).date()
+        )
+        if all(r.since is not None for r in requests):
+            queryset = queryset.filter(day__gte=min(r.since for r in requests).date())
         rows = defaultdict(list)
-        for row in UsageSnapshot.objects.filter(condition).order_by("tenant_id", "day"):
+        for row in queryset.order_by("tenant_id", "day"):
             rows[row.tenant_id].append(row)
 
         result = {}
@@ -39,8 +36,7 @@ class UsageSnapshotMetricProvider:
             points = [
                 Point(_midnight(row.day), float(getattr(row, column)))
                 for row in rows.get(request.tenant_id, [])
-                if (request.since is None or _midnight(row.day) >= request.since)
-                and _midnight(row.day) <= request.until
+                if request.contains(_midnight(row.day))
             ]
             result[request] = points[-1:] if request.latest_only else points
         return result

@@ -134,7 +134,8 @@ def usage_apply(*, deltas: Sequence[UsageDelta]) -> None:
     # Sorted keys: concurrent transactions lock rows in the same order and cannot deadlock.
     keys = sorted(totals)
     now = connection.ops.adapt_datetimefield_value(timezone.now())
-    with transaction.atomic():
+    # No savepoint: inside a caller's transaction a failure here fails the caller too.
+    with transaction.atomic(savepoint=False):
         usage_rows_ensure(keys=keys)
         for model in USAGE_TABLES:
             table = _quoted(model)

@@ -2,7 +2,7 @@ import os
 from pathlib import Path
 
 from celery import Celery
-from celery.signals import beat_init, worker_init
+from celery.signals import beat_init, worker_init, worker_process_shutdown
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
@@ -26,3 +26,10 @@ def _refuse_to_start_without_production_secrets(**kwargs):
     from core.checks import enforce_production_secrets
 
     enforce_production_secrets()
+
+
+@worker_process_shutdown.connect
+def _send_queued_telemetry(**kwargs):
+    from core.telemetry import telemetry_flush
+
+    telemetry_flush(timeout_seconds=3)

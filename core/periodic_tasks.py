@@ -21,6 +21,12 @@ class PeriodicTaskSpec:
 
 PERIODIC_TASKS: list[PeriodicTaskSpec] = [
     PeriodicTaskSpec(
+        name="proactive: engine tick",
+        task="proactive.tasks.engine_tick",
+        cron="* * * * *",
+        expires_seconds=55,
+    ),
+    PeriodicTaskSpec(
         name="alerts: wake snoozed alerts",
         task="alerts.tasks.wake_snoozed_alerts",
         cron="* * * * *",

@@ -43,7 +43,7 @@ class TriggerRuleAdmin(admin.ModelAdmin):
     actions = [enable_rules, disable_rules]
     fieldsets = [
         (None, {"fields": ["tenant", "name", "type", "severity", "enabled"]}),
-        ("Condition", {"fields": ["schedule", "metric", "threshold", "window_days"]}),
+        ("Condition", {"fields": ["schedule", "metric", "threshold", "window_days", "auto_resolve"]}),
         (
             "Engine",
             {"fields": [

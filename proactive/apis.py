@@ -7,6 +7,7 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serial
 from rest_framework import serializers, status
 from rest_framework.response import Response
 
+from core.exceptions import Conflict
 from core.pagination import NewestFirstCursorPagination, paginated_response
 from core.serializers import (
     AwareDateTimeField,
@@ -15,6 +16,7 @@ from core.serializers import (
     StrictInputSerializer,
     choice_field,
 )
+from proactive.engine.runner import evaluate_rules
 from proactive.metrics import metric_series
 from proactive.models import MAX_WINDOW_DAYS, RuleType, Severity
 from proactive.selectors import metric_point_list, trigger_rule_get, trigger_rule_list
@@ -39,6 +41,7 @@ class TriggerRuleOutputSerializer(serializers.Serializer):
     windowDays = serializers.IntegerField(source="window_days", allow_null=True)
     severity = serializers.ChoiceField(choices=Severity.choices)
     enabled = serializers.BooleanField()
+    autoResolve = serializers.BooleanField(source="auto_resolve")
     createdAt = serializers.DateTimeField(source="created_at")
     updatedAt = serializers.DateTimeField(source="updated_at")
     nextRunAt = serializers.DateTimeField(source="next_run_at", allow_null=True)
@@ -59,6 +62,7 @@ class TriggerRuleInputSerializer(StrictInputSerializer):
     )
     severity = choice_field(Severity.choices, noun="severity", required=False)
     enabled = serializers.BooleanField(required=False)
+    autoResolve = serializers.BooleanField(source="auto_resolve", required=False)
 
 
 class TriggerRuleListCreateApi(TenantScopedApi):
@@ -211,3 +215,65 @@ class MetricPointsApi(TenantScopedApi):
         data.is_valid(raise_exception=True)
         written = metric_points_write(tenant=self.tenant, metric=metric, points=data.validated_data["points"])
         return Response({"metric": metric, "written": written}, status=status.HTTP_201_CREATED)
+
+
+class TriggerRuleEvaluateApi(TenantScopedApi):
+    """Evaluate one rule now: what happened and why. `dryRun` evaluates and writes nothing."""
+
+    class EvaluateInputSerializer(StrictInputSerializer):
+        dryRun = serializers.BooleanField(required=False, default=False)
+
+    EvaluationOutputSerializer = inline_serializer(
+        "TriggerEvaluation",
+        {
+            "ruleId": serializers.IntegerField(),
+            "evaluatedAt": serializers.DateTimeField(),
+            "dryRun": serializers.BooleanField(),
+            "fired": serializers.BooleanField(),
+            "reason": serializers.CharField(allow_null=True),
+            "evidence": serializers.JSONField(),
+            "error": serializers.CharField(allow_null=True),
+            "alertId": serializers.IntegerField(allow_null=True),
+            "alertCreated": serializers.BooleanField(),
+            "resolvedAlertId": serializers.IntegerField(allow_null=True),
+            "rule": TriggerRuleOutputSerializer(),
+        },
+    )
+
+    @extend_schema(
+        operation_id="triggers_evaluate",
+        request=EvaluateInputSerializer,
+        parameters=[OpenApiParameter("dryRun", bool, description="Evaluate without writing anything")],
+        responses=EvaluationOutputSerializer,
+    )
+    def post(self, request, rule_id: int):
+        rule = trigger_rule_get(tenant=self.tenant, rule_id=rule_id)
+        if rule is None:
+            raise Http404
+        data = self.EvaluateInputSerializer(data=request.data or {})
+        data.is_valid(raise_exception=True)
+        query = serializers.BooleanField().to_internal_value(request.query_params.get("dryRun", "false"))
+        dry_run = data.validated_data["dryRun"] or query
+        if not dry_run and not rule.enabled:
+            raise Conflict("The rule is disabled: enable it, or evaluate with dryRun.")
+        now = timezone.now()
+        report = evaluate_rules(rule_ids=[rule.pk], now=now, dry_run=dry_run, only_due=False, include_disabled=dry_run)
+        if not report.results:
+            raise Conflict("The rule is being evaluated by the engine right now; try again in a moment.")
+        result = report.results[0]
+        evaluation = result.evaluation
+        return Response(
+            {
+                "ruleId": rule.pk,
+                "evaluatedAt": now,
+                "dryRun": dry_run,
+                "fired": result.fired,
+                "reason": evaluation.reason if evaluation else None,
+                "evidence": evaluation.evidence if evaluation else {},
+                "error": result.error or None,
+                "alertId": result.alert_id,
+                "alertCreated": result.alert_created,
+                "resolvedAlertId": result.resolved_alert_id,
+                "rule": TriggerRuleOutputSerializer(trigger_rule_get(tenant=self.tenant, rule_id=rule.pk)).data,
+            }
+        )

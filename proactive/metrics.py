@@ -4,22 +4,27 @@ Where metric values come from. Rules name a metric; a provider serves it:
 - `usage.*` (built in): the tenant's daily usage snapshots, plugged in by the billing app;
 - anything else: the tenant's own datapoints in `MetricPoint` (`POST /metrics/{metric}/points`).
 
-The engine reads metrics only through `metric_series_many` / `metric_series`, the one selector
-that returns a tenant's series for a metric and window. It is batch-first so that evaluating a
-thousand rules costs a handful of queries, not a thousand.
+The engine reads metrics only through `metric_series_batch` (and the API through its one-request
+form `metric_series`): the one selector that returns a tenant's series for a metric and window.
+It is batch-first, so evaluating a thousand rules costs a couple of queries, not a thousand, and
+a failing provider fails only the requests it serves.
 """
 
+import logging
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import NamedTuple, Protocol
 
-from django.db.models import Q
+from django.db.models import F, Window
+from django.db.models.functions import RowNumber
 
 from core.exceptions import ApplicationError
 from proactive.models import MetricPoint
 from proactive.validators import USAGE_METRIC_PREFIX
+
+logger = logging.getLogger(__name__)
 
 
 class Point(NamedTuple):
@@ -29,13 +34,16 @@ class Point(NamedTuple):
 
 @dataclass(frozen=True)
 class SeriesRequest:
-    """A tenant's metric over [since, until]; `since=None` means from the beginning."""
+    """A tenant's metric over [since, until] (`since=None`: from the beginning)."""
 
     tenant_id: str
     metric: str
     since: datetime | None
     until: datetime
-    latest_only: bool = False
+    latest_only: bool = False  # just the most recent point in the window
+
+    def contains(self, moment: datetime) -> bool:
+        return (self.since is None or moment >= self.since) and moment <= self.until
 
 
 Series = list[Point]  # oldest first
@@ -49,37 +57,52 @@ class MetricProvider(Protocol):
     def series_many(self, requests: Sequence[SeriesRequest]) -> dict[SeriesRequest, Series]: ...
 
 
+def _bounds(requests: Sequence[SeriesRequest]) -> dict:
+    """One range filter covering every request; each request is cut out of the rows in Python."""
+    lookups = {
+        "tenant_id__in": {r.tenant_id for r in requests},
+        "until": max(r.until for r in requests),
+    }
+    since = [r.since for r in requests]
+    lookups["since"] = None if None in since else min(since)
+    return lookups
+
+
 class CustomMetricProvider:
-    """Tenant datapoints in MetricPoint. One query per batch, on the (tenant, metric, timestamp) index."""
+    """Tenant datapoints in MetricPoint, read on the (tenant, metric, timestamp) index."""
 
     def series_many(self, requests: Sequence[SeriesRequest]) -> dict[SeriesRequest, Series]:
-        if not requests:
-            return {}
-        condition = Q()
-        for request in requests:
-            part = Q(tenant_id=request.tenant_id, metric=request.metric, timestamp__lte=request.until)
-            if request.since is not None:
-                part &= Q(timestamp__gte=request.since)
-            condition |= part
-        rows = (
-            MetricPoint.objects.filter(condition)
-            .order_by("tenant_id", "metric", "timestamp")
-            .values_list("tenant_id", "metric", "timestamp", "value")
-        )
-        by_key: dict[tuple[str, str], Series] = defaultdict(list)
-        for tenant_id, metric, timestamp, value in rows:
-            by_key[(tenant_id, metric)].append(Point(timestamp, value))
-
+        rows_by_series: dict[tuple[str, str], Series] = defaultdict(list)
+        for latest_only in (False, True):
+            batch = [r for r in requests if r.latest_only == latest_only]
+            if batch:
+                for tenant_id, metric, timestamp, value in self._rows(batch, latest_only=latest_only):
+                    rows_by_series[(tenant_id, metric, latest_only)].append(Point(timestamp, value))
         result = {}
         for request in requests:
             points = [
                 point
-                for point in by_key.get((request.tenant_id, request.metric), [])
-                if (request.since is None or point.timestamp >= request.since)
-                and point.timestamp <= request.until
+                for point in rows_by_series.get((request.tenant_id, request.metric, request.latest_only), [])
+                if request.contains(point.timestamp)
             ]
             result[request] = points[-1:] if request.latest_only else points
         return result
+
+    def _rows(self, requests: Sequence[SeriesRequest], *, latest_only: bool):
+        bounds = _bounds(requests)
+        queryset = MetricPoint.objects.filter(
+            tenant_id__in=bounds["tenant_id__in"],
+            metric__in={r.metric for r in requests},
+            timestamp__lte=bounds["until"],
+        )
+        if bounds["since"] is not None:
+            queryset = queryset.filter(timestamp__gte=bounds["since"])
+        if latest_only:
+            # Only the newest row of each series leaves the database.
+            queryset = queryset.annotate(
+                newest_first=Window(RowNumber(), partition_by=[F("tenant_id"), F("metric")], order_by=F("timestamp").desc())
+            ).filter(newest_first=1)
+        return queryset.order_by("tenant_id", "metric", "timestamp").values_list("tenant_id", "metric", "timestamp", "value")
 
 
 _custom_provider = CustomMetricProvider()
@@ -90,29 +113,44 @@ def metric_provider_register(*, prefix: str, provider: MetricProvider) -> None:
     _providers_by_prefix[prefix] = provider
 
 
-def _provider_for(metric: str) -> MetricProvider:
+def _provider_for(metric: str) -> MetricProvider | None:
     for prefix, provider in _providers_by_prefix.items():
         if metric.startswith(prefix):
             return provider
-    if metric.startswith(USAGE_METRIC_PREFIX):
-        raise MetricUnavailable(f"{metric!r}: no provider for built-in usage metrics is installed.")
-    return _custom_provider
+    return None if metric.startswith(USAGE_METRIC_PREFIX) else _custom_provider
+
+
+def metric_series_batch(
+    *, requests: Sequence[SeriesRequest]
+) -> tuple[dict[SeriesRequest, Series], dict[SeriesRequest, str]]:
+    """Every request's series (oldest point first), and why each request that failed, failed."""
+    grouped: dict[int, tuple[MetricProvider, list[SeriesRequest]]] = {}
+    failures: dict[SeriesRequest, str] = {}
+    for request in dict.fromkeys(requests):
+        provider = _provider_for(request.metric)
+        if provider is None:
+            failures[request] = f"{request.metric!r}: no provider for built-in usage metrics is installed."
+            continue
+        grouped.setdefault(id(provider), (provider, []))[1].append(request)
+
+    series: dict[SeriesRequest, Series] = {}
+    for provider, provider_requests in grouped.values():
+        try:
+            series.update(provider.series_many(provider_requests))
+        except Exception as exc:  # one provider's outage fails its own requests only
+            logger.exception("metric provider %s failed", type(provider).__name__)
+            for request in provider_requests:
+                failures[request] = f"Reading {request.metric!r} failed: {exc}"
+    return series, failures
 
 
 def metric_series_many(*, requests: Sequence[SeriesRequest]) -> dict[SeriesRequest, Series]:
-    """Every request's series, oldest point first. Raises MetricUnavailable for an unserved metric."""
-    grouped: dict[int, tuple[MetricProvider, list[SeriesRequest]]] = {}
-    for request in dict.fromkeys(requests):
-        provider = _provider_for(request.metric)
-        grouped.setdefault(id(provider), (provider, []))[1].append(request)
-    result: dict[SeriesRequest, Series] = {}
-    for provider, provider_requests in grouped.values():
-        result.update(provider.series_many(provider_requests))
-    return result
+    series, failures = metric_series_batch(requests=requests)
+    if failures:
+        raise MetricUnavailable(next(iter(failures.values())))
+    return series
 
 
-def metric_series(
-    *, tenant_id: str, metric: str, since: datetime | None, until: datetime
-) -> Series:
+def metric_series(*, tenant_id: str, metric: str, since: datetime | None, until: datetime) -> Series:
     request = SeriesRequest(tenant_id=tenant_id, metric=metric, since=since, until=until)
     return metric_series_many(requests=[request])[request]

@@ -54,6 +54,10 @@ class TriggerRule(models.Model):
     )
     severity = models.CharField(max_length=10, choices=Severity.choices, default=Severity.WARNING)
     enabled = models.BooleanField(default=True)
+    auto_resolve = models.BooleanField(
+        default=False,
+        help_text="Metric rules: resolve the open alert when the condition clears.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -98,6 +102,10 @@ class TriggerRule(models.Model):
                 name="trigger_rule_anomaly_threshold_positive",
             ),
             models.CheckConstraint(
+                condition=~Q(type=RuleType.SCHEDULE) | Q(auto_resolve=False),
+                name="trigger_rule_schedule_rule_no_auto_resolve",
+            ),
+            models.CheckConstraint(
                 condition=Q(window_days__isnull=True)
                 | Q(window_days__gte=1, window_days__lte=MAX_WINDOW_DAYS),
                 name="trigger_rule_window_days_range",
@@ -120,6 +128,8 @@ class TriggerRule(models.Model):
             for field in ("metric", "threshold", "window_days"):
                 if getattr(self, field) not in (None, ""):
                     errors[field] = "Only used by metric_threshold and anomaly rules; leave it empty."
+            if self.auto_resolve:
+                errors["auto_resolve"] = "Only metric rules can resolve their alerts by themselves."
         elif self.type in METRIC_RULE_TYPES:
             if self.schedule:
                 errors["schedule"] = "Only used by schedule rules; leave it empty."

@@ -10,7 +10,11 @@ from proactive.models import MetricPoint, RuleType, TriggerRule
 from proactive.validators import is_usage_metric, validate_metric_identifier
 from tenants.models import Tenant
 
-RULE_FIELDS = ("name", "type", "schedule", "metric", "threshold", "window_days", "severity", "enabled")
+RULE_FIELDS = (
+    "name", "type", "schedule", "metric", "threshold", "window_days", "severity", "enabled", "auto_resolve",
+)
+# Metric rules are looked at on every tick; the engine's tick runs every minute.
+METRIC_EVALUATION_INTERVAL = timedelta(minutes=1)
 SCHEDULING_FIELDS = {"type", "schedule", "enabled"}
 MAX_POINTS_PER_REQUEST = 1000
 MAX_FUTURE_SKEW = timedelta(hours=1)
@@ -59,9 +63,9 @@ def trigger_rule_update(*, rule: TriggerRule, now: datetime | None = None, **fie
     if rule.type == RuleType.SCHEDULE:
         # A rule that stops being a metric rule drops its metric fields instead of failing on them.
         if "type" in changed:
-            for name in ("metric", "threshold", "window_days"):
+            for name, empty in (("metric", ""), ("threshold", None), ("window_days", None), ("auto_resolve", False)):
                 if name not in fields:
-                    setattr(rule, name, "" if name == "metric" else None)
+                    setattr(rule, name, empty)
     elif "type" in changed and "schedule" not in fields:
         rule.schedule = ""
     rule.full_clean(exclude=["tenant"])

@@ -1,0 +1,121 @@
+"""
+Pure evaluation of trigger conditions: numbers and times in, a decision and its evidence out.
+Nothing here touches the database, so every edge is tested with plain values.
+
+Evidence is what goes into an alert's payload (JSON: no NaN or infinity).
+"""
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+from croniter import croniter
+
+DEFAULT_Z_THRESHOLD = 2.5
+MIN_ANOMALY_POINTS = 5
+DEFAULT_WINDOW_DAYS = 30
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    fired: bool
+    reason: str
+    evidence: dict = field(default_factory=dict)
+    # False when there was not enough data to decide: a cleared alert is not auto-resolved then.
+    decided: bool = True
+
+
+def iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def latest_occurrence(schedule: str, now: datetime) -> datetime:
+    """The most recent cron occurrence at or before `now` (cron has minute resolution)."""
+    next_minute = now.replace(second=0, microsecond=0) + timedelta(minutes=1)
+    return croniter(schedule, next_minute).get_prev(datetime)
+
+
+def evaluate_schedule(*, schedule: str, due_at: datetime | None, now: datetime) -> Evaluation:
+    """
+    `due_at` is the first occurrence the rule has not run for. Once it has passed, the rule fires
+    once, for the latest occurrence so far: missed ticks give one alert, not a burst.
+    """
+    if due_at is None or due_at > now:
+        upcoming = due_at or croniter(schedule, now).get_next(datetime)
+        return Evaluation(fired=False, reason=f"Next occurrence is {iso(upcoming)}.", decided=False)
+    occurrence = latest_occurrence(schedule, now)
+    return Evaluation(
+        fired=True,
+        reason=f"The schedule {schedule!r} occurred at {iso(occurrence)}.",
+        evidence={"schedule": schedule, "scheduledFor": iso(occurrence)},
+    )
+
+
+def evaluate_threshold(
+    *, metric: str, threshold: float, points: Sequence[tuple[datetime, float]]
+) -> Evaluation:
+    """Fires when the most recent value is strictly greater than `threshold`."""
+    if not points:
+        return Evaluation(fired=False, reason=f"No datapoints for {metric!r} in the window.", decided=False)
+    observed_at, value = points[-1]
+    evidence = {"metric": metric, "value": value, "threshold": threshold, "observedAt": iso(observed_at)}
+    if value > threshold:
+        return Evaluation(fired=True, reason=f"{metric} is {value:g}, above {threshold:g}.", evidence=evidence)
+    return Evaluation(fired=False, reason=f"{metric} is {value:g}, not above {threshold:g}.", evidence=evidence)
+
+
+def evaluate_anomaly(
+    *,
+    metric: str,
+    points: Sequence[tuple[datetime, float]],
+    threshold: float | None = None,
+    window_days: int | None = None,
+    min_points: int = MIN_ANOMALY_POINTS,
+) -> Evaluation:
+    """
+    The z-score of the most recent value against the other points of the window (population
+    standard deviation). Fires when |z| >= threshold. A constant history and a different latest
+    value is an anomaly of unbounded z (reported as `zScore: null`, `constantHistory: true`).
+    """
+    threshold = DEFAULT_Z_THRESHOLD if threshold is None else threshold
+    window_days = window_days or DEFAULT_WINDOW_DAYS
+    if len(points) < min_points:
+        return Evaluation(
+            fired=False,
+            reason=f"{metric} has {len(points)} point(s) in the last {window_days} days; "
+            f"anomaly detection needs at least {min_points}.",
+            decided=False,
+        )
+    values = np.fromiter((value for _, value in points), dtype=float, count=len(points))
+    latest, history = values[-1], values[:-1]
+    mean = float(history.mean())
+    std = float(history.std())
+    constant = std <= 1e-12 * max(1.0, abs(mean))
+    if constant:
+        z = 0.0 if math.isclose(latest, mean, rel_tol=1e-12, abs_tol=1e-12) else math.copysign(math.inf, latest - mean)
+    else:
+        z = (float(latest) - mean) / std
+    fired = abs(z) >= threshold
+    evidence = {
+        "metric": metric,
+        "value": float(latest),
+        "mean": mean,
+        "std": 0.0 if constant else std,
+        "zScore": None if math.isinf(z) else z,
+        "threshold": threshold,
+        "windowDays": window_days,
+        "points": len(points),
+        "observedAt": iso(points[-1][0]),
+    }
+    if constant:
+        evidence["constantHistory"] = True
+    shown = "unbounded (constant history)" if math.isinf(z) else f"{z:.2f}"
+    verdict = "at or beyond" if fired else "within"
+    return Evaluation(
+        fired=fired,
+        reason=f"{metric} is {float(latest):g}; z-score {shown} is {verdict} ±{threshold:g} "
+        f"against {len(points) - 1} earlier point(s) (mean {mean:g}, std {evidence['std']:g}).",
+        evidence=evidence,
+    )

@@ -1,0 +1,266 @@
+"""
+Evaluating rules against the database: claim, read, decide, write — in one transaction per chunk.
+
+A chunk's rules are claimed with SELECT … FOR UPDATE SKIP LOCKED and must still be due, so
+overlapping ticks and several workers never evaluate a rule twice at once; a worker that dies
+releases its claim when its transaction rolls back, and the rules stay due for the next tick.
+Every step is batched: the number of queries for a chunk does not grow with its size.
+"""
+
+import logging
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from django.db import transaction
+from django.utils import timezone
+
+from alerts.services import ENGINE, Firing, alerts_raise, alerts_resolve_for_rules
+from billing.services import record_alert_impacts
+from core.telemetry import telemetry_capture
+from proactive.engine.conditions import (
+    DEFAULT_WINDOW_DAYS,
+    Evaluation,
+    evaluate_anomaly,
+    evaluate_schedule,
+    evaluate_threshold,
+)
+from proactive.metrics import SeriesRequest, metric_series_batch
+from proactive.models import RuleType, TriggerRule
+from proactive.services import METRIC_EVALUATION_INTERVAL, next_run_after
+
+logger = logging.getLogger(__name__)
+
+CHUNK_SIZE = 1000
+MAX_ERROR_LENGTH = 2000
+# Beyond this many distinct bookkeeping values in a chunk, one CASE update beats many small ones.
+MAX_BOOKKEEPING_GROUPS = 8
+TELEMETRY_NAMESPACE = uuid.UUID("6f1c7f0e-3a5b-4d8e-9c61-2f4b8d7a1e90")
+
+
+@dataclass
+class RuleResult:
+    rule: TriggerRule
+    evaluation: Evaluation | None = None
+    error: str = ""
+    alert_id: int | None = None
+    alert_created: bool = False
+    resolved_alert_id: int | None = None
+
+    @property
+    def fired(self) -> bool:
+        return self.evaluation is not None and self.evaluation.fired
+
+
+@dataclass
+class EngineReport:
+    results: list[RuleResult] = field(default_factory=list)
+    skipped: int = 0  # claimed by another worker, disabled, or no longer due
+
+    @property
+    def evaluated(self) -> int:
+        return len(self.results)
+
+    @property
+    def fired(self) -> int:
+        return sum(result.fired for result in self.results)
+
+    @property
+    def alerts_created(self) -> int:
+        return sum(result.alert_created for result in self.results)
+
+    @property
+    def errors(self) -> int:
+        return sum(bool(result.error) for result in self.results)
+
+    @property
+    def resolved(self) -> int:
+        return sum(result.resolved_alert_id is not None for result in self.results)
+
+    def merge(self, other: "EngineReport") -> "EngineReport":
+        return EngineReport(results=self.results + other.results, skipped=self.skipped + other.skipped)
+
+
+def due_rule_ids(*, now: datetime, tenant_id: str | None = None, only_due: bool = True) -> list[int]:
+    """Enabled rules that are due, grouped by tenant so a chunk reads few tenants' metrics."""
+    queryset = TriggerRule.objects.filter(enabled=True)
+    if only_due:
+        queryset = queryset.filter(next_run_at__lte=now)
+    if tenant_id is not None:
+        queryset = queryset.filter(tenant_id=tenant_id)
+    return list(queryset.order_by("tenant_id", "id").values_list("id", flat=True))
+
+
+def chunked(ids: Sequence[int], size: int = CHUNK_SIZE) -> Iterable[list[int]]:
+    for start in range(0, len(ids), size):
+        yield list(ids[start : start + size])
+
+
+def evaluate_rules(
+    *,
+    rule_ids: Sequence[int],
+    now: datetime | None = None,
+    dry_run: bool = False,
+    only_due: bool = True,
+    include_disabled: bool = False,
+) -> EngineReport:
+    """
+    Evaluate the given rules. With `dry_run` nothing is written (no claim, no alert, no
+    bookkeeping): the report says what would happen.
+    """
+    now = now or timezone.now()
+    with transaction.atomic():
+        queryset = TriggerRule.objects.filter(pk__in=rule_ids)
+        if not include_disabled:
+            queryset = queryset.filter(enabled=True)
+        if only_due:
+            queryset = queryset.filter(next_run_at__lte=now)
+        if not dry_run:
+            queryset = queryset.select_for_update(skip_locked=True)
+        rules = list(queryset.order_by("pk"))
+        results = evaluate_conditions(rules=rules, now=now)
+        if not dry_run and results:
+            _raise_alerts(results, now)
+            _auto_resolve(results, now)
+            _save_bookkeeping(results, now)
+    return EngineReport(results=results, skipped=len(set(rule_ids)) - len(rules))
+
+
+def evaluate_conditions(*, rules: Sequence[TriggerRule], now: datetime) -> list[RuleResult]:
+    """Read every metric rule's series in one batch, then run each rule's pure condition."""
+    requests: dict[int, SeriesRequest] = {}
+    for rule in rules:
+        if rule.is_metric_rule:
+            requests[rule.pk] = SeriesRequest(
+                tenant_id=rule.tenant_id,
+                metric=rule.metric,
+                since=now - timedelta(days=rule.window_days or DEFAULT_WINDOW_DAYS),
+                until=now,
+                latest_only=rule.type == RuleType.METRIC_THRESHOLD,
+            )
+    series, failures = metric_series_batch(requests=list(requests.values()))
+
+    results = []
+    for rule in rules:
+        result = RuleResult(rule=rule)
+        try:
+            if rule.type == RuleType.SCHEDULE:
+                result.evaluation = evaluate_schedule(schedule=rule.schedule, due_at=rule.next_run_at, now=now)
+            elif requests[rule.pk] in failures:
+                result.error = failures[requests[rule.pk]]
+            elif rule.type == RuleType.METRIC_THRESHOLD:
+                result.evaluation = evaluate_threshold(
+                    metric=rule.metric, threshold=rule.threshold, points=series.get(requests[rule.pk], [])
+                )
+            else:
+                result.evaluation = evaluate_anomaly(
+                    metric=rule.metric,
+                    points=series.get(requests[rule.pk], []),
+                    threshold=rule.threshold,
+                    window_days=rule.window_days,
+                )
+        except Exception as exc:  # one rule's failure is recorded on it; the others still run
+            logger.exception("rule %s failed to evaluate", rule.pk)
+            result.error = f"{type(exc).__name__}: {exc}"
+        results.append(result)
+    return results
+
+
+def _raise_alerts(results: Sequence[RuleResult], now: datetime) -> None:
+    fired = [result for result in results if result.fired]
+    if not fired:
+        return
+    raised = alerts_raise(
+        firings=[
+            Firing(
+                rule=result.rule,
+                payload={**result.evaluation.evidence, "reason": result.evaluation.reason},
+                triggered_at=now,
+            )
+            for result in fired
+        ],
+        actor=ENGINE,
+    )
+    by_rule = {item.alert.rule_id: item for item in raised}
+    created = []
+    for result in fired:
+        item = by_rule.get(result.rule.pk)
+        if item is not None:
+            result.alert_id, result.alert_created = item.alert.pk, item.created
+            if item.created:
+                created.append(item.alert)
+    # Usage bookkeeping in the same transaction as the alerts: exactly once per alert.
+    record_alert_impacts(impacts=[(alert.tenant_id, alert.triggered_at) for alert in created])
+    events = [_alert_triggered_event(alert) for alert in created]
+    transaction.on_commit(lambda: _send_telemetry(events))
+
+
+def _alert_triggered_event(alert) -> dict:
+    return {
+        "tenant_id": alert.tenant_id,
+        "uuid": str(uuid.uuid5(TELEMETRY_NAMESPACE, f"alert.triggered:{alert.pk}")),
+        "properties": {
+            "ruleId": alert.rule_id,
+            "ruleName": alert.rule_name,
+            "alertId": alert.pk,
+            "type": alert.rule_type,
+            "severity": alert.severity,
+            "evidence": alert.payload,
+        },
+    }
+
+
+def _send_telemetry(events: list[dict]) -> None:
+    for event in events:
+        telemetry_capture(event="alert.triggered", **event)
+
+
+def _auto_resolve(results: Sequence[RuleResult], now: datetime) -> None:
+    cleared = {
+        result.rule.pk: result
+        for result in results
+        if result.rule.auto_resolve and result.evaluation is not None
+        and result.evaluation.decided and not result.evaluation.fired
+    }
+    if not cleared:
+        return
+    resolved = alerts_resolve_for_rules(
+        rule_ids=list(cleared),
+        actor=ENGINE,
+        reasons={rule_id: f"Condition cleared: {result.evaluation.reason}" for rule_id, result in cleared.items()},
+        now=now,
+    )
+    for alert in resolved:
+        cleared[alert.rule_id].resolved_alert_id = alert.pk
+
+
+def _next_run_at(rule: TriggerRule, now: datetime) -> datetime:
+    if rule.type == RuleType.SCHEDULE:
+        return next_run_after(rule=rule, now=now)
+    return now + METRIC_EVALUATION_INTERVAL
+
+
+def _save_bookkeeping(results: Sequence[RuleResult], now: datetime) -> None:
+    """Record what happened on each rule, in as few UPDATEs as the distinct values allow."""
+    groups: dict[tuple, list[TriggerRule]] = {}
+    for result in results:
+        rule = result.rule
+        rule.last_evaluated_at = now
+        rule.next_run_at = _next_run_at(rule, now)
+        rule.last_error = result.error[:MAX_ERROR_LENGTH]
+        rule.last_error_at = now if result.error else None
+        if result.alert_created:
+            rule.last_fired_at = now
+        key = (rule.next_run_at, rule.last_error, rule.last_error_at, result.alert_created)
+        groups.setdefault(key, []).append(rule)
+
+    fields = ["last_evaluated_at", "next_run_at", "last_error", "last_error_at", "last_fired_at"]
+    if len(groups) > MAX_BOOKKEEPING_GROUPS:
+        TriggerRule.objects.bulk_update([r.rule for r in results], fields, batch_size=CHUNK_SIZE)
+        return
+    for (next_run_at, last_error, last_error_at, fired), rules in groups.items():
+        values = {"last_evaluated_at": now, "next_run_at": next_run_at, "last_error": last_error, "last_error_at": last_error_at}
+        if fired:
+            values["last_fired_at"] = now
+        TriggerRule.objects.filter(pk__in=[rule.pk for rule in rules]).update(**values)

@@ -1,0 +1,45 @@
+import logging
+
+from celery import shared_task
+from django.db import OperationalError
+from django.utils import timezone
+
+from proactive.engine.runner import CHUNK_SIZE, chunked, due_rule_ids, evaluate_rules
+
+logger = logging.getLogger(__name__)
+
+
+@shared_task(ignore_result=True, max_retries=0, expires=55)
+def engine_tick() -> int:
+    """
+    The one beat entry of the engine (every minute): due rules, by the indexed `next_run_at`, fanned
+    out to workers in chunks. A chunk that is queued twice (overlapping ticks) is harmless: its
+    rules are claimed row by row, and rules no longer due are skipped.
+    """
+    rule_ids = due_rule_ids(now=timezone.now())
+    chunks = list(chunked(rule_ids, CHUNK_SIZE))
+    for chunk in chunks:
+        evaluate_rule_chunk.delay(chunk)
+    if rule_ids:
+        logger.info("engine tick: %d due rule(s) in %d chunk(s)", len(rule_ids), len(chunks))
+    return len(rule_ids)
+
+
+@shared_task(
+    ignore_result=True,
+    acks_late=True,
+    autoretry_for=(OperationalError,),
+    max_retries=3,
+    retry_backoff=True,
+    expires=300,  # a chunk that waited this long is stale: the next tick selects its rules again
+    soft_time_limit=120,
+)
+def evaluate_rule_chunk(rule_ids: list[int]) -> dict:
+    report = evaluate_rules(rule_ids=rule_ids)
+    return {
+        "evaluated": report.evaluated,
+        "fired": report.fired,
+        "alertsCreated": report.alerts_created,
+        "errors": report.errors,
+        "skipped": report.skipped,
+    }
