@@ -14,7 +14,7 @@ class Command(BaseCommand):
         parser.add_argument("--all", action="store_true", help="Every enabled rule, due or not.")
         parser.add_argument("--chunk-size", type=int, default=CHUNK_SIZE)
 
-    def handle(self, *args, tenant, dry_run, all, chunk_size, **options):
+    def handle(self, *args, tenant, dry_run, all, chunk_size, verbosity, **options):
         if tenant and not Tenant.objects.filter(pk=tenant).exists():
             raise CommandError(f"No tenant with id {tenant!r}.")
         if chunk_size < 1:
@@ -33,7 +33,7 @@ class Command(BaseCommand):
                 f"{report.alerts_created} alert(s) created, {report.resolved} resolved, "
                 f"{report.errors} error(s), {report.skipped} skipped"
             )
-            if dry_run or self.verbosity > 1:
+            if dry_run or verbosity > 1:
                 for result in report.results:
                     if result.fired or result.error:
                         what = f"ERROR {result.error}" if result.error else f"fires: {result.evaluation.reason}"

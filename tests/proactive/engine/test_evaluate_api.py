@@ -1,0 +1,70 @@
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from alerts.models import Alert
+from billing.models import BillingUsage
+from proactive.models import MetricPoint, TriggerRule
+from tests.factories import TriggerRuleFactory
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def spike(tenant):
+    MetricPoint.objects.create(tenant=tenant, metric="analytics.mql.delta", timestamp=timezone.now() - timedelta(minutes=1), value=31)
+    return TriggerRuleFactory(tenant=tenant, name="Spike", threshold=25)
+
+
+def test_dry_run_explains_and_writes_nothing(tenant_client, spike):
+    before = TriggerRule.objects.filter(pk=spike.pk).values().get()
+
+    body = tenant_client.post(f"/triggers/{spike.pk}/evaluate", {"dryRun": True}, format="json").json()
+
+    assert (body["dryRun"], body["fired"], body["alertId"], body["alertCreated"]) == (True, True, None, False)
+    assert body["reason"] == "analytics.mql.delta is 31, above 25."
+    assert (body["evidence"]["value"], body["evidence"]["threshold"]) == (31.0, 25.0)
+    assert not Alert.objects.exists() and not BillingUsage.objects.exists()
+    assert TriggerRule.objects.filter(pk=spike.pk).values().get() == before
+    assert tenant_client.post(f"/triggers/{spike.pk}/evaluate?dryRun=true").json()["dryRun"] is True
+
+
+def test_evaluate_now_raises_the_alert_with_the_same_explanation(tenant_client, spike):
+    body = tenant_client.post(f"/triggers/{spike.pk}/evaluate").json()
+
+    alert = Alert.objects.get()
+    assert (body["fired"], body["alertCreated"], body["alertId"]) == (True, True, alert.pk)
+    assert alert.payload == {**body["evidence"], "reason": body["reason"]}
+    assert body["rule"]["lastFiredAt"] is not None
+    again = tenant_client.post(f"/triggers/{spike.pk}/evaluate").json()
+    assert (again["alertCreated"], again["alertId"]) == (False, alert.pk)
+
+
+def test_a_rule_that_does_not_fire_says_why(tenant_client, tenant):
+    quiet = TriggerRuleFactory(tenant=tenant, type="anomaly", threshold=None)
+
+    body = tenant_client.post(f"/triggers/{quiet.pk}/evaluate").json()
+
+    assert body["fired"] is False
+    assert body["reason"] == "analytics.mql.delta has 0 point(s) in the last 30 days; anomaly detection needs at least 5."
+
+
+def test_a_disabled_rule_can_only_be_dry_run(tenant_client, tenant, spike):
+    tenant_client.patch(f"/triggers/{spike.pk}", {"enabled": False}, format="json")
+
+    real = tenant_client.post(f"/triggers/{spike.pk}/evaluate")
+    dry = tenant_client.post(f"/triggers/{spike.pk}/evaluate", {"dryRun": True}, format="json")
+
+    assert real.status_code == 409
+    assert real.json() == {"error": "conflict", "detail": "The rule is disabled: enable it, or evaluate with dryRun."}
+    assert dry.json()["fired"] is True
+    assert not Alert.objects.exists()
+
+
+def test_bad_body_and_another_tenants_rule(tenant_client, other_tenant, spike):
+    theirs = TriggerRuleFactory(tenant=other_tenant)
+
+    assert tenant_client.post(f"/triggers/{spike.pk}/evaluate", {"dryRun": "perhaps"}, format="json").status_code == 400
+    assert tenant_client.post(f"/triggers/{theirs.pk}/evaluate").status_code == 404
+    assert not Alert.objects.exists()

@@ -1,0 +1,257 @@
+from datetime import UTC, datetime, timedelta
+from io import StringIO
+
+import pytest
+from django.core.management import CommandError, call_command
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from alerts.models import Alert, AlertEvent, Notification
+from billing.models import BillingUsage, UsageSnapshot
+from billing.services import UsageDelta, usage_apply
+from proactive import metrics
+from proactive.engine.runner import due_rule_ids, evaluate_rules
+from proactive.models import MetricPoint, TriggerRule
+from proactive.services import trigger_rule_update
+from tests.factories import TenantFactory, TriggerRuleFactory
+
+pytestmark = pytest.mark.django_db
+
+NOW = datetime(2026, 11, 26, 13, 30, tzinfo=UTC)
+CREATED = NOW - timedelta(hours=1)
+
+
+def points(tenant, metric, *values, end=NOW):
+    MetricPoint.objects.bulk_create(
+        [
+            MetricPoint(tenant=tenant, metric=metric, timestamp=end - timedelta(hours=len(values) - 1 - i), value=v)
+            for i, v in enumerate(values)
+        ]
+    )
+
+
+def rule(tenant, **fields):
+    return TriggerRuleFactory(tenant=tenant, now=CREATED, **fields)
+
+
+def tick(now=NOW, **kwargs):
+    return evaluate_rules(rule_ids=due_rule_ids(now=now), now=now, **kwargs)
+
+
+def alerts_triggered(tenant_id="acme"):
+    return [
+        list(model.objects.filter(tenant_id=tenant_id).values_list("day", "alerts_triggered"))
+        for model in (BillingUsage, UsageSnapshot)
+    ]
+
+
+def test_a_threshold_rule_fires_once_with_evidence_notification_and_usage(tenant):
+    spike = rule(tenant, name="MQL spike", metric="analytics.mql.delta", threshold=25, severity="critical")
+    points(tenant, "analytics.mql.delta", 10, 31)
+
+    report = tick()
+
+    assert (report.evaluated, report.fired, report.alerts_created, report.errors) == (1, 1, 1, 0)
+    alert = Alert.objects.get()
+    assert (alert.rule_id, alert.severity, alert.status, alert.triggered_at) == (spike.pk, "critical", "pending", NOW)
+    assert alert.payload == {
+        "metric": "analytics.mql.delta", "value": 31.0, "threshold": 25.0, "observedAt": "2026-11-26T13:30:00Z",
+        "reason": "analytics.mql.delta is 31, above 25.",
+    }
+    assert Notification.objects.get().alert_id == alert.pk
+    assert alerts_triggered() == [[(NOW.date(), 1)], [(NOW.date(), 1)]]
+    spike.refresh_from_db()
+    assert (spike.last_evaluated_at, spike.last_fired_at, spike.next_run_at) == (NOW, NOW, NOW + timedelta(minutes=1))
+    assert spike.last_error == ""
+
+
+def test_the_next_tick_does_not_duplicate_an_open_alert_or_count_it_again(tenant):
+    rule(tenant, threshold=25)
+    points(tenant, "analytics.mql.delta", 31)
+    tick()
+
+    later = tick(now=NOW + timedelta(minutes=1))
+
+    assert (later.evaluated, later.fired, later.alerts_created) == (1, 1, 0)
+    assert Alert.objects.count() == 1
+    assert alerts_triggered() == [[(NOW.date(), 1)], [(NOW.date(), 1)]]
+
+
+def test_after_resolving_the_rule_can_fire_again(tenant, tenant_client):
+    rule(tenant, threshold=25)
+    points(tenant, "analytics.mql.delta", 31)
+    tick()
+    tenant_client.post(f"/alerts/{Alert.objects.get().pk}/resolve")
+
+    tick(now=NOW + timedelta(minutes=1))
+
+    assert Alert.objects.filter(status="pending").count() == 1 and Alert.objects.count() == 2
+    assert alerts_triggered()[0] == [(NOW.date(), 2)]
+
+
+def test_disabled_and_not_due_rules_are_not_evaluated(tenant):
+    disabled = rule(tenant, threshold=1)
+    trigger_rule_update(rule=disabled, enabled=False)
+    rule(tenant, type="schedule", schedule="0 9 * * *")  # next run tomorrow 09:00
+    points(tenant, "analytics.mql.delta", 5)
+
+    assert due_rule_ids(now=NOW) == []
+    assert tick().evaluated == 0
+    assert not Alert.objects.exists()
+
+
+def test_a_schedule_rule_fires_for_its_occurrence_and_moves_on(tenant):
+    briefing = rule(tenant, type="schedule", schedule="0 13 * * *", severity="info")
+    assert briefing.next_run_at == datetime(2026, 11, 26, 13, 0, tzinfo=UTC)
+
+    tick()
+
+    alert = Alert.objects.get()
+    assert alert.payload["scheduledFor"] == "2026-11-26T13:00:00Z"
+    assert alert.payload["schedule"] == "0 13 * * *"
+    briefing.refresh_from_db()
+    assert briefing.next_run_at == datetime(2026, 11, 27, 13, 0, tzinfo=UTC)
+
+
+def test_missed_ticks_fire_once_not_a_burst(tenant):
+    hourly = rule(tenant, type="schedule", schedule="0 * * * *")  # due 13:00
+    much_later = NOW + timedelta(hours=5)  # 13:00 .. 18:00 missed
+
+    report = tick(now=much_later)
+
+    assert report.alerts_created == 1
+    assert Alert.objects.get().payload["scheduledFor"] == "2026-11-26T18:00:00Z"
+    hourly.refresh_from_db()
+    assert hourly.next_run_at == datetime(2026, 11, 26, 19, 0, tzinfo=UTC)
+
+
+def test_a_rule_edited_between_ticks_is_evaluated_as_edited(tenant):
+    edited = rule(tenant, threshold=100)
+    points(tenant, "analytics.mql.delta", 50)
+    assert tick().fired == 0
+
+    trigger_rule_update(rule=edited, threshold=40, now=NOW + timedelta(seconds=30))
+
+    assert tick(now=NOW + timedelta(minutes=1)).alerts_created == 1
+
+
+def test_a_rule_disabled_after_the_tick_selected_it_is_skipped(tenant):
+    chosen = rule(tenant, threshold=1)
+    points(tenant, "analytics.mql.delta", 5)
+    selected = due_rule_ids(now=NOW)
+    trigger_rule_update(rule=chosen, enabled=False)
+
+    report = evaluate_rules(rule_ids=selected, now=NOW)
+
+    assert (report.evaluated, report.skipped) == (0, 1)
+    assert not Alert.objects.exists()
+
+
+def test_anomaly_rule_on_a_builtin_usage_metric(tenant):
+    rule(tenant, type="anomaly", metric="usage.tokensUsed", threshold=None, window_days=14)
+    for days_ago, tokens in [(5, 100), (4, 110), (3, 90), (2, 105), (1, 95), (0, 900)]:
+        usage_apply(deltas=[UsageDelta(tenant_id="acme", day=(NOW - timedelta(days=days_ago)).date(), tokens_used=tokens)])
+
+    tick()
+
+    payload = Alert.objects.get().payload
+    assert (payload["metric"], payload["value"], payload["points"], payload["windowDays"]) == ("usage.tokensUsed", 900.0, 6, 14)
+    assert payload["zScore"] > 2.5
+
+
+def test_one_rules_error_is_recorded_on_it_and_the_others_still_run(tenant, monkeypatch):
+    class BrokenUsage:
+        def series_many(self, requests):
+            raise ConnectionError("warehouse unreachable")
+
+    monkeypatch.setitem(metrics._providers_by_prefix, "usage.", BrokenUsage())
+    broken = rule(tenant, type="anomaly", metric="usage.tokensUsed", threshold=None)
+    healthy = rule(tenant, threshold=1)
+    points(tenant, "analytics.mql.delta", 5)
+
+    report = tick()
+
+    assert (report.evaluated, report.errors, report.alerts_created) == (2, 1, 1)
+    broken.refresh_from_db()
+    assert broken.last_error == "Reading 'usage.tokensUsed' failed: warehouse unreachable"
+    assert broken.last_error_at == NOW and broken.next_run_at == NOW + timedelta(minutes=1)
+    assert Alert.objects.get().rule_id == healthy.pk
+
+    monkeypatch.undo()
+    tick(now=NOW + timedelta(minutes=1))
+    broken.refresh_from_db()
+    assert (broken.last_error, broken.last_error_at) == ("", None)
+
+
+def test_auto_resolve_when_the_condition_clears(tenant):
+    watching = rule(tenant, threshold=10, auto_resolve=True)
+    sticky = rule(tenant, metric="other", threshold=10)
+    points(tenant, "analytics.mql.delta", 20)
+    points(tenant, "other", 20)
+    tick()
+
+    points(tenant, "analytics.mql.delta", 5, end=NOW + timedelta(minutes=1))
+    points(tenant, "other", 5, end=NOW + timedelta(minutes=1))
+    report = tick(now=NOW + timedelta(minutes=1))
+
+    assert report.resolved == 1
+    resolved = Alert.objects.get(rule=watching)
+    assert resolved.status == "resolved"
+    last = AlertEvent.objects.filter(alert=resolved).last()
+    assert (last.from_status, last.to_status, last.actor) == ("pending", "resolved", "engine")
+    assert last.reason == "Condition cleared: analytics.mql.delta is 5, not above 10."
+    assert Notification.objects.get(alert=resolved).alert_status == "resolved"
+    assert Alert.objects.get(rule=sticky).status == "pending"
+
+
+def test_no_data_does_not_auto_resolve(tenant):
+    rule(tenant, threshold=10, auto_resolve=True, window_days=1)
+    points(tenant, "analytics.mql.delta", 20)
+    tick()
+
+    tick(now=NOW + timedelta(days=2))  # the only point has left the window
+
+    assert Alert.objects.get().status == "pending"
+
+
+def test_queries_do_not_grow_with_the_number_of_rules(tenant):
+    def queries_for(count):
+        tenant_ = TenantFactory()
+        for n in range(count):
+            TriggerRuleFactory(tenant=tenant_, now=CREATED, metric=f"m{n % 3}", threshold=1, type="metric_threshold")
+            TriggerRuleFactory(tenant=tenant_, now=CREATED, metric=f"m{n % 3}", type="anomaly", threshold=None)
+            TriggerRuleFactory(tenant=tenant_, now=CREATED, type="schedule", schedule="*/5 * * * *")
+        for metric in ("m0", "m1", "m2"):
+            points(tenant_, metric, 1, 2, 1, 2, 9)
+        ids = list(TriggerRule.objects.filter(tenant=tenant_).values_list("id", flat=True))
+        with CaptureQueriesContext(connection) as captured:
+            report = evaluate_rules(rule_ids=ids, now=NOW)
+        assert report.evaluated == 3 * count and report.alerts_created == 3 * count
+        return len(captured.captured_queries)
+
+    small, large = queries_for(5), queries_for(60)
+
+    assert small == large
+    assert large <= 20
+
+
+def test_evaluate_triggers_command(tenant, other_tenant):
+    rule(tenant, threshold=1)
+    rule(other_tenant, threshold=1)
+    points(tenant, "analytics.mql.delta", 5)
+    points(other_tenant, "analytics.mql.delta", 5)
+
+    dry = StringIO()
+    call_command("evaluate_triggers", "--dry-run", "--tenant", "acme", stdout=dry)
+    assert not Alert.objects.exists()
+    assert "1 rule(s) to evaluate in 1 chunk(s) (dry run: nothing is written)." in dry.getvalue()
+    assert "fires: analytics.mql.delta is 5, above 1." in dry.getvalue()
+
+    out = StringIO()
+    call_command("evaluate_triggers", "--chunk-size", "1", stdout=out)
+    assert "chunk 2/2: 1 evaluated, 1 fired, 1 alert(s) created" in out.getvalue()
+    assert "Done: 2 evaluated, 2 fired, 2 alert(s) created, 0 resolved, 0 error(s), 0 skipped." in out.getvalue()
+    assert Alert.objects.count() == 2
+
+    with pytest.raises(CommandError, match="No tenant with id 'nope'"):
+        call_command("evaluate_triggers", "--tenant", "nope", stdout=StringIO())
