@@ -9,7 +9,10 @@ from collections.abc import Sequence
 from django.db.models import F
 from django.db.models.functions import Coalesce
 
+from django.utils import timezone
+
 from alerts.models import Alert, AlertEvent, AlertStatus, Notification
+from core.db import insert_rows
 
 # A tenant who acknowledged or resolved an alert has dealt with its notification.
 STATUSES_THAT_READ_THE_NOTIFICATION = (AlertStatus.ACKNOWLEDGED, AlertStatus.RESOLVED)
@@ -39,20 +42,18 @@ class InAppChannel(NotificationChannel):
     deliver_after_commit = False
 
     def alerts_raised(self, alerts: Sequence[Alert]) -> None:
-        Notification.objects.bulk_create(
-            [
-                Notification(
-                    tenant_id=alert.tenant_id,
-                    alert_id=alert.pk,
-                    title=notification_title(alert),
-                    body=notification_body(alert),
-                    severity=alert.severity,
-                    alert_status=alert.status,
-                    created_at=alert.triggered_at,
+        now = timezone.now()
+        insert_rows(
+            model=Notification,
+            columns=("tenant_id", "alert_id", "title", "body", "severity", "alert_status", "created_at", "updated_at"),
+            rows=[
+                (
+                    alert.tenant_id, alert.pk, notification_title(alert), notification_body(alert),
+                    alert.severity, alert.status, alert.triggered_at, now,
                 )
                 for alert in alerts
             ],
-            ignore_conflicts=True,
+            suffix="ON CONFLICT DO NOTHING",  # one notification per alert
         )
 
     def alert_changed(self, alert: Alert, event: AlertEvent) -> None:

@@ -3,18 +3,18 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.core.exceptions import ValidationError
-from django.db import connection, transaction
+from django.db import transaction
 from django.utils import timezone
 
 from alerts.models import Alert, AlertEvent, AlertStatus, Notification
 from alerts.notifications import notify_alert_changed, notify_alerts_changed, notify_alerts_raised
+from core.db import insert_rows
 from core.exceptions import Conflict
 from proactive.models import TriggerRule
 
 ENGINE = "engine"
 SYSTEM = "system"
 MAX_SNOOZE = timedelta(days=30)
-INSERT_BATCH_SIZE = 1000
 
 
 @dataclass(frozen=True)
@@ -54,24 +54,22 @@ def alerts_raise(*, firings: Sequence[Firing], actor: str = ENGINE) -> list[Rais
     existing: dict[int, Alert] = {}
     # No savepoint: inside a caller's transaction a failure here fails the caller too.
     with transaction.atomic(savepoint=False):
-        pending = list(by_rule.values())
-        # An open alert found by ON CONFLICT may be resolved before we read it; try again then.
+        # Most re-firings meet an open alert: find those cheaply (no payloads) before inserting.
+        existing.update(_open_alerts_by_rule(list(by_rule)))
+        pending = [f for f in by_rule.values() if f.rule.pk not in existing]
+        # The insert is still the authority: a concurrent engine may have created one meanwhile,
+        # or an open alert may be resolved before we read it; then we look again.
         for _attempt in range(3):
-            created.update(_insert_ignoring_open_duplicates(pending))
-            missing = [f.rule.pk for f in pending if f.rule.pk not in created]
-            existing.update(
-                (alert.rule_id, alert)
-                for alert in Alert.objects.filter(rule_id__in=missing).exclude(status=AlertStatus.RESOLVED)
-            )
-            pending = [f for f in pending if f.rule.pk not in created and f.rule.pk not in existing]
             if not pending:
                 break
+            created.update(_insert_ignoring_open_duplicates(pending))
+            existing.update(_open_alerts_by_rule([f.rule.pk for f in pending if f.rule.pk not in created]))
+            pending = [f for f in pending if f.rule.pk not in created and f.rule.pk not in existing]
         new_alerts = list(created.values())
-        AlertEvent.objects.bulk_create(
-            [
-                AlertEvent(alert=alert, from_status="", to_status=AlertStatus.PENDING, at=alert.triggered_at, actor=actor)
-                for alert in new_alerts
-            ]
+        insert_rows(
+            model=AlertEvent,
+            columns=("alert_id", "from_status", "to_status", "at", "actor", "reason"),
+            rows=[(alert.pk, "", AlertStatus.PENDING, alert.triggered_at, actor, "") for alert in new_alerts],
         )
         notify_alerts_raised(new_alerts)
 
@@ -84,6 +82,13 @@ def alerts_raise(*, firings: Sequence[Firing], actor: str = ENGINE) -> list[Rais
     ]
 
 
+def _open_alerts_by_rule(rule_ids: list[int]) -> dict[int, Alert]:
+    if not rule_ids:
+        return {}
+    open_alerts = Alert.objects.filter(rule_id__in=rule_ids).exclude(status=AlertStatus.RESOLVED).defer("payload")
+    return {alert.rule_id: alert for alert in open_alerts}
+
+
 _INSERT_COLUMNS = (
     "tenant_id", "rule_id", "rule_name", "rule_type", "severity", "status", "payload",
     "triggered_at", "updated_at",
@@ -92,39 +97,32 @@ _INSERT_COLUMNS = (
 
 def _insert_ignoring_open_duplicates(firings: Sequence[Firing]) -> dict[int, Alert]:
     """INSERT … ON CONFLICT DO NOTHING RETURNING: only the alerts that were really created."""
-    payload_field = Alert._meta.get_field("payload")
-    table = connection.ops.quote_name(Alert._meta.db_table)
-    columns = ", ".join(connection.ops.quote_name(column) for column in _INSERT_COLUMNS)
-    row_placeholder = "(" + ", ".join(["%s"] * len(_INSERT_COLUMNS)) + ")"
     now = timezone.now()
-    created: dict[int, Alert] = {}
-    for start in range(0, len(firings), INSERT_BATCH_SIZE):
-        batch = firings[start : start + INSERT_BATCH_SIZE]
-        params = []
-        for firing in batch:
-            rule = firing.rule
-            params += [
-                rule.tenant_id, rule.pk, rule.name, rule.type, rule.severity, AlertStatus.PENDING,
-                payload_field.get_db_prep_save(firing.payload, connection),
-                firing.triggered_at, now,
-            ]
-        sql = (
-            f"INSERT INTO {table} ({columns}) VALUES {', '.join([row_placeholder] * len(batch))} "
-            "ON CONFLICT DO NOTHING RETURNING id, rule_id"
-        )
-        with connection.cursor() as cursor:
-            cursor.execute(sql, params)
-            inserted = dict((rule_id, alert_id) for alert_id, rule_id in cursor.fetchall())
-        for firing in batch:
-            rule = firing.rule
-            if rule.pk in inserted:
-                created[rule.pk] = Alert(
-                    id=inserted[rule.pk], tenant_id=rule.tenant_id, rule_id=rule.pk,
-                    rule_name=rule.name, rule_type=rule.type, severity=rule.severity,
-                    status=AlertStatus.PENDING, payload=firing.payload,
-                    triggered_at=firing.triggered_at, updated_at=now,
+    inserted = dict(
+        (rule_id, alert_id)
+        for alert_id, rule_id in insert_rows(
+            model=Alert,
+            columns=_INSERT_COLUMNS,
+            rows=[
+                (
+                    f.rule.tenant_id, f.rule.pk, f.rule.name, f.rule.type, f.rule.severity, AlertStatus.PENDING,
+                    f.payload, f.triggered_at, now,
                 )
-    return created
+                for f in firings
+            ],
+            suffix="ON CONFLICT DO NOTHING",
+            returning=("id", "rule_id"),
+        )
+    )
+    return {
+        f.rule.pk: Alert(
+            id=inserted[f.rule.pk], tenant_id=f.rule.tenant_id, rule_id=f.rule.pk, rule_name=f.rule.name,
+            rule_type=f.rule.type, severity=f.rule.severity, status=AlertStatus.PENDING, payload=f.payload,
+            triggered_at=f.triggered_at, updated_at=now,
+        )
+        for f in firings
+        if f.rule.pk in inserted
+    }
 
 
 def _record_change(*, alert: Alert, from_status: str, actor: str, at: datetime, reason: str = "") -> None:

@@ -37,6 +37,7 @@ class UsageSnapshotMetricProvider:
                 Point(_midnight(row.day), float(getattr(row, column)))
                 for row in rows.get(request.tenant_id, [])
                 if request.contains(_midnight(row.day))
+                and not (request.completed_periods_only and row.day >= request.until.date())
             ]
             result[request] = points[-1:] if request.latest_only else points
         return result

@@ -41,6 +41,8 @@ class SeriesRequest:
     since: datetime | None
     until: datetime
     latest_only: bool = False  # just the most recent point in the window
+    # Periodic metrics (the daily usage.*) leave out the running period: today's total is partial.
+    completed_periods_only: bool = False
 
     def contains(self, moment: datetime) -> bool:
         return (self.since is None or moment >= self.since) and moment <= self.until

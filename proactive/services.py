@@ -1,11 +1,11 @@
 from datetime import datetime, timedelta
 
-from croniter import croniter
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
 from core.exceptions import InvalidInput
+from proactive.engine.conditions import next_occurrence
 from proactive.models import MetricPoint, RuleType, TriggerRule
 from proactive.validators import is_usage_metric, validate_metric_identifier
 from tenants.models import Tenant
@@ -25,7 +25,7 @@ def next_run_after(*, rule: TriggerRule, now: datetime) -> datetime | None:
     if not rule.enabled:
         return None
     if rule.type == RuleType.SCHEDULE:
-        return croniter(rule.schedule, now).get_next(datetime)
+        return next_occurrence(rule.schedule, now)
     return now
 
 

@@ -9,6 +9,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 
 import numpy as np
 from croniter import croniter
@@ -31,10 +32,17 @@ def iso(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
+@lru_cache(maxsize=4096)
 def latest_occurrence(schedule: str, now: datetime) -> datetime:
     """The most recent cron occurrence at or before `now` (cron has minute resolution)."""
     next_minute = now.replace(second=0, microsecond=0) + timedelta(minutes=1)
     return croniter(schedule, next_minute).get_prev(datetime)
+
+
+@lru_cache(maxsize=4096)
+def next_occurrence(schedule: str, now: datetime) -> datetime:
+    """The first cron occurrence strictly after `now`. Cached: a tick asks for the same few often."""
+    return croniter(schedule, now).get_next(datetime)
 
 
 def evaluate_schedule(*, schedule: str, due_at: datetime | None, now: datetime) -> Evaluation:
@@ -43,7 +51,7 @@ def evaluate_schedule(*, schedule: str, due_at: datetime | None, now: datetime) 
     once, for the latest occurrence so far: missed ticks give one alert, not a burst.
     """
     if due_at is None or due_at > now:
-        upcoming = due_at or croniter(schedule, now).get_next(datetime)
+        upcoming = due_at or next_occurrence(schedule, now)
         return Evaluation(fired=False, reason=f"Next occurrence is {iso(upcoming)}.", decided=False)
     occurrence = latest_occurrence(schedule, now)
     return Evaluation(

@@ -1,0 +1,105 @@
+"""Small SQL helpers for the hot paths where building Django model instances costs more than the query."""
+
+import json
+from collections.abc import Iterable, Sequence
+from datetime import date, datetime
+
+from django.db import connection, models
+
+BATCH_SIZE = 1000
+
+
+def _json_default(value):
+    if isinstance(value, datetime | date):
+        return value.isoformat()  # full precision, unlike DjangoJSONEncoder's milliseconds
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
+
+def insert_rows(
+    *,
+    model: type[models.Model],
+    columns: Sequence[str],
+    rows: Iterable[Sequence],
+    suffix: str = "",
+    returning: Sequence[str] = (),
+    batch_size: int = BATCH_SIZE,
+) -> list[tuple]:
+    """
+    INSERT many rows of plain Python values into `model`'s table; returns the RETURNING rows.
+    `columns` are column names (`tenant_id`); `suffix` is appended verbatim, e.g.
+    "ON CONFLICT DO NOTHING".
+
+    On PostgreSQL a batch travels as one JSON document (INSERT … SELECT FROM jsonb_to_recordset):
+    with thousands of placeholders, the driver's parsing and escaping of parameters costs more
+    than the insert itself, while json.dumps is fast.
+    """
+    rows = list(rows)
+    fields = {field.column: field for field in model._meta.concrete_fields}
+    table = connection.ops.quote_name(model._meta.db_table)
+    quoted_columns = ", ".join(connection.ops.quote_name(column) for column in columns)
+    returning_sql = f" RETURNING {', '.join(returning)}" if returning else ""
+    postgres = connection.vendor == "postgresql"
+    if postgres:
+        record = ", ".join(f"{connection.ops.quote_name(c)} {fields[c].db_type(connection)}" for c in columns)
+        sql = (
+            f"INSERT INTO {table} ({quoted_columns}) SELECT {quoted_columns} "
+            f"FROM jsonb_to_recordset(%s::jsonb) AS r({record}) {suffix}{returning_sql}"
+        )
+    returned: list[tuple] = []
+    for start in range(0, len(rows), batch_size):
+        batch = rows[start : start + batch_size]
+        if postgres:
+            document = [dict(zip(columns, row)) for row in batch]
+            params = [json.dumps(document, default=_json_default, allow_nan=False)]
+        else:
+            placeholder = "(" + ", ".join(["%s"] * len(columns)) + ")"
+            sql = (
+                f"INSERT INTO {table} ({quoted_columns}) "
+                f"VALUES {', '.join([placeholder] * len(batch))} {suffix}{returning_sql}"
+            )
+            params = [
+                fields[column].get_db_prep_save(value, connection)
+                for row in batch
+                for column, value in zip(columns, row)
+            ]
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            if returning:
+                returned.extend(cursor.fetchall())
+    return returned
+
+
+def update_rows(
+    *, model: type[models.Model], columns: Sequence[str], rows: Iterable[Sequence], batch_size: int = BATCH_SIZE
+) -> None:
+    """
+    Set `columns` of many rows, each to its own values: `rows` are (pk, value, value, …) of plain
+    Python values. One UPDATE … FROM jsonb_to_recordset per batch on PostgreSQL; elsewhere Django's
+    bulk_update.
+    """
+    rows = list(rows)
+    if not rows:
+        return
+    if connection.vendor != "postgresql":
+        objects = []
+        for pk, *values in rows:
+            obj = model(pk=pk)
+            for column, value in zip(columns, values):
+                setattr(obj, model._meta.get_field(column).attname, value)
+            objects.append(obj)
+        model.objects.bulk_update(objects, [model._meta.get_field(c).name for c in columns], batch_size=batch_size)
+        return
+    fields = {field.column: field for field in model._meta.concrete_fields}
+    pk_column = model._meta.pk.column
+    q = connection.ops.quote_name
+    record = ", ".join(f"{q(c)} {fields[c].db_type(connection)}" for c in (pk_column, *columns))
+    assignments = ", ".join(f"{q(c)} = r.{q(c)}" for c in columns)
+    table = q(model._meta.db_table)
+    sql = (
+        f"UPDATE {table} SET {assignments} FROM jsonb_to_recordset(%s::jsonb) AS r({record}) "
+        f"WHERE {table}.{q(pk_column)} = r.{q(pk_column)}"
+    )
+    for start in range(0, len(rows), batch_size):
+        document = [dict(zip((pk_column, *columns), row)) for row in rows[start : start + batch_size]]
+        with connection.cursor() as cursor:
+            cursor.execute(sql, [json.dumps(document, default=_json_default, allow_nan=False)])
