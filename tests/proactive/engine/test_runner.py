@@ -257,3 +257,56 @@ def test_evaluate_triggers_command(tenant, other_tenant):
 
     with pytest.raises(CommandError, match="No tenant with id 'nope'"):
         call_command("evaluate_triggers", "--tenant", "nope", stdout=StringIO())
+
+
+def test_a_chunk_that_crashes_leaves_its_rules_due_for_the_next_tick(tenant, monkeypatch):
+    from proactive.engine import runner
+
+    rule(tenant, threshold=1)
+    points(tenant, "analytics.mql.delta", 5)
+
+    def crash(*args, **kwargs):
+        raise RuntimeError("worker lost")
+
+    monkeypatch.setattr(runner, "record_alert_impacts", crash)
+    with pytest.raises(RuntimeError):
+        tick()
+    assert not Alert.objects.exists()  # the alert insert rolled back with the chunk
+    assert due_rule_ids(now=NOW) != []
+
+    monkeypatch.undo()
+    assert tick().alerts_created == 1
+    assert alerts_triggered()[0] == [(NOW.date(), 1)]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_rules_another_worker_holds_are_skipped_not_waited_for():
+    import threading
+
+    from django.db import transaction
+
+    tenant = TenantFactory(id="acme")
+    held = rule(tenant, threshold=1)
+    free = rule(tenant, threshold=1)
+    points(tenant, "analytics.mql.delta", 5)
+    locked, release = threading.Event(), threading.Event()
+
+    def other_worker():
+        with transaction.atomic():
+            list(TriggerRule.objects.select_for_update().filter(pk=held.pk))
+            locked.set()
+            release.wait(timeout=30)
+        connection.close()
+
+    worker = threading.Thread(target=other_worker)
+    worker.start()
+    try:
+        assert locked.wait(timeout=10)
+        report = tick()
+    finally:
+        release.set()
+        worker.join()
+
+    assert (report.evaluated, report.skipped) == (1, 1)
+    assert [r.rule.pk for r in report.results] == [free.pk]
+    assert tick(now=NOW + timedelta(seconds=1)).evaluated == 1  # the held rule, once released
