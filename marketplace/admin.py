@@ -1,1 +1,55 @@
-from django.contrib import admin  # noqa: F401
+from django.contrib import admin
+from django.db.models import Count, Q
+
+from marketplace.models import TenantWidget, Widget
+
+
+class TenantWidgetInline(admin.TabularInline):
+    model = TenantWidget
+    extra = 0
+    can_delete = False
+    fields = ["tenant", "enabled", "installed_version", "installed_at", "uninstalled_at"]
+    readonly_fields = fields
+    show_change_link = True
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Widget)
+class WidgetAdmin(admin.ModelAdmin):
+    """Staff register and edit widgets here; validation is the model's, the same as the API's."""
+
+    list_display = ["slug", "name", "version", "active", "installs", "updated_at"]
+    list_filter = ["active"]
+    search_fields = ["slug", "name", "description"]
+    readonly_fields = ["created_at", "updated_at"]
+    inlines = [TenantWidgetInline]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).annotate(
+            enabled_installs=Count("installs", filter=Q(installs__enabled=True))
+        )
+
+    @admin.display(description="Installed by", ordering="enabled_installs")
+    def installs(self, widget):
+        return widget.enabled_installs
+
+    def get_readonly_fields(self, request, obj=None):
+        return [*self.readonly_fields, "slug"] if obj else self.readonly_fields
+
+
+@admin.register(TenantWidget)
+class TenantWidgetAdmin(admin.ModelAdmin):
+    """Which tenants installed what. Read-only: installs change through the API, which also bills them."""
+
+    list_display = ["widget", "tenant", "enabled", "installed_version", "installed_at", "uninstalled_at"]
+    list_filter = ["enabled", "widget", "tenant"]
+    search_fields = ["widget__slug", "tenant__id", "tenant__name"]
+    list_select_related = ["widget", "tenant"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False

@@ -16,14 +16,19 @@ class TenantScopedApi(APIView):
     it to every selector and service they call, so another tenant's id is simply not found (404).
     """
 
-    tenant: Tenant
+    tenant: Tenant | None = None
+
+    def requires_tenant(self, request) -> bool:
+        """Whether this request acts for a tenant (an admin-only method of the view may not)."""
+        return True
 
     def initial(self, request, *args, **kwargs):
         super().initial(request, *args, **kwargs)
-        self.tenant = tenant_for_caller(
-            user=request.user, requested_tenant_id=request.headers.get("X-Tenant-Id") or None
-        )
-        request.tenant = self.tenant
+        if self.requires_tenant(request):
+            self.tenant = tenant_for_caller(
+                user=request.user, requested_tenant_id=request.headers.get("X-Tenant-Id") or None
+            )
+            request.tenant = self.tenant
 
 
 class TenantOutputSerializer(serializers.Serializer):

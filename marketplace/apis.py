@@ -1,0 +1,146 @@
+from django.http import Http404
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers, status
+from rest_framework.permissions import IsAuthenticated
+from rest_framework.response import Response
+
+from core.pagination import NewestFirstCursorPagination, paginated_response
+from core.serializers import StrictInputSerializer
+from marketplace.selectors import widget_get_active, widget_get_for_tenant, widget_list_for_tenant
+from marketplace.services import widget_install, widget_register, widget_uninstall
+from tenants.apis import TenantScopedApi
+from tenants.permissions import IsAdminCaller
+
+
+class WidgetOutputSerializer(serializers.Serializer):
+    slug = serializers.CharField()
+    name = serializers.CharField()
+    description = serializers.CharField()
+    version = serializers.CharField()
+    dashboard = serializers.JSONField()
+    metadata = serializers.JSONField()
+
+
+class TenantWidgetOutputSerializer(WidgetOutputSerializer):
+    """A widget with the current tenant's install, from `widget_list_for_tenant`."""
+
+    installed = serializers.SerializerMethodField()
+    installedAt = serializers.SerializerMethodField()
+    enabled = serializers.SerializerMethodField()
+    installedVersion = serializers.SerializerMethodField()
+    config = serializers.SerializerMethodField()
+
+    def _installed(self, widget) -> bool:
+        return bool(widget.install_enabled) and widget.install_uninstalled_at is None
+
+    def get_installed(self, widget) -> bool:
+        return self._installed(widget)
+
+    def get_installedAt(self, widget) -> serializers.DateTimeField(allow_null=True):  # noqa: N802
+        value = widget.install_installed_at if self._installed(widget) else None
+        return serializers.DateTimeField().to_representation(value) if value else None
+
+    def get_enabled(self, widget) -> bool:
+        return bool(widget.install_enabled)
+
+    def get_installedVersion(self, widget) -> serializers.CharField(allow_null=True):  # noqa: N802
+        return widget.install_version if self._installed(widget) else None
+
+    def get_config(self, widget) -> dict | None:
+        return widget.install_config if self._installed(widget) else None
+
+
+class AdminWidgetOutputSerializer(WidgetOutputSerializer):
+    active = serializers.BooleanField()
+    createdAt = serializers.DateTimeField(source="created_at")
+    updatedAt = serializers.DateTimeField(source="updated_at")
+
+
+class WidgetRegisterInputSerializer(StrictInputSerializer):
+    slug = serializers.CharField(max_length=64)
+    name = serializers.CharField(max_length=200)
+    description = serializers.CharField(required=False, allow_blank=True)
+    version = serializers.CharField(max_length=64)
+    dashboard = serializers.JSONField(required=False)
+    metadata = serializers.JSONField(required=False)
+    active = serializers.BooleanField(required=False)
+
+
+class WidgetListRegisterApi(TenantScopedApi):
+    """GET: the marketplace for the current tenant. POST: register or update a widget (admin only)."""
+
+    class Pagination(NewestFirstCursorPagination):
+        ordering = ("slug",)
+
+    def requires_tenant(self, request) -> bool:
+        return request.method != "POST"
+
+    def get_permissions(self):
+        if self.request.method == "POST":
+            return [IsAdminCaller()]
+        return [IsAuthenticated()]
+
+    @extend_schema(operation_id="marketplace_widgets_list", responses=TenantWidgetOutputSerializer(many=True))
+    def get(self, request):
+        return paginated_response(
+            request=request,
+            view=self,
+            queryset=widget_list_for_tenant(tenant=self.tenant),
+            serializer_class=TenantWidgetOutputSerializer,
+            pagination_class=self.Pagination,
+        )
+
+    @extend_schema(
+        operation_id="marketplace_widgets_register",
+        request=WidgetRegisterInputSerializer,
+        responses={200: AdminWidgetOutputSerializer, 201: AdminWidgetOutputSerializer},
+    )
+    def post(self, request):
+        data = WidgetRegisterInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        fields = dict(data.validated_data)
+        registered = widget_register(slug=fields.pop("slug"), **fields)
+        return Response(
+            AdminWidgetOutputSerializer(registered.widget).data,
+            status=status.HTTP_201_CREATED if registered.created else status.HTTP_200_OK,
+        )
+
+
+class WidgetDetailApi(TenantScopedApi):
+    @extend_schema(operation_id="marketplace_widgets_retrieve", responses=TenantWidgetOutputSerializer)
+    def get(self, request, slug: str):
+        widget = widget_get_for_tenant(tenant=self.tenant, slug=slug)
+        if widget is None:
+            raise Http404
+        return Response(TenantWidgetOutputSerializer(widget).data)
+
+
+class WidgetInstallApi(TenantScopedApi):
+    class InstallInputSerializer(StrictInputSerializer):
+        config = serializers.JSONField(required=False)
+
+    def get_widget(self, slug: str):
+        widget = widget_get_active(slug=slug)
+        if widget is None:
+            raise Http404
+        return widget
+
+    @extend_schema(
+        operation_id="marketplace_widgets_install",
+        request=InstallInputSerializer,
+        responses={200: TenantWidgetOutputSerializer, 201: TenantWidgetOutputSerializer},
+    )
+    def post(self, request, slug: str):
+        widget = self.get_widget(slug)
+        data = self.InstallInputSerializer(data=request.data or {})
+        data.is_valid(raise_exception=True)
+        change = widget_install(tenant=self.tenant, widget=widget, config=data.validated_data.get("config"))
+        return Response(
+            TenantWidgetOutputSerializer(widget_get_for_tenant(tenant=self.tenant, slug=slug)).data,
+            status=status.HTTP_201_CREATED if change.changed else status.HTTP_200_OK,
+        )
+
+    @extend_schema(operation_id="marketplace_widgets_uninstall", responses={204: None})
+    def delete(self, request, slug: str):
+        widget_uninstall(tenant=self.tenant, widget=self.get_widget(slug))
+        return Response(status=status.HTTP_204_NO_CONTENT)

@@ -1,0 +1,27 @@
+from django.db.models import F, FilteredRelation, Q, QuerySet
+
+from marketplace.models import Widget
+from tenants.models import Tenant
+
+
+def widget_list_for_tenant(*, tenant: Tenant) -> QuerySet[Widget]:
+    """Active widgets, each with this tenant's install (if any) in `install_*` attributes."""
+    return (
+        Widget.objects.filter(active=True)
+        .annotate(install=FilteredRelation("installs", condition=Q(installs__tenant=tenant)))
+        .annotate(
+            install_enabled=F("install__enabled"),
+            install_installed_at=F("install__installed_at"),
+            install_uninstalled_at=F("install__uninstalled_at"),
+            install_version=F("install__installed_version"),
+            install_config=F("install__config"),
+        )
+    )
+
+
+def widget_get_for_tenant(*, tenant: Tenant, slug: str) -> Widget | None:
+    return widget_list_for_tenant(tenant=tenant).filter(slug=slug).first()
+
+
+def widget_get_active(*, slug: str) -> Widget | None:
+    return Widget.objects.filter(slug=slug, active=True).first()
