@@ -4,8 +4,16 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 MANAGE := $(BIN)/python manage.py
 PORT ?= 8000
+HOST ?= 127.0.0.1
+export HOST
 
-.PHONY: run test install migrate check-deploy clean
+# Settings may also live in a .env file (KEY=value lines); every step below sees them.
+ifneq (,$(wildcard .env))
+include .env
+export
+endif
+
+.PHONY: run test install clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -24,6 +32,8 @@ run: install
 	$(MANAGE) migrate --noinput
 	$(MANAGE) collectstatic --noinput --verbosity 0
 	$(MANAGE) setup_periodic_tasks
+	$(MANAGE) seed_slice6 --tenant demo-tenant --tenant-name "Demo Tenant"
+	$(MANAGE) demo_access --tenant demo-tenant --base-url http://$(HOST):$(PORT)
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/honcho start --procfile Procfile --port $(PORT)
 
 # Against the local PostgreSQL and Redis (config/settings_test.py has the defaults).

@@ -391,3 +391,27 @@ def billing_event_replay(*, event: BillingEvent, now: datetime | None = None) ->
         _apply_plan(record=record, plan=plan, now=now)
         record.save()
     return record
+
+
+def usage_set(*, tenant_id: str, day: date, values: dict[str, int]) -> None:
+    """
+    Set a day's usage to exact values in both tables (seeding demo data, corrections). Values left
+    out are kept. One statement per table: INSERT … ON CONFLICT DO UPDATE.
+    """
+    names = [name for name in USAGE_FIELDS if name in values]
+    if not names or set(values) - set(names):
+        raise TypeError(f"Give some of {USAGE_FIELDS}, got {sorted(values)}")
+    day_value = connection.ops.adapt_datefield_value(day)
+    now = connection.ops.adapt_datetimefield_value(timezone.now())
+    inserted = [values.get(name, 0) for name in USAGE_FIELDS]
+    with transaction.atomic(savepoint=False):
+        for model in USAGE_TABLES:
+            table = _quoted(model)
+            updates = ", ".join(f"{name} = EXCLUDED.{name}" for name in names)
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    f"INSERT INTO {table} (tenant_id, day, {', '.join(USAGE_FIELDS)}, updated_at) "
+                    f"VALUES (%s, %s, %s, %s, %s, %s, %s) "
+                    f"ON CONFLICT (tenant_id, day) DO UPDATE SET {updates}, updated_at = EXCLUDED.updated_at",
+                    [tenant_id, day_value, *inserted, now],
+                )

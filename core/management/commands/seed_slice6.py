@@ -1,0 +1,26 @@
+from django.core.management.base import BaseCommand, CommandError
+
+from core.demo import DEFAULT_TENANT_ID, DEFAULT_TENANT_NAME, seed_demo
+from core.exceptions import ApplicationError
+
+
+class Command(BaseCommand):
+    help = (
+        "Seed a demo tenant: the revenue-radar widget installed, trigger rules of every type with "
+        "example alerts, the last seven days of usage, and metric history. Safe to run again."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("--tenant", default=DEFAULT_TENANT_ID, help=f"Tenant id (default {DEFAULT_TENANT_ID}).")
+        parser.add_argument("--tenant-name", default=DEFAULT_TENANT_NAME, help="Name, when the tenant is created.")
+        parser.add_argument("--tenant-slug", help="Slug, when the one derived from the name is taken.")
+
+    def handle(self, *args, tenant, tenant_name, tenant_slug, **options):
+        try:
+            report = seed_demo(tenant_id=tenant, tenant_name=tenant_name, tenant_slug=tenant_slug)
+        except ApplicationError as exc:
+            raise CommandError(exc.message) from None
+        for line in report.lines:
+            self.stdout.write(line)
+        summary = f"{report.created} thing(s) created" if report.created else "nothing new: already seeded"
+        self.stdout.write(self.style.SUCCESS(f"Seeded {tenant!r}: {summary}."))
