@@ -74,7 +74,7 @@ class AlertListApi(TenantScopedApi):
     class FilterSerializer(serializers.Serializer):
         status = _csv_choices("status", AlertStatus.values)
         severity = _csv_choices("severity", Severity.values)
-        ruleId = serializers.IntegerField(source="rule_id", required=False, min_value=1)
+        ruleId = serializers.IntegerField(source="rule_id", required=False, min_value=1, max_value=2**63 - 1)
 
     class Pagination(NewestFirstCursorPagination):
         ordering = ("-triggered_at", "-id")

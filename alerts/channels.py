@@ -76,14 +76,8 @@ def notification_title(alert: Alert) -> str:
 
 
 def notification_body(alert: Alert) -> str:
-    payload = alert.payload or {}
-    if "zScore" in payload:
-        return (
-            f"{payload.get('metric')} is {payload.get('value')}, z-score {payload.get('zScore'):.2f} "
-            f"against the last {payload.get('windowDays')} days (threshold {payload.get('threshold')})."
-        )
-    if "threshold" in payload and "value" in payload:
-        return f"{payload.get('metric')} is {payload.get('value')}, above {payload.get('threshold')}."
-    if "scheduledFor" in payload:
-        return f"Scheduled for {payload['scheduledFor']} ({payload.get('schedule')})."
-    return payload.get("message", "")
+    """The engine's own explanation (`payload.reason`); for other payloads, the evidence itself."""
+    payload = alert.payload if isinstance(alert.payload, dict) else {}
+    if isinstance(payload.get("reason"), str) and payload["reason"]:
+        return payload["reason"]
+    return ", ".join(f"{key}: {value}" for key, value in payload.items())[:1000]

@@ -1,6 +1,6 @@
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
@@ -184,7 +184,7 @@ def alert_snooze(*, alert: Alert, until: datetime, actor: str, now: datetime | N
     alert.status = AlertStatus.SNOOZED
     alert.snoozed_until = until
     alert.save(update_fields=["status", "snoozed_until", "updated_at"])
-    _record_change(alert=alert, from_status=from_status, actor=actor, at=now, reason=f"until {until.isoformat()}")
+    _record_change(alert=alert, from_status=from_status, actor=actor, at=now, reason=f"until {until.astimezone(UTC).isoformat().replace('+00:00', 'Z')}")
     return alert
 
 

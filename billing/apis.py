@@ -57,8 +57,17 @@ class BillingUsageApi(TenantScopedApi):
         responses=BillingUsageOutputSerializer,
     )
     def get(self, request):
-        until = self._day(request, "to") or timezone.now().date()
-        since = self._day(request, "from") or until - timedelta(days=DEFAULT_RANGE_DAYS - 1)
+        problems = {}
+        days = {}
+        for name in ("from", "to"):
+            try:
+                days[name] = self._day(request, name)
+            except serializers.ValidationError as exc:
+                problems.update(exc.detail)
+        if problems:
+            raise serializers.ValidationError(problems)
+        until = days["to"] or timezone.now().date()
+        since = days["from"] or until - timedelta(days=DEFAULT_RANGE_DAYS - 1)
         if since > until:
             raise serializers.ValidationError({"from": [f"Must be on or before 'to' ({until})."]})
         if (until - since).days + 1 > MAX_RANGE_DAYS:
@@ -73,9 +82,16 @@ class BillingUsageApi(TenantScopedApi):
         if raw is None:
             return None
         try:
-            return serializers.DateField(input_formats=["%Y-%m-%d"]).to_internal_value(raw)
+            day = serializers.DateField(input_formats=["%Y-%m-%d"]).to_internal_value(raw)
         except serializers.ValidationError:
             raise serializers.ValidationError({name: [f"{raw!r} is not a day; use YYYY-MM-DD."]}) from None
+        if not 2 <= day.year <= 9998:  # room for the default range arithmetic
+            raise serializers.ValidationError({name: [f"{raw!r} is out of range (years 0002 to 9998)."]})
+        return day
+
+
+def _reject_non_finite(constant: str):
+    raise ValueError(f"{constant} is not a JSON number")
 
 
 class InvalidSignature(ApplicationError):
@@ -111,9 +127,11 @@ class StripeWebhookApi(APIView):
         body = request.body
         self._verify(body, request.headers.get("Stripe-Signature"))
         try:
-            event = json.loads(body)
+            event = json.loads(body, parse_constant=_reject_non_finite)
         except (UnicodeDecodeError, ValueError) as exc:
             raise ParseError(f"The body is not JSON: {exc}") from None
+        except RecursionError:
+            raise ParseError("The body is not JSON: it is nested too deeply.") from None
         received = billing_event_receive(event=event)
         record = received.event
         return Response(

@@ -10,7 +10,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 
-from django.db import IntegrityError, connection, transaction
+from django.db import DataError, IntegrityError, connection, transaction
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 
@@ -23,11 +23,13 @@ from billing.models import (
     UsageSnapshot,
 )
 from core.exceptions import InvalidInput
+from core.validators import contains_nul
 from tenants.models import Tenant
 
 USAGE_TABLES = (UsageSnapshot, BillingUsage)
 MAX_DELTA = 10**15
 MAX_BACKFILL_DAYS = 366
+MAX_UNIX_TIME = 253402300799  # 9999-12-31T23:59:59Z
 _BATCH = 500
 
 
@@ -198,7 +200,13 @@ def usage_rollup(*, today: date | None = None) -> int:
     today = today or timezone.now().date()
     from django.db.models import Max
 
-    latest = dict(BillingUsage.objects.values("tenant_id").annotate(latest=Max("day")).values_list("tenant_id", "latest"))
+    # Only days up to today: a row dated in the future must not hide the days before it.
+    latest = dict(
+        BillingUsage.objects.filter(day__lte=today)
+        .values("tenant_id")
+        .annotate(latest=Max("day"))
+        .values_list("tenant_id", "latest")
+    )
     keys = []
     for tenant_id in Tenant.objects.values_list("id", flat=True):
         first = max(
@@ -284,6 +292,8 @@ def billing_event_plan(*, event: dict, received_at: datetime) -> EventPlan:
     except (ValueError, OverflowError, OSError) as exc:
         problems.append(f"usageDate: {exc}")
         day = None
+    if day is not None and day > received_at.date() + timedelta(days=1):
+        problems.append(f"usage day {day} is in the future")
 
     if problems:
         return EventPlan(tenant=tenant, outcome=BillingEventOutcome.REJECTED, reason="; ".join(problems), deltas=deltas, day=day)
@@ -310,6 +320,10 @@ def _apply_plan(*, record: BillingEvent, plan: EventPlan, now: datetime) -> None
             record.outcome = BillingEventOutcome.REJECTED
             record.reason = _below_zero_reason(plan)
             record.applied_at = None
+        except DataError:  # a counter would leave the 64-bit range
+            record.outcome = BillingEventOutcome.REJECTED
+            record.reason = f"Would take usage out of range on {plan.day}."
+            record.applied_at = None
         else:
             record.applied_at = now
 
@@ -335,16 +349,22 @@ def _validate_event_shape(event) -> None:
     if not isinstance(event, dict):
         raise InvalidInput("Not an event.", detail={"non_field_errors": ["The body must be a JSON object."]})
     problems = {}
-    if not isinstance(event.get("id"), str) or not event["id"].strip() or len(event["id"]) > 255:
-        problems["id"] = ["Required: the event id, a string (evt_…)."]
-    if not isinstance(event.get("type"), str) or not event["type"].strip():
-        problems["type"] = ["Required: the event type, a string (e.g. invoice.paid)."]
+    for name, example in (("id", "evt_…"), ("type", "e.g. invoice.paid")):
+        value = event.get(name)
+        if not isinstance(value, str) or not value.strip():
+            problems[name] = [f"Required: the event {name}, a string ({example})."]
+        elif len(value) > 255:
+            problems[name] = [f"At most 255 characters (got {len(value)})."]
     created = event.get("created")
-    if created is not None and (isinstance(created, bool) or not isinstance(created, int)):
+    if created is not None and (
+        isinstance(created, bool) or not isinstance(created, int) or not 0 <= created <= MAX_UNIX_TIME
+    ):
         problems["created"] = ["Must be a Unix timestamp in seconds."]
     data = event.get("data")
     if data is not None and (not isinstance(data, dict) or not isinstance(data.get("object", {}), dict)):
         problems["data"] = ["Must be an object with an `object` object."]
+    if not problems and contains_nul(event):
+        problems["non_field_errors"] = ["The event contains NUL (\\u0000) characters, which cannot be stored."]
     if problems:
         raise InvalidInput("Malformed event.", detail=problems)
 

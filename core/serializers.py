@@ -3,6 +3,8 @@ import math
 
 from rest_framework import serializers
 
+from core.validators import FLOAT_BOUND, contains_nul
+
 
 class StrictInputSerializer(serializers.Serializer):
     """
@@ -32,6 +34,7 @@ class FiniteFloatField(serializers.FloatField):
     default_error_messages = {
         "not_finite": "Must be a finite number.",
         "invalid": "A number is required.",
+        "out_of_range": f"Must be between -{FLOAT_BOUND:g} and {FLOAT_BOUND:g}.",
     }
 
     def to_internal_value(self, data):
@@ -41,8 +44,12 @@ class FiniteFloatField(serializers.FloatField):
             value = float(data.strip() if isinstance(data, str) else data)
         except (TypeError, ValueError):
             self.fail("invalid")
+        except OverflowError:  # an integer literal too large for any float
+            self.fail("out_of_range")
         if not math.isfinite(value):
             self.fail("not_finite")
+        if abs(value) > FLOAT_BOUND:
+            self.fail("out_of_range")
         return super().to_internal_value(data)
 
 
@@ -62,6 +69,7 @@ class AwareDateTimeField(serializers.DateTimeField):
     default_error_messages = {
         "naive": "Include a time zone offset, e.g. 2026-11-26T14:00:00Z.",
         "invalid": "Use ISO 8601 with a time zone offset, e.g. 2026-11-26T14:00:00Z.",
+        "out_of_range": "Is out of range (years 0002 to 9998).",
     }
 
     def to_internal_value(self, value):
@@ -79,6 +87,8 @@ class AwareDateTimeField(serializers.DateTimeField):
             self.fail("invalid")
         if parsed.tzinfo is None:
             self.fail("naive")
+        if not 2 <= parsed.year <= 9998:  # room for UTC conversion and window arithmetic
+            self.fail("out_of_range")
         return parsed.astimezone(UTC)
 
 
@@ -92,3 +102,15 @@ class EmptyAsNullCharField(serializers.CharField):
 def serializer_with_fields(name: str, fields: dict) -> type[serializers.Serializer]:
     """A Serializer class from a dict, for field names Python cannot declare (`from`)."""
     return type(name, (serializers.Serializer,), dict(fields))
+
+
+class StorableJSONField(serializers.JSONField):
+    """JSON that PostgreSQL can store: no NUL characters."""
+
+    default_error_messages = {"nul": "May not contain NUL (\\u0000) characters."}
+
+    def to_internal_value(self, data):
+        value = super().to_internal_value(data)
+        if contains_nul(value):
+            self.fail("nul")
+        return value

@@ -3,6 +3,7 @@ import logging
 from django.conf import settings
 from django.db import connection
 from django.http import JsonResponse
+from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.utils import extend_schema, inline_serializer
 from kombu import Connection
 from rest_framework import serializers
@@ -77,6 +78,7 @@ class HealthApi(APIView):
         )
 
 
+@csrf_exempt  # a POST to an unknown path is a 404, not a CSRF failure
 def route_not_found(request, exception=None):
     return JsonResponse(
         error_body("not_found", f"No endpoint at {request.method} {request.path}."), status=404
@@ -89,6 +91,15 @@ def server_error(request):
 
 def bad_request(request, exception=None):
     return JsonResponse(error_body("bad_request", "The request could not be understood."), status=400)
+
+
+def csrf_failure(request, reason=""):
+    """Session writes without a CSRF token. The admin keeps Django's page; the API answers JSON."""
+    if request.path.startswith("/admin/"):
+        from django.views.csrf import csrf_failure as django_csrf_failure
+
+        return django_csrf_failure(request, reason=reason)
+    return JsonResponse(error_body("permission_denied", f"CSRF check failed: {reason}"), status=403)
 
 
 def permission_denied(request, exception=None):

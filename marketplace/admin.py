@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.db.models import Count, Q
 
 from marketplace.models import TenantWidget, Widget
+from marketplace.services import WIDGET_FIELDS, widget_register
 
 
 class TenantWidgetInline(admin.TabularInline):
@@ -37,6 +38,13 @@ class WidgetAdmin(admin.ModelAdmin):
 
     def get_readonly_fields(self, request, obj=None):
         return [*self.readonly_fields, "slug"] if obj else self.readonly_fields
+
+    def save_model(self, request, obj, form, change):
+        # Through the service, so (de)activating a widget also updates its installers' billing.
+        fields = {name: form.cleaned_data[name] for name in WIDGET_FIELDS if name in form.cleaned_data}
+        saved = widget_register(slug=obj.slug, **fields).widget
+        obj.pk = saved.pk
+        obj.refresh_from_db()
 
 
 @admin.register(TenantWidget)

@@ -5,11 +5,11 @@ from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 
 from core.pagination import NewestFirstCursorPagination, paginated_response
-from core.serializers import StrictInputSerializer
-from marketplace.selectors import widget_get_active, widget_get_for_tenant, widget_list_for_tenant
+from core.serializers import StorableJSONField, StrictInputSerializer
+from marketplace.selectors import widget_get, widget_get_active, widget_get_for_tenant, widget_list_for_tenant
 from marketplace.services import widget_install, widget_register, widget_uninstall
 from tenants.apis import TenantScopedApi
-from tenants.permissions import IsAdminCaller
+from tenants.permissions import ADMIN_AUTH, IsAdminCaller
 
 
 class WidgetOutputSerializer(serializers.Serializer):
@@ -57,12 +57,14 @@ class AdminWidgetOutputSerializer(WidgetOutputSerializer):
 
 
 class WidgetRegisterInputSerializer(StrictInputSerializer):
+    """`name` and `version` are required to register a new widget; an update may send any subset."""
+
     slug = serializers.CharField(max_length=64)
-    name = serializers.CharField(max_length=200)
+    name = serializers.CharField(max_length=200, required=False)
     description = serializers.CharField(required=False, allow_blank=True)
-    version = serializers.CharField(max_length=64)
-    dashboard = serializers.JSONField(required=False)
-    metadata = serializers.JSONField(required=False)
+    version = serializers.CharField(max_length=64, required=False)
+    dashboard = StorableJSONField(required=False)
+    metadata = StorableJSONField(required=False)
     active = serializers.BooleanField(required=False)
 
 
@@ -94,6 +96,7 @@ class WidgetListRegisterApi(TenantScopedApi):
         operation_id="marketplace_widgets_register",
         request=WidgetRegisterInputSerializer,
         responses={200: AdminWidgetOutputSerializer, 201: AdminWidgetOutputSerializer},
+        auth=ADMIN_AUTH,
     )
     def post(self, request):
         data = WidgetRegisterInputSerializer(data=request.data)
@@ -117,7 +120,7 @@ class WidgetDetailApi(TenantScopedApi):
 
 class WidgetInstallApi(TenantScopedApi):
     class InstallInputSerializer(StrictInputSerializer):
-        config = serializers.JSONField(required=False)
+        config = StorableJSONField(required=False)
 
     def get_widget(self, slug: str):
         widget = widget_get_active(slug=slug)
@@ -142,5 +145,8 @@ class WidgetInstallApi(TenantScopedApi):
 
     @extend_schema(operation_id="marketplace_widgets_uninstall", responses={204: None})
     def delete(self, request, slug: str):
-        widget_uninstall(tenant=self.tenant, widget=self.get_widget(slug))
+        widget = widget_get(slug=slug)  # also a deactivated one: uninstalling stops its billing
+        if widget is None:
+            raise Http404
+        widget_uninstall(tenant=self.tenant, widget=widget)
         return Response(status=status.HTTP_204_NO_CONTENT)

@@ -25,3 +25,8 @@ def widget_get_for_tenant(*, tenant: Tenant, slug: str) -> Widget | None:
 
 def widget_get_active(*, slug: str) -> Widget | None:
     return Widget.objects.filter(slug=slug, active=True).first()
+
+
+def widget_get(*, slug: str) -> Widget | None:
+    """Any widget, active or not: a tenant may always uninstall what it has."""
+    return Widget.objects.filter(slug=slug).first()

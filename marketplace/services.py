@@ -29,12 +29,19 @@ def widget_register(*, slug: str, **fields) -> RegisteredWidget:
             with transaction.atomic():
                 widget = Widget.objects.select_for_update().filter(slug=slug).first()
                 created = widget is None
+                if created:
+                    missing = [name for name in ("name", "version") if not fields.get(name)]
+                    if missing:
+                        raise ValidationError({name: ["Required to register a new widget."] for name in missing})
+                was_active = widget is not None and widget.active
                 widget = widget or Widget(slug=slug)
                 for name, value in fields.items():
                     setattr(widget, name, value)
                 # The unique index, not a prior SELECT, decides a race between two registrations.
                 widget.full_clean(validate_unique=False)
                 widget.save()
+                if not created and widget.active != was_active:
+                    _recount_installers(widget=widget, now=timezone.now())
                 return RegisteredWidget(widget=widget, created=created)
         except IntegrityError:
             if attempt:
@@ -48,19 +55,32 @@ class InstallChange:
     changed: bool  # False: it already was in the asked-for state
 
 
-def _lock_tenant(tenant: Tenant) -> None:
+def _lock_tenant(tenant_id: str) -> None:
     # One tenant's installs change one at a time, so the count written to usage is never stale.
-    Tenant.objects.select_for_update().filter(pk=tenant.pk).values_list("pk", flat=True).first()
+    # NO KEY: rows that merely reference the tenant (alerts, usage) can still be inserted.
+    Tenant.objects.select_for_update(no_key=True).filter(pk=tenant_id).values_list("pk", flat=True).first()
 
 
-def _sync_active_widgets(*, tenant: Tenant, now: datetime) -> None:
-    table = TenantWidget._meta.db_table
+def _sync_active_widgets(*, tenant_id: str, now: datetime) -> None:
+    """Today's activeWidgets := the tenant's enabled installs of active widgets, counted in SQL."""
+    installs, widgets = TenantWidget._meta.db_table, Widget._meta.db_table
     usage_set_active_widgets(
-        tenant_id=tenant.id,
+        tenant_id=tenant_id,
         day=now.date(),
-        count_sql=f"SELECT COUNT(*) FROM {table} WHERE tenant_id = %s AND enabled",
-        count_params=[tenant.id],
+        count_sql=(
+            f"SELECT COUNT(*) FROM {installs} i JOIN {widgets} w ON w.id = i.widget_id "
+            "WHERE i.tenant_id = %s AND i.enabled AND w.active"
+        ),
+        count_params=[tenant_id],
     )
+
+
+def _recount_installers(*, widget: Widget, now: datetime) -> None:
+    """A widget was (de)activated: the tenants that have it installed are billed for it or not."""
+    tenant_ids = TenantWidget.objects.filter(widget=widget, enabled=True).values_list("tenant_id", flat=True)
+    for tenant_id in sorted(tenant_ids):
+        _lock_tenant(tenant_id)
+        _sync_active_widgets(tenant_id=tenant_id, now=now)
 
 
 def widget_install(
@@ -74,7 +94,7 @@ def widget_install(
             raise ValidationError({"config": exc.messages}) from None
     now = now or timezone.now()
     with transaction.atomic():
-        _lock_tenant(tenant)
+        _lock_tenant(tenant.id)
         install = TenantWidget.objects.filter(tenant=tenant, widget=widget).first()
         if install is not None and install.enabled:
             if config is not None and config != install.config:
@@ -90,7 +110,7 @@ def widget_install(
         if config is not None:
             install.config = config
         install.save()
-        _sync_active_widgets(tenant=tenant, now=now)
+        _sync_active_widgets(tenant_id=tenant.id, now=now)
     return InstallChange(install=install, changed=True)
 
 
@@ -98,12 +118,12 @@ def widget_uninstall(*, tenant: Tenant, widget: Widget, now: datetime | None = N
     """Uninstall: the install is disabled (kept for history). Idempotent."""
     now = now or timezone.now()
     with transaction.atomic():
-        _lock_tenant(tenant)
+        _lock_tenant(tenant.id)
         install = TenantWidget.objects.filter(tenant=tenant, widget=widget, enabled=True).first()
         if install is None:
             return InstallChange(install=None, changed=False)
         install.enabled = False
         install.uninstalled_at = now
         install.save(update_fields=["enabled", "uninstalled_at"])
-        _sync_active_widgets(tenant=tenant, now=now)
+        _sync_active_widgets(tenant_id=tenant.id, now=now)
     return InstallChange(install=install, changed=True)

@@ -3,6 +3,8 @@ import re
 
 from django.core.exceptions import ValidationError
 
+from core.validators import contains_nul
+
 SLUG_PATTERN = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 # semver.org's regular expression, without the optional leading "v".
 SEMVER_PATTERN = re.compile(
@@ -34,6 +36,8 @@ def validate_semver(value: str) -> None:
 def _validate_json_object(value, *, what: str) -> None:
     if not isinstance(value, dict):
         raise ValidationError(f"{what} must be a JSON object.", code="not_an_object")
+    if contains_nul(value):
+        raise ValidationError(f"{what} may not contain NUL (\\u0000) characters.", code="nul")
     size = len(json.dumps(value, separators=(",", ":")).encode())
     if size > MAX_JSON_BYTES:
         raise ValidationError(

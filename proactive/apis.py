@@ -29,6 +29,7 @@ from proactive.services import (
 )
 from proactive.validators import is_usage_metric, validate_metric_identifier
 from tenants.apis import TenantScopedApi
+from tenants.principals import actor_label
 
 
 class TriggerRuleOutputSerializer(serializers.Serializer):
@@ -252,12 +253,18 @@ class TriggerRuleEvaluateApi(TenantScopedApi):
             raise Http404
         data = self.EvaluateInputSerializer(data=request.data or {})
         data.is_valid(raise_exception=True)
-        query = serializers.BooleanField().to_internal_value(request.query_params.get("dryRun", "false"))
+        try:
+            query = serializers.BooleanField().to_internal_value(request.query_params.get("dryRun", "false"))
+        except serializers.ValidationError as exc:
+            raise serializers.ValidationError({"dryRun": exc.detail}) from None
         dry_run = data.validated_data["dryRun"] or query
         if not dry_run and not rule.enabled:
             raise Conflict("The rule is disabled: enable it, or evaluate with dryRun.")
         now = timezone.now()
-        report = evaluate_rules(rule_ids=[rule.pk], now=now, dry_run=dry_run, only_due=False, include_disabled=dry_run)
+        report = evaluate_rules(
+            rule_ids=[rule.pk], now=now, dry_run=dry_run, only_due=False, include_disabled=dry_run,
+            actor=actor_label(request.user),
+        )
         if not report.results:
             raise Conflict("The rule is being evaluated by the engine right now; try again in a moment.")
         result = report.results[0]

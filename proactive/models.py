@@ -5,14 +5,13 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
 
+from core.validators import FLOAT_BOUND
 from proactive.validators import validate_cron, validate_metric_identifier
 from tenants.models import Tenant
 
 DEFAULT_ANOMALY_THRESHOLD = 2.5
 DEFAULT_ANOMALY_WINDOW_DAYS = 30
 MAX_WINDOW_DAYS = 365
-# Finite bounds the database can check (NaN compares greater than every number in PostgreSQL).
-FLOAT_BOUND = 1e300
 
 
 class RuleType(models.TextChoices):
@@ -137,6 +136,8 @@ class TriggerRule(models.Model):
                 errors["metric"] = "Required for metric_threshold and anomaly rules."
             if self.threshold is not None and not math.isfinite(self.threshold):
                 errors["threshold"] = "Must be a finite number."
+            elif self.threshold is not None and abs(self.threshold) > FLOAT_BOUND:
+                errors["threshold"] = f"Must be between -{FLOAT_BOUND:g} and {FLOAT_BOUND:g}."
             elif self.type == RuleType.METRIC_THRESHOLD and self.threshold is None:
                 errors["threshold"] = "Required for metric_threshold rules."
             elif self.type == RuleType.ANOMALY:

@@ -75,9 +75,12 @@ def trigger_rule_update(*, rule: TriggerRule, now: datetime | None = None, **fie
     return rule
 
 
+@transaction.atomic
 def trigger_rule_delete(*, rule: TriggerRule) -> None:
     """Alerts of the rule stay readable: they keep the rule's name, and their ruleId becomes null."""
-    rule.delete()
+    # Lock the rule before Django's SET NULL touches its alerts: the engine locks in the same
+    # order (rule, then alerts), so a delete and an evaluation cannot deadlock.
+    TriggerRule.objects.select_for_update().get(pk=rule.pk).delete()
 
 
 def trigger_rules_set_enabled(*, rules, enabled: bool, now: datetime | None = None) -> int:

@@ -4,8 +4,9 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from core.pagination import NewestFirstCursorPagination, paginated_response
+from core.serializers import StrictInputSerializer
 from tenants.models import Tenant
-from tenants.permissions import IsAdminCaller
+from tenants.permissions import ADMIN_AUTH, IsAdminCaller
 from tenants.selectors import tenant_for_caller
 from tenants.services import tenant_create
 
@@ -49,7 +50,7 @@ class TenantListCreateApi(APIView):
 
     permission_classes = [IsAdminCaller]
 
-    class TenantCreateInputSerializer(serializers.Serializer):
+    class TenantCreateInputSerializer(StrictInputSerializer):
         id = serializers.CharField(max_length=63)
         name = serializers.CharField(max_length=200)
         slug = serializers.SlugField(max_length=80, required=False)
@@ -61,7 +62,9 @@ class TenantListCreateApi(APIView):
     class Pagination(NewestFirstCursorPagination):
         ordering = ("id",)
 
-    @extend_schema(operation_id="tenants_list", responses=TenantAdminOutputSerializer(many=True))
+    @extend_schema(
+        operation_id="tenants_list", responses=TenantAdminOutputSerializer(many=True), auth=ADMIN_AUTH
+    )
     def get(self, request):
         return paginated_response(
             request=request,
@@ -71,7 +74,12 @@ class TenantListCreateApi(APIView):
             pagination_class=self.Pagination,
         )
 
-    @extend_schema(operation_id="tenants_create", request=TenantCreateInputSerializer, responses={201: TenantAdminOutputSerializer})
+    @extend_schema(
+        operation_id="tenants_create",
+        request=TenantCreateInputSerializer,
+        responses={201: TenantAdminOutputSerializer},
+        auth=ADMIN_AUTH,
+    )
     def post(self, request):
         data = self.TenantCreateInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)

@@ -9,3 +9,7 @@ class IsAdminCaller(BasePermission):
     def has_permission(self, request, view):
         user = request.user
         return bool(user and user.is_authenticated and user.is_staff)
+
+
+# For the OpenAPI document: what admin-only endpoints accept.
+ADMIN_AUTH = [{"adminKey": []}, {"cookieAuth": []}]

@@ -49,20 +49,26 @@ def tenant_for_caller(*, user, requested_tenant_id: str | None) -> Tenant:
 
     may_pick_any = isinstance(user, InternalAdminPrincipal) or user.is_staff
     if requested_tenant_id:
-        candidates = Tenant.objects.all() if may_pick_any else tenant_list_for_user(user=user)
-        tenant = candidates.filter(pk=requested_tenant_id).first()
+        if may_pick_any:
+            tenant = Tenant.objects.filter(pk=requested_tenant_id).first()
+            if tenant is None:
+                raise TenantRequired(
+                    "No such tenant.", detail={"X-Tenant-Id": [f"No tenant with id {requested_tenant_id!r}."]}
+                )
+            return tenant
+        tenant = tenant_list_for_user(user=user).filter(pk=requested_tenant_id).first()
         if tenant is None:
             raise TenantForbidden(f"You are not a member of tenant {requested_tenant_id!r}.")
         return tenant
 
-    if isinstance(user, InternalAdminPrincipal):
-        raise TenantRequired(
-            "Name the tenant to act for.",
-            detail={"X-Tenant-Id": ["This header is required with the admin key."]},
-        )
-    tenants = list(tenant_list_for_user(user=user)[:21])
+    tenants = [] if isinstance(user, InternalAdminPrincipal) else list(tenant_list_for_user(user=user)[:21])
     if len(tenants) == 1:
         return tenants[0]
+    if not tenants and may_pick_any:
+        raise TenantRequired(
+            "Name the tenant to act for.",
+            detail={"X-Tenant-Id": ["Required: staff and the admin key act for the tenant this header names."]},
+        )
     if not tenants:
         raise TenantForbidden("You are not a member of any tenant.")
     raise TenantRequired(

@@ -98,8 +98,15 @@ def evaluate_anomaly(
         )
     values = np.fromiter((value for _, value in points), dtype=float, count=len(points))
     latest, history = values[-1], values[:-1]
-    mean = float(history.mean())
-    std = float(history.std())
+    with np.errstate(over="ignore", invalid="ignore"):
+        mean = float(history.mean())
+        std = float(history.std())
+    if not (math.isfinite(mean) and math.isfinite(std)):
+        return Evaluation(
+            fired=False,
+            reason=f"{metric}'s values are too large to compare (their spread overflows).",
+            decided=False,
+        )
     constant = std <= 1e-12 * max(1.0, abs(mean))
     if constant:
         z = 0.0 if math.isclose(latest, mean, rel_tol=1e-12, abs_tol=1e-12) else math.copysign(math.inf, latest - mean)

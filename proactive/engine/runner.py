@@ -110,6 +110,7 @@ def evaluate_rules(
     dry_run: bool = False,
     only_due: bool = True,
     include_disabled: bool = False,
+    actor: str = ENGINE,
 ) -> EngineReport:
     """
     Evaluate the given rules. With `dry_run` nothing is written (no claim, no alert, no
@@ -130,8 +131,8 @@ def evaluate_rules(
         rules = list(queryset.order_by("pk"))
         results = evaluate_conditions(rules=rules, now=now)
         if not dry_run and results:
-            _raise_alerts(results, now)
-            _auto_resolve(results, now)
+            _raise_alerts(results, now, actor)
+            _auto_resolve(results, now, actor)
             _save_bookkeeping(results, now)
     return EngineReport(results=results, skipped=len(set(rule_ids)) - len(rules))
 
@@ -178,26 +179,53 @@ def evaluate_conditions(*, rules: Sequence[TriggerRule], now: datetime) -> list[
     return results
 
 
-def _raise_alerts(results: Sequence[RuleResult], now: datetime) -> None:
+def _raise_alerts(results: Sequence[RuleResult], now: datetime, actor: str) -> None:
     fired = [result for result in results if result.fired]
-    # A rule whose open alert was seen when it was claimed keeps that alert. The others go through
-    # alerts_raise, whose insert is the authority (the partial unique index) for concurrent raises.
+    # A rule whose alert was open when the chunk was claimed keeps it — if it is still open now:
+    # one cheap query, so an alert resolved meanwhile does not swallow this firing.
+    claimed_open = {result.rule.open_alert_id for result in fired if result.rule.open_alert_id}
+    still_open = set(
+        Alert.objects.filter(pk__in=claimed_open).exclude(status=AlertStatus.RESOLVED).values_list("pk", flat=True)
+    ) if claimed_open else set()
     for result in fired:
-        result.alert_id = result.rule.open_alert_id
+        if result.rule.open_alert_id in still_open:
+            result.alert_id = result.rule.open_alert_id
     to_raise = [result for result in fired if result.alert_id is None]
     if not to_raise:
         return
-    raised = alerts_raise(
-        firings=[
-            Firing(
-                rule=result.rule,
-                payload={**result.evaluation.evidence, "reason": result.evaluation.reason},
-                triggered_at=now,
-            )
-            for result in to_raise
-        ],
-        actor=ENGINE,
+    created = _raise_isolating_failures(to_raise, now, actor)
+    # Usage bookkeeping in the same transaction as the alerts: exactly once per alert.
+    record_alert_impacts(impacts=[(alert.tenant_id, alert.triggered_at) for alert in created])
+    events = [_alert_triggered_event(alert) for alert in created]
+    transaction.on_commit(lambda: _send_telemetry(events))
+
+
+def _firing(result: RuleResult, now: datetime) -> Firing:
+    return Firing(
+        rule=result.rule,
+        payload={**result.evaluation.evidence, "reason": result.evaluation.reason},
+        triggered_at=now,
     )
+
+
+def _raise_isolating_failures(to_raise: Sequence[RuleResult], now: datetime, actor: str) -> list:
+    """
+    Raise the chunk's alerts in one batch. If the batch fails, raise them one by one, each in a
+    savepoint, so that one rule's failure is recorded on that rule and the others still alert.
+    """
+    try:
+        with transaction.atomic():
+            raised = alerts_raise(firings=[_firing(result, now) for result in to_raise], actor=actor)
+    except Exception:
+        logger.exception("raising %d alerts at once failed; retrying one by one", len(to_raise))
+        raised = []
+        for result in to_raise:
+            try:
+                with transaction.atomic():
+                    raised += alerts_raise(firings=[_firing(result, now)], actor=actor)
+            except Exception as exc:
+                logger.exception("raising the alert of rule %s failed", result.rule.pk)
+                result.error = f"Raising the alert failed: {type(exc).__name__}: {exc}"
     by_rule = {item.alert.rule_id: item for item in raised}
     created = []
     for result in to_raise:
@@ -206,10 +234,7 @@ def _raise_alerts(results: Sequence[RuleResult], now: datetime) -> None:
             result.alert_id, result.alert_created = item.alert.pk, item.created
             if item.created:
                 created.append(item.alert)
-    # Usage bookkeeping in the same transaction as the alerts: exactly once per alert.
-    record_alert_impacts(impacts=[(alert.tenant_id, alert.triggered_at) for alert in created])
-    events = [_alert_triggered_event(alert) for alert in created]
-    transaction.on_commit(lambda: _send_telemetry(events))
+    return created
 
 
 def _alert_triggered_event(alert) -> dict:
@@ -232,7 +257,7 @@ def _send_telemetry(events: list[dict]) -> None:
         telemetry_capture(event="alert.triggered", **event)
 
 
-def _auto_resolve(results: Sequence[RuleResult], now: datetime) -> None:
+def _auto_resolve(results: Sequence[RuleResult], now: datetime, actor: str) -> None:
     cleared = {
         result.rule.pk: result
         for result in results
@@ -243,7 +268,7 @@ def _auto_resolve(results: Sequence[RuleResult], now: datetime) -> None:
         return
     resolved = alerts_resolve_for_rules(
         rule_ids=list(cleared),
-        actor=ENGINE,
+        actor=actor,
         reasons={rule_id: f"Condition cleared: {result.evaluation.reason}" for rule_id, result in cleared.items()},
         now=now,
     )
@@ -254,7 +279,8 @@ def _auto_resolve(results: Sequence[RuleResult], now: datetime) -> None:
 def _next_run_at(rule: TriggerRule, now: datetime) -> datetime:
     if rule.type == RuleType.SCHEDULE:
         return next_run_after(rule=rule, now=now)
-    return now + METRIC_EVALUATION_INTERVAL
+    # On the minute, so the next tick (beat fires at :00) finds the rule due, not a second early.
+    return now.replace(second=0, microsecond=0) + METRIC_EVALUATION_INTERVAL
 
 
 BOOKKEEPING_COLUMNS = ("last_evaluated_at", "next_run_at", "last_error", "last_error_at", "last_fired_at")

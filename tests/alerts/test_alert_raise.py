@@ -16,7 +16,9 @@ def test_raise_creates_the_alert_its_history_and_notification(tenant):
     rule = TriggerRuleFactory(tenant=tenant, name="MQL spike", severity="critical", threshold=10)
 
     result = alert_raise(
-        rule=rule, payload={"metric": "analytics.mql.delta", "value": 12.0, "threshold": 10.0}, triggered_at=NOW
+        rule=rule,
+        payload={"metric": "analytics.mql.delta", "value": 12.0, "threshold": 10.0, "reason": "12 > 10"},
+        triggered_at=NOW,
     )
 
     alert = Alert.objects.get()
@@ -24,14 +26,23 @@ def test_raise_creates_the_alert_its_history_and_notification(tenant):
     assert (alert.tenant_id, alert.rule_id, alert.rule_name, alert.rule_type, alert.severity, alert.status) == (
         "acme", rule.pk, "MQL spike", "metric_threshold", "critical", "pending"
     )
-    assert alert.payload == {"metric": "analytics.mql.delta", "value": 12.0, "threshold": 10.0}
+    assert alert.payload == {"metric": "analytics.mql.delta", "value": 12.0, "threshold": 10.0, "reason": "12 > 10"}
     assert alert.triggered_at == NOW
     assert list(AlertEvent.objects.values_list("from_status", "to_status", "actor")) == [("", "pending", "engine")]
     notification = Notification.objects.get()
     assert (notification.alert_id, notification.tenant_id, notification.title, notification.alert_status) == (
         alert.pk, "acme", "[critical] MQL spike", "pending"
     )
-    assert notification.body == "analytics.mql.delta is 12.0, above 10.0."
+    assert notification.body == "12 > 10"  # the engine's explanation
+
+
+@pytest.mark.django_db
+def test_a_payload_without_an_explanation_still_gets_a_notification_body(tenant):
+    rule = TriggerRuleFactory(tenant=tenant)
+
+    alert_raise(rule=rule, payload={"zScore": None, "value": 3})
+
+    assert Notification.objects.get().body == "zScore: None, value: 3"
 
 
 @pytest.mark.django_db

@@ -71,3 +71,10 @@ def test_another_tenants_usage_is_not_counted(tenant_client, other_tenant):
     body = tenant_client.get("/billing/usage?from=2026-11-01&to=2026-11-03").json()
 
     assert body["totals"]["tokensUsed"] == 0
+
+
+def test_every_bad_parameter_is_named(tenant_client):
+    response = tenant_client.get("/billing/usage?from=&to=later")
+
+    assert response.status_code == 400
+    assert set(response.json()["detail"]) == {"from", "to"}

@@ -90,6 +90,22 @@ class TestRegistration:
         assert any(message in text for text in response.json()["detail"][field]), response.json()
         assert not Widget.objects.exists()
 
+    def test_an_update_may_send_any_subset_but_a_new_widget_needs_name_and_version(self, admin_key_client, radar):
+        update = admin_key_client.post("/marketplace/widgets", {"slug": "revenue-radar", "version": "1.0.1"}, format="json")
+        bad_update = admin_key_client.post(
+            "/marketplace/widgets", {"slug": "revenue-radar", "dashboard": {"tile": {"title": "T", "size": "huge"}}},
+            format="json",
+        )
+        new = admin_key_client.post("/marketplace/widgets", {"slug": "fresh"}, format="json")
+
+        assert update.status_code == 200 and (update.json()["name"], update.json()["version"]) == ("Revenue Radar", "1.0.1")
+        assert list(bad_update.json()["detail"]) == ["dashboard"]
+        assert new.status_code == 400
+        assert new.json()["detail"] == {
+            "name": ["Required to register a new widget."], "version": ["Required to register a new widget."]
+        }
+        assert not Widget.objects.filter(slug="fresh").exists()
+
     def test_a_prerelease_version_is_semantic(self, admin_key_client):
         response = admin_key_client.post("/marketplace/widgets", {**REVENUE_RADAR, "version": "2.0.0-beta.1+build.5"}, format="json")
 

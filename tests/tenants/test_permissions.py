@@ -82,3 +82,11 @@ def test_admin_tenant_list_is_paginated(admin_key_client):
     assert [row["id"] for row in first["results"]] == ["t0", "t1"]
     assert [row["id"] for row in second["results"]] == ["t2"]
     assert second["next"] is None
+
+
+def test_tenant_creation_rejects_unknown_fields(admin_key_client):
+    response = admin_key_client.post("/tenants", {**NEW_TENANT, "plan": "gold"}, format="json")
+
+    assert response.status_code == 400
+    assert list(response.json()["detail"]) == ["plan"]
+    assert not Tenant.objects.exists()

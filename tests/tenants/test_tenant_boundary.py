@@ -72,8 +72,25 @@ def test_admin_key_must_name_the_tenant(admin_key_client, tenant):
     named = admin_key_client.get("/tenant", HTTP_X_TENANT_ID="acme")
 
     assert unnamed.status_code == 400
-    assert unnamed.json()["detail"] == {"X-Tenant-Id": ["This header is required with the admin key."]}
+    assert unnamed.json() == {
+        "error": "tenant_required",
+        "detail": {"X-Tenant-Id": ["Required: staff and the admin key act for the tenant this header names."]},
+    }
     assert named.json()["id"] == "acme"
+
+
+def test_staff_without_memberships_must_name_the_tenant(tenant):
+    response = session_client(StaffUserFactory()).get("/tenant")
+
+    assert response.status_code == 400
+    assert response.json()["error"] == "tenant_required"
+
+
+def test_staff_naming_a_tenant_that_does_not_exist(admin_key_client, db):
+    response = admin_key_client.get("/tenant", HTTP_X_TENANT_ID="nope")
+
+    assert response.status_code == 400
+    assert response.json()["detail"] == {"X-Tenant-Id": ["No tenant with id 'nope'."]}
 
 
 def test_session_writes_need_csrf(tenant):

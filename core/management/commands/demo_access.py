@@ -37,7 +37,7 @@ class Command(BaseCommand):
             "| python3 -c 'import json,sys; print(json.load(sys.stdin)[\"results\"][0][\"id\"])')/evaluate "
             f"{auth} -H 'Content-Type: application/json' -d '{{\"dryRun\": true}}'",
             "",
-            f"API docs: {base}/api/docs   Admin: {base}/admin/ (python manage.py createsuperuser)",
+            f"API docs: {base}/api/docs   Admin: {base}/admin/ (DEBUG=1 .venv/bin/python manage.py createsuperuser)",
             "The scheduler evaluates the seeded rules within about a minute; /alerts then lists the",
             "engine's alerts (by 'engine') beside the seeded examples (by 'seed').",
             "",

@@ -68,3 +68,16 @@ def test_bad_body_and_another_tenants_rule(tenant_client, other_tenant, spike):
     assert tenant_client.post(f"/triggers/{spike.pk}/evaluate", {"dryRun": "perhaps"}, format="json").status_code == 400
     assert tenant_client.post(f"/triggers/{theirs.pk}/evaluate").status_code == 404
     assert not Alert.objects.exists()
+
+
+def test_an_evaluation_by_hand_is_recorded_as_the_caller(tenant_client, spike):
+    tenant_client.post(f"/triggers/{spike.pk}/evaluate")
+
+    assert Alert.objects.get().history.get().actor.startswith("api-key:")
+
+
+def test_a_bad_dry_run_query_parameter_is_named(tenant_client, spike):
+    response = tenant_client.post(f"/triggers/{spike.pk}/evaluate?dryRun=maybe")
+
+    assert response.status_code == 400
+    assert list(response.json()["detail"]) == ["dryRun"]

@@ -310,3 +310,14 @@ def test_rules_another_worker_holds_are_skipped_not_waited_for():
     assert (report.evaluated, report.skipped) == (1, 1)
     assert [r.rule.pk for r in report.results] == [free.pk]
     assert tick(now=NOW + timedelta(seconds=1)).evaluated == 1  # the held rule, once released
+
+
+def test_metric_rules_are_due_again_on_the_next_minute(tenant):
+    rule(tenant, threshold=1)
+    points(tenant, "analytics.mql.delta", 5)
+    evaluated_at = NOW + timedelta(seconds=1, milliseconds=400)  # a worker a little after the minute
+
+    evaluate_rules(rule_ids=due_rule_ids(now=evaluated_at), now=evaluated_at)
+
+    assert TriggerRule.objects.get().next_run_at == NOW + timedelta(minutes=1)
+    assert due_rule_ids(now=NOW + timedelta(minutes=1)) != []  # the next tick, at :00, finds it due
