@@ -15,7 +15,7 @@ from alerts.services import (
     alert_snooze,
     notification_mark_read,
 )
-from core.pagination import NewestFirstCursorPagination, paginated_response
+from core.pagination import NewestFirstCursorPagination
 from core.serializers import (
     AwareDateTimeField,
     EmptyAsNullCharField,
@@ -89,12 +89,9 @@ class AlertListApi(TenantScopedApi):
         responses=AlertOutputSerializer(many=True),
     )
     def get(self, request):
-        filters = self.FilterSerializer(data=request.query_params)
-        filters.is_valid(raise_exception=True)
-        return paginated_response(
-            request=request,
-            view=self,
-            queryset=alert_list(tenant=self.tenant, filters=filters.validated_data),
+        filters = self.query(self.FilterSerializer)
+        return self.page(
+            alert_list(tenant=self.tenant, filters=filters),
             serializer_class=AlertOutputSerializer,
             pagination_class=self.Pagination,
         )
@@ -181,14 +178,10 @@ class NotificationListApi(TenantScopedApi):
         responses=NotificationOutputSerializer(many=True),
     )
     def get(self, request):
-        filters = self.FilterSerializer(data=request.query_params)
-        filters.is_valid(raise_exception=True)
-        return paginated_response(
-            request=request,
-            view=self,
-            queryset=notification_list(tenant=self.tenant, unread=filters.validated_data["unread"]),
+        filters = self.query(self.FilterSerializer)
+        return self.page(
+            notification_list(tenant=self.tenant, unread=filters["unread"]),
             serializer_class=NotificationOutputSerializer,
-            pagination_class=NewestFirstCursorPagination,
         )
 
 

@@ -4,7 +4,7 @@ from rest_framework import serializers, status
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 
-from core.pagination import NewestFirstCursorPagination, paginated_response
+from core.pagination import NewestFirstCursorPagination
 from core.serializers import StorableJSONField, StrictInputSerializer
 from marketplace.selectors import widget_get, widget_get_active, widget_get_for_tenant, widget_list_for_tenant
 from marketplace.services import widget_install, widget_register, widget_uninstall
@@ -84,10 +84,8 @@ class WidgetListRegisterApi(TenantScopedApi):
 
     @extend_schema(operation_id="marketplace_widgets_list", responses=TenantWidgetOutputSerializer(many=True))
     def get(self, request):
-        return paginated_response(
-            request=request,
-            view=self,
-            queryset=widget_list_for_tenant(tenant=self.tenant),
+        return self.page(
+            widget_list_for_tenant(tenant=self.tenant),
             serializer_class=TenantWidgetOutputSerializer,
             pagination_class=self.Pagination,
         )

@@ -8,7 +8,7 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 
 from core.exceptions import Conflict
-from core.pagination import NewestFirstCursorPagination, paginated_response
+from core.pagination import NewestFirstCursorPagination
 from core.serializers import (
     AwareDateTimeField,
     EmptyAsNullCharField,
@@ -78,15 +78,8 @@ class TriggerRuleListCreateApi(TenantScopedApi):
         responses=TriggerRuleOutputSerializer(many=True),
     )
     def get(self, request):
-        filters = self.FilterSerializer(data=request.query_params)
-        filters.is_valid(raise_exception=True)
-        return paginated_response(
-            request=request,
-            view=self,
-            queryset=trigger_rule_list(tenant=self.tenant, filters=filters.validated_data),
-            serializer_class=TriggerRuleOutputSerializer,
-            pagination_class=NewestFirstCursorPagination,
-        )
+        filters = self.query(self.FilterSerializer)
+        return self.page(trigger_rule_list(tenant=self.tenant, filters=filters), serializer_class=TriggerRuleOutputSerializer)
 
     @extend_schema(
         operation_id="triggers_create",
@@ -188,10 +181,8 @@ class MetricPointsApi(TenantScopedApi):
             points = metric_series(tenant_id=self.tenant.id, metric=metric, since=since, until=until)
             data = MetricPointSerializer(reversed(points), many=True).data
             return Response({"metric": metric, "results": data, "next": None, "previous": None})
-        response = paginated_response(
-            request=request,
-            view=self,
-            queryset=metric_point_list(tenant=self.tenant, metric=metric, since=since, until=until),
+        response = self.page(
+            metric_point_list(tenant=self.tenant, metric=metric, since=since, until=until),
             serializer_class=MetricPointSerializer,
             pagination_class=self.Pagination,
         )

@@ -31,6 +31,18 @@ class TenantScopedApi(APIView):
             )
             request.tenant = self.tenant
 
+    def query(self, serializer_class) -> dict:
+        """The request's query parameters, validated by `serializer_class` (a 400 names bad ones)."""
+        serializer = serializer_class(data=self.request.query_params)
+        serializer.is_valid(raise_exception=True)
+        return serializer.validated_data
+
+    def page(self, queryset, *, serializer_class, pagination_class=NewestFirstCursorPagination):
+        return paginated_response(
+            request=self.request, view=self, queryset=queryset,
+            serializer_class=serializer_class, pagination_class=pagination_class,
+        )
+
 
 class TenantOutputSerializer(serializers.Serializer):
     id = serializers.CharField()

@@ -1,7 +1,6 @@
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from django.test import override_settings
 from django.utils import timezone
 
 from alerts import notifications

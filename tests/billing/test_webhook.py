@@ -1,6 +1,5 @@
 import json
 import logging
-import threading
 import time
 from datetime import UTC, date, datetime
 from io import StringIO
@@ -13,6 +12,7 @@ from django.test import Client
 
 from billing.models import BillingEvent, BillingUsage, UsageSnapshot
 from billing.services import UsageDelta, usage_apply
+from tests.concurrency import run_concurrently
 from tests.factories import StaffUserFactory, TenantFactory
 
 SECRET = "whsec_test_secret"
@@ -228,25 +228,7 @@ def test_without_a_secret_and_without_debug_nothing_is_accepted(client, tenant, 
 
 
 def _deliver_concurrently(events):
-    barrier = threading.Barrier(len(events))
-    statuses, errors = [], []
-
-    def run(event):
-        try:
-            client = Client()
-            barrier.wait()
-            statuses.append(deliver(client, event).status_code)
-        except Exception as exc:  # pragma: no cover - surfaced by the assertion
-            errors.append(exc)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=run, args=(event,)) for event in events]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return statuses, errors
+    return run_concurrently([lambda event=event: deliver(Client(), event).status_code for event in events])
 
 
 @pytest.mark.django_db(transaction=True)

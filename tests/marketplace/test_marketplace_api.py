@@ -1,8 +1,6 @@
-import threading
 from datetime import date
 
 import pytest
-from django.db import connection
 from django.test import Client
 from django.utils import timezone
 from rest_framework.test import APIClient
@@ -11,6 +9,7 @@ from billing.models import BillingUsage, UsageSnapshot
 from billing.services import usage_rollup
 from marketplace.models import TenantWidget, Widget
 from marketplace.services import widget_register
+from tests.concurrency import run_concurrently
 from tests.factories import StaffUserFactory, TenantFactory, UserFactory, issue_api_key
 
 REVENUE_RADAR = {
@@ -202,27 +201,6 @@ def test_the_rollup_carries_the_widget_count_forward(tenant, tenant_client, rada
     assert tomorrow.active_widgets == 1
 
 
-def _concurrently(calls):
-    barrier = threading.Barrier(len(calls))
-    statuses, errors = [], []
-
-    def run(call):
-        try:
-            barrier.wait()
-            statuses.append(call())
-        except Exception as exc:  # pragma: no cover - surfaced by the assertion
-            errors.append(exc)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=run, args=(call,)) for call in calls]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return statuses, errors
-
-
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_installs_of_one_widget_make_one_row():
     tenant = TenantFactory(id="acme")
@@ -232,7 +210,7 @@ def test_concurrent_installs_of_one_widget_make_one_row():
     def install():
         return Client().post("/marketplace/widgets/revenue-radar/install", content_type="application/json", HTTP_AUTHORIZATION=f"Bearer {key}").status_code
 
-    statuses, errors = _concurrently([install] * 8)
+    statuses, errors = run_concurrently([install] * 8)
 
     assert errors == []
     assert sorted(statuses) == [200] * 7 + [201]
@@ -251,7 +229,7 @@ def test_concurrent_installs_of_different_widgets_are_all_counted():
     def installer(slug):
         return lambda: Client().post(f"/marketplace/widgets/{slug}/install", content_type="application/json", HTTP_AUTHORIZATION=f"Bearer {key}").status_code
 
-    statuses, errors = _concurrently([installer(slug) for slug in slugs])
+    statuses, errors = run_concurrently([installer(slug) for slug in slugs])
 
     assert errors == [] and statuses == [201] * 6
     assert active_widgets() == [6, 6]

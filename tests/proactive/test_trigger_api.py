@@ -1,9 +1,8 @@
-from datetime import UTC, datetime
+from datetime import datetime
 
 import pytest
 from django.db import IntegrityError, transaction
 
-from alerts.models import Alert
 from proactive.models import TriggerRule
 from tests.factories import TriggerRuleFactory, raise_alert
 

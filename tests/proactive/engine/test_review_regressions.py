@@ -5,7 +5,7 @@ import time
 from datetime import date, timedelta
 
 import pytest
-from django.db import connection, transaction
+from django.db import connection
 from django.utils import timezone
 
 from alerts import channels
