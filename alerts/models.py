@@ -12,9 +12,6 @@ class AlertStatus(models.TextChoices):
     SNOOZED = "snoozed"
 
 
-OPEN_STATUSES = (AlertStatus.PENDING, AlertStatus.ACKNOWLEDGED, AlertStatus.SNOOZED)
-
-
 class Alert(models.Model):
     tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="alerts")
     # A deleted rule leaves its alerts readable: rule becomes NULL, the name stays.
@@ -64,10 +61,6 @@ class Alert(models.Model):
 
     def __str__(self):
         return f"#{self.pk} {self.rule_name} ({self.status})"
-
-    @property
-    def is_open(self) -> bool:
-        return self.status != AlertStatus.RESOLVED
 
 
 class AlertEvent(models.Model):

@@ -1,6 +1,6 @@
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
@@ -10,6 +10,7 @@ from alerts.models import Alert, AlertEvent, AlertStatus, Notification
 from alerts.notifications import notify_alert_changed, notify_alerts_changed, notify_alerts_raised
 from core.db import insert_rows
 from core.exceptions import Conflict
+from core.timeutils import iso_utc
 from proactive.models import TriggerRule
 
 ENGINE = "engine"
@@ -54,11 +55,9 @@ def alerts_raise(*, firings: Sequence[Firing], actor: str = ENGINE) -> list[Rais
     existing: dict[int, Alert] = {}
     # No savepoint: inside a caller's transaction a failure here fails the caller too.
     with transaction.atomic(savepoint=False):
-        # Most re-firings meet an open alert: find those cheaply (no payloads) before inserting.
-        existing.update(_open_alerts_by_rule(list(by_rule)))
-        pending = [f for f in by_rule.values() if f.rule.pk not in existing]
-        # The insert is still the authority: a concurrent engine may have created one meanwhile,
-        # or an open alert may be resolved before we read it; then we look again.
+        pending = list(by_rule.values())
+        # The insert is the authority. An open alert it ran into may be resolved before we read
+        # it; then we try again.
         for _attempt in range(3):
             if not pending:
                 break
@@ -184,59 +183,61 @@ def alert_snooze(*, alert: Alert, until: datetime, actor: str, now: datetime | N
     alert.status = AlertStatus.SNOOZED
     alert.snoozed_until = until
     alert.save(update_fields=["status", "snoozed_until", "updated_at"])
-    _record_change(alert=alert, from_status=from_status, actor=actor, at=now, reason=f"until {until.astimezone(UTC).isoformat().replace('+00:00', 'Z')}")
+    _record_change(alert=alert, from_status=from_status, actor=actor, at=now, reason=f"until {iso_utc(until)}")
     return alert
+
+
+def _change_many(*, alerts: list[Alert], to: str, actor: str, now: datetime, reasons: dict[int, str], **fields) -> None:
+    """Move locked alerts to `to` in one UPDATE, with their history entries and notifications."""
+    from_statuses = {alert.pk: alert.status for alert in alerts}
+    Alert.objects.filter(pk__in=from_statuses).update(status=to, updated_at=now, **fields)
+    for alert in alerts:
+        alert.status = to
+        for name, value in fields.items():
+            setattr(alert, name, value)
+    events = AlertEvent.objects.bulk_create(
+        [
+            AlertEvent(alert=alert, from_status=from_statuses[alert.pk], to_status=to, at=now, actor=actor,
+                       reason=reasons.get(alert.pk, ""))
+            for alert in alerts
+        ]
+    )
+    notify_alerts_changed(list(zip(alerts, events)))
 
 
 def alerts_resolve_for_rules(
     *, rule_ids: Sequence[int], actor: str, reasons: dict[int, str], now: datetime | None = None
 ) -> list[Alert]:
-    """Resolve the open alert of each rule (the engine's auto-resolve). A fixed number of queries."""
+    """Resolve the open alert of each rule (the engine's auto-resolve). `reasons` by rule id."""
     now = now or timezone.now()
     with transaction.atomic(savepoint=False):
         alerts = list(
-            Alert.objects.select_for_update()
-            .filter(rule_id__in=rule_ids)
-            .exclude(status=AlertStatus.RESOLVED)
+            Alert.objects.select_for_update().filter(rule_id__in=rule_ids).exclude(status=AlertStatus.RESOLVED)
         )
-        if not alerts:
-            return []
-        from_statuses = {alert.pk: alert.status for alert in alerts}
-        Alert.objects.filter(pk__in=from_statuses).update(
-            status=AlertStatus.RESOLVED, resolved_at=now, snoozed_until=None, updated_at=now
-        )
-        for alert in alerts:
-            alert.status, alert.resolved_at, alert.snoozed_until = AlertStatus.RESOLVED, now, None
-        events = AlertEvent.objects.bulk_create(
-            [
-                AlertEvent(
-                    alert=alert, from_status=from_statuses[alert.pk], to_status=AlertStatus.RESOLVED,
-                    at=now, actor=actor, reason=reasons.get(alert.rule_id, ""),
-                )
-                for alert in alerts
-            ]
-        )
-        notify_alerts_changed(list(zip(alerts, events)))
+        if alerts:
+            _change_many(
+                alerts=alerts, to=AlertStatus.RESOLVED, actor=actor, now=now,
+                reasons={alert.pk: reasons.get(alert.rule_id, "") for alert in alerts},
+                resolved_at=now, snoozed_until=None,
+            )
     return alerts
 
 
 def alerts_wake_due(*, now: datetime | None = None) -> int:
     """Snoozed alerts whose snoozedUntil has passed go back to pending. Safe to run concurrently."""
     now = now or timezone.now()
-    woken = 0
     with transaction.atomic():
-        due = (
+        due = list(
             Alert.objects.select_for_update(skip_locked=True)
             .filter(status=AlertStatus.SNOOZED, snoozed_until__lte=now)
             .order_by("snoozed_until")[:1000]
         )
-        for alert in due:
-            alert.status = AlertStatus.PENDING
-            alert.snoozed_until = None
-            alert.save(update_fields=["status", "snoozed_until", "updated_at"])
-            _record_change(alert=alert, from_status=AlertStatus.SNOOZED, actor=SYSTEM, at=now, reason="snooze ended")
-            woken += 1
-    return woken
+        if due:
+            _change_many(
+                alerts=due, to=AlertStatus.PENDING, actor=SYSTEM, now=now,
+                reasons={alert.pk: "snooze ended" for alert in due}, snoozed_until=None,
+            )
+    return len(due)
 
 
 def notification_mark_read(*, notification: Notification, now: datetime | None = None) -> Notification:

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 
 from django.db import DataError, IntegrityError, connection, transaction
+from django.db.models import Max
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 
@@ -198,8 +199,6 @@ def usage_rollup(*, today: date | None = None) -> int:
     Returns how many (tenant, day) keys it looked at.
     """
     today = today or timezone.now().date()
-    from django.db.models import Max
-
     # Only days up to today: a row dated in the future must not hide the days before it.
     latest = dict(
         BillingUsage.objects.filter(day__lte=today)

@@ -16,6 +16,7 @@ from alerts.models import Alert
 from alerts.services import alert_acknowledge, alert_raise, alert_resolve
 from billing.services import usage_rows_ensure, usage_set
 from core.exceptions import ApplicationError
+from core.timeutils import iso_utc
 from marketplace.models import TenantWidget, Widget
 from marketplace.services import widget_install, widget_register
 from proactive.models import MetricPoint, TriggerRule
@@ -138,7 +139,7 @@ def _ensure_example_alerts(report: SeedReport, rules: dict[str, TriggerRule], no
             report.note(f"example alert for {rule_name!r}: found", created=False)
             continue
         at = now - timedelta(days=days_ago)
-        payload = {**evidence, "observedAt": at.isoformat().replace("+00:00", "Z"), "reason": "Seeded example.", "seeded": True}
+        payload = {**evidence, "observedAt": iso_utc(at), "reason": "Seeded example.", "seeded": True}
         raised = alert_raise(rule=rule, payload=payload, triggered_at=at, actor=SEED_ACTOR)
         if not raised.created:  # the rule has a live open alert: an example must not touch it
             report.note(f"example alert for {rule_name!r}: skipped (the rule has an open alert)", created=False)

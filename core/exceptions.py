@@ -20,11 +20,6 @@ class Conflict(ApplicationError):
     code = "conflict"
 
 
-class NotFound(ApplicationError):
-    status_code = 404
-    code = "not_found"
-
-
 class InvalidInput(ApplicationError):
     """Like a field validation error, for checks only a service can make. `detail` names the field."""
 

@@ -84,15 +84,16 @@ def trigger_rule_delete(*, rule: TriggerRule) -> None:
 
 
 def trigger_rules_set_enabled(*, rules, enabled: bool, now: datetime | None = None) -> int:
+    """Enable or disable many rules at once (the admin's bulk actions), in one UPDATE."""
     now = now or timezone.now()
-    count = 0
     with transaction.atomic():
-        for rule in rules.select_for_update().filter(enabled=not enabled):
+        changing = list(rules.select_for_update().filter(enabled=not enabled))
+        for rule in changing:
             rule.enabled = enabled
             rule.next_run_at = next_run_after(rule=rule, now=now)
-            rule.save(update_fields=["enabled", "next_run_at", "updated_at"])
-            count += 1
-    return count
+            rule.updated_at = now
+        TriggerRule.objects.bulk_update(changing, ["enabled", "next_run_at", "updated_at"], batch_size=1000)
+    return len(changing)
 
 
 def metric_points_write(

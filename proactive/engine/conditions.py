@@ -8,11 +8,13 @@ Evidence is what goes into an alert's payload (JSON: no NaN or infinity).
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from functools import lru_cache
 
 import numpy as np
 from croniter import croniter
+
+from core.timeutils import iso_utc
 
 DEFAULT_Z_THRESHOLD = 2.5
 MIN_ANOMALY_POINTS = 5
@@ -26,10 +28,6 @@ class Evaluation:
     evidence: dict = field(default_factory=dict)
     # False when there was not enough data to decide: a cleared alert is not auto-resolved then.
     decided: bool = True
-
-
-def iso(moment: datetime) -> str:
-    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 @lru_cache(maxsize=4096)
@@ -52,12 +50,12 @@ def evaluate_schedule(*, schedule: str, due_at: datetime | None, now: datetime) 
     """
     if due_at is None or due_at > now:
         upcoming = due_at or next_occurrence(schedule, now)
-        return Evaluation(fired=False, reason=f"Next occurrence is {iso(upcoming)}.", decided=False)
+        return Evaluation(fired=False, reason=f"Next occurrence is {iso_utc(upcoming)}.", decided=False)
     occurrence = latest_occurrence(schedule, now)
     return Evaluation(
         fired=True,
-        reason=f"The schedule {schedule!r} occurred at {iso(occurrence)}.",
-        evidence={"schedule": schedule, "scheduledFor": iso(occurrence)},
+        reason=f"The schedule {schedule!r} occurred at {iso_utc(occurrence)}.",
+        evidence={"schedule": schedule, "scheduledFor": iso_utc(occurrence)},
     )
 
 
@@ -68,7 +66,7 @@ def evaluate_threshold(
     if not points:
         return Evaluation(fired=False, reason=f"No datapoints for {metric!r} in the window.", decided=False)
     observed_at, value = points[-1]
-    evidence = {"metric": metric, "value": value, "threshold": threshold, "observedAt": iso(observed_at)}
+    evidence = {"metric": metric, "value": value, "threshold": threshold, "observedAt": iso_utc(observed_at)}
     if value > threshold:
         return Evaluation(fired=True, reason=f"{metric} is {value:g}, above {threshold:g}.", evidence=evidence)
     return Evaluation(fired=False, reason=f"{metric} is {value:g}, not above {threshold:g}.", evidence=evidence)
@@ -122,7 +120,7 @@ def evaluate_anomaly(
         "threshold": threshold,
         "windowDays": window_days,
         "points": len(points),
-        "observedAt": iso(points[-1][0]),
+        "observedAt": iso_utc(points[-1][0]),
     }
     if constant:
         evidence["constantHistory"] = True

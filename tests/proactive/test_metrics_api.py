@@ -3,18 +3,15 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from django.utils import timezone
 
+from core.timeutils import iso_utc
 from proactive.models import MetricPoint
 
 pytestmark = pytest.mark.django_db
 
 
-def iso(moment: datetime) -> str:
-    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
-
-
 def test_write_then_read_points_newest_first(tenant_client):
     now = timezone.now().replace(microsecond=0)
-    points = [{"timestamp": iso(now - timedelta(hours=h)), "value": float(h)} for h in range(3)]
+    points = [{"timestamp": iso_utc(now - timedelta(hours=h)), "value": float(h)} for h in range(3)]
 
     written = tenant_client.post("/metrics/analytics.mql.delta/points", {"points": points}, format="json")
     read = tenant_client.get("/metrics/analytics.mql.delta/points")
@@ -23,12 +20,12 @@ def test_write_then_read_points_newest_first(tenant_client):
     assert written.json() == {"metric": "analytics.mql.delta", "written": 3}
     assert read.json()["metric"] == "analytics.mql.delta"
     assert [(p["timestamp"], p["value"]) for p in read.json()["results"]] == [
-        (iso(now), 0.0), (iso(now - timedelta(hours=1)), 1.0), (iso(now - timedelta(hours=2)), 2.0)
+        (iso_utc(now), 0.0), (iso_utc(now - timedelta(hours=1)), 1.0), (iso_utc(now - timedelta(hours=2)), 2.0)
     ]
 
 
 def test_a_repeated_timestamp_replaces_the_value(tenant_client, tenant):
-    moment = iso(timezone.now().replace(microsecond=0))
+    moment = iso_utc(timezone.now().replace(microsecond=0))
 
     tenant_client.post("/metrics/m/points", {"points": [{"timestamp": moment, "value": 1}]}, format="json")
     tenant_client.post("/metrics/m/points", {"points": [{"timestamp": moment, "value": 2}]}, format="json")
