@@ -127,8 +127,11 @@ def test_a_post_to_an_unknown_path_is_a_json_404_even_for_a_session(tenant):
 
 
 def test_huge_ids_are_not_found(tenant_client):
-    assert tenant_client.get("/triggers/99999999999999999999999").status_code == 404
-    assert tenant_client.get("/alerts?ruleId=99999999999999999999999").status_code in (200, 400)
+    missing = tenant_client.get("/triggers/99999999999999999999999")
+    filtered = tenant_client.get("/alerts?ruleId=99999999999999999999999")
+
+    assert (missing.status_code, missing.json()["error"]) == (404, "not_found")
+    assert (filtered.status_code, list(filtered.json()["detail"])) == (400, ["ruleId"])
 
 
 def _signed(client, payload: str):

@@ -19,6 +19,7 @@ def test_health_ignores_bad_credentials(client):
     response = client.get("/health", HTTP_AUTHORIZATION="Bearer wrong")
 
     assert response.status_code == 200
+    assert response.json()["status"] == "ok"
 
 
 def test_health_stays_up_but_says_so_when_the_broker_is_down(client, settings):

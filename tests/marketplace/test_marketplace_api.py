@@ -55,14 +55,22 @@ class TestRegistration:
         client = APIClient()
         client.force_login(StaffUserFactory())
 
-        assert client.post("/marketplace/widgets", REVENUE_RADAR, format="json").status_code == 201
+        response = client.post("/marketplace/widgets", REVENUE_RADAR, format="json")
+
+        assert response.status_code == 201
+        assert Widget.objects.get().name == "Revenue Radar"
 
     def test_tenant_key_is_403_and_no_key_is_401(self, tenant_client, api_client):
-        assert tenant_client.post("/marketplace/widgets", REVENUE_RADAR, format="json").status_code == 403
-        assert api_client.post("/marketplace/widgets", REVENUE_RADAR, format="json").status_code == 401
         non_staff = APIClient()
         non_staff.force_login(UserFactory())
-        assert non_staff.post("/marketplace/widgets", REVENUE_RADAR, format="json").status_code == 403
+
+        tenant_key = tenant_client.post("/marketplace/widgets", REVENUE_RADAR, format="json")
+        no_key = api_client.post("/marketplace/widgets", REVENUE_RADAR, format="json")
+        not_staff = non_staff.post("/marketplace/widgets", REVENUE_RADAR, format="json")
+
+        assert (tenant_key.status_code, tenant_key.json()["error"]) == (403, "permission_denied")
+        assert (no_key.status_code, no_key.json()["error"]) == (401, "not_authenticated")
+        assert (not_staff.status_code, not_staff.json()["error"]) == (403, "permission_denied")
         assert not Widget.objects.exists()
 
     @pytest.mark.parametrize(
@@ -171,10 +179,15 @@ def test_install_with_config_and_a_new_version_on_reinstall(tenant, tenant_clien
 def test_unknown_or_inactive_widgets_are_404(tenant, tenant_client, radar):
     widget_register(slug="retired", name="Retired", version="1.0.0", active=False)
 
-    assert tenant_client.post("/marketplace/widgets/nope/install").status_code == 404
-    assert tenant_client.delete("/marketplace/widgets/nope/install").status_code == 404
-    assert tenant_client.post("/marketplace/widgets/retired/install").status_code == 404
-    assert tenant_client.get("/marketplace/widgets/retired").status_code == 404
+    responses = [
+        tenant_client.post("/marketplace/widgets/nope/install"),
+        tenant_client.delete("/marketplace/widgets/nope/install"),
+        tenant_client.post("/marketplace/widgets/retired/install"),
+        tenant_client.get("/marketplace/widgets/retired"),
+    ]
+
+    for response in responses:
+        assert (response.status_code, response.json()) == (404, {"error": "not_found", "detail": "Not found."})
     assert [w["slug"] for w in tenant_client.get("/marketplace/widgets").json()["results"]] == ["revenue-radar"]
     assert not TenantWidget.objects.exists()
 

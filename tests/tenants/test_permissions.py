@@ -43,6 +43,7 @@ def test_no_credentials_on_admin_endpoint_is_401(api_client, db):
     response = api_client.get("/tenants")
 
     assert response.status_code == 401
+    assert response.json()["error"] == "not_authenticated"
 
 
 def test_admin_key_is_refused_when_none_is_configured(api_client, db, settings):
@@ -51,6 +52,7 @@ def test_admin_key_is_refused_when_none_is_configured(api_client, db, settings):
     response = api_client.get("/tenants", HTTP_X_ADMIN_KEY="")
 
     assert response.status_code == 401
+    assert response.json() == {"error": "authentication_failed", "detail": "Invalid admin key."}
 
 
 def test_staff_session_user_is_allowed(tenant):
@@ -70,6 +72,7 @@ def test_non_staff_session_user_is_403(tenant):
     response = client.get("/tenants")
 
     assert response.status_code == 403
+    assert response.json()["error"] == "permission_denied"
 
 
 def test_admin_tenant_list_is_paginated(admin_key_client):

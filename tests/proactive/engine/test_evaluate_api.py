@@ -65,8 +65,11 @@ def test_a_disabled_rule_can_only_be_dry_run(tenant_client, tenant, spike):
 def test_bad_body_and_another_tenants_rule(tenant_client, other_tenant, spike):
     theirs = TriggerRuleFactory(tenant=other_tenant)
 
-    assert tenant_client.post(f"/triggers/{spike.pk}/evaluate", {"dryRun": "perhaps"}, format="json").status_code == 400
-    assert tenant_client.post(f"/triggers/{theirs.pk}/evaluate").status_code == 404
+    bad = tenant_client.post(f"/triggers/{spike.pk}/evaluate", {"dryRun": "perhaps"}, format="json")
+    foreign = tenant_client.post(f"/triggers/{theirs.pk}/evaluate")
+
+    assert (bad.status_code, list(bad.json()["detail"])) == (400, ["dryRun"])
+    assert (foreign.status_code, foreign.json()) == (404, {"error": "not_found", "detail": "Not found."})
     assert not Alert.objects.exists()
 
 
