@@ -152,7 +152,7 @@ def _ensure_example_alerts(report: SeedReport, rules: dict[str, TriggerRule], no
 
 def _ensure_usage(report: SeedReport, tenant: Tenant, now: datetime) -> None:
     today = now.date()
-    widgets = TenantWidget.objects.filter(tenant=tenant, enabled=True).count()
+    widgets = TenantWidget.objects.filter(tenant=tenant, enabled=True, widget__active=True).count()  # as billed
     for days_ago, tokens, tasks, alerts in USAGE_DAYS:
         usage_set(
             tenant_id=tenant.id,
