@@ -13,7 +13,7 @@ include .env
 export
 endif
 
-.PHONY: run test install clean
+.PHONY: run test install install-test clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -23,7 +23,12 @@ $(VENV)/.installed: requirements.txt | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -r requirements.txt
 	touch $@
 
+$(VENV)/.installed-test: $(VENV)/.installed requirements-test.txt
+	$(BIN)/python -m pip install --quiet -r requirements-test.txt
+	touch $@
+
 install: $(VENV)/.installed
+install-test: $(VENV)/.installed-test
 
 # Zero configuration: SQLite in var/ and a filesystem Celery broker, DEBUG on.
 # Set DATABASE_URL / CELERY_BROKER_URL (in the environment or .env) for PostgreSQL and Redis.
@@ -37,7 +42,7 @@ run: install
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/honcho start --procfile Procfile --port $(PORT)
 
 # Against the local PostgreSQL and Redis (config/settings_test.py has the defaults).
-test: install
+test: install-test
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 clean:

@@ -1,4 +1,3 @@
-import json
 import logging
 from datetime import timedelta
 
@@ -7,7 +6,6 @@ from django.conf import settings
 from django.utils import timezone
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers
-from rest_framework.exceptions import ParseError
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -15,6 +13,7 @@ from rest_framework.views import APIView
 from billing.selectors import billing_usage_summary
 from billing.services import billing_event_receive
 from core.exceptions import ApplicationError
+from core.parsers import loads_request_json
 from core.serializers import serializer_with_fields
 from tenants.apis import TenantScopedApi
 
@@ -90,10 +89,6 @@ class BillingUsageApi(TenantScopedApi):
         return day
 
 
-def _reject_non_finite(constant: str):
-    raise ValueError(f"{constant} is not a JSON number")
-
-
 class InvalidSignature(ApplicationError):
     code = "invalid_signature"
 
@@ -126,12 +121,7 @@ class StripeWebhookApi(APIView):
     def post(self, request):
         body = request.body
         self._verify(body, request.headers.get("Stripe-Signature"))
-        try:
-            event = json.loads(body, parse_constant=_reject_non_finite)
-        except (UnicodeDecodeError, ValueError) as exc:
-            raise ParseError(f"The body is not JSON: {exc}") from None
-        except RecursionError:
-            raise ParseError("The body is not JSON: it is nested too deeply.") from None
+        event = loads_request_json(body)
         received = billing_event_receive(event=event)
         record = received.event
         return Response(

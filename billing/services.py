@@ -23,8 +23,8 @@ from billing.models import (
     BillingUsage,
     UsageSnapshot,
 )
-from core.exceptions import InvalidInput
-from core.validators import contains_nul
+from core.exceptions import NON_FIELD_ERRORS, InvalidInput
+from core.validators import json_problem
 from tenants.models import Tenant
 
 USAGE_TABLES = (UsageSnapshot, BillingUsage)
@@ -346,7 +346,7 @@ class ReceivedEvent:
 
 def _validate_event_shape(event) -> None:
     if not isinstance(event, dict):
-        raise InvalidInput("Not an event.", detail={"non_field_errors": ["The body must be a JSON object."]})
+        raise InvalidInput("Not an event.", detail={NON_FIELD_ERRORS: ["The body must be a JSON object."]})
     problems = {}
     for name, example in (("id", "evt_…"), ("type", "e.g. invoice.paid")):
         value = event.get(name)
@@ -359,11 +359,11 @@ def _validate_event_shape(event) -> None:
         isinstance(created, bool) or not isinstance(created, int) or not 0 <= created <= MAX_UNIX_TIME
     ):
         problems["created"] = ["Must be a Unix timestamp in seconds."]
-    data = event.get("data")
-    if data is not None and (not isinstance(data, dict) or not isinstance(data.get("object", {}), dict)):
-        problems["data"] = ["Must be an object with an `object` object."]
-    if not problems and contains_nul(event):
-        problems["non_field_errors"] = ["The event contains NUL (\\u0000) characters, which cannot be stored."]
+    if "data" in event and (not isinstance(event["data"], dict) or not isinstance(event["data"].get("object", {}), dict)):
+        problems["data"] = ["Must be an object with an `object` object, e.g. {\"object\": {\"metadata\": {...}}}."]
+    unstorable = json_problem(event)
+    if not problems and unstorable:
+        problems[NON_FIELD_ERRORS] = [f"The event cannot be stored: {unstorable[0].lower()}{unstorable[1:]}"]
     if problems:
         raise InvalidInput("Malformed event.", detail=problems)
 

@@ -58,6 +58,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "core.middleware.RequestLimitsMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -136,6 +137,9 @@ SECURE_HSTS_PRELOAD = not DEBUG
 SESSION_COOKIE_SECURE = not DEBUG
 CSRF_COOKIE_SECURE = not DEBUG
 X_FRAME_OPTIONS = "DENY"
+# Request limits (core.middleware): larger bodies are a 413, longer URLs a 414, in the API's error shape.
+DATA_UPLOAD_MAX_MEMORY_SIZE = 1024 * 1024
+MAX_URL_LENGTH = 2048
 APPEND_SLASH = False  # every route answers with and without the slash; see core.routing
 CSRF_FAILURE_VIEW = "core.views.csrf_failure"
 
@@ -165,6 +169,7 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
     "DATETIME_FORMAT": "iso-8601",
+    "NON_FIELD_ERRORS_KEY": "nonFieldErrors",
     "COERCE_DECIMAL_TO_STRING": False,
 }
 

@@ -3,14 +3,15 @@ One error shape for every 4xx: {"error": "<code>", "detail": <what is wrong and 
 The single place that turns ApplicationError, Django's ValidationError and DRF's exceptions into it.
 """
 
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404
 from rest_framework import exceptions
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from core.exceptions import ApplicationError
+from core.exceptions import NON_FIELD_ERRORS, ApplicationError
+from core.parsers import PayloadTooLarge, body_too_large_message
 
 # DRF's own codes, renamed where the contract spells them differently.
 _DRF_CODES = {
@@ -40,10 +41,10 @@ def _django_validation_detail(exc: DjangoValidationError):
     """Services validate models, whose fields are snake_case; the API names them in camelCase."""
     if hasattr(exc, "error_dict"):
         return {
-            ("non_field_errors" if field == "__all__" else camel_case(field)): messages
+            (NON_FIELD_ERRORS if field == "__all__" else camel_case(field)): messages
             for field, messages in exc.message_dict.items()
         }
-    return {"non_field_errors": exc.messages}
+    return {NON_FIELD_ERRORS: exc.messages}
 
 
 def api_exception_handler(exc, context):
@@ -55,6 +56,8 @@ def api_exception_handler(exc, context):
         exc = exceptions.NotFound()
     elif isinstance(exc, PermissionDenied):
         exc = exceptions.PermissionDenied()
+    elif isinstance(exc, RequestDataTooBig):
+        exc = PayloadTooLarge(body_too_large_message())
 
     response = drf_exception_handler(exc, context)
     if response is None:
@@ -65,9 +68,11 @@ def api_exception_handler(exc, context):
         getattr(exc, "default_code", "error"),
     )
     detail = response.data
-    if isinstance(detail, dict) and set(detail) == {"detail"}:
+    if isinstance(exc, exceptions.ValidationError):
+        # Field name → messages, also for a field that happens to be called "detail".
+        if not isinstance(detail, dict):
+            detail = {NON_FIELD_ERRORS: detail if isinstance(detail, list) else [detail]}
+    elif isinstance(detail, dict) and set(detail) == {"detail"}:
         detail = detail["detail"]
-    elif isinstance(detail, list):
-        detail = {"non_field_errors": detail}
     response.data = error_body(code, detail)
     return response

@@ -1,5 +1,8 @@
 """Errors the services raise. They know nothing of HTTP; core.exception_handler maps them."""
 
+# Where an error that belongs to no one field is reported in `detail` (DRF's NON_FIELD_ERRORS_KEY).
+NON_FIELD_ERRORS = "nonFieldErrors"
+
 
 class ApplicationError(Exception):
     """A business rule said no. `code` becomes the `error` of the response, `detail` its detail."""

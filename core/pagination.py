@@ -1,7 +1,12 @@
+import re
+
 from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
+
+# What a cursor this API gives out looks like: base64 text.
+_CURSOR_PATTERN = re.compile(r"[A-Za-z0-9+/=]{1,1000}")
 
 
 class NewestFirstCursorPagination(CursorPagination):
@@ -25,6 +30,9 @@ class NewestFirstCursorPagination(CursorPagination):
         return int(raw)
 
     def decode_cursor(self, request):
+        raw = request.query_params.get(self.cursor_query_param)
+        if raw is not None and not _CURSOR_PATTERN.fullmatch(raw):  # blank, whitespace, NUL, …
+            raise ValidationError({"cursor": [self.invalid_cursor_message]})
         try:
             cursor = super().decode_cursor(request)
         except NotFound:

@@ -3,23 +3,59 @@ import math
 
 from rest_framework import serializers
 
-from core.validators import FLOAT_BOUND, contains_nul
+from core.validators import FLOAT_BOUND, json_problem
+
+
+def _json_type_error(field: serializers.Field, value) -> str | None:
+    """What is wrong with the JSON type of `value` for `field`, if anything (no coercion: "5" is no 5)."""
+    if value is None:
+        return None  # the field's own allow_null decides
+    if isinstance(field, serializers.BooleanField):
+        return None if isinstance(value, bool) else "Must be true or false."
+    if isinstance(value, bool):  # a JSON boolean is no number and no string
+        return "Must be a string." if isinstance(field, serializers.CharField | serializers.ChoiceField) else (
+            "Must be a number." if isinstance(field, serializers.IntegerField | serializers.FloatField) else None
+        )
+    if isinstance(field, serializers.IntegerField):
+        whole = isinstance(value, int) or (isinstance(value, float) and value.is_integer())
+        return None if whole else "Must be a whole number."
+    if isinstance(field, serializers.FloatField):
+        return None if isinstance(value, int | float) else "Must be a number."
+    if isinstance(field, serializers.CharField | serializers.ChoiceField | serializers.DateTimeField):
+        return None if isinstance(value, str) else "Must be a string."
+    if isinstance(field, serializers.ListField | serializers.ListSerializer):
+        return None if isinstance(value, list) else "Must be a list."
+    if isinstance(field, serializers.Serializer):
+        return None if isinstance(value, dict) else "Must be an object."
+    return None
 
 
 class StrictInputSerializer(serializers.Serializer):
     """
-    An input serializer that rejects fields it does not know, so that a typo such as
-    `window_days` for `windowDays` is a 400 naming it instead of a silently ignored value.
+    A JSON body serializer that takes JSON types as they are (no "5" for 5, no 1 for true) and
+    rejects fields it does not know, so that a typo such as `window_days` for `windowDays` is a
+    400 naming it instead of a silently ignored value. Every problem is reported at once.
     """
 
     def to_internal_value(self, data):
-        if isinstance(data, dict):
-            unknown = sorted(set(data) - set(self.fields))
-            if unknown:
-                raise serializers.ValidationError(
-                    {name: [self._unknown_field_message(name)] for name in unknown}
-                )
-        return super().to_internal_value(data)
+        if not isinstance(data, dict):
+            return super().to_internal_value(data)  # DRF's "Expected a dictionary" error
+        errors = {name: [self._unknown_field_message(name)] for name in sorted(set(data) - set(self.fields))}
+        for name, field in self.fields.items():
+            problem = _json_type_error(field, data[name]) if name in data and not field.read_only else None
+            if problem:
+                errors[name] = [problem]
+        try:
+            value = super().to_internal_value({name: item for name, item in data.items() if name not in errors})
+        except serializers.ValidationError as exc:
+            exc_errors = exc.detail if isinstance(exc.detail, dict) else {}
+            errors = {**exc_errors, **errors}
+            if not errors:
+                raise
+            value = None
+        if errors:
+            raise serializers.ValidationError(errors)
+        return value
 
     def _unknown_field_message(self, name: str) -> str:
         known = [field for field, spec in self.fields.items() if not spec.read_only]
@@ -105,12 +141,10 @@ def serializer_with_fields(name: str, fields: dict) -> type[serializers.Serializ
 
 
 class StorableJSONField(serializers.JSONField):
-    """JSON that PostgreSQL can store: no NUL characters."""
-
-    default_error_messages = {"nul": "May not contain NUL (\\u0000) characters."}
+    """JSON that PostgreSQL can store: no NUL characters, not nested too deeply."""
 
     def to_internal_value(self, data):
-        value = super().to_internal_value(data)
-        if contains_nul(value):
-            self.fail("nul")
-        return value
+        problem = json_problem(data)
+        if problem:
+            raise serializers.ValidationError(problem)
+        return super().to_internal_value(data)

@@ -1,14 +1,30 @@
 # The largest magnitude a stored number may have. Models check it with constraints (PostgreSQL
 # compares NaN as greater than every number, so the bound also keeps NaN out), inputs with it.
 FLOAT_BOUND = 1e300
+# How deeply a JSON value we store (widget config and metadata, webhook events) may nest. Real
+# documents nest a handful of levels; the bound keeps every recursive step (encoding, PostgreSQL's
+# jsonb) far from Python's recursion limit.
+MAX_STORED_JSON_DEPTH = 32
 
 
-def contains_nul(value) -> bool:
-    """True if a NUL character hides anywhere in a JSON value: PostgreSQL can store none."""
-    if isinstance(value, str):
-        return "\x00" in value
-    if isinstance(value, dict):
-        return any(contains_nul(key) or contains_nul(item) for key, item in value.items())
-    if isinstance(value, list | tuple):
-        return any(contains_nul(item) for item in value)
-    return False
+def json_problem(value, *, max_depth: int = MAX_STORED_JSON_DEPTH) -> str | None:
+    """
+    Why PostgreSQL cannot (or should not) store this JSON value, or None: a NUL character anywhere
+    (keys included), or nesting deeper than `max_depth` containers. Iterative, so any depth is safe.
+    """
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, str):
+            if "\x00" in item:
+                return "May not contain NUL (\\u0000) characters."
+        elif isinstance(item, dict | list | tuple):
+            if depth > max_depth:
+                return f"Is nested more than {max_depth} levels deep."
+            if isinstance(item, dict):
+                stack.extend((key, depth) for key in item)
+                stack.extend((child, depth + 1) for child in item.values())
+            else:
+                stack.extend((child, depth + 1) for child in item)
+    return None
+

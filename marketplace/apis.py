@@ -1,3 +1,4 @@
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
@@ -8,6 +9,7 @@ from core.pagination import NewestFirstCursorPagination
 from core.serializers import StorableJSONField, StrictInputSerializer
 from marketplace.selectors import widget_get, widget_get_active, widget_get_for_tenant, widget_list_for_tenant
 from marketplace.services import widget_install, widget_register, widget_uninstall
+from marketplace.validators import validate_widget_slug
 from tenants.apis import TenantScopedApi
 from tenants.permissions import ADMIN_AUTH, IsAdminCaller
 
@@ -107,10 +109,19 @@ class WidgetListRegisterApi(TenantScopedApi):
         )
 
 
+def _checked_slug(slug: str) -> str:
+    """A slug from the path: a malformed one is a 400 naming it (and never reaches the database)."""
+    try:
+        validate_widget_slug(slug)
+    except DjangoValidationError as exc:
+        raise serializers.ValidationError({"slug": exc.messages}) from None
+    return slug
+
+
 class WidgetDetailApi(TenantScopedApi):
     @extend_schema(operation_id="marketplace_widgets_retrieve", responses=TenantWidgetOutputSerializer)
     def get(self, request, slug: str):
-        widget = widget_get_for_tenant(tenant=self.tenant, slug=slug)
+        widget = widget_get_for_tenant(tenant=self.tenant, slug=_checked_slug(slug))
         if widget is None:
             raise Http404
         return Response(TenantWidgetOutputSerializer(widget).data)
@@ -121,7 +132,7 @@ class WidgetInstallApi(TenantScopedApi):
         config = StorableJSONField(required=False)
 
     def get_widget(self, slug: str):
-        widget = widget_get_active(slug=slug)
+        widget = widget_get_active(slug=_checked_slug(slug))
         if widget is None:
             raise Http404
         return widget
@@ -143,7 +154,7 @@ class WidgetInstallApi(TenantScopedApi):
 
     @extend_schema(operation_id="marketplace_widgets_uninstall", responses={204: None})
     def delete(self, request, slug: str):
-        widget = widget_get(slug=slug)  # also a deactivated one: uninstalling stops its billing
+        widget = widget_get(slug=_checked_slug(slug))  # also a deactivated one: uninstalling stops its billing
         if widget is None:
             raise Http404
         widget_uninstall(tenant=self.tenant, widget=widget)

@@ -3,21 +3,21 @@ import re
 
 from django.core.exceptions import ValidationError
 
-from core.validators import contains_nul
+from core.validators import json_problem
 
-SLUG_PATTERN = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
+SLUG_PATTERN = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
 # semver.org's regular expression, without the optional leading "v".
 SEMVER_PATTERN = re.compile(
-    r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)"
+    r"(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)"
     r"(?:-((?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*)(?:\.(?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*))*))?"
-    r"(?:\+([0-9a-zA-Z-]+(?:\.[0-9a-zA-Z-]+)*))?$"
+    r"(?:\+([0-9a-zA-Z-]+(?:\.[0-9a-zA-Z-]+)*))?"
 )
 TILE_SIZES = ("sm", "md", "lg", "xl")
 MAX_JSON_BYTES = 16 * 1024
 
 
 def validate_widget_slug(value: str) -> None:
-    if not SLUG_PATTERN.match(value or ""):
+    if not SLUG_PATTERN.fullmatch(value or ""):
         raise ValidationError(
             f"{value!r} is not a valid slug: use lowercase letters and digits in words joined by "
             "single hyphens, e.g. revenue-radar.",
@@ -26,7 +26,7 @@ def validate_widget_slug(value: str) -> None:
 
 
 def validate_semver(value: str) -> None:
-    if not SEMVER_PATTERN.match(value or ""):
+    if not SEMVER_PATTERN.fullmatch(value or ""):
         raise ValidationError(
             f"{value!r} is not a semantic version (MAJOR.MINOR.PATCH, e.g. 1.2.0 or 2.0.0-beta.1).",
             code="invalid_version",
@@ -36,8 +36,9 @@ def validate_semver(value: str) -> None:
 def _validate_json_object(value, *, what: str) -> None:
     if not isinstance(value, dict):
         raise ValidationError(f"{what} must be a JSON object.", code="not_an_object")
-    if contains_nul(value):
-        raise ValidationError(f"{what} may not contain NUL (\\u0000) characters.", code="nul")
+    problem = json_problem(value)
+    if problem:
+        raise ValidationError(f"{what} {problem[0].lower()}{problem[1:]}", code="unstorable")
     size = len(json.dumps(value, separators=(",", ":")).encode())
     if size > MAX_JSON_BYTES:
         raise ValidationError(

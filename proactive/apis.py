@@ -27,7 +27,7 @@ from proactive.services import (
     trigger_rule_delete,
     trigger_rule_update,
 )
-from proactive.validators import is_usage_metric, validate_metric_identifier
+from proactive.validators import is_usage_metric, validate_metric_identifier, validate_point_time
 from tenants.apis import TenantScopedApi
 from tenants.principals import actor_label
 
@@ -131,6 +131,13 @@ class MetricPointsApi(TenantScopedApi):
     class PointInputSerializer(StrictInputSerializer):
         timestamp = AwareDateTimeField()
         value = FiniteFloatField()
+
+        def validate_timestamp(self, timestamp):
+            try:
+                validate_point_time(timestamp, now=timezone.now())
+            except ValidationError as exc:
+                raise serializers.ValidationError(exc.messages) from None
+            return timestamp
 
     class InputSerializer(StrictInputSerializer):
         points = serializers.ListField(allow_empty=False, max_length=MAX_POINTS_PER_REQUEST)

@@ -7,7 +7,7 @@ from django.utils import timezone
 from core.exceptions import InvalidInput
 from proactive.engine.conditions import next_occurrence
 from proactive.models import MetricPoint, RuleType, TriggerRule
-from proactive.validators import is_usage_metric, validate_metric_identifier
+from proactive.validators import is_usage_metric, validate_metric_identifier, validate_point_time
 from tenants.models import Tenant
 
 RULE_FIELDS = (
@@ -17,7 +17,6 @@ RULE_FIELDS = (
 METRIC_EVALUATION_INTERVAL = timedelta(minutes=1)
 SCHEDULING_FIELDS = {"type", "schedule", "enabled"}
 MAX_POINTS_PER_REQUEST = 1000
-MAX_FUTURE_SKEW = timedelta(hours=1)
 
 
 def next_run_after(*, rule: TriggerRule, now: datetime) -> datetime | None:
@@ -112,12 +111,13 @@ def metric_points_write(
             "Built-in usage metrics are read-only.",
             detail={"metric": [f"{metric!r} is a built-in usage metric and cannot be written."]},
         )
-    latest_allowed = (now or timezone.now()) + MAX_FUTURE_SKEW
-    too_late = {
-        str(index): {"timestamp": ["Is more than an hour in the future."]}
-        for index, (timestamp, _value) in enumerate(points)
-        if timestamp > latest_allowed
-    }
+    now = now or timezone.now()
+    too_late = {}
+    for index, (timestamp, _value) in enumerate(points):
+        try:
+            validate_point_time(timestamp, now=now)
+        except ValidationError as exc:
+            too_late[str(index)] = {"timestamp": exc.messages}
     if too_late:
         raise InvalidInput("Points in the future.", detail={"points": too_late})
     # The last value wins when a request repeats a timestamp.

@@ -3,7 +3,7 @@ from django.core.validators import RegexValidator
 from django.db import models
 from django.db.models import Q
 
-TENANT_ID_PATTERN = r"^[a-z0-9][a-z0-9._-]{0,62}$"
+TENANT_ID_PATTERN = r"\A[a-z0-9][a-z0-9._-]{0,62}\Z"
 
 tenant_id_validator = RegexValidator(
     TENANT_ID_PATTERN,

@@ -1,12 +1,16 @@
 import hmac
+import re
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db.models import QuerySet
 
 from core.exceptions import ApplicationError
-from tenants.models import ApiKey, Tenant
+from tenants.models import TENANT_ID_PATTERN, ApiKey, Tenant
 from tenants.principals import ApiKeyPrincipal, InternalAdminPrincipal
 from tenants.services import API_KEY_PREFIX, hash_api_key
+
+
+_KEY_PREFIX = re.compile(r"[0-9a-f]{8}")
 
 
 class TenantRequired(ApplicationError):
@@ -23,6 +27,8 @@ def api_key_get_active(*, raw_key: str) -> ApiKey | None:
     if not raw_key.startswith(API_KEY_PREFIX) or raw_key.count("_") < 2:
         return None
     prefix = raw_key[len(API_KEY_PREFIX) :].split("_", 1)[0]
+    if not _KEY_PREFIX.fullmatch(prefix):  # also keeps NUL and other junk away from the database
+        return None
     api_key = ApiKey.objects.select_related("tenant").filter(prefix=prefix).first()
     presented_hash = hash_api_key(raw_key)
     if api_key is None or not hmac.compare_digest(presented_hash, api_key.key_hash):
@@ -48,6 +54,10 @@ def tenant_for_caller(*, user, requested_tenant_id: str | None) -> Tenant:
         return user.tenant
 
     may_pick_any = isinstance(user, InternalAdminPrincipal) or user.is_staff
+    if requested_tenant_id and not re.match(TENANT_ID_PATTERN, requested_tenant_id):
+        raise TenantRequired(
+            "Malformed tenant id.", detail={"X-Tenant-Id": [f"{requested_tenant_id!r} is not a tenant id."]}
+        )
     if requested_tenant_id:
         if may_pick_any:
             tenant = Tenant.objects.filter(pk=requested_tenant_id).first()

@@ -144,7 +144,7 @@ def _signed(client, payload: str):
     [
         (json.dumps({"id": "evt_x", "type": "t", "created": 10**20, "data": {"object": {}}}), "validation_error", "created"),
         ('{"id": "evt_n", "type": "t", "data": {"object": {"metadata": {"tokensUsed": NaN}}}}', "parse_error", None),
-        (json.dumps({"id": "evt_z", "type": "t", "data": {"object": {"description": "a\u0000b"}}}), "validation_error", "non_field_errors"),
+        (json.dumps({"id": "evt_z", "type": "t", "data": {"object": {"description": "a\u0000b"}}}), "validation_error", "nonFieldErrors"),
     ],
 )
 def test_signed_but_unstorable_events_are_400(client, tenant, payload, error, field):

@@ -51,7 +51,7 @@ def test_offsets_are_converted_to_utc(tenant_client, tenant):
         ({"points": [{"timestamp": "yesterday", "value": 1}]},
          {"points": {"0": {"timestamp": ["Use ISO 8601 with a time zone offset, e.g. 2026-11-26T14:00:00Z."]}}}),
         ({"points": [{"timestamp": "2026-11-26T10:00:00Z", "value": "NaN"}]},
-         {"points": {"0": {"value": ["Must be a finite number."]}}}),
+         {"points": {"0": {"value": ["Must be a number."]}}}),
         ({"points": [{"timestamp": "2026-11-26T10:00:00Z"}]}, {"points": {"0": {"value": ["This field is required."]}}}),
         ({"points": [{"timestamp": "2026-11-26T10:00:00Z", "value": 1, "unit": "ms"}]},
          {"points": {"0": {"unit": ["Unknown field. Allowed: timestamp, value."]}}}),
@@ -64,6 +64,26 @@ def test_bad_points_are_400_and_nothing_is_written(tenant_client, body, expected
 
     assert response.status_code == 400
     assert response.json() == {"error": "validation_error", "detail": expected_detail}
+    assert not MetricPoint.objects.exists()
+
+
+def test_every_bad_point_of_a_batch_is_named(tenant_client):
+    good = {"timestamp": "2026-11-26T10:00:00Z", "value": 1}
+    points = [good] * 10
+    points[3] = {**good, "value": "x"}
+    points[7] = {**good, "timestamp": "2099-01-01T00:00:00Z"}
+    points[8] = {"timestamp": "2026-11-26T10:00:00Z"}
+
+    response = tenant_client.post("/metrics/m/points", {"points": points}, format="json")
+
+    assert response.status_code == 400
+    assert response.json()["detail"] == {
+        "points": {
+            "3": {"value": ["Must be a number."]},
+            "7": {"timestamp": ["Is more than an hour in the future."]},
+            "8": {"value": ["This field is required."]},
+        }
+    }
     assert not MetricPoint.objects.exists()
 
 
