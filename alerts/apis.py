@@ -7,6 +7,7 @@ from rest_framework import serializers
 from rest_framework.response import Response
 
 from alerts.models import AlertStatus
+from alerts.serializers import AlertPayloadField
 from alerts.selectors import alert_get, alert_list, notification_get, notification_list
 from alerts.services import (
     MAX_SNOOZE,
@@ -15,6 +16,7 @@ from alerts.services import (
     alert_snooze,
     notification_mark_read,
 )
+from core.openapi import error_response
 from core.pagination import NewestFirstCursorPagination
 from core.serializers import (
     AwareDateTimeField,
@@ -46,7 +48,7 @@ class AlertOutputSerializer(serializers.Serializer):
     ruleType = serializers.CharField(source="rule_type")
     severity = serializers.ChoiceField(choices=Severity.choices)
     status = serializers.ChoiceField(choices=AlertStatus.choices)
-    payload = serializers.JSONField()
+    payload = AlertPayloadField(help_text="The evidence: why it fired (its keys depend on the rule's type).")
     triggeredAt = serializers.DateTimeField(source="triggered_at")
     acknowledgedAt = serializers.DateTimeField(source="acknowledged_at", allow_null=True)
     resolvedAt = serializers.DateTimeField(source="resolved_at", allow_null=True)
@@ -79,22 +81,26 @@ class AlertListApi(TenantScopedApi):
     class Pagination(NewestFirstCursorPagination):
         ordering = ("-triggered_at", "-id")
 
+    pagination_class = Pagination
+
     @extend_schema(
         operation_id="alerts_list",
+        summary="List alerts, newest first",
         parameters=[
-            OpenApiParameter("status", str, description="One or more of pending, acknowledged, resolved, snoozed, comma-separated"),
+            OpenApiParameter(
+                "status", str, description="One or more of pending, acknowledged, resolved, snoozed, comma-separated"
+            ),
             OpenApiParameter("severity", str, description="One or more of info, warning, critical, comma-separated"),
-            OpenApiParameter("ruleId", int),
+            OpenApiParameter(
+                "ruleId", {"type": "integer", "minimum": 1, "maximum": 2**63 - 1},
+                description="Only the alerts of this rule",
+            ),
         ],
         responses=AlertOutputSerializer(many=True),
     )
     def get(self, request):
         filters = self.query(self.FilterSerializer)
-        return self.page(
-            alert_list(tenant=self.tenant, filters=filters),
-            serializer_class=AlertOutputSerializer,
-            pagination_class=self.Pagination,
-        )
+        return self.page(alert_list(tenant=self.tenant, filters=filters), serializer_class=AlertOutputSerializer)
 
 
 class _AlertApi(TenantScopedApi):
@@ -109,20 +115,35 @@ class _AlertApi(TenantScopedApi):
 
 
 class AlertDetailApi(_AlertApi):
-    @extend_schema(operation_id="alerts_retrieve", responses=AlertOutputSerializer)
+    @extend_schema(operation_id="alerts_retrieve", summary="Get an alert with its history", responses=AlertOutputSerializer)
     def get(self, request, alert_id: int):
         return Response(AlertOutputSerializer(self.get_alert(alert_id)).data)
 
 
 class AlertAcknowledgeApi(_AlertApi):
-    @extend_schema(operation_id="alerts_acknowledge", request=None, responses=AlertOutputSerializer)
+    @extend_schema(
+        operation_id="alerts_acknowledge",
+        summary="Acknowledge an alert",
+        description="Acknowledging twice changes nothing (same `acknowledgedAt`); a snoozed alert's snooze ends.",
+        request=None,
+        responses={
+            200: AlertOutputSerializer,
+            409: error_response("The alert is resolved.", ("conflict", "A resolved alert cannot be acknowledged.")),
+        },
+    )
     def post(self, request, alert_id: int):
         alert = alert_acknowledge(alert=self.get_alert(alert_id), actor=actor_label(request.user))
         return self.respond(alert)
 
 
 class AlertResolveApi(_AlertApi):
-    @extend_schema(operation_id="alerts_resolve", request=None, responses=AlertOutputSerializer)
+    @extend_schema(
+        operation_id="alerts_resolve",
+        summary="Resolve an alert",
+        description="Resolving a resolved alert changes nothing. The rule may then raise a new alert.",
+        request=None,
+        responses=AlertOutputSerializer,
+    )
     def post(self, request, alert_id: int):
         alert = alert_resolve(alert=self.get_alert(alert_id), actor=actor_label(request.user))
         return self.respond(alert)
@@ -142,7 +163,16 @@ class AlertSnoozeApi(_AlertApi):
                 )
             return attrs
 
-    @extend_schema(operation_id="alerts_snooze", request=SnoozeInputSerializer, responses=AlertOutputSerializer)
+    @extend_schema(
+        operation_id="alerts_snooze",
+        summary="Snooze an alert for some minutes or until a time",
+        description="The alert returns to `pending` within a minute of `snoozedUntil`.",
+        request=SnoozeInputSerializer,
+        responses={
+            200: AlertOutputSerializer,
+            409: error_response("The alert is resolved.", ("conflict", "A resolved alert cannot be snoozed.")),
+        },
+    )
     def post(self, request, alert_id: int):
         alert = self.get_alert(alert_id)
         data = self.SnoozeInputSerializer(data=request.data)
@@ -170,23 +200,33 @@ class NotificationOutputSerializer(serializers.Serializer):
 
 class NotificationListApi(TenantScopedApi):
     class FilterSerializer(serializers.Serializer):
-        unread = serializers.BooleanField(required=False, allow_null=True, default=None)
+        unread = serializers.BooleanField(
+            required=False, allow_null=True, default=None, help_text="true: only unread; false: only read"
+        )
+
+    pagination_class = NewestFirstCursorPagination
 
     @extend_schema(
         operation_id="notifications_list",
+        summary="List in-app notifications, newest first",
         parameters=[FilterSerializer],
         responses=NotificationOutputSerializer(many=True),
     )
     def get(self, request):
         filters = self.query(self.FilterSerializer)
         return self.page(
-            notification_list(tenant=self.tenant, unread=filters["unread"]),
-            serializer_class=NotificationOutputSerializer,
+            notification_list(tenant=self.tenant, unread=filters["unread"]), serializer_class=NotificationOutputSerializer
         )
 
 
 class NotificationReadApi(TenantScopedApi):
-    @extend_schema(operation_id="notifications_read", request=None, responses=NotificationOutputSerializer)
+    @extend_schema(
+        operation_id="notifications_read",
+        summary="Mark a notification read",
+        description="Reading twice keeps the first `readAt`.",
+        request=None,
+        responses=NotificationOutputSerializer,
+    )
     def post(self, request, notification_id: int):
         notification = notification_get(tenant=self.tenant, notification_id=notification_id)
         if notification is None:

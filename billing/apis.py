@@ -4,6 +4,7 @@ from datetime import timedelta
 import stripe
 from django.conf import settings
 from django.utils import timezone
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.permissions import AllowAny
@@ -12,7 +13,10 @@ from rest_framework.views import APIView
 
 from billing.selectors import billing_usage_summary
 from billing.services import billing_event_receive
+from billing.models import BillingEventOutcome
+from billing.services import MAX_UNIX_TIME
 from core.exceptions import ApplicationError
+from core.openapi import error_response
 from core.parsers import loads_request_json
 from core.serializers import serializer_with_fields
 from tenants.apis import TenantScopedApi
@@ -23,14 +27,14 @@ MAX_RANGE_DAYS = 366
 DEFAULT_RANGE_DAYS = 30
 
 
-class _UsageValues(serializers.Serializer):
+class UsageTotalsOutputSerializer(serializers.Serializer):
     tokensUsed = serializers.IntegerField()
     tasksExecuted = serializers.IntegerField()
     alertsTriggered = serializers.IntegerField()
     activeWidgets = serializers.IntegerField()
 
 
-class BillingUsagePointSerializer(_UsageValues):
+class BillingUsagePointOutputSerializer(UsageTotalsOutputSerializer):
     date = serializers.DateField()
 
 
@@ -40,8 +44,8 @@ BillingUsageOutputSerializer = serializer_with_fields(
         "tenantId": serializers.CharField(),
         "from": serializers.DateField(),
         "to": serializers.DateField(),
-        "totals": _UsageValues(),
-        "points": BillingUsagePointSerializer(many=True),
+        "totals": UsageTotalsOutputSerializer(),
+        "points": BillingUsagePointOutputSerializer(many=True),
     },
 )
 
@@ -49,9 +53,12 @@ BillingUsageOutputSerializer = serializer_with_fields(
 class BillingUsageApi(TenantScopedApi):
     @extend_schema(
         operation_id="billing_usage",
+        summary="Your daily usage and its totals over a range of days",
+        description="Counters (`tokensUsed`, `tasksExecuted`, `alertsTriggered`) total to their sum, the gauge "
+        "`activeWidgets` to its peak day. Every day of the range is present; a day without usage is zeros.",
         parameters=[
-            OpenApiParameter("from", str, description="YYYY-MM-DD (UTC day); default 29 days before `to`"),
-            OpenApiParameter("to", str, description="YYYY-MM-DD (UTC day); default today"),
+            OpenApiParameter("from", OpenApiTypes.DATE, description="First UTC day; default 29 days before `to`"),
+            OpenApiParameter("to", OpenApiTypes.DATE, description="Last UTC day (inclusive); default today"),
         ],
         responses=BillingUsageOutputSerializer,
     )
@@ -73,7 +80,7 @@ class BillingUsageApi(TenantScopedApi):
             raise serializers.ValidationError(
                 {"from": [f"The range may span at most {MAX_RANGE_DAYS} days; ask for several ranges."]}
             )
-        return Response(billing_usage_summary(tenant=self.tenant, since=since, until=until))
+        return Response(BillingUsageOutputSerializer(billing_usage_summary(tenant=self.tenant, since=since, until=until)).data)
 
     @staticmethod
     def _day(request, name):
@@ -104,18 +111,47 @@ class StripeWebhookApi(APIView):
 
     @extend_schema(
         operation_id="billing_webhook",
+        summary="Receive a Stripe event (signed)",
+        description="Stripe (or anything that signs the same way) posts events here; the `Stripe-Signature` "
+        "header is the authentication. Each event is stored once by its `id`: a redelivery answers 200 with "
+        "`duplicate: true` and changes nothing.",
         request=inline_serializer(
             "StripeEvent",
-            {"id": serializers.CharField(), "type": serializers.CharField(), "created": serializers.IntegerField(),
-             "data": serializers.DictField()},
+            {
+                "id": serializers.CharField(max_length=255),
+                "type": serializers.CharField(max_length=255),
+                "created": serializers.IntegerField(required=False, min_value=0, max_value=MAX_UNIX_TIME),
+                "data": inline_serializer(
+                    "StripeEventData",
+                    {"object": serializers.DictField(help_text="Usage deltas are read from its `metadata`.")},
+                    required=False,
+                ),
+            },
         ),
-        parameters=[OpenApiParameter("Stripe-Signature", str, location=OpenApiParameter.HEADER, required=True)],
-        responses={200: inline_serializer(
-            "BillingWebhookReceived",
-            {"received": serializers.BooleanField(), "id": serializers.CharField(),
-             "outcome": serializers.ChoiceField(choices=["applied", "no_usage", "unmatched", "rejected"]),
-             "duplicate": serializers.BooleanField(), "reason": serializers.CharField()},
-        )},
+        parameters=[
+            OpenApiParameter(
+                "Stripe-Signature", str, location=OpenApiParameter.HEADER, required=True,
+                description="t=<unix time>,v1=<HMAC-SHA256 of \"<t>.<body>\" with the webhook secret>",
+            )
+        ],
+        responses={
+            200: inline_serializer(
+                "BillingWebhookReceived",
+                {
+                    "received": serializers.BooleanField(),
+                    "id": serializers.CharField(),
+                    "outcome": serializers.ChoiceField(choices=BillingEventOutcome.values),
+                    "duplicate": serializers.BooleanField(),
+                    "reason": serializers.CharField(allow_blank=True),
+                },
+            ),
+            400: error_response(
+                "A missing, wrong or stale signature (nothing is stored), or an event that cannot be stored.",
+                ("invalid_signature", {"Stripe-Signature": ["No signatures found matching the expected signature for payload"]}),
+                ("validation_error", {"id": ["Required: the event id, a string (evt_…)."]}),
+                ("parse_error", "JSON parse error - Expecting value: line 1 column 1 (char 0)"),
+            ),
+        },
         auth=[],
     )
     def post(self, request):

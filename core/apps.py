@@ -6,4 +6,4 @@ class CoreConfig(AppConfig):
     verbose_name = "Core"
 
     def ready(self):
-        from core import checks  # noqa: F401  (registers the system checks)
+        from core import checks, openapi  # noqa: F401  (register the system checks and schema extensions)

@@ -63,6 +63,13 @@ USAGE_DAYS = [
 ]
 
 
+# As the engine would have written it: 4,100 tokens against 14 days averaging 1,250 (z = 3.4).
+SEEDED_ANOMALY_EVIDENCE = {
+    "metric": "usage.tokensUsed", "value": 4100.0, "mean": 1250.0, "std": 838.2352941176471, "zScore": 3.4,
+    "threshold": 2.5, "windowDays": 14, "points": 14,
+}
+
+
 @dataclass
 class SeedReport:
     lines: list[str] = field(default_factory=list)
@@ -130,7 +137,7 @@ def _ensure_example_alerts(report: SeedReport, rules: dict[str, TriggerRule], no
     engine's own alerts appear beside them (a rule has at most one open alert)."""
     examples = [
         ("MQL delta spike", 3, "resolved", {"metric": "analytics.mql.delta", "value": 42.0, "threshold": 25.0}),
-        ("Token usage anomaly", 5, "resolved", {"metric": "usage.tokensUsed", "value": 4100.0, "zScore": 3.4}),
+        ("Token usage anomaly", 5, "resolved", SEEDED_ANOMALY_EVIDENCE),
         ("Churn risk above 0.7", 1, "acknowledged", {"metric": "analytics.churn.risk", "value": 0.81, "threshold": 0.7}),
     ]
     for rule_name, days_ago, status, evidence in examples:

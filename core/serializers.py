@@ -6,6 +6,10 @@ from rest_framework import serializers
 from core.validators import FLOAT_BOUND, json_problem
 
 
+class ClosedSerializer(serializers.Serializer):
+    """An object with exactly these fields: its OpenAPI schema forbids any other (see core.openapi)."""
+
+
 def _json_type_error(field: serializers.Field, value) -> str | None:
     """What is wrong with the JSON type of `value` for `field`, if anything (no coercion: "5" is no 5)."""
     if value is None:

@@ -1,6 +1,6 @@
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
 from rest_framework import serializers, status
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
@@ -14,13 +14,18 @@ from tenants.apis import TenantScopedApi
 from tenants.permissions import ADMIN_AUTH, IsAdminCaller
 
 
+@extend_schema_field({"type": "object", "additionalProperties": True})
+class JSONObjectField(serializers.JSONField):
+    """A JSON object (the model validators make sure of it)."""
+
+
 class WidgetOutputSerializer(serializers.Serializer):
     slug = serializers.CharField()
     name = serializers.CharField()
     description = serializers.CharField()
     version = serializers.CharField()
-    dashboard = serializers.JSONField()
-    metadata = serializers.JSONField()
+    dashboard = JSONObjectField(help_text='What the dashboard shows, e.g. {"tile": {"title": "…", "size": "md"}}.')
+    metadata = JSONObjectField()
 
 
 class TenantWidgetOutputSerializer(WidgetOutputSerializer):
@@ -38,17 +43,20 @@ class TenantWidgetOutputSerializer(WidgetOutputSerializer):
     def get_installed(self, widget) -> bool:
         return self._installed(widget)
 
-    def get_installedAt(self, widget) -> serializers.DateTimeField(allow_null=True):  # noqa: N802
+    @extend_schema_field(serializers.DateTimeField(allow_null=True))
+    def get_installedAt(self, widget):  # noqa: N802
         value = widget.install_installed_at if self._installed(widget) else None
         return serializers.DateTimeField().to_representation(value) if value else None
 
     def get_enabled(self, widget) -> bool:
         return bool(widget.install_enabled)
 
-    def get_installedVersion(self, widget) -> serializers.CharField(allow_null=True):  # noqa: N802
+    @extend_schema_field(serializers.CharField(allow_null=True))
+    def get_installedVersion(self, widget):  # noqa: N802
         return widget.install_version if self._installed(widget) else None
 
-    def get_config(self, widget) -> dict | None:
+    @extend_schema_field({"type": ["object", "null"], "additionalProperties": True})
+    def get_config(self, widget):
         return widget.install_config if self._installed(widget) else None
 
 
@@ -58,6 +66,11 @@ class AdminWidgetOutputSerializer(WidgetOutputSerializer):
     updatedAt = serializers.DateTimeField(source="updated_at")
 
 
+@extend_schema_field({"type": "object", "additionalProperties": True})
+class JSONObjectInputField(StorableJSONField):
+    pass
+
+
 class WidgetRegisterInputSerializer(StrictInputSerializer):
     """`name` and `version` are required to register a new widget; an update may send any subset."""
 
@@ -65,8 +78,8 @@ class WidgetRegisterInputSerializer(StrictInputSerializer):
     name = serializers.CharField(max_length=200, required=False)
     description = serializers.CharField(required=False, allow_blank=True)
     version = serializers.CharField(max_length=64, required=False)
-    dashboard = StorableJSONField(required=False)
-    metadata = StorableJSONField(required=False)
+    dashboard = JSONObjectInputField(required=False)
+    metadata = JSONObjectInputField(required=False)
     active = serializers.BooleanField(required=False)
 
 
@@ -76,24 +89,29 @@ class WidgetListRegisterApi(TenantScopedApi):
     class Pagination(NewestFirstCursorPagination):
         ordering = ("slug",)
 
-    def requires_tenant(self, request) -> bool:
-        return request.method != "POST"
+    pagination_class = Pagination
+
+    def requires_tenant(self, method: str) -> bool:
+        return method != "POST"
 
     def get_permissions(self):
         if self.request.method == "POST":
             return [IsAdminCaller()]
         return [IsAuthenticated()]
 
-    @extend_schema(operation_id="marketplace_widgets_list", responses=TenantWidgetOutputSerializer(many=True))
+    @extend_schema(
+        operation_id="marketplace_widgets_list",
+        summary="List the marketplace's widgets, with your install status",
+        responses=TenantWidgetOutputSerializer(many=True),
+    )
     def get(self, request):
-        return self.page(
-            widget_list_for_tenant(tenant=self.tenant),
-            serializer_class=TenantWidgetOutputSerializer,
-            pagination_class=self.Pagination,
-        )
+        return self.page(widget_list_for_tenant(tenant=self.tenant), serializer_class=TenantWidgetOutputSerializer)
 
     @extend_schema(
         operation_id="marketplace_widgets_register",
+        summary="Register a widget, or update the one with this slug (admin only)",
+        description="201 when the widget is new, 200 when it was updated. `name` and `version` are required "
+        "for a new widget; an update may send any of the fields, the others are kept.",
         request=WidgetRegisterInputSerializer,
         responses={200: AdminWidgetOutputSerializer, 201: AdminWidgetOutputSerializer},
         auth=ADMIN_AUTH,
@@ -109,6 +127,12 @@ class WidgetListRegisterApi(TenantScopedApi):
         )
 
 
+SLUG_PARAMETER = OpenApiParameter(
+    "slug", {"type": "string", "pattern": "^[a-z0-9]+(?:-[a-z0-9]+)*$", "maxLength": 64}, OpenApiParameter.PATH,
+    description="The widget's slug, e.g. revenue-radar",
+)
+
+
 def _checked_slug(slug: str) -> str:
     """A slug from the path: a malformed one is a 400 naming it (and never reaches the database)."""
     try:
@@ -119,7 +143,12 @@ def _checked_slug(slug: str) -> str:
 
 
 class WidgetDetailApi(TenantScopedApi):
-    @extend_schema(operation_id="marketplace_widgets_retrieve", responses=TenantWidgetOutputSerializer)
+    @extend_schema(
+        operation_id="marketplace_widgets_retrieve",
+        summary="Get a widget, with your install status",
+        parameters=[SLUG_PARAMETER],
+        responses=TenantWidgetOutputSerializer,
+    )
     def get(self, request, slug: str):
         widget = widget_get_for_tenant(tenant=self.tenant, slug=_checked_slug(slug))
         if widget is None:
@@ -129,7 +158,7 @@ class WidgetDetailApi(TenantScopedApi):
 
 class WidgetInstallApi(TenantScopedApi):
     class InstallInputSerializer(StrictInputSerializer):
-        config = StorableJSONField(required=False)
+        config = JSONObjectInputField(required=False, help_text="Your settings for this widget.")
 
     def get_widget(self, slug: str):
         widget = widget_get_active(slug=_checked_slug(slug))
@@ -139,6 +168,10 @@ class WidgetInstallApi(TenantScopedApi):
 
     @extend_schema(
         operation_id="marketplace_widgets_install",
+        summary="Install a widget, or re-enable it",
+        description="201 when it was installed (or its config changed), 200 when it already was as asked. "
+        "`config` replaces the previous one.",
+        parameters=[SLUG_PARAMETER],
         request=InstallInputSerializer,
         responses={200: TenantWidgetOutputSerializer, 201: TenantWidgetOutputSerializer},
     )
@@ -152,7 +185,13 @@ class WidgetInstallApi(TenantScopedApi):
             status=status.HTTP_201_CREATED if change.changed else status.HTTP_200_OK,
         )
 
-    @extend_schema(operation_id="marketplace_widgets_uninstall", responses={204: None})
+    @extend_schema(
+        operation_id="marketplace_widgets_uninstall",
+        summary="Uninstall a widget",
+        description="Idempotent: uninstalling a widget that is not installed is also a 204.",
+        parameters=[SLUG_PARAMETER],
+        responses={204: None},
+    )
     def delete(self, request, slug: str):
         widget = widget_get(slug=_checked_slug(slug))  # also a deactivated one: uninstalling stops its billing
         if widget is None:

@@ -3,11 +3,14 @@ from datetime import timedelta
 from django.core.exceptions import ValidationError
 from django.http import Http404
 from django.utils import timezone
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.response import Response
 
+from alerts.serializers import EvidenceField
 from core.exceptions import Conflict
+from core.openapi import error_response
 from core.pagination import NewestFirstCursorPagination
 from core.serializers import (
     AwareDateTimeField,
@@ -27,7 +30,7 @@ from proactive.services import (
     trigger_rule_delete,
     trigger_rule_update,
 )
-from proactive.validators import is_usage_metric, validate_metric_identifier, validate_point_time
+from proactive.validators import METRIC_PATTERN, is_usage_metric, validate_metric_identifier, validate_point_time
 from tenants.apis import TenantScopedApi
 from tenants.principals import actor_label
 
@@ -72,8 +75,11 @@ class TriggerRuleListCreateApi(TenantScopedApi):
         severity = choice_field(Severity.choices, noun="severity", required=False)
         enabled = serializers.BooleanField(required=False, allow_null=True, default=None)
 
+    pagination_class = NewestFirstCursorPagination
+
     @extend_schema(
         operation_id="triggers_list",
+        summary="List trigger rules, newest first",
         parameters=[FilterSerializer],
         responses=TriggerRuleOutputSerializer(many=True),
     )
@@ -83,6 +89,7 @@ class TriggerRuleListCreateApi(TenantScopedApi):
 
     @extend_schema(
         operation_id="triggers_create",
+        summary="Create a trigger rule",
         request=TriggerRuleInputSerializer,
         responses={201: TriggerRuleOutputSerializer},
     )
@@ -100,12 +107,14 @@ class TriggerRuleDetailApi(TenantScopedApi):
             raise Http404
         return rule
 
-    @extend_schema(operation_id="triggers_retrieve", responses=TriggerRuleOutputSerializer)
+    @extend_schema(operation_id="triggers_retrieve", summary="Get a trigger rule", responses=TriggerRuleOutputSerializer)
     def get(self, request, rule_id: int):
         return Response(TriggerRuleOutputSerializer(self.get_rule(rule_id)).data)
 
     @extend_schema(
         operation_id="triggers_partial_update",
+        summary="Change some fields of a trigger rule",
+        description="Only the fields sent change. Changing `type` drops the fields the new type does not use.",
         request=TriggerRuleInputSerializer(partial=True),
         responses=TriggerRuleOutputSerializer,
     )
@@ -116,36 +125,46 @@ class TriggerRuleDetailApi(TenantScopedApi):
         rule = trigger_rule_update(rule=rule, **data.validated_data)
         return Response(TriggerRuleOutputSerializer(rule).data)
 
-    @extend_schema(operation_id="triggers_destroy", responses={204: None})
+    @extend_schema(
+        operation_id="triggers_destroy",
+        summary="Delete a trigger rule",
+        description="Its alerts stay, with their `ruleName`; their `ruleId` becomes null.",
+        responses={204: None},
+    )
     def delete(self, request, rule_id: int):
         trigger_rule_delete(rule=self.get_rule(rule_id))
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
-class MetricPointSerializer(serializers.Serializer):
+class MetricPointOutputSerializer(serializers.Serializer):
     timestamp = serializers.DateTimeField()
     value = serializers.FloatField()
 
 
+class MetricPointInputSerializer(StrictInputSerializer):
+    timestamp = AwareDateTimeField(help_text="ISO 8601 with an offset; at most an hour in the future.")
+    value = FiniteFloatField()
+
+    def validate_timestamp(self, timestamp):
+        try:
+            validate_point_time(timestamp, now=timezone.now())
+        except ValidationError as exc:
+            raise serializers.ValidationError(exc.messages) from None
+        return timestamp
+
+
 class MetricPointsApi(TenantScopedApi):
-    class PointInputSerializer(StrictInputSerializer):
-        timestamp = AwareDateTimeField()
-        value = FiniteFloatField()
-
-        def validate_timestamp(self, timestamp):
-            try:
-                validate_point_time(timestamp, now=timezone.now())
-            except ValidationError as exc:
-                raise serializers.ValidationError(exc.messages) from None
-            return timestamp
-
-    class InputSerializer(StrictInputSerializer):
-        points = serializers.ListField(allow_empty=False, max_length=MAX_POINTS_PER_REQUEST)
+    class MetricPointsInputSerializer(StrictInputSerializer):
+        points = serializers.ListField(
+            child=MetricPointInputSerializer(), allow_empty=False, min_length=1, max_length=MAX_POINTS_PER_REQUEST
+        )
 
         def validate_points(self, points):
-            items = MetricPointsApi.PointInputSerializer(data=points, many=True)
-            items.is_valid(raise_exception=True)
-            return [(item["timestamp"], item["value"]) for item in items.validated_data]
+            return [(point["timestamp"], point["value"]) for point in points]
+
+    MetricPointsWrittenOutputSerializer = inline_serializer(
+        "MetricPointsWritten", {"metric": serializers.CharField(), "written": serializers.IntegerField(min_value=1)}
+    )
 
     class FilterSerializer(serializers.Serializer):
         # `from` is a Python keyword; the query parameter names are mapped in the view.
@@ -156,6 +175,13 @@ class MetricPointsApi(TenantScopedApi):
         ordering = ("-timestamp",)
         page_size = 500
         max_page_size = 1000
+        envelope_fields = {"metric": {"type": "string", "description": "The metric these points belong to."}}
+
+    pagination_class = Pagination
+    metric_parameter = OpenApiParameter(
+        "metric", {"type": "string", "pattern": f"^{METRIC_PATTERN.pattern}$", "maxLength": 200}, OpenApiParameter.PATH,
+        description="A metric identifier, e.g. analytics.mql.delta, or a built-in usage.* metric",
+    )
 
     def validate_metric(self, metric: str) -> str:
         try:
@@ -166,11 +192,13 @@ class MetricPointsApi(TenantScopedApi):
 
     @extend_schema(
         operation_id="metric_points_list",
+        summary="List a metric's datapoints, newest first",
         parameters=[
-            OpenApiParameter("from", str, description="ISO 8601 with offset; default 30 days ago"),
-            OpenApiParameter("to", str, description="ISO 8601 with offset; default now"),
+            metric_parameter,
+            OpenApiParameter("from", OpenApiTypes.DATETIME, description="ISO 8601 with an offset; default 30 days before `to`"),
+            OpenApiParameter("to", OpenApiTypes.DATETIME, description="ISO 8601 with an offset; default now"),
         ],
-        responses=MetricPointSerializer(many=True),
+        responses=MetricPointOutputSerializer(many=True),
     )
     def get(self, request, metric: str):
         metric = self.validate_metric(metric)
@@ -184,36 +212,48 @@ class MetricPointsApi(TenantScopedApi):
         if since > until:
             raise serializers.ValidationError({"from": ["Must not be after 'to'."]})
 
-        if is_usage_metric(metric):
-            points = metric_series(tenant_id=self.tenant.id, metric=metric, since=since, until=until)
-            data = MetricPointSerializer(reversed(points), many=True).data
-            return Response({"metric": metric, "results": data, "next": None, "previous": None})
-        response = self.page(
+        if is_usage_metric(metric):  # a daily series from billing, not a table of ours: paged in memory
+            points = list(reversed(metric_series(tenant_id=self.tenant.id, metric=metric, since=since, until=until)))
+            paginator = self.pagination_class()
+            page = paginator.paginate_sequence(points, request, key=lambda point: point.timestamp)
+            return paginator.get_paginated_response(MetricPointOutputSerializer(page, many=True).data, metric=metric)
+        return self.page(
             metric_point_list(tenant=self.tenant, metric=metric, since=since, until=until),
-            serializer_class=MetricPointSerializer,
-            pagination_class=self.Pagination,
+            serializer_class=MetricPointOutputSerializer,
+            envelope={"metric": metric},
         )
-        response.data = {"metric": metric, **response.data}
-        return response
 
     @extend_schema(
         operation_id="metric_points_create",
-        request=inline_serializer(
-            "MetricPointsInput",
-            {"points": serializers.ListField(child=inline_serializer(
-                "MetricPointInput", {"timestamp": serializers.DateTimeField(), "value": serializers.FloatField()}
-            ))},
-        ),
-        responses={201: inline_serializer(
-            "MetricPointsWritten", {"metric": serializers.CharField(), "written": serializers.IntegerField()}
-        )},
+        summary="Write datapoints of a custom metric",
+        description="A point at a timestamp that already has one replaces its value, so retrying never doubles "
+        "data. One bad point rejects the whole request, naming each bad point by its index.",
+        parameters=[metric_parameter],
+        request=MetricPointsInputSerializer,
+        responses={201: MetricPointsWrittenOutputSerializer},
     )
     def post(self, request, metric: str):
         metric = self.validate_metric(metric)
-        data = self.InputSerializer(data=request.data)
+        data = self.MetricPointsInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         written = metric_points_write(tenant=self.tenant, metric=metric, points=data.validated_data["points"])
         return Response({"metric": metric, "written": written}, status=status.HTTP_201_CREATED)
+
+
+class TriggerEvaluationOutputSerializer(serializers.Serializer):
+    ruleId = serializers.IntegerField()
+    evaluatedAt = serializers.DateTimeField()
+    dryRun = serializers.BooleanField()
+    fired = serializers.BooleanField()
+    reason = serializers.CharField(allow_null=True, help_text="What the engine decided and why; null on an error.")
+    evidence = EvidenceField(
+        allow_null=True, help_text="What the decision rests on; null when there was nothing to compare (no data)."
+    )
+    error = serializers.CharField(allow_null=True)
+    alertId = serializers.IntegerField(allow_null=True, help_text="The alert raised, or the open one this firing met.")
+    alertCreated = serializers.BooleanField()
+    resolvedAlertId = serializers.IntegerField(allow_null=True, help_text="The alert auto-resolve closed, if any.")
+    rule = TriggerRuleOutputSerializer(help_text="The rule after the evaluation (its bookkeeping updated).")
 
 
 class TriggerRuleEvaluateApi(TenantScopedApi):
@@ -222,28 +262,20 @@ class TriggerRuleEvaluateApi(TenantScopedApi):
     class EvaluateInputSerializer(StrictInputSerializer):
         dryRun = serializers.BooleanField(required=False, default=False)
 
-    EvaluationOutputSerializer = inline_serializer(
-        "TriggerEvaluation",
-        {
-            "ruleId": serializers.IntegerField(),
-            "evaluatedAt": serializers.DateTimeField(),
-            "dryRun": serializers.BooleanField(),
-            "fired": serializers.BooleanField(),
-            "reason": serializers.CharField(allow_null=True),
-            "evidence": serializers.JSONField(),
-            "error": serializers.CharField(allow_null=True),
-            "alertId": serializers.IntegerField(allow_null=True),
-            "alertCreated": serializers.BooleanField(),
-            "resolvedAlertId": serializers.IntegerField(allow_null=True),
-            "rule": TriggerRuleOutputSerializer(),
-        },
-    )
-
     @extend_schema(
         operation_id="triggers_evaluate",
+        summary="Evaluate a rule now and say what happened and why",
+        description="With `dryRun` (in the body or the query) the rule is evaluated and nothing is written; "
+        "a disabled rule can only be evaluated that way.",
         request=EvaluateInputSerializer,
         parameters=[OpenApiParameter("dryRun", bool, description="Evaluate without writing anything")],
-        responses=EvaluationOutputSerializer,
+        responses={
+            200: TriggerEvaluationOutputSerializer,
+            409: error_response(
+                "The rule is disabled (evaluate it with dryRun), or the engine is evaluating it right now.",
+                ("conflict", "The rule is disabled: enable it, or evaluate with dryRun."),
+            ),
+        },
     )
     def post(self, request, rule_id: int):
         rule = trigger_rule_get(tenant=self.tenant, rule_id=rule_id)
@@ -268,17 +300,19 @@ class TriggerRuleEvaluateApi(TenantScopedApi):
         result = report.results[0]
         evaluation = result.evaluation
         return Response(
-            {
-                "ruleId": rule.pk,
-                "evaluatedAt": now,
-                "dryRun": dry_run,
-                "fired": result.fired,
-                "reason": evaluation.reason if evaluation else None,
-                "evidence": evaluation.evidence if evaluation else {},
-                "error": result.error or None,
-                "alertId": result.alert_id,
-                "alertCreated": result.alert_created,
-                "resolvedAlertId": result.resolved_alert_id,
-                "rule": TriggerRuleOutputSerializer(trigger_rule_get(tenant=self.tenant, rule_id=rule.pk)).data,
-            }
+            TriggerEvaluationOutputSerializer(
+                {
+                    "ruleId": rule.pk,
+                    "evaluatedAt": now,
+                    "dryRun": dry_run,
+                    "fired": result.fired,
+                    "reason": evaluation.reason if evaluation else None,
+                    "evidence": (evaluation.evidence or None) if evaluation else None,
+                    "error": result.error or None,
+                    "alertId": result.alert_id,
+                    "alertCreated": result.alert_created,
+                    "resolvedAlertId": result.resolved_alert_id,
+                    "rule": trigger_rule_get(tenant=self.tenant, rule_id=rule.pk),
+                }
+            ).data
         )

@@ -1,14 +1,32 @@
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from core.openapi import ApiAutoSchema
 from core.pagination import NewestFirstCursorPagination, paginated_response
 from core.serializers import StrictInputSerializer
 from tenants.models import Tenant
 from tenants.permissions import ADMIN_AUTH, IsAdminCaller
 from tenants.selectors import tenant_for_caller
 from tenants.services import tenant_create
+
+
+class TenantScopedSchema(ApiAutoSchema):
+    """Tenant operations also take the X-Tenant-Id header (staff, the admin key, members of several)."""
+
+    def get_override_parameters(self):
+        parameters = super().get_override_parameters()
+        if self.view.requires_tenant(self.method):
+            parameters = [*parameters, TENANT_HEADER]
+        return parameters
+
+
+TENANT_HEADER = OpenApiParameter(
+    "X-Tenant-Id", str, OpenApiParameter.HEADER, required=False,
+    description="The tenant to act for. An API key acts for its own tenant and needs none; staff users and "
+    "the admin key must name one; a user in several tenants picks one of theirs.",
+)
 
 
 class TenantScopedApi(APIView):
@@ -18,14 +36,16 @@ class TenantScopedApi(APIView):
     """
 
     tenant: Tenant | None = None
+    pagination_class = None  # list views set theirs
+    schema = TenantScopedSchema()
 
-    def requires_tenant(self, request) -> bool:
-        """Whether this request acts for a tenant (an admin-only method of the view may not)."""
+    def requires_tenant(self, method: str) -> bool:
+        """Whether requests with this method act for a tenant (an admin-only method may not)."""
         return True
 
     def initial(self, request, *args, **kwargs):
         super().initial(request, *args, **kwargs)
-        if self.requires_tenant(request):
+        if self.requires_tenant(request.method):
             self.tenant = tenant_for_caller(
                 user=request.user, requested_tenant_id=request.headers.get("X-Tenant-Id") or None
             )
@@ -37,10 +57,11 @@ class TenantScopedApi(APIView):
         serializer.is_valid(raise_exception=True)
         return serializer.validated_data
 
-    def page(self, queryset, *, serializer_class, pagination_class=NewestFirstCursorPagination):
+    def page(self, queryset, *, serializer_class, envelope: dict | None = None):
+        """A page of `queryset` in the view's `pagination_class` envelope (which the schema documents)."""
         return paginated_response(
-            request=self.request, view=self, queryset=queryset,
-            serializer_class=serializer_class, pagination_class=pagination_class,
+            request=self.request, view=self, queryset=queryset, serializer_class=serializer_class,
+            pagination_class=self.pagination_class, envelope=envelope,
         )
 
 
@@ -52,7 +73,7 @@ class TenantOutputSerializer(serializers.Serializer):
 
 
 class CurrentTenantApi(TenantScopedApi):
-    @extend_schema(operation_id="tenant_current", responses=TenantOutputSerializer)
+    @extend_schema(operation_id="tenant_current", summary="Get the tenant you act for", responses=TenantOutputSerializer)
     def get(self, request):
         return Response(TenantOutputSerializer(self.tenant).data)
 
@@ -74,20 +95,23 @@ class TenantListCreateApi(APIView):
     class Pagination(NewestFirstCursorPagination):
         ordering = ("id",)
 
+    pagination_class = Pagination
+
     @extend_schema(
-        operation_id="tenants_list", responses=TenantAdminOutputSerializer(many=True), auth=ADMIN_AUTH
+        operation_id="tenants_list",
+        summary="List all tenants, by id (admin only)",
+        responses=TenantAdminOutputSerializer(many=True),
+        auth=ADMIN_AUTH,
     )
     def get(self, request):
         return paginated_response(
-            request=request,
-            view=self,
-            queryset=Tenant.objects.all(),
-            serializer_class=self.TenantAdminOutputSerializer,
-            pagination_class=self.Pagination,
+            request=request, view=self, queryset=Tenant.objects.all(),
+            serializer_class=self.TenantAdminOutputSerializer, pagination_class=self.pagination_class,
         )
 
     @extend_schema(
         operation_id="tenants_create",
+        summary="Create a tenant (admin only)",
         request=TenantCreateInputSerializer,
         responses={201: TenantAdminOutputSerializer},
         auth=ADMIN_AUTH,

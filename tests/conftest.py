@@ -2,7 +2,14 @@ import pytest
 from django.conf import settings
 from rest_framework.test import APIClient
 
+from tests.contract import enforce_contract
 from tests.factories import TenantFactory, issue_api_key
+
+
+@pytest.fixture(autouse=True)
+def api_contract(monkeypatch):
+    """Every answer a test receives from a documented operation must match the OpenAPI document."""
+    enforce_contract(monkeypatch)
 
 
 @pytest.fixture

@@ -69,8 +69,23 @@ class TriggerRuleFactory(factory.django.DjangoModelFactory):
         return trigger_rule_create(tenant=tenant, **kwargs)
 
 
+def alert_payload(rule, *, value: float = 42.0) -> dict:
+    """A payload shaped as the engine writes it for the rule's type (the API documents each shape)."""
+    observed_at = "2026-11-26T14:00:00Z"
+    if rule.type == "schedule":
+        evidence = {"schedule": rule.schedule, "scheduledFor": observed_at}
+    elif rule.type == "anomaly":
+        evidence = {
+            "metric": rule.metric, "value": value, "mean": 10.0, "std": 2.0, "zScore": (value - 10.0) / 2.0,
+            "threshold": rule.threshold, "windowDays": rule.window_days, "points": 20, "observedAt": observed_at,
+        }
+    else:
+        evidence = {"metric": rule.metric, "value": value, "threshold": rule.threshold, "observedAt": observed_at}
+    return {**evidence, "reason": f"{rule.name} fired."}
+
+
 def raise_alert(rule, payload=None, triggered_at=None):
     """An alert raised through the alerts service, as the engine raises them."""
     from alerts.services import alert_raise
 
-    return alert_raise(rule=rule, payload=payload or {"metric": rule.metric, "value": 42.0}, triggered_at=triggered_at).alert
+    return alert_raise(rule=rule, payload=payload or alert_payload(rule), triggered_at=triggered_at).alert

@@ -5,14 +5,15 @@ from django.utils import timezone
 
 from alerts.models import Alert, AlertEvent
 from alerts.services import alert_resolve, alert_snooze
-from tests.factories import TriggerRuleFactory, raise_alert
+from tests.factories import TriggerRuleFactory, alert_payload, raise_alert
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
 def alert(tenant):
-    return raise_alert(TriggerRuleFactory(tenant=tenant, name="MQL spike"), payload={"value": 12})
+    rule = TriggerRuleFactory(tenant=tenant, name="MQL spike")
+    return raise_alert(rule, payload=alert_payload(rule, value=12))
 
 
 def history(body):
@@ -27,7 +28,10 @@ def test_list_shows_the_spec_fields_and_history(tenant_client, alert):
     assert {k: item[k] for k in ("id", "ruleId", "ruleName", "severity", "status", "payload",
                                  "acknowledgedAt", "resolvedAt", "snoozedUntil")} == {
         "id": alert.pk, "ruleId": alert.rule_id, "ruleName": "MQL spike", "severity": "warning",
-        "status": "pending", "payload": {"value": 12}, "acknowledgedAt": None, "resolvedAt": None,
+        "status": "pending", "payload": {
+            "metric": "analytics.mql.delta", "value": 12, "threshold": 10.0, "observedAt": "2026-11-26T14:00:00Z",
+            "reason": "MQL spike fired.",
+        }, "acknowledgedAt": None, "resolvedAt": None,
         "snoozedUntil": None,
     }
     assert item["triggeredAt"].endswith("Z")
