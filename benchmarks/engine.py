@@ -89,7 +89,7 @@ def seed(tenants: int, rules_per_tenant: int, now: datetime) -> None:
             kind = r % 10
             common = {"tenant_id": tenant_id, "name": f"rule {r}", "next_run_at": now - timedelta(minutes=1), "severity": ("info", "warning", "critical")[r % 3]}
             if kind < 4:
-                rules.append(TriggerRule(type="metric_threshold", metric=f"bench.m{r % METRICS_PER_TENANT}", threshold=105 + (r % 5) * 60, auto_resolve=r % 2 == 0, **common))
+                rules.append(TriggerRule(type="metric_threshold", metric=f"bench.m{r % METRICS_PER_TENANT}", threshold=105 + (r % 5) * 60, window_days=30, auto_resolve=r % 2 == 0, **common))
             elif kind < 8:
                 metric = "usage.tokensUsed" if kind == 7 else f"bench.m{r % METRICS_PER_TENANT}"
                 rules.append(TriggerRule(type="anomaly", metric=metric, threshold=2.5 + (r % 3), window_days=HISTORY_DAYS, **common))

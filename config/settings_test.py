@@ -8,6 +8,8 @@ os.environ.setdefault("CELERY_BROKER_URL", "redis://127.0.0.1:6379/15")
 os.environ.setdefault("INTERNAL_ADMIN_API_KEY", "test-internal-admin-key")
 os.environ.setdefault("STRIPE_WEBHOOK_SECRET", "whsec_test_secret")
 os.environ.setdefault("SECURE_SSL_REDIRECT", "0")
+os.environ.setdefault("DATABASE_CONN_MAX_AGE", "0")  # threads of the live server close theirs
+os.environ.setdefault("ALLOWED_HOSTS", "testserver,localhost,127.0.0.1")  # the test client and live_server
 
 from config.settings import *  # noqa: E402,F403
 

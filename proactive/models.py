@@ -10,7 +10,7 @@ from proactive.validators import validate_cron, validate_metric_identifier
 from tenants.models import Tenant
 
 DEFAULT_ANOMALY_THRESHOLD = 2.5
-DEFAULT_ANOMALY_WINDOW_DAYS = 30
+DEFAULT_WINDOW_DAYS = 30
 MAX_WINDOW_DAYS = 365
 
 
@@ -49,7 +49,7 @@ class TriggerRule(models.Model):
     window_days = models.PositiveIntegerField(
         null=True, blank=True,
         validators=[MinValueValidator(1), MaxValueValidator(MAX_WINDOW_DAYS)],
-        help_text=f"Look-back window in days (anomaly default {DEFAULT_ANOMALY_WINDOW_DAYS}).",
+        help_text=f"Look-back window in days (metric rules; default {DEFAULT_WINDOW_DAYS}).",
     )
     severity = models.CharField(max_length=10, choices=Severity.choices, default=Severity.WARNING)
     enabled = models.BooleanField(default=True)
@@ -109,6 +109,10 @@ class TriggerRule(models.Model):
                 | Q(window_days__gte=1, window_days__lte=MAX_WINDOW_DAYS),
                 name="trigger_rule_window_days_range",
             ),
+            models.CheckConstraint(
+                condition=Q(type=RuleType.SCHEDULE) | Q(window_days__isnull=False),
+                name="trigger_rule_metric_rule_has_window",
+            ),
         ]
 
     def __str__(self):
@@ -145,8 +149,8 @@ class TriggerRule(models.Model):
                     self.threshold = DEFAULT_ANOMALY_THRESHOLD
                 elif self.threshold <= 0:
                     errors["threshold"] = "The anomaly z-score threshold must be greater than 0."
-                if self.window_days is None:
-                    self.window_days = DEFAULT_ANOMALY_WINDOW_DAYS
+            if self.window_days is None:  # stored, so the API shows the window the engine really reads
+                self.window_days = DEFAULT_WINDOW_DAYS
         if errors:
             raise ValidationError(errors)
 

@@ -23,7 +23,6 @@ from billing.services import record_alert_impacts
 from core.db import update_rows
 from core.telemetry import telemetry_capture
 from proactive.engine.conditions import (
-    DEFAULT_WINDOW_DAYS,
     Evaluation,
     evaluate_anomaly,
     evaluate_schedule,
@@ -145,7 +144,7 @@ def evaluate_conditions(*, rules: Sequence[TriggerRule], now: datetime) -> list[
             requests[rule.pk] = SeriesRequest(
                 tenant_id=rule.tenant_id,
                 metric=rule.metric,
-                since=now - timedelta(days=rule.window_days or DEFAULT_WINDOW_DAYS),
+                since=now - timedelta(days=rule.window_days),
                 until=now,
                 latest_only=rule.type == RuleType.METRIC_THRESHOLD,
                 # An anomaly compares whole days of a daily metric, never today's running total.

@@ -31,7 +31,8 @@ def test_create_schedule_rule(tenant_client):
 def test_create_threshold_rule_defaults_to_warning(tenant_client):
     body = tenant_client.post("/triggers", THRESHOLD_RULE, format="json").json()
 
-    assert (body["threshold"], body["severity"], body["windowDays"]) == (25.0, "warning", None)
+    # The window the engine reads is stored and shown, not left implicit.
+    assert (body["threshold"], body["severity"], body["windowDays"]) == (25.0, "warning", 30)
 
 
 def test_anomaly_threshold_defaults_to_2_5_and_window_to_30(tenant_client):

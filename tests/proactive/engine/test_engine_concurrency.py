@@ -39,7 +39,7 @@ def test_two_engine_processes_evaluate_each_rule_once():
         MetricPoint.objects.create(tenant=tenant, metric="load", timestamp=now - timedelta(minutes=1), value=99)
     TriggerRule.objects.bulk_create(
         [
-            TriggerRule(tenant=tenants[n % 4], name=f"r{n}", type="metric_threshold", metric="load", threshold=1,
+            TriggerRule(tenant=tenants[n % 4], name=f"r{n}", type="metric_threshold", metric="load", threshold=1, window_days=30,
                         next_run_at=now - timedelta(minutes=1))
             for n in range(RULES)
         ]
