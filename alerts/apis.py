@@ -201,7 +201,7 @@ class NotificationOutputSerializer(serializers.Serializer):
 class NotificationListApi(TenantScopedApi):
     class FilterSerializer(serializers.Serializer):
         unread = serializers.BooleanField(
-            required=False, allow_null=True, default=None, help_text="true: only unread; false: only read"
+            required=False, help_text="true: only unread; false: only read"
         )
 
     pagination_class = NewestFirstCursorPagination
@@ -215,7 +215,7 @@ class NotificationListApi(TenantScopedApi):
     def get(self, request):
         filters = self.query(self.FilterSerializer)
         return self.page(
-            notification_list(tenant=self.tenant, unread=filters["unread"]), serializer_class=NotificationOutputSerializer
+            notification_list(tenant=self.tenant, unread=filters.get("unread")), serializer_class=NotificationOutputSerializer
         )
 
 

@@ -73,7 +73,7 @@ class TriggerRuleListCreateApi(TenantScopedApi):
     class FilterSerializer(serializers.Serializer):
         type = choice_field(RuleType.choices, noun="type", required=False)
         severity = choice_field(Severity.choices, noun="severity", required=False)
-        enabled = serializers.BooleanField(required=False, allow_null=True, default=None)
+        enabled = serializers.BooleanField(required=False)
 
     pagination_class = NewestFirstCursorPagination
 

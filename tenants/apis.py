@@ -52,8 +52,12 @@ class TenantScopedApi(APIView):
             request.tenant = self.tenant
 
     def query(self, serializer_class) -> dict:
-        """The request's query parameters, validated by `serializer_class` (a 400 names bad ones)."""
-        serializer = serializer_class(data=self.request.query_params)
+        """
+        The request's query parameters, validated by `serializer_class` (a 400 names bad ones).
+        A plain dict, not the QueryDict: DRF reads a blank form value as "not given", but `?type=`
+        is a blank type, which is not a type.
+        """
+        serializer = serializer_class(data=self.request.query_params.dict())
         serializer.is_valid(raise_exception=True)
         return serializer.validated_data
 

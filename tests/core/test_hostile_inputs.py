@@ -259,3 +259,33 @@ def test_a_body_that_is_not_json_is_415(tenant_client):
 
     assert response.status_code == 415
     assert response.json()["error"] == "unsupported_media_type"
+
+
+@pytest.mark.parametrize("query", ["limit=1&limit=2", "ruleId=1&ruleId=2", "status=pending&status=resolved"])
+def test_a_query_parameter_given_twice_is_400(tenant_client, query):
+    response = tenant_client.get(f"/alerts?{query}")
+
+    assert response.status_code == 400
+    [name] = response.json()["detail"]
+    assert query.startswith(name + "=")
+    assert response.json()["detail"][name] == [
+        "Give this parameter once (several values: separate them with commas where a parameter takes a list)."
+    ]
+
+
+@pytest.mark.parametrize(
+    ("path", "name"),
+    [("/triggers?type=", "type"), ("/triggers?enabled=", "enabled"), ("/alerts?status=", "status"),
+     ("/notifications?unread=", "unread"), ("/alerts?severity=", "severity")],
+)
+def test_a_blank_filter_is_400_not_ignored(tenant_client, path, name):
+    response = tenant_client.get(path)
+
+    assert response.status_code == 400
+    assert list(response.json()["detail"]) == [name]
+
+
+def test_the_admin_keeps_its_repeated_parameters(admin_client):
+    response = admin_client.get("/admin/proactive/triggerrule/?severity__exact=info&severity__exact=warning")
+
+    assert response.status_code == 200
