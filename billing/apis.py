@@ -1,4 +1,5 @@
 import logging
+import time
 from datetime import timedelta
 
 import stripe
@@ -174,18 +175,31 @@ class StripeWebhookApi(APIView):
     def _verify(body: bytes, header: str | None) -> None:
         secret = settings.STRIPE_WEBHOOK_SECRET
         if not secret:
-            if settings.DEBUG:
-                logger.warning("STRIPE_WEBHOOK_SECRET is not set: accepting an UNSIGNED billing event (DEBUG only)")
+            if settings.DEBUG and settings.STRIPE_WEBHOOK_INSECURE_ACCEPT_UNSIGNED:
+                logger.warning(
+                    "INSECURE: accepting a billing event WITHOUT verifying it "
+                    "(STRIPE_WEBHOOK_INSECURE_ACCEPT_UNSIGNED is on and STRIPE_WEBHOOK_SECRET is not set)"
+                )
                 return
             raise InvalidSignature(
                 "Webhook secret not configured.",
-                detail={"Stripe-Signature": ["This server cannot verify signatures."]},
+                detail={"Stripe-Signature": [
+                    "This server has no STRIPE_WEBHOOK_SECRET, so it cannot verify an event, and accepts none."
+                ]},
             )
+        tolerance = settings.STRIPE_WEBHOOK_TOLERANCE_SECONDS
         try:
-            stripe.WebhookSignature.verify_header(
-                body, header, secret, tolerance=settings.STRIPE_WEBHOOK_TOLERANCE_SECONDS
-            )
+            stripe.WebhookSignature.verify_header(body, header, secret, tolerance=tolerance)
         except stripe.SignatureVerificationError as exc:
             raise InvalidSignature("Bad signature.", detail={"Stripe-Signature": [str(exc)]}) from None
         except UnicodeDecodeError:
             raise InvalidSignature("Bad body.", detail={"Stripe-Signature": ["The body is not UTF-8."]}) from None
+        # Stripe's library refuses signatures that are too old; one from the future is as stale.
+        signed_at = next(int(part[2:]) for part in header.split(",") if part.startswith("t="))
+        if signed_at > time.time() + tolerance:
+            raise InvalidSignature(
+                "Signature from the future.",
+                detail={"Stripe-Signature": [
+                    f"Timestamp outside the tolerance zone ({signed_at}): more than {tolerance} s in the future."
+                ]},
+            )

@@ -412,25 +412,24 @@ def billing_event_replay(*, event: BillingEvent, now: datetime | None = None) ->
     return record
 
 
-def usage_set(*, tenant_id: str, day: date, values: dict[str, int]) -> None:
+def usage_insert_if_missing(*, tenant_id: str, day: date, values: dict[str, int]) -> bool:
     """
-    Set a day's usage to exact values in both tables (seeding demo data, corrections). Values left
-    out are kept. One statement per table: INSERT … ON CONFLICT DO UPDATE.
+    Give a (tenant, day) these usage values in each table that has no row for it yet; a row that
+    exists — with live counts, or a correction — is left exactly as it is. For demo data. Returns
+    whether any row was inserted. One INSERT … ON CONFLICT DO NOTHING per table.
     """
-    names = [name for name in USAGE_FIELDS if name in values]
-    if not names or set(values) - set(names):
-        raise TypeError(f"Give some of {USAGE_FIELDS}, got {sorted(values)}")
+    if set(values) != set(USAGE_FIELDS):
+        raise TypeError(f"Give all of {USAGE_FIELDS}, got {sorted(values)}")
     day_value = connection.ops.adapt_datefield_value(day)
     now = connection.ops.adapt_datetimefield_value(timezone.now())
-    inserted = [values.get(name, 0) for name in USAGE_FIELDS]
+    inserted = False
     with transaction.atomic(savepoint=False):
         for model in USAGE_TABLES:
-            table = _quoted(model)
-            updates = ", ".join(f"{name} = EXCLUDED.{name}" for name in names)
             with connection.cursor() as cursor:
                 cursor.execute(
-                    f"INSERT INTO {table} (tenant_id, day, {', '.join(USAGE_FIELDS)}, updated_at) "
-                    f"VALUES (%s, %s, %s, %s, %s, %s, %s) "
-                    f"ON CONFLICT (tenant_id, day) DO UPDATE SET {updates}, updated_at = EXCLUDED.updated_at",
-                    [tenant_id, day_value, *inserted, now],
+                    f"INSERT INTO {_quoted(model)} (tenant_id, day, {', '.join(USAGE_FIELDS)}, updated_at) "
+                    "VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT (tenant_id, day) DO NOTHING",
+                    [tenant_id, day_value, *(values[name] for name in USAGE_FIELDS), now],
                 )
+                inserted |= cursor.rowcount > 0
+    return inserted

@@ -10,6 +10,8 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
+from core.envfile import read_env_file
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(os.environ.get("VAR_DIR", BASE_DIR / "var"))
 
@@ -26,6 +28,17 @@ def env_list(name: str, default: str = "") -> list[str]:
 
 
 DEBUG = env_bool("DEBUG", False)
+
+# The zero-config demo (`make run`) keeps the secrets it generated, and its demo API key, in this
+# file (`demo_access` writes it). Only a DEBUG process reads it, and the environment always wins.
+DEMO_ENV_FILE = VAR_DIR / "demo.env"
+DEMO_SECRETS = ("INTERNAL_ADMIN_API_KEY", "STRIPE_WEBHOOK_SECRET")
+
+
+if DEBUG:
+    for _name, _value in read_env_file(DEMO_ENV_FILE).items():
+        if _name in DEMO_SECRETS:
+            os.environ.setdefault(_name, _value)
 
 SECRET_KEY = os.environ.get("SECRET_KEY", "")
 if not SECRET_KEY:
@@ -146,7 +159,10 @@ CSRF_FAILURE_VIEW = "core.views.csrf_failure"
 # --- Product secrets and switches --------------------------------------------------------------
 INTERNAL_ADMIN_API_KEY = os.environ.get("INTERNAL_ADMIN_API_KEY", "")
 STRIPE_WEBHOOK_SECRET = os.environ.get("STRIPE_WEBHOOK_SECRET", "")
-STRIPE_WEBHOOK_TOLERANCE_SECONDS = 300
+STRIPE_WEBHOOK_TOLERANCE_SECONDS = 300  # a signature's time may be this far in the past or the future
+# Accept billing events WITHOUT verifying them when no STRIPE_WEBHOOK_SECRET is set: only for
+# local experiments, only with DEBUG on (a production process refuses to start with it: core.E003).
+STRIPE_WEBHOOK_INSECURE_ACCEPT_UNSIGNED = env_bool("STRIPE_WEBHOOK_INSECURE_ACCEPT_UNSIGNED", False)
 POSTHOG_API_KEY = os.environ.get("POSTHOG_API_KEY", "")
 POSTHOG_HOST = os.environ.get("POSTHOG_HOST", "https://us.i.posthog.com")
 TELEMETRY_DISABLED_TENANTS = frozenset(env_list("TELEMETRY_DISABLED_TENANTS"))

@@ -20,7 +20,7 @@ _REQUIRED_SECRETS = {
 def check_production_secrets(app_configs=None, **kwargs):
     if settings.DEBUG:
         return []
-    return [
+    errors = [
         checks.Error(
             f"{name} is not set and DEBUG is off.",
             hint=f"{why} Set {name} in the environment.",
@@ -29,6 +29,15 @@ def check_production_secrets(app_configs=None, **kwargs):
         for name, (check_id, why) in _REQUIRED_SECRETS.items()
         if not getattr(settings, name, "")
     ]
+    if settings.STRIPE_WEBHOOK_INSECURE_ACCEPT_UNSIGNED:
+        errors.append(
+            checks.Error(
+                "STRIPE_WEBHOOK_INSECURE_ACCEPT_UNSIGNED is on and DEBUG is off.",
+                hint="It lets anyone post billing events. Unset it; sign events with STRIPE_WEBHOOK_SECRET.",
+                id="core.E003",
+            )
+        )
+    return errors
 
 
 def enforce_production_secrets() -> None:

@@ -1,7 +1,10 @@
 """
 The demo tenant (`python manage.py seed_slice6`): the guide's four seeding steps, plus enough metric
-history that the engine's next tick fires every rule type for real. Idempotent: a second run finds
-everything and writes nothing.
+history that the engine's next tick fires every rule type for real.
+
+It only ever adds what is missing: whatever exists — a rule someone edited, a widget the tenant
+uninstalled, a day's usage that a webhook has added to — is left exactly as it is, so running it
+again (every `make run` does) never overwrites live data.
 """
 
 from dataclasses import dataclass, field
@@ -14,7 +17,7 @@ from django.utils.text import slugify
 
 from alerts.models import Alert
 from alerts.services import alert_acknowledge, alert_raise, alert_resolve
-from billing.services import usage_rows_ensure, usage_set
+from billing.services import usage_insert_if_missing, usage_rows_ensure
 from core.exceptions import ApplicationError
 from core.timeutils import iso_utc
 from marketplace.models import TenantWidget, Widget
@@ -74,10 +77,12 @@ SEEDED_ANOMALY_EVIDENCE = {
 class SeedReport:
     lines: list[str] = field(default_factory=list)
     created: int = 0
+    kept: int = 0
 
     def note(self, line: str, *, created: bool) -> None:
         self.lines.append(line)
         self.created += created
+        self.kept += not created
 
 
 class SlugTaken(ApplicationError):
@@ -87,7 +92,7 @@ class SlugTaken(ApplicationError):
 def _ensure_tenant(report: SeedReport, *, tenant_id: str, name: str, slug: str | None) -> Tenant:
     tenant = Tenant.objects.filter(pk=tenant_id).first()
     if tenant is not None:
-        report.note(f"tenant {tenant.id!r}: found (name {tenant.name!r}, slug {tenant.slug!r})", created=False)
+        report.note(f"tenant {tenant.id!r}: exists, left as it is (name {tenant.name!r}, slug {tenant.slug!r})", created=False)
         return tenant
     slug = slug or slugify(name)
     owner = Tenant.objects.filter(slug=slug).first()
@@ -110,13 +115,15 @@ def _ensure_widget(report: SeedReport, tenant: Tenant, now: datetime) -> None:
     if widget is None:
         widget = widget_register(**REVENUE_RADAR).widget
         report.note("widget 'revenue-radar': registered", created=True)
-    else:  # staff may have edited it: leave it as it is
-        report.note(f"widget 'revenue-radar': found (version {widget.version})", created=False)
-    installed = widget_install(tenant=tenant, widget=widget, now=now)
-    report.note(
-        f"widget 'revenue-radar' for {tenant.id!r}: {'installed' if installed.changed else 'already installed'}",
-        created=installed.changed,
-    )
+    else:  # staff may have edited it
+        report.note(f"widget 'revenue-radar': exists, left as it is (version {widget.version})", created=False)
+    install = TenantWidget.objects.filter(tenant=tenant, widget=widget).first()
+    if install is not None:  # installed, or uninstalled by the tenant: their choice stands
+        state = "installed" if install.enabled else "uninstalled"
+        report.note(f"widget 'revenue-radar' for {tenant.id!r}: {state}, left as it is", created=False)
+        return
+    widget_install(tenant=tenant, widget=widget, now=now)
+    report.note(f"widget 'revenue-radar' for {tenant.id!r}: installed", created=True)
 
 
 def _ensure_rules(report: SeedReport, tenant: Tenant, now: datetime) -> dict[str, TriggerRule]:
@@ -127,7 +134,7 @@ def _ensure_rules(report: SeedReport, tenant: Tenant, now: datetime) -> dict[str
             rule = trigger_rule_create(tenant=tenant, name=name, now=now - timedelta(days=days_old), **fields)
             report.note(f"rule {name!r} ({rule.type}): created", created=True)
         else:
-            report.note(f"rule {name!r} ({rule.type}): found", created=False)
+            report.note(f"rule {name!r} ({rule.type}): exists, left as it is", created=False)
         rules[name] = rule
     return rules
 
@@ -143,13 +150,13 @@ def _ensure_example_alerts(report: SeedReport, rules: dict[str, TriggerRule], no
     for rule_name, days_ago, status, evidence in examples:
         rule = rules[rule_name]
         if Alert.objects.filter(rule=rule, payload__seeded=True).exists():
-            report.note(f"example alert for {rule_name!r}: found", created=False)
+            report.note(f"example alert for {rule_name!r}: exists, left as it is", created=False)
             continue
         at = now - timedelta(days=days_ago)
         payload = {**evidence, "observedAt": iso_utc(at), "reason": "Seeded example.", "seeded": True}
         raised = alert_raise(rule=rule, payload=payload, triggered_at=at, actor=SEED_ACTOR)
         if not raised.created:  # the rule has a live open alert: an example must not touch it
-            report.note(f"example alert for {rule_name!r}: skipped (the rule has an open alert)", created=False)
+            report.note(f"example alert for {rule_name!r}: not added (the rule has an open alert)", created=False)
             continue
         alert = alert_acknowledge(alert=raised.alert, actor=SEED_ACTOR, now=at + timedelta(minutes=20))
         if status == "resolved":
@@ -161,14 +168,14 @@ def _ensure_usage(report: SeedReport, tenant: Tenant, now: datetime) -> None:
     today = now.date()
     widgets = TenantWidget.objects.filter(tenant=tenant, enabled=True, widget__active=True).count()  # as billed
     for days_ago, tokens, tasks, alerts in USAGE_DAYS:
-        usage_set(
+        day = today - timedelta(days=days_ago)
+        created = usage_insert_if_missing(
             tenant_id=tenant.id,
-            day=today - timedelta(days=days_ago),
+            day=day,
             values={"tokens_used": tokens, "tasks_executed": tasks, "alerts_triggered": alerts, "active_widgets": widgets},
         )
+        report.note(f"usage {day}: {'written' if created else 'exists, left as it is'}", created=created)
     usage_rows_ensure(keys=[(tenant.id, today)])  # today's row only if missing: its counts are live
-    first, last = today - timedelta(days=USAGE_DAYS[0][0]), today - timedelta(days=1)
-    report.note(f"usage {first}..{last}: upserted in BillingUsage and UsageSnapshot; {today}: ensured", created=False)
 
 
 def _ensure_metric_history(report: SeedReport, tenant: Tenant, now: datetime) -> None:
@@ -181,7 +188,7 @@ def _ensure_metric_history(report: SeedReport, tenant: Tenant, now: datetime) ->
     }
     for metric, values in series.items():
         if MetricPoint.objects.filter(tenant=tenant, metric=metric).exists():
-            report.note(f"metric {metric!r}: history found", created=False)
+            report.note(f"metric {metric!r}: has datapoints, left as they are", created=False)
             continue
         points = [(hour - timedelta(hours=len(values) - 1 - i), float(v)) for i, v in enumerate(values)]
         metric_points_write(tenant=tenant, metric=metric, points=points, now=now)

@@ -206,25 +206,65 @@ def test_signed_garbage_is_a_parse_error(client, tenant):
     assert response.json()["error"] == "parse_error"
 
 
-def test_without_a_secret_debug_accepts_unsigned_events_with_a_warning(client, tenant, settings, caplog):
+@pytest.mark.parametrize("debug", [True, False])
+def test_without_a_secret_no_event_is_accepted_also_in_debug(client, tenant, settings, debug):
     settings.STRIPE_WEBHOOK_SECRET = ""
+    settings.DEBUG = debug
+
+    unsigned = deliver(client, usage_event(tokensUsed="3"), header=False)
+    signed = deliver(client, usage_event("evt_2", tokensUsed="3"), secret="whsec_anything")
+
+    for response in (unsigned, signed):
+        assert response.status_code == 400
+        assert response.json()["error"] == "invalid_signature"
+        assert "no STRIPE_WEBHOOK_SECRET" in response.json()["detail"]["Stripe-Signature"][0]
+    assert not BillingEvent.objects.exists()
+
+
+def test_unsigned_events_only_with_the_insecure_setting_in_debug(client, tenant, settings, caplog):
+    settings.STRIPE_WEBHOOK_SECRET = ""
+    settings.STRIPE_WEBHOOK_INSECURE_ACCEPT_UNSIGNED = True
     settings.DEBUG = True
 
     with caplog.at_level(logging.WARNING, logger="billing.apis"):
         response = deliver(client, usage_event(tokensUsed="3"), header=False)
 
     assert response.json()["outcome"] == "applied"
-    assert "UNSIGNED" in caplog.text
+    assert "INSECURE: accepting a billing event WITHOUT verifying it" in caplog.text
 
 
-def test_without_a_secret_and_without_debug_nothing_is_accepted(client, tenant, settings):
+def test_the_insecure_setting_does_nothing_without_debug(client, tenant, settings):
     settings.STRIPE_WEBHOOK_SECRET = ""
+    settings.STRIPE_WEBHOOK_INSECURE_ACCEPT_UNSIGNED = True
     settings.DEBUG = False
 
     response = deliver(client, usage_event(tokensUsed="3"), header=False)
 
     assert response.status_code == 400
     assert not BillingEvent.objects.exists()
+
+
+def test_the_insecure_setting_never_skips_a_configured_secret(client, tenant, settings):
+    settings.STRIPE_WEBHOOK_INSECURE_ACCEPT_UNSIGNED = True
+    settings.DEBUG = True
+
+    response = deliver(client, usage_event(tokensUsed="3"), header=False)
+
+    assert response.status_code == 400
+    assert not BillingEvent.objects.exists()
+
+
+@pytest.mark.parametrize(("offset", "accepted"), [(290, True), (301, False), (3600, False), (-290, True), (-301, False)])
+def test_a_signature_is_fresh_in_both_directions(client, tenant, offset, accepted):
+    response = deliver(client, usage_event(tokensUsed="1"), timestamp=int(time.time()) + offset)
+
+    if accepted:
+        assert response.status_code == 200 and response.json()["outcome"] == "applied"
+    else:
+        assert response.status_code == 400
+        assert response.json()["error"] == "invalid_signature"
+        assert "Timestamp outside the tolerance zone" in response.json()["detail"]["Stripe-Signature"][0]
+        assert not BillingEvent.objects.exists()
 
 
 def _deliver_concurrently(events):

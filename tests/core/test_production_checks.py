@@ -64,3 +64,10 @@ def test_missing_secrets_are_fine_in_debug():
     result = run(["manage.py", "check"], DEBUG="1", INTERNAL_ADMIN_API_KEY=None, STRIPE_WEBHOOK_SECRET=None)
 
     assert result.returncode == 0, result.stderr
+
+
+def test_the_insecure_webhook_setting_stops_a_production_process():
+    result = run(["manage.py", "check"], STRIPE_WEBHOOK_INSECURE_ACCEPT_UNSIGNED="1")
+
+    assert result.returncode != 0
+    assert "core.E003" in result.stderr

@@ -7,7 +7,8 @@ from core.exceptions import ApplicationError
 class Command(BaseCommand):
     help = (
         "Seed a demo tenant: the revenue-radar widget installed, trigger rules of every type with "
-        "example alerts, the last seven days of usage, and metric history. Safe to run again."
+        "example alerts, the last seven days of usage, and metric history. Adds only what is missing: "
+        "existing data is never changed, so it is safe to run again."
     )
 
     def add_arguments(self, parser):
@@ -22,5 +23,8 @@ class Command(BaseCommand):
             raise CommandError(exc.message) from None
         for line in report.lines:
             self.stdout.write(line)
-        summary = f"{report.created} thing(s) created" if report.created else "nothing new: already seeded"
+        if report.created:
+            summary = f"{report.created} thing(s) created, {report.kept} left as they were"
+        else:
+            summary = f"nothing new: already seeded ({report.kept} thing(s) left as they were)"
         self.stdout.write(self.style.SUCCESS(f"Seeded {tenant!r}: {summary}."))
