@@ -210,6 +210,7 @@ SPECTACULAR_SETTINGS = {
         "AlertStatusEnum": "alerts.models.AlertStatus",
         "SeverityEnum": "proactive.models.Severity",
         "RuleTypeEnum": "proactive.models.RuleType",
+        "RuleHealthEnum": "proactive.models.RuleHealth",
         "HealthStatusEnum": ["ok", "unavailable"],
     },
 }

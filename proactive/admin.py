@@ -16,27 +16,12 @@ def disable_rules(modeladmin, request, queryset):
     modeladmin.message_user(request, f"Disabled {count} rule(s).", messages.SUCCESS)
 
 
-class HasErrorFilter(admin.SimpleListFilter):
-    title = "last evaluation"
-    parameter_name = "errored"
-
-    def lookups(self, request, model_admin):
-        return [("yes", "Failed"), ("no", "Succeeded")]
-
-    def queryset(self, request, queryset):
-        if self.value() == "yes":
-            return queryset.exclude(last_error="")
-        if self.value() == "no":
-            return queryset.filter(last_error="")
-        return queryset
-
-
 @admin.register(TriggerRule)
 class TriggerRuleAdmin(admin.ModelAdmin):
     list_display = [
-        "name", "tenant", "type", "severity", "enabled", "next_run_at", "last_fired_at", "short_error",
+        "name", "tenant", "type", "severity", "enabled", "health", "next_run_at", "last_fired_at", "short_error",
     ]
-    list_filter = ["type", "severity", "enabled", HasErrorFilter, "tenant"]
+    list_filter = ["type", "severity", "enabled", "health", "tenant"]
     search_fields = ["name", "metric", "schedule", "tenant__id", "tenant__name"]
     list_select_related = ["tenant"]
     autocomplete_fields = ["tenant"]
@@ -47,13 +32,13 @@ class TriggerRuleAdmin(admin.ModelAdmin):
         (
             "Engine",
             {"fields": [
-                "next_run_at", "last_evaluated_at", "last_fired_at", "last_error", "last_error_at",
+                "health", "next_run_at", "last_evaluated_at", "last_fired_at", "last_error", "last_error_at",
                 "created_at", "updated_at",
             ]},
         ),
     ]
     readonly_fields = [
-        "next_run_at", "last_evaluated_at", "last_fired_at", "last_error", "last_error_at",
+        "health", "next_run_at", "last_evaluated_at", "last_fired_at", "last_error", "last_error_at",
         "created_at", "updated_at",
     ]
 

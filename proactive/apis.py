@@ -21,7 +21,7 @@ from core.serializers import (
 )
 from proactive.engine.runner import evaluate_rules
 from proactive.metrics import metric_series
-from proactive.models import MAX_WINDOW_DAYS, RuleType, Severity
+from proactive.models import MAX_WINDOW_DAYS, RuleHealth, RuleType, Severity
 from proactive.selectors import metric_point_list, trigger_rule_get, trigger_rule_list
 from proactive.services import (
     MAX_POINTS_PER_REQUEST,
@@ -53,6 +53,12 @@ class TriggerRuleOutputSerializer(serializers.Serializer):
     lastFiredAt = serializers.DateTimeField(source="last_fired_at", allow_null=True)
     lastError = EmptyAsNullCharField(source="last_error", allow_null=True)
     lastErrorAt = serializers.DateTimeField(source="last_error_at", allow_null=True)
+    health = serializers.ChoiceField(
+        choices=RuleHealth.choices,
+        help_text="What the last evaluation saw: `ok`; `noData` (no datapoints in the window, or fewer than an "
+        "anomaly rule needs: the rule cannot tell, which is not all clear); `error` (see lastError); `unknown` "
+        "(not evaluated since it was created or its metric, schedule or window changed).",
+    )
 
 
 class TriggerRuleInputSerializer(StrictInputSerializer):

@@ -29,6 +29,15 @@ class Severity(models.TextChoices):
     CRITICAL = "critical"
 
 
+class RuleHealth(models.TextChoices):
+    """What the rule's last evaluation could see (the values are the API's)."""
+
+    UNKNOWN = "unknown", "Not evaluated yet"
+    OK = "ok", "OK"
+    NO_DATA = "noData", "No data"
+    ERROR = "error", "Error"
+
+
 class TriggerRule(models.Model):
     tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="trigger_rules")
     name = models.CharField(max_length=200)
@@ -66,6 +75,10 @@ class TriggerRule(models.Model):
     last_fired_at = models.DateTimeField(null=True, blank=True, editable=False)
     last_error = models.TextField(blank=True, default="", editable=False)
     last_error_at = models.DateTimeField(null=True, blank=True, editable=False)
+    health = models.CharField(
+        max_length=10, choices=RuleHealth.choices, default=RuleHealth.UNKNOWN, editable=False,
+        help_text="What the last evaluation saw: no data in the window is not the same as all clear.",
+    )
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -76,6 +89,7 @@ class TriggerRule(models.Model):
         ]
         constraints = [
             models.CheckConstraint(condition=Q(type__in=RuleType.values), name="trigger_rule_type_valid"),
+            models.CheckConstraint(condition=Q(health__in=RuleHealth.values), name="trigger_rule_health_valid"),
             models.CheckConstraint(
                 condition=Q(severity__in=Severity.values), name="trigger_rule_severity_valid"
             ),

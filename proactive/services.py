@@ -6,7 +6,7 @@ from django.utils import timezone
 
 from core.exceptions import InvalidInput
 from proactive.engine.conditions import next_occurrence
-from proactive.models import MetricPoint, RuleType, TriggerRule
+from proactive.models import MetricPoint, RuleHealth, RuleType, TriggerRule
 from proactive.validators import is_usage_metric, validate_metric_identifier, validate_point_time
 from tenants.models import Tenant
 
@@ -16,6 +16,8 @@ RULE_FIELDS = (
 # Metric rules are looked at on every tick; the engine's tick runs every minute.
 METRIC_EVALUATION_INTERVAL = timedelta(minutes=1)
 SCHEDULING_FIELDS = {"type", "schedule", "enabled"}
+# Changing what a rule reads makes its last evaluation's health say nothing about it any more.
+EVALUATED_FIELDS = {"type", "schedule", "metric", "window_days"}
 MAX_POINTS_PER_REQUEST = 1000
 
 
@@ -70,6 +72,8 @@ def trigger_rule_update(*, rule: TriggerRule, now: datetime | None = None, **fie
     rule.full_clean(exclude=["tenant"])
     if changed & SCHEDULING_FIELDS:
         rule.next_run_at = next_run_after(rule=rule, now=now or timezone.now())
+    if changed & EVALUATED_FIELDS:
+        rule.health = RuleHealth.UNKNOWN
     rule.save()
     return rule
 

@@ -28,6 +28,8 @@ class Evaluation:
     evidence: dict = field(default_factory=dict)
     # False when there was not enough data to decide: a cleared alert is not auto-resolved then.
     decided: bool = True
+    # True when the metric had no datapoints in the window (or fewer than the rule needs).
+    no_data: bool = False
 
 
 @lru_cache(maxsize=4096)
@@ -64,7 +66,9 @@ def evaluate_threshold(
 ) -> Evaluation:
     """Fires when the most recent value is strictly greater than `threshold`."""
     if not points:
-        return Evaluation(fired=False, reason=f"No datapoints for {metric!r} in the window.", decided=False)
+        return Evaluation(
+            fired=False, reason=f"No datapoints for {metric!r} in the window.", decided=False, no_data=True
+        )
     observed_at, value = points[-1]
     evidence = {"metric": metric, "value": value, "threshold": threshold, "observedAt": iso_utc(observed_at)}
     if value > threshold:
@@ -93,6 +97,7 @@ def evaluate_anomaly(
             reason=f"{metric} has {len(points)} point(s) in the last {window_days} days; "
             f"anomaly detection needs at least {min_points}.",
             decided=False,
+            no_data=True,
         )
     values = np.fromiter((value for _, value in points), dtype=float, count=len(points))
     latest, history = values[-1], values[:-1]

@@ -29,7 +29,7 @@ from proactive.engine.conditions import (
     evaluate_threshold,
 )
 from proactive.metrics import SeriesRequest, metric_series_batch
-from proactive.models import RuleType, TriggerRule
+from proactive.models import RuleHealth, RuleType, TriggerRule
 from proactive.services import METRIC_EVALUATION_INTERVAL, next_run_after
 
 logger = logging.getLogger(__name__)
@@ -38,7 +38,7 @@ CHUNK_SIZE = 1000
 # What evaluating a rule reads; the rest of the row is not worth loading 100,000 times a minute.
 RULE_COLUMNS_READ = (
     "id", "tenant_id", "name", "type", "schedule", "metric", "threshold", "window_days", "severity",
-    "enabled", "auto_resolve", "next_run_at", "last_fired_at",
+    "enabled", "auto_resolve", "next_run_at", "last_fired_at", "health",
 )
 MAX_ERROR_LENGTH = 2000
 TELEMETRY_NAMESPACE = uuid.UUID("6f1c7f0e-3a5b-4d8e-9c61-2f4b8d7a1e90")
@@ -56,6 +56,14 @@ class RuleResult:
     @property
     def fired(self) -> bool:
         return self.evaluation is not None and self.evaluation.fired
+
+    @property
+    def health(self) -> str:
+        if self.error:
+            return RuleHealth.ERROR
+        if self.evaluation is not None and self.evaluation.no_data:
+            return RuleHealth.NO_DATA
+        return RuleHealth.OK
 
 
 @dataclass
@@ -282,7 +290,7 @@ def _next_run_at(rule: TriggerRule, now: datetime) -> datetime:
     return now.replace(second=0, microsecond=0) + METRIC_EVALUATION_INTERVAL
 
 
-BOOKKEEPING_COLUMNS = ("last_evaluated_at", "next_run_at", "last_error", "last_error_at", "last_fired_at")
+BOOKKEEPING_COLUMNS = ("last_evaluated_at", "next_run_at", "last_error", "last_error_at", "last_fired_at", "health")
 
 
 def _save_bookkeeping(results: Sequence[RuleResult], now: datetime) -> None:
@@ -296,5 +304,6 @@ def _save_bookkeeping(results: Sequence[RuleResult], now: datetime) -> None:
         rule.last_error_at = now if result.error else None
         if result.alert_created:
             rule.last_fired_at = now
+        rule.health = result.health
         rows.append((rule.pk, *(getattr(rule, column) for column in BOOKKEEPING_COLUMNS)))
     update_rows(model=TriggerRule, columns=BOOKKEEPING_COLUMNS, rows=rows)

@@ -1,0 +1,89 @@
+"""A rule that cannot see data says so (`noData`), distinct from an evaluation that succeeded or failed."""
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from proactive import metrics
+from proactive.engine.runner import due_rule_ids, evaluate_rules
+from proactive.models import MetricPoint, TriggerRule
+from proactive.services import trigger_rule_update
+from tests.factories import StaffUserFactory, TriggerRuleFactory
+
+pytestmark = pytest.mark.django_db
+
+NOW = datetime(2026, 11, 26, 13, 30, tzinfo=UTC)
+
+
+def tick():
+    return evaluate_rules(rule_ids=due_rule_ids(now=NOW), now=NOW)
+
+
+def health(rule) -> str:
+    return TriggerRule.objects.get(pk=rule.pk).health
+
+
+def write_points(tenant, metric, count, *, end=NOW):
+    MetricPoint.objects.bulk_create(
+        [MetricPoint(tenant=tenant, metric=metric, timestamp=end - timedelta(hours=n), value=10 + n) for n in range(count)]
+    )
+
+
+def test_each_health_state_after_a_tick(tenant):
+    make = lambda **fields: TriggerRuleFactory(tenant=tenant, now=NOW - timedelta(hours=1), **fields)  # noqa: E731
+    seen = make(name="seen", metric="seen", threshold=100)
+    empty = make(name="empty", metric="never.written", threshold=100)
+    stale = make(name="stale", metric="stale", threshold=100, window_days=1)
+    sparse = make(name="sparse", type="anomaly", metric="sparse", threshold=None)
+    schedule = make(name="briefing", type="schedule", schedule="0 * * * *")
+    write_points(tenant, "seen", 3)
+    write_points(tenant, "stale", 3, end=NOW - timedelta(days=2))
+    write_points(tenant, "sparse", 4)
+
+    assert {health(rule) for rule in (seen, empty, stale, sparse, schedule)} == {"unknown"}
+    tick()
+
+    assert health(seen) == "ok"
+    assert health(empty) == "noData"
+    assert health(stale) == "noData"  # points exist, but none in the rule's window
+    assert health(sparse) == "noData"  # fewer than the five an anomaly needs
+    assert health(schedule) == "ok"
+
+
+def test_a_failing_metric_provider_is_error_not_no_data(tenant, monkeypatch):
+    rule = TriggerRuleFactory(tenant=tenant, metric="usage.tokensUsed", threshold=5, now=NOW - timedelta(hours=1))
+    monkeypatch.setattr(metrics, "_providers_by_prefix", {})
+
+    tick()
+
+    stored = TriggerRule.objects.get(pk=rule.pk)
+    assert (stored.health, bool(stored.last_error)) == ("error", True)
+
+
+def test_data_arriving_turns_no_data_into_ok_and_changing_the_metric_resets_it(tenant):
+    rule = TriggerRuleFactory(tenant=tenant, metric="late", threshold=100, now=NOW - timedelta(hours=1))
+    tick()
+    assert health(rule) == "noData"
+
+    write_points(tenant, "late", 1)
+    evaluate_rules(rule_ids=[rule.pk], now=NOW + timedelta(minutes=1))
+    assert health(rule) == "ok"
+
+    trigger_rule_update(rule=rule, metric="other")
+    assert health(rule) == "unknown"
+    trigger_rule_update(rule=TriggerRule.objects.get(pk=rule.pk), name="renamed")
+    assert health(rule) == "unknown"
+
+
+def test_the_api_and_the_admin_show_it(tenant, tenant_client, client):
+    quiet = TriggerRuleFactory(tenant=tenant, name="Quiet metric", metric="nothing.here", threshold=1, now=NOW - timedelta(hours=1))
+    tick()
+    client.force_login(StaffUserFactory())
+
+    body = tenant_client.get(f"/triggers/{quiet.pk}").json()
+    listing = client.get("/admin/proactive/triggerrule/?health__exact=noData").content.decode()
+    filtered_out = client.get("/admin/proactive/triggerrule/?health__exact=ok").content.decode()
+
+    assert body["health"] == "noData"
+    assert "Quiet metric" in listing and "No data" in listing
+    assert "Quiet metric" not in filtered_out
