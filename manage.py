@@ -6,8 +6,17 @@ import sys
 def main():
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
     from django.core.management import execute_from_command_line
+    from django.db.utils import OperationalError
 
-    execute_from_command_line(sys.argv)
+    try:
+        execute_from_command_line(sys.argv)
+    except OperationalError as exc:
+        from core.startup import explain_database_error
+
+        explained = explain_database_error(exc)
+        if explained is None:
+            raise
+        sys.exit(explained)
 
 
 if __name__ == "__main__":

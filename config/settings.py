@@ -242,7 +242,15 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
-    "loggers": {"django.db.backends": {"level": "INFO"}},
+    "loggers": {
+        # Everything goes through the root handler once: without this, Django's own DEBUG console
+        # handler on "django" printed each line a second time.
+        "django": {"handlers": [], "level": "INFO", "propagate": True},
+        # A 4xx is the client's mistake, answered in the error shape and written once by the
+        # access log; 5xx (with their tracebacks) are logged here.
+        "django.request": {"level": "ERROR"},
+        "django.db.backends": {"level": "INFO"},
+    },
 }
 
 # --- Product ------------------------------------------------------------------------------------

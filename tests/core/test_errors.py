@@ -73,3 +73,16 @@ def test_writes_work_with_and_without_trailing_slash(admin_key_client, path):
 
     assert response.status_code == 201
     assert Tenant.objects.filter(pk="slashy").exists()
+
+
+def test_a_4xx_is_not_logged_by_the_app_and_nothing_is_logged_twice(client, caplog):
+    import logging
+
+    with caplog.at_level(logging.DEBUG):
+        response = client.get("/alerts")
+
+    assert response.status_code == 401
+    assert [record for record in caplog.records if record.name == "django.request"] == []
+    # One handler (the root's) writes every line: Django's own console handler is gone.
+    assert logging.getLogger("django").handlers == []
+    assert logging.getLogger("django.request").getEffectiveLevel() == logging.ERROR

@@ -71,3 +71,20 @@ def test_the_insecure_webhook_setting_stops_a_production_process():
 
     assert result.returncode != 0
     assert "core.E003" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("url", "says"),
+    [
+        ("postgres://postgres@127.0.0.1:5432/no_such_database_here", 'database "no_such_database_here" does not exist'
+         " — create it (createdb -h 127.0.0.1 -U postgres no_such_database_here)"),
+        ("postgres://postgres@127.0.0.1:1/x", "Connection refused — is the server running there?"),
+    ],
+)
+def test_a_database_that_cannot_be_reached_is_one_clear_line(url, says):
+    result = run(["manage.py", "migrate"], DATABASE_URL=url)
+
+    assert result.returncode == 1
+    assert result.stdout == ""
+    assert result.stderr.count("\n") == 1 and result.stderr.startswith("error: cannot use the PostgreSQL database")
+    assert says in result.stderr
