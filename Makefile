@@ -33,6 +33,10 @@ install-test: $(VENV)/.installed-test
 # Zero configuration: SQLite in var/ and a filesystem Celery broker, DEBUG on.
 # Set DATABASE_URL / CELERY_BROKER_URL (in the environment or .env) for PostgreSQL and Redis.
 run: export DEBUG ?= 1
+# One worker process with threads: on Ctrl-C honcho sends SIGTERM to each process group and gives
+# it 5 s; a prefork pool's children would die on that signal mid-task (and the filesystem broker's
+# polling loop makes a prefork shutdown take about that long). Production keeps prefork.
+run: export WORKER_POOL ?= threads
 run: install
 	$(MANAGE) migrate --noinput
 	$(MANAGE) collectstatic --noinput --verbosity 0

@@ -226,8 +226,6 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         # Exchange tables; kombu's default is ./control, which put broker state in the work tree.
         "control_folder": str(VAR_DIR / "celery" / "control"),
     }
-    for _folder in ("queue", "processed", "control"):
-        (VAR_DIR / "celery" / _folder).mkdir(parents=True, exist_ok=True)
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True

@@ -1,0 +1,91 @@
+"""`make run` as a person uses it: it comes up, serves the demo, and Ctrl-C stops it cleanly."""
+
+import os
+import pty
+import select
+import signal
+import socket
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+PROJECT = Path(__file__).resolve().parents[2]
+
+pytestmark = pytest.mark.slow
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+class Terminal:
+    """`make run` in a pseudo-terminal: what a person sees, and the Ctrl-C they type."""
+
+    def __init__(self, tmp_path, port: int):
+        env = {key: os.environ[key] for key in ("PATH", "HOME", "LANG") if key in os.environ}
+        env.update(VAR_DIR=str(tmp_path / "var"), PORT=str(port))
+        self.pid, self.fd = pty.fork()
+        if self.pid == 0:  # the child: make, as typed at a shell
+            os.chdir(PROJECT)
+            os.execvpe("make", ["make", "--no-print-directory", "run"], env)
+        self.output = b""
+
+    def read(self, seconds: float) -> None:
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            ready, _, _ = select.select([self.fd], [], [], max(0.0, min(0.2, end - time.monotonic())))
+            if ready:
+                try:
+                    self.output += os.read(self.fd, 65536)
+                except OSError:
+                    return
+
+    def text(self) -> str:
+        return self.output.decode(errors="replace")
+
+
+def test_make_run_serves_the_demo_and_stops_cleanly_on_ctrl_c(tmp_path):
+    port = free_port()
+    terminal = Terminal(tmp_path, port)
+    try:
+        deadline = time.monotonic() + 240
+        health = None
+        while time.monotonic() < deadline and health is None:
+            terminal.read(0.5)
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2) as response:
+                    health = response.status
+            except OSError:
+                pass
+        assert health == 200, terminal.text()[-3000:]
+        terminal.read(5)  # the worker and beat settle
+        before_ctrl_c = len(terminal.output)
+
+        os.write(terminal.fd, b"\x03")  # Ctrl-C: SIGINT to the terminal's foreground process group
+        stopped_at = None
+        end = time.monotonic() + 30
+        while time.monotonic() < end:
+            terminal.read(0.2)
+            done, status = os.waitpid(terminal.pid, os.WNOHANG)
+            if done:
+                stopped_at = time.monotonic() - (end - 30)
+                break
+        terminal.read(0.5)
+    finally:
+        try:
+            os.killpg(terminal.pid, signal.SIGKILL)
+        except OSError:
+            pass
+
+    shutdown = terminal.output[before_ctrl_c:].decode(errors="replace")
+    assert stopped_at is not None and stopped_at < 8, shutdown
+    for process in ("web.1", "worker.1", "beat.1"):
+        assert f"{process} stopped" in shutdown
+    assert "SIGKILL" not in shutdown and "ERROR" not in shutdown and "Traceback" not in shutdown, shutdown
+    banner = terminal.text()
+    assert (tmp_path / "var" / "demo.env").is_file()
+    assert "API key (new)" in banner and "set -a;" in banner
