@@ -5,6 +5,7 @@ status it was not told about (raise_on_unexpected_status).
 """
 
 import importlib
+import json
 import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
@@ -13,6 +14,7 @@ from urllib.parse import parse_qs, urlparse
 
 import httpx
 import pytest
+import stripe
 from django.conf import settings
 
 from tests.factories import TenantFactory, TriggerRuleFactory, issue_api_key, raise_alert
@@ -203,3 +205,47 @@ def test_no_credentials_is_a_parsed_401(generated, live_server):
 
     assert response.status_code == 401
     assert response.parsed.error == "not_authenticated"
+
+
+def test_every_other_operation(generated, tenant_api, admin_api, live_server):
+    models = submodule("models")
+    tenant = TenantFactory(id="acme")
+    alert = raise_alert(TriggerRuleFactory(tenant=tenant, name="Spike"))
+    endpoint("marketplace", "marketplace_widgets_register").sync(
+        client=admin_api, body=models.WidgetRegisterInput(slug="radar", name="Radar", version="2.1.0")
+    )
+    endpoint("marketplace", "marketplace_widgets_install").sync(client=tenant_api, slug="radar", body=models.InstallInput())
+    event = models.StripeEvent(
+        id="evt_generated", type_="invoice.created",
+        data=models.StripeEventData(object_=models.StripeEventDataObject.from_dict(
+            {"metadata": {"tenantId": "acme", "tokensUsed": "120"}}
+        )),
+    )
+    # httpx sends the body as compact JSON: the signature is over exactly those bytes.
+    sent = json.dumps(event.to_dict(), ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    signature = stripe.WebhookSignature.generate_signature_header(sent, settings.STRIPE_WEBHOOK_SECRET)
+
+    fetched = endpoint("alerts", "alerts_retrieve").sync(client=tenant_api, alert_id=alert.pk)
+    snoozed = endpoint("alerts", "alerts_snooze").sync(client=tenant_api, alert_id=alert.pk, body=models.SnoozeInput(minutes=30))
+    notifications = endpoint("notifications", "notifications_list").sync(client=tenant_api, unread=True)
+    read = endpoint("notifications", "notifications_read").sync(client=tenant_api, notification_id=notifications.results[0].id)
+    widget = endpoint("marketplace", "marketplace_widgets_retrieve").sync(client=tenant_api, slug="radar")
+    uninstalled = endpoint("marketplace", "marketplace_widgets_uninstall").sync_detailed(client=tenant_api, slug="radar")
+    created = endpoint("tenants", "tenants_create").sync_detailed(
+        client=admin_api, body=models.TenantCreateInput(id="globex", name="Globex")
+    )
+    tenants = endpoint("tenants", "tenants_list").sync(client=admin_api, limit=1)
+    received = endpoint("billing", "billing_webhook").sync(client=generated.Client(base_url=live_server.url), body=event, stripe_signature=signature)
+    again = endpoint("billing", "billing_webhook").sync(client=generated.Client(base_url=live_server.url), body=event, stripe_signature=signature)
+    health = endpoint("health", "health").sync(client=generated.Client(base_url=live_server.url))
+
+    assert isinstance(fetched.payload, models.ThresholdAlertPayload) and fetched.payload.reason == "Spike fired."
+    assert snoozed.status == models.AlertStatusEnum.SNOOZED and snoozed.snoozed_until is not None
+    assert [n.alert_id for n in notifications.results] == [alert.pk]
+    assert read.read is True and read.read_at is not None
+    assert (widget.slug, widget.installed_version, widget.installed) == ("radar", "2.1.0", True)
+    assert uninstalled.status_code == 204
+    assert created.status_code == 201 and created.parsed.slug == "globex"
+    assert [t.id for t in tenants.results] == ["acme"] and tenants.next_ is not None
+    assert (received.outcome, received.duplicate, again.duplicate) == (models.OutcomeEnum.APPLIED, False, True)
+    assert (health.status, health.checks.database) == (models.HealthStatusEnum.OK, models.HealthStatusEnum.OK)
