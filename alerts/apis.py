@@ -20,11 +20,11 @@ from core.openapi import error_response
 from core.pagination import NewestFirstCursorPagination
 from core.serializers import (
     AwareDateTimeField,
-    EmptyAsNullCharField,
+    EmptyAsNullChoiceField,
     StrictInputSerializer,
     serializer_with_fields,
 )
-from proactive.models import Severity
+from proactive.models import RuleType, Severity
 from tenants.apis import TenantScopedApi
 from tenants.principals import actor_label
 
@@ -32,8 +32,8 @@ from tenants.principals import actor_label
 AlertEventOutputSerializer = serializer_with_fields(
     "AlertEventOutputSerializer",
     {
-        "from": EmptyAsNullCharField(source="from_status", allow_null=True),
-        "to": serializers.CharField(source="to_status"),
+        "from": EmptyAsNullChoiceField(source="from_status", choices=AlertStatus.choices, allow_null=True),
+        "to": serializers.ChoiceField(source="to_status", choices=AlertStatus.choices),
         "at": serializers.DateTimeField(),
         "by": serializers.CharField(source="actor"),
         "reason": serializers.CharField(),
@@ -45,7 +45,7 @@ class AlertOutputSerializer(serializers.Serializer):
     id = serializers.IntegerField()
     ruleId = serializers.IntegerField(source="rule_id", allow_null=True)
     ruleName = serializers.CharField(source="rule_name")
-    ruleType = serializers.CharField(source="rule_type")
+    ruleType = serializers.ChoiceField(source="rule_type", choices=RuleType.choices)
     severity = serializers.ChoiceField(choices=Severity.choices)
     status = serializers.ChoiceField(choices=AlertStatus.choices)
     payload = AlertPayloadField(help_text="The evidence: why it fired (its keys depend on the rule's type).")

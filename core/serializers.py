@@ -139,6 +139,13 @@ class EmptyAsNullCharField(serializers.CharField):
         return value or None
 
 
+class EmptyAsNullChoiceField(serializers.ChoiceField):
+    """Output only: a choice the database stores as "" when not set; the API says null."""
+
+    def to_representation(self, value):
+        return super().to_representation(value) if value else None
+
+
 def serializer_with_fields(name: str, fields: dict) -> type[serializers.Serializer]:
     """A Serializer class from a dict, for field names Python cannot declare (`from`)."""
     return type(name, (serializers.Serializer,), dict(fields))
