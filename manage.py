@@ -5,11 +5,14 @@ import sys
 
 def main():
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+    from django.core.exceptions import ImproperlyConfigured
     from django.core.management import execute_from_command_line
     from django.db.utils import OperationalError
 
     try:
         execute_from_command_line(sys.argv)
+    except ImproperlyConfigured as exc:  # a setting the environment must give (docs/operations.md)
+        sys.exit(f"error: {exc} Locally, run with DEBUG=1; in production, see docs/operations.md.")
     except OperationalError as exc:
         from core.startup import explain_database_error
 

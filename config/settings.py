@@ -35,10 +35,12 @@ DEMO_ENV_FILE = VAR_DIR / "demo.env"
 DEMO_SECRETS = ("INTERNAL_ADMIN_API_KEY", "STRIPE_WEBHOOK_SECRET")
 
 
+DEMO_SECRETS_FROM_FILE = []  # which of them this process took from the file
 if DEBUG:
     for _name, _value in read_env_file(DEMO_ENV_FILE).items():
-        if _name in DEMO_SECRETS:
-            os.environ.setdefault(_name, _value)
+        if _name in DEMO_SECRETS and _name not in os.environ:
+            os.environ[_name] = _value
+            DEMO_SECRETS_FROM_FILE.append(_name)
 
 SECRET_KEY = os.environ.get("SECRET_KEY", "")
 if not SECRET_KEY:

@@ -88,3 +88,13 @@ def test_a_database_that_cannot_be_reached_is_one_clear_line(url, says):
     assert result.stdout == ""
     assert result.stderr.count("\n") == 1 and result.stderr.startswith("error: cannot use the PostgreSQL database")
     assert says in result.stderr
+
+
+def test_a_missing_secret_key_is_one_clear_line():
+    result = run(["manage.py", "migrate"], SECRET_KEY=None)
+
+    assert result.returncode == 1
+    assert result.stderr == (
+        "error: SECRET_KEY must be set when DEBUG is off. Locally, run with DEBUG=1; in production, "
+        "see docs/operations.md.\n"
+    )

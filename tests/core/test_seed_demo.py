@@ -201,6 +201,16 @@ def test_demo_access_keeps_the_key_across_restarts_and_writes_what_the_docs_use(
     assert "Admin key, X-Admin-Key (from your settings)" in second
 
 
+def test_secrets_read_back_from_the_file_are_said_to_be_kept(demo_env, settings):
+    seed("--tenant", "demo-tenant", "--tenant-name", "Demo Tenant")
+    settings.DEMO_SECRETS_FROM_FILE = ["INTERNAL_ADMIN_API_KEY", "STRIPE_WEBHOOK_SECRET"]
+
+    out = demo_access()
+
+    assert "Admin key, X-Admin-Key (kept from the last start)" in out
+    assert "Webhook secret, STRIPE_WEBHOOK_SECRET (kept from the last start)" in out
+
+
 def test_demo_access_generates_the_missing_secrets(demo_env, settings):
     seed("--tenant", "demo-tenant", "--tenant-name", "Demo Tenant")
     settings.INTERNAL_ADMIN_API_KEY = ""

@@ -37,9 +37,14 @@ class Command(BaseCommand):
             "INTERNAL_ADMIN_API_KEY": settings.INTERNAL_ADMIN_API_KEY or secrets.token_urlsafe(32),
             "STRIPE_WEBHOOK_SECRET": settings.STRIPE_WEBHOOK_SECRET or f"whsec_{secrets.token_urlsafe(32)}",
         }
-        generated = [name for name in ("INTERNAL_ADMIN_API_KEY", "STRIPE_WEBHOOK_SECRET") if not getattr(settings, name)]
+        origins = {
+            name: "generated for this demo" if not getattr(settings, name)
+            else "kept from the last start" if name in settings.DEMO_SECRETS_FROM_FILE
+            else "from your settings"
+            for name in ("INTERNAL_ADMIN_API_KEY", "STRIPE_WEBHOOK_SECRET")
+        }
         self._write(path, values)
-        self.stdout.write(self._banner(found, values, key_note, generated, path, base_url.rstrip("/")))
+        self.stdout.write(self._banner(found, values, key_note, origins, path, base_url.rstrip("/")))
 
     def _demo_key(self, tenant: Tenant, stored_key: str) -> tuple[str, str]:
         """The demo key of the last start if it still works; else a new one (saying what became of the old)."""
@@ -63,9 +68,7 @@ class Command(BaseCommand):
             file.write("\n".join(lines) + "\n")
 
     @staticmethod
-    def _banner(tenant, values, key_note, generated, path, base) -> str:
-        origin = {name: "generated for this demo" if name in generated else "from your settings"
-                  for name in ("INTERNAL_ADMIN_API_KEY", "STRIPE_WEBHOOK_SECRET")}
+    def _banner(tenant, values, key_note, origin, path, base) -> str:
         auth = f'-H "Authorization: Bearer {values["KEY"]}"'
         return "\n".join([
             "",
