@@ -11,7 +11,10 @@ def main():
 
     try:
         execute_from_command_line(sys.argv)
-    except ImproperlyConfigured as exc:  # a setting the environment must give (docs/operations.md)
+    except ImproperlyConfigured as exc:
+        if "DEBUG is off" not in str(exc):
+            raise
+        # A setting production must give (config/settings.py says which): one line, not a traceback.
         sys.exit(f"error: {exc} Locally, run with DEBUG=1; in production, see docs/operations.md.")
     except OperationalError as exc:
         from core.startup import explain_database_error

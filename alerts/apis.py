@@ -7,8 +7,8 @@ from rest_framework import serializers
 from rest_framework.response import Response
 
 from alerts.models import AlertStatus
-from alerts.serializers import AlertPayloadField
 from alerts.selectors import alert_get, alert_list, notification_get, notification_list
+from alerts.serializers import AlertPayloadField
 from alerts.services import (
     MAX_SNOOZE,
     alert_acknowledge,
@@ -27,7 +27,6 @@ from core.serializers import (
 from proactive.models import RuleType, Severity
 from tenants.apis import TenantScopedApi
 from tenants.principals import actor_label
-
 
 AlertEventOutputSerializer = serializer_with_fields(
     "AlertEventOutputSerializer",

@@ -38,7 +38,7 @@ DEMO_SECRETS = ("INTERNAL_ADMIN_API_KEY", "STRIPE_WEBHOOK_SECRET")
 DEMO_SECRETS_FROM_FILE = []  # which of them this process took from the file
 if DEBUG:
     for _name, _value in read_env_file(DEMO_ENV_FILE).items():
-        if _name in DEMO_SECRETS and _name not in os.environ:
+        if _name in DEMO_SECRETS and not os.environ.get(_name):  # unset or blank (`KEY=` in .env)
             os.environ[_name] = _value
             DEMO_SECRETS_FROM_FILE.append(_name)
 
@@ -183,6 +183,7 @@ REST_FRAMEWORK = {
         "rest_framework.renderers.BrowsableAPIRenderer",
     ],
     "DEFAULT_PARSER_CLASSES": ["core.parsers.SafeJSONParser"],
+    "DEFAULT_CONTENT_NEGOTIATION_CLASS": "core.negotiation.JsonUnlessAskedOtherwise",
     "EXCEPTION_HANDLER": "core.exception_handler.api_exception_handler",
     "DEFAULT_SCHEMA_CLASS": "core.openapi.ApiAutoSchema",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",

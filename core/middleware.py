@@ -6,7 +6,6 @@ from django.http import JsonResponse
 from core.exception_handler import error_body
 from core.parsers import body_too_large_message
 
-
 # Django's own pages (the admin's filters repeat parameters), not the API.
 _NOT_API = ("/admin/", "/static/", "/api-auth/")
 

@@ -26,6 +26,8 @@ class ApiAutoSchema(AutoSchema):
 
 
 class ClosedSerializerExtension(OpenApiSerializerExtension):
+    """Closed output objects and every strict input (which rejects unknown fields): no other properties."""
+
     target_class = "core.serializers.ClosedSerializer"
     match_subclasses = True
 
@@ -52,6 +54,7 @@ ERROR_SCHEMA = {
         "error": {
             "type": "string",
             "description": "A stable code: validation_error, parse_error, tenant_required, invalid_signature, "
+            "bad_request (a request Django refuses to read, e.g. over 1,000 query parameters), "
             "not_authenticated, authentication_failed, permission_denied, not_found, conflict, "
             "payload_too_large, uri_too_long, unsupported_media_type.",
         },
@@ -70,7 +73,14 @@ def error_example(code: str, detail, *, summary: str | None = None) -> dict:
 
 def _bad_input_examples(operation: dict, schemas: dict) -> dict:
     """Examples of the 400s this operation can really answer, from what it takes."""
-    examples = {}
+    examples = {
+        "repeated_parameter": error_example(
+            "validation_error",
+            {"limit": ["Give this parameter once (several values: separate them with commas where a parameter "
+                       "takes a list)."]},
+            summary="validation_error (a query parameter given twice)",
+        ),
+    }
     parameters = {parameter["name"]: parameter for parameter in operation.get("parameters", [])}
     body = operation.get("requestBody", {}).get("content", {}).get("application/json", {}).get("schema", {})
     body = schemas.get(body.get("$ref", "").rsplit("/", 1)[-1], body)
@@ -123,9 +133,19 @@ def _generic_errors(operation: dict, schemas: dict) -> dict[str, tuple[str, dict
             "the caller is not a member of.",
             {
                 "permission_denied": error_example(
-                    "permission_denied",
-                    "This endpoint is for administrators: a staff user or the X-Admin-Key header.",
+                    "permission_denied", "This endpoint is for administrators: a staff user or the X-Admin-Key header."
                 )
+            }
+            if _admin_only(operation)
+            else {
+                "another_tenant": error_example(
+                    "permission_denied", "This API key belongs to another tenant than X-Tenant-Id names.",
+                    summary="permission_denied (X-Tenant-Id names another tenant than the key's)",
+                ),
+                "not_a_member": error_example(
+                    "permission_denied", "You are not a member of tenant 'globex'.",
+                    summary="permission_denied (a signed-in user outside that tenant)",
+                ),
             },
         ),
         "404": (
@@ -171,15 +191,24 @@ def error_response(description: str, *examples: tuple[str, object]) -> OpenApiRe
 
 
 def _statuses_for(path: str, method: str, operation: dict) -> list[str]:
-    statuses = ["413", "414"]  # core.middleware answers these for any request
-    authenticated = bool(operation.get("security")) and operation["security"] != [{}]
-    if authenticated:
-        statuses += ["400", "401", "403"]
+    # core.middleware answers these for any request: a body or URL too large, a query parameter
+    # given twice (Django itself: more than 1,000 of them).
+    statuses = ["400", "413", "414"]
+    if _authenticated(operation):
+        statuses += ["401", "403"]
     if "{" in path and "{metric}" not in path:  # an object named in the path may not exist
         statuses.append("404")
     if "requestBody" in operation and operation.get("operationId") != "billing_webhook":
-        statuses += ["400", "415"]
+        statuses.append("415")
     return statuses
+
+
+def _authenticated(operation: dict) -> bool:
+    return bool(operation.get("security")) and operation["security"] != [{}]
+
+
+def _admin_only(operation: dict) -> bool:
+    return not any("apiKey" in requirement for requirement in operation.get("security", []))
 
 
 def add_error_responses(result, generator, request, public):

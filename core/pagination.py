@@ -65,10 +65,14 @@ class NewestFirstCursorPagination(CursorPagination):
         size = self.get_page_size(request)
         cursor = self.decode_cursor(request)
         keys = [key(item) for item in items]
-        try:
-            position = datetime.fromisoformat(cursor.position) if cursor and cursor.position else None
-        except ValueError:
-            raise ValidationError({"cursor": [self.invalid_cursor_message]}) from None
+        position = None
+        if cursor is not None and cursor.position is not None:
+            try:
+                position = datetime.fromisoformat(cursor.position)
+            except ValueError:
+                pass
+            if position is None or position.tzinfo is None:  # forged: not a time this API wrote
+                raise ValidationError({"cursor": [self.invalid_cursor_message]})
         if cursor is not None and cursor.reverse:  # the page just newer than `position`
             end = sum(1 for k in keys if position is None or k > position)
             start = max(0, end - size)

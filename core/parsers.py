@@ -1,8 +1,11 @@
 import json
+import math
 
 from django.conf import settings
 from rest_framework.exceptions import APIException, ParseError
 from rest_framework.parsers import JSONParser
+
+from core.validators import nested_deeper_than
 
 # How deeply a request body may nest. Every body the API takes is a few levels deep; stored JSON
 # fields have their own, lower bound (core.validators.MAX_STORED_JSON_DEPTH) that names the field.
@@ -18,18 +21,6 @@ class PayloadTooLarge(APIException):
     default_code = "payload_too_large"
 
 
-def nesting_exceeds(value, limit: int) -> bool:
-    """Whether a parsed JSON value nests containers deeper than `limit` (iterative: any depth is safe)."""
-    stack = [(value, 1)]
-    while stack:
-        item, depth = stack.pop()
-        if isinstance(item, dict | list):
-            if depth > limit:
-                return True
-            stack.extend((child, depth + 1) for child in (item.values() if isinstance(item, dict) else item))
-    return False
-
-
 def loads_request_json(raw: bytes):
     """Parse a JSON request body: NaN and Infinity refused, depth bounded. Raises ParseError."""
     try:
@@ -38,18 +29,25 @@ def loads_request_json(raw: bytes):
         raise ParseError(f"JSON parse error - the body is not {settings.DEFAULT_CHARSET}: {exc}") from None
     too_deep = ParseError(f"JSON parse error - the document is nested more than {MAX_BODY_DEPTH} levels deep.")
     try:
-        value = json.loads(text, parse_constant=_reject_constant)
+        value = json.loads(text, parse_constant=_reject_constant, parse_float=_finite_float)
     except ValueError as exc:
         raise ParseError(f"JSON parse error - {exc}") from None
     except RecursionError:
         raise too_deep from None
-    if nesting_exceeds(value, MAX_BODY_DEPTH):
+    if nested_deeper_than(value, MAX_BODY_DEPTH):
         raise too_deep
     return value
 
 
 def _reject_constant(constant: str):
     raise ValueError(f"{constant} is not a JSON number")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):  # 1e400: a valid JSON number no float (and no jsonb column) can hold
+        raise ValueError(f"{text} is too large a number")
+    return value
 
 
 class SafeJSONParser(JSONParser):

@@ -34,7 +34,7 @@ def _json_type_error(field: serializers.Field, value) -> str | None:
     return None
 
 
-class StrictInputSerializer(serializers.Serializer):
+class StrictInputSerializer(ClosedSerializer):
     """
     A JSON body serializer that takes JSON types as they are (no "5" for 5, no 1 for true) and
     rejects fields it does not know, so that a typo such as `window_days` for `windowDays` is a

@@ -7,24 +7,32 @@ FLOAT_BOUND = 1e300
 MAX_STORED_JSON_DEPTH = 32
 
 
-def json_problem(value, *, max_depth: int = MAX_STORED_JSON_DEPTH) -> str | None:
-    """
-    Why PostgreSQL cannot (or should not) store this JSON value, or None: a NUL character anywhere
-    (keys included), or nesting deeper than `max_depth` containers. Iterative, so any depth is safe.
-    """
+def _walk(value):
+    """Every value inside a JSON value with the depth of containers it sits in (iterative: any depth is safe)."""
     stack = [(value, 1)]
     while stack:
         item, depth = stack.pop()
-        if isinstance(item, str):
-            if "\x00" in item:
-                return "May not contain NUL (\\u0000) characters."
-        elif isinstance(item, dict | list | tuple):
-            if depth > max_depth:
-                return f"Is nested more than {max_depth} levels deep."
-            if isinstance(item, dict):
-                stack.extend((key, depth) for key in item)
-                stack.extend((child, depth + 1) for child in item.values())
-            else:
-                stack.extend((child, depth + 1) for child in item)
-    return None
+        yield item, depth
+        if isinstance(item, dict):
+            stack.extend((key, depth) for key in item)
+            stack.extend((child, depth + 1) for child in item.values())
+        elif isinstance(item, list | tuple):
+            stack.extend((child, depth + 1) for child in item)
 
+
+def nested_deeper_than(value, limit: int) -> bool:
+    """Whether containers nest more than `limit` levels deep in a JSON value."""
+    return any(isinstance(item, dict | list | tuple) and depth > limit for item, depth in _walk(value))
+
+
+def json_problem(value, *, max_depth: int = MAX_STORED_JSON_DEPTH) -> str | None:
+    """
+    Why PostgreSQL cannot (or should not) store this JSON value, or None: a NUL character anywhere
+    (keys included), or nesting deeper than `max_depth` containers.
+    """
+    for item, depth in _walk(value):
+        if isinstance(item, str) and "\x00" in item:
+            return "May not contain NUL (\\u0000) characters."
+        if isinstance(item, dict | list | tuple) and depth > max_depth:
+            return f"Is nested more than {max_depth} levels deep."
+    return None

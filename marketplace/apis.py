@@ -7,7 +7,12 @@ from rest_framework.response import Response
 
 from core.pagination import NewestFirstCursorPagination
 from core.serializers import StorableJSONField, StrictInputSerializer
-from marketplace.selectors import widget_get, widget_get_active, widget_get_for_tenant, widget_list_for_tenant
+from marketplace.selectors import (
+    widget_get,
+    widget_get_active,
+    widget_get_for_tenant,
+    widget_list_for_tenant,
+)
 from marketplace.services import widget_install, widget_register, widget_uninstall
 from marketplace.validators import validate_widget_slug
 from tenants.apis import TenantScopedApi
@@ -74,10 +79,10 @@ class JSONObjectInputField(StorableJSONField):
 class WidgetRegisterInputSerializer(StrictInputSerializer):
     """`name` and `version` are required to register a new widget; an update may send any subset."""
 
-    slug = serializers.CharField(max_length=64)
+    slug = serializers.CharField(max_length=64, trim_whitespace=False)  # identifiers are taken as sent
     name = serializers.CharField(max_length=200, required=False)
     description = serializers.CharField(required=False, allow_blank=True)
-    version = serializers.CharField(max_length=64, required=False)
+    version = serializers.CharField(max_length=64, required=False, trim_whitespace=False)
     dashboard = JSONObjectInputField(required=False)
     metadata = JSONObjectInputField(required=False)
     active = serializers.BooleanField(required=False)
@@ -177,7 +182,7 @@ class WidgetInstallApi(TenantScopedApi):
     )
     def post(self, request, slug: str):
         widget = self.get_widget(slug)
-        data = self.InstallInputSerializer(data=request.data or {})
+        data = self.InstallInputSerializer(data=request.data)  # no body parses as {}
         data.is_valid(raise_exception=True)
         change = widget_install(tenant=self.tenant, widget=widget, config=data.validated_data.get("config"))
         return Response(

@@ -1,7 +1,12 @@
 from django.contrib import admin, messages
 
 from proactive.models import MetricPoint, TriggerRule
-from proactive.services import RULE_FIELDS, trigger_rule_create, trigger_rule_update, trigger_rules_set_enabled
+from proactive.services import (
+    RULE_FIELDS,
+    trigger_rule_create,
+    trigger_rule_update,
+    trigger_rules_set_enabled,
+)
 
 
 @admin.action(description="Enable selected rules")

@@ -30,7 +30,12 @@ from proactive.services import (
     trigger_rule_delete,
     trigger_rule_update,
 )
-from proactive.validators import METRIC_PATTERN, is_usage_metric, validate_metric_identifier, validate_point_time
+from proactive.validators import (
+    METRIC_PATTERN,
+    is_usage_metric,
+    validate_metric_identifier,
+    validate_point_time,
+)
 from tenants.apis import TenantScopedApi
 from tenants.principals import actor_label
 
@@ -65,7 +70,9 @@ class TriggerRuleInputSerializer(StrictInputSerializer):
     name = serializers.CharField(max_length=200)
     type = choice_field(RuleType.choices, noun="type")
     schedule = serializers.CharField(max_length=100, required=False, allow_null=True, allow_blank=True)
-    metric = serializers.CharField(max_length=200, required=False, allow_null=True, allow_blank=True)
+    metric = serializers.CharField(  # an identifier, taken as sent: "m\n" is not quietly "m"
+        max_length=200, required=False, allow_null=True, allow_blank=True, trim_whitespace=False
+    )
     threshold = FiniteFloatField(required=False, allow_null=True)
     windowDays = serializers.IntegerField(
         source="window_days", required=False, allow_null=True, min_value=1, max_value=MAX_WINDOW_DAYS
@@ -287,7 +294,7 @@ class TriggerRuleEvaluateApi(TenantScopedApi):
         rule = trigger_rule_get(tenant=self.tenant, rule_id=rule_id)
         if rule is None:
             raise Http404
-        data = self.EvaluateInputSerializer(data=request.data or {})
+        data = self.EvaluateInputSerializer(data=request.data)  # no body parses as {}
         data.is_valid(raise_exception=True)
         try:
             query = serializers.BooleanField().to_internal_value(request.query_params.get("dryRun", "false"))

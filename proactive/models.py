@@ -6,11 +6,10 @@ from django.db import models
 from django.db.models import Q
 
 from core.validators import FLOAT_BOUND
+from proactive.engine.conditions import DEFAULT_WINDOW_DAYS, DEFAULT_Z_THRESHOLD
 from proactive.validators import validate_cron, validate_metric_identifier
 from tenants.models import Tenant
 
-DEFAULT_ANOMALY_THRESHOLD = 2.5
-DEFAULT_WINDOW_DAYS = 30
 MAX_WINDOW_DAYS = 365
 
 
@@ -53,7 +52,7 @@ class TriggerRule(models.Model):
     threshold = models.FloatField(
         null=True, blank=True,
         help_text="metric_threshold: fires when the latest value is greater. anomaly: the |z| "
-        f"that fires (default {DEFAULT_ANOMALY_THRESHOLD}).",
+        f"that fires (default {DEFAULT_Z_THRESHOLD}).",
     )
     window_days = models.PositiveIntegerField(
         null=True, blank=True,
@@ -160,7 +159,7 @@ class TriggerRule(models.Model):
                 errors["threshold"] = "Required for metric_threshold rules."
             elif self.type == RuleType.ANOMALY:
                 if self.threshold is None:
-                    self.threshold = DEFAULT_ANOMALY_THRESHOLD
+                    self.threshold = DEFAULT_Z_THRESHOLD
                 elif self.threshold <= 0:
                     errors["threshold"] = "The anomaly z-score threshold must be greater than 0."
             if self.window_days is None:  # stored, so the API shows the window the engine really reads

@@ -1,5 +1,6 @@
 import re
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from typing import NamedTuple
 
 from croniter import CroniterBadCronError, CroniterBadDateError, CroniterError, croniter
@@ -91,6 +92,19 @@ def validate_cron(expression: str) -> None:
         raise ValidationError(
             f"{expression!r} is not a valid cron expression: {exc}", code="invalid_cron"
         ) from None
+
+
+@lru_cache(maxsize=1024)
+def nonstandard_cron_problem(expression: str) -> str:
+    """
+    For a schedule saved before standard cron was enforced: what is wrong with it ("" if nothing).
+    Such a rule still runs as croniter reads it; the engine reports this as its error until it is fixed.
+    """
+    try:
+        validate_cron(expression)
+    except ValidationError as exc:
+        return f"{exc.messages[0]} The rule still runs as before; change it to standard cron (every edit needs it)."
+    return ""
 
 
 def validate_point_time(timestamp: datetime, *, now: datetime) -> None:

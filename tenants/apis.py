@@ -88,10 +88,11 @@ class TenantListCreateApi(APIView):
     permission_classes = [IsAdminCaller]
 
     class TenantCreateInputSerializer(StrictInputSerializer):
-        id = serializers.CharField(max_length=63)
+        # Identifiers are taken as sent: "acme\n" is not quietly "acme".
+        id = serializers.CharField(max_length=63, trim_whitespace=False)
         name = serializers.CharField(max_length=200)
-        slug = serializers.SlugField(max_length=80, required=False)
-        stripeCustomerId = serializers.CharField(max_length=255, required=False)
+        slug = serializers.SlugField(max_length=80, required=False, trim_whitespace=False)
+        stripeCustomerId = serializers.CharField(max_length=255, required=False, trim_whitespace=False)
 
     class TenantAdminOutputSerializer(TenantOutputSerializer):
         stripeCustomerId = serializers.CharField(source="stripe_customer_id", allow_null=True)

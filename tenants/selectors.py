@@ -9,7 +9,6 @@ from tenants.models import TENANT_ID_PATTERN, ApiKey, Tenant
 from tenants.principals import ApiKeyPrincipal, InternalAdminPrincipal
 from tenants.services import API_KEY_PREFIX, hash_api_key
 
-
 _KEY_PREFIX = re.compile(r"[0-9a-f]{8}")
 
 

@@ -40,6 +40,8 @@ class _Request(DjangoOpenAPIRequest):
 
     @property
     def path_pattern(self):
+        if self.request.resolver_match is None:
+            return None
         pattern = super().path_pattern
         return pattern.rstrip("/") or "/" if pattern else pattern
 
@@ -68,8 +70,10 @@ def _explain(exc: Exception) -> str:
 
 def check_response(response) -> None:
     request = response.wsgi_request
-    if request.path.startswith(UNDOCUMENTED_PREFIXES) or request.resolver_match is None:
+    if request.path.startswith(UNDOCUMENTED_PREFIXES):
         return
+    # A request the middleware answered (413, 414, a repeated parameter) matched no route: the
+    # operation is then found from the path alone, and its answer is checked all the same.
     try:
         _openapi().validate_response(_Request(request), DjangoOpenAPIResponse(response))
     except (PathNotFound, OperationNotFound):

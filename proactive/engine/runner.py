@@ -31,6 +31,7 @@ from proactive.engine.conditions import (
 from proactive.metrics import SeriesRequest, metric_series_batch
 from proactive.models import RuleHealth, RuleType, TriggerRule
 from proactive.services import METRIC_EVALUATION_INTERVAL, next_run_after
+from proactive.validators import nonstandard_cron_problem
 
 logger = logging.getLogger(__name__)
 
@@ -166,6 +167,7 @@ def evaluate_conditions(*, rules: Sequence[TriggerRule], now: datetime) -> list[
         try:
             if rule.type == RuleType.SCHEDULE:
                 result.evaluation = evaluate_schedule(schedule=rule.schedule, due_at=rule.next_run_at, now=now)
+                result.error = nonstandard_cron_problem(rule.schedule)
             elif requests[rule.pk] in failures:
                 result.error = failures[requests[rule.pk]]
             elif rule.type == RuleType.METRIC_THRESHOLD:

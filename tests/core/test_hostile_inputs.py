@@ -3,6 +3,7 @@ Inputs from a hostile-input run: each one gave a 500 (or was silently accepted) 
 that names the problem, with nothing written.
 """
 
+import base64
 import io
 import json
 
@@ -164,12 +165,31 @@ def test_tenant_ids_are_strings(admin_key_client, tenant_id):
     assert not Tenant.objects.filter(name="Zero").exists()
 
 
-def test_a_tenant_id_with_a_trailing_newline_is_rejected(admin_key_client):
-    response = admin_key_client.post("/tenants", {"id": "acme\n", "name": "Acme"}, format="json")
+@pytest.mark.parametrize(
+    ("path", "body", "field"),
+    [
+        ("/tenants", {"id": "initech\n", "name": "Initech"}, "id"),
+        ("/tenants", {"id": "initech", "name": "Initech", "slug": "initech\n"}, "slug"),
+        ("/marketplace/widgets", {"slug": "radar\n", "name": "Radar", "version": "1.0.0"}, "slug"),
+        ("/marketplace/widgets", {"slug": "radar", "name": "Radar", "version": "1.0.0\n"}, "version"),
+    ],
+)
+def test_an_identifier_with_a_trailing_newline_is_rejected_not_trimmed(admin_key_client, path, body, field):
+    response = admin_key_client.post(path, body, format="json")
 
     assert response.status_code == 400
-    assert list(response.json()["detail"]) == ["id"]
-    assert not Tenant.objects.filter(name="Acme").exists()
+    assert list(response.json()["detail"]) == [field]
+    assert not Tenant.objects.filter(pk="initech").exists() and not Widget.objects.filter(slug="radar").exists()
+
+
+def test_a_rule_metric_with_a_trailing_newline_is_rejected_not_trimmed(tenant_client):
+    response = tenant_client.post(
+        "/triggers", {"name": "x", "type": "metric_threshold", "metric": "m\n", "threshold": 1}, format="json"
+    )
+
+    assert response.status_code == 400
+    assert "is not a valid metric identifier" in response.json()["detail"]["metric"][0]
+    assert not TriggerRule.objects.exists()
 
 
 @pytest.mark.parametrize(
@@ -289,3 +309,56 @@ def test_the_admin_keeps_its_repeated_parameters(admin_client):
     response = admin_client.get("/admin/proactive/triggerrule/?severity__exact=info&severity__exact=warning")
 
     assert response.status_code == 200
+
+
+def test_a_signature_header_with_an_extra_equals_sign_is_read_as_stripe_reads_it(client, tenant):
+    payload = json.dumps({"id": "evt_eq", "type": "invoice.paid", "data": {"object": {}}})
+    timestamp, signature = stripe.WebhookSignature.generate_signature_header(payload, "whsec_test_secret").split(",")
+
+    response = client.post(
+        "/billing/webhook", data=payload, content_type="application/json",
+        HTTP_STRIPE_SIGNATURE=f"{timestamp}=1,{signature}",
+    )
+
+    assert response.status_code == 200 and response.json()["outcome"] == "no_usage"
+
+
+@pytest.mark.parametrize("number", ["1e400", "-1e400"])
+def test_a_number_no_float_can_hold_is_a_parse_error_everywhere(client, tenant_client, tenant, number):
+    event = _signed(client, '{"id": "evt_big", "type": "t", "data": {"object": {"amount": ' + number + "}}}")
+    rule = tenant_client.post(
+        "/triggers", data='{"name": "x", "type": "metric_threshold", "metric": "m", "threshold": ' + number + "}",
+        content_type="application/json",
+    )
+
+    for response in (event, rule):
+        assert response.status_code == 400
+        assert response.json() == {"error": "parse_error", "detail": f"JSON parse error - {number} is too large a number"}
+    assert not BillingEvent.objects.exists() and not TriggerRule.objects.exists()
+
+
+def test_a_usage_cursor_without_a_time_zone_is_a_bad_cursor(tenant_client, tenant):
+    from datetime import date
+
+    from billing.services import UsageDelta, usage_apply
+
+    usage_apply(deltas=[UsageDelta(tenant_id="acme", day=date.today(), tokens_used=5)])
+    forged = base64.b64encode(b"p=2026-11-20T00%3A00%3A00").decode()
+
+    response = tenant_client.get("/metrics/usage.tokensUsed/points", {"cursor": forged})
+
+    assert response.status_code == 400
+    assert list(response.json()["detail"]) == ["cursor"]
+
+
+@pytest.mark.parametrize("body", ["[]", "false", "0", '""', "null", "[1]"])
+def test_a_body_that_is_not_an_object_is_400_even_when_falsy(tenant, tenant_client, widget, body):
+    rule = TriggerRuleFactory(tenant=tenant)
+
+    evaluate = tenant_client.post(f"/triggers/{rule.pk}/evaluate", data=body, content_type="application/json")
+    install = tenant_client.post("/marketplace/widgets/w/install", data=body, content_type="application/json")
+
+    for response in (evaluate, install):
+        assert response.status_code == 400, response.content
+        assert list(response.json()["detail"]) == ["nonFieldErrors"]
+    assert not TenantWidget.objects.exists()

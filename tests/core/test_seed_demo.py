@@ -6,11 +6,10 @@ from datetime import timedelta
 from io import StringIO
 from pathlib import Path
 
-import stripe
-from django.conf import settings
-
 import pytest
+import stripe
 from django.apps import apps
+from django.conf import settings
 from django.core.management import CommandError, call_command
 from django.utils import timezone
 from rest_framework.test import APIClient
@@ -167,6 +166,7 @@ def test_the_next_engine_tick_fires_every_seeded_rule_type():
 
 @pytest.fixture
 def demo_env(settings, tmp_path):
+    settings.DEBUG = True  # demo_access is for the local demo only
     settings.DEMO_ENV_FILE = tmp_path / "var" / "demo.env"
     return settings.DEMO_ENV_FILE
 
@@ -242,6 +242,15 @@ def test_a_lost_demo_key_is_replaced_and_the_old_one_revoked_saying_so(demo_env)
 def test_demo_access_needs_the_tenant(demo_env):
     with pytest.raises(CommandError, match="run seed_slice6 first"):
         call_command("demo_access", "--tenant", "nobody", stdout=StringIO())
+
+
+def test_demo_access_refuses_to_print_production_secrets(demo_env, settings):
+    seed("--tenant", "demo-tenant", "--tenant-name", "Demo Tenant")
+    settings.DEBUG = False
+
+    with pytest.raises(CommandError, match="for the local demo"):
+        demo_access()
+    assert not demo_env.exists()
 
 
 def test_debug_settings_read_the_demo_secrets_and_the_environment_wins(tmp_path):

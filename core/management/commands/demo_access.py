@@ -24,6 +24,8 @@ class Command(BaseCommand):
         parser.add_argument("--base-url", default="http://127.0.0.1:8000")
 
     def handle(self, *args, tenant, base_url, **options):
+        if not settings.DEBUG:  # it writes and prints the secrets in use: never for a production process
+            raise CommandError("demo_access is for the local demo (make run): run it with DEBUG=1.")
         found = Tenant.objects.filter(pk=tenant).first()
         if found is None:
             raise CommandError(f"No tenant with id {tenant!r}; run seed_slice6 first.")

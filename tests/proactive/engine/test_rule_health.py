@@ -87,3 +87,16 @@ def test_the_api_and_the_admin_show_it(tenant, tenant_client, client):
     assert body["health"] == "noData"
     assert "Quiet metric" in listing and "No data" in listing
     assert "Quiet metric" not in filtered_out
+
+
+def test_a_schedule_saved_before_standard_cron_was_enforced_still_runs_and_says_what_to_fix(tenant):
+    rule = TriggerRuleFactory(tenant=tenant, type="schedule", schedule="0 * * * *", now=NOW - timedelta(hours=1))
+    TriggerRule.objects.filter(pk=rule.pk).update(schedule="*/100 * * * *")  # as croniter used to accept
+
+    report = tick()
+
+    stored = TriggerRule.objects.get(pk=rule.pk)
+    assert report.alerts_created == 1  # it fires as it did
+    assert stored.health == "error"
+    assert stored.last_error.startswith("'*/100 * * * *' is not a valid cron expression: minute step /100")
+    assert "still runs as before" in stored.last_error
