@@ -159,6 +159,8 @@ class MetricPointInputSerializer(StrictInputSerializer):
     value = FiniteFloatField()
 
     def validate_timestamp(self, timestamp):
+        # The service applies the same rule for every caller; here it joins the type errors, so one
+        # answer names every bad point of a batch.
         try:
             validate_point_time(timestamp, now=timezone.now())
         except ValidationError as exc:
