@@ -74,7 +74,7 @@ def test_no_operation_that_is_not_a_list_takes_paging_parameters():
 
 
 ERROR_CODES_BY_STATUS = {
-    "400": {"validation_error", "parse_error", "tenant_required", "invalid_signature"},
+    "400": {"validation_error", "parse_error", "tenant_required", "invalid_signature", "bad_request"},
     "401": {"not_authenticated", "authentication_failed"},
     "403": {"permission_denied"},
     "404": {"not_found"},
@@ -106,7 +106,7 @@ def test_every_error_answer_has_the_error_shape_and_examples_with_the_right_code
         ("triggers_evaluate", {"200", "400", "401", "403", "404", "409", "413", "414", "415"}),
         ("triggers_create", {"201", "400", "401", "403", "413", "414", "415"}),
         ("billing_webhook", {"200", "400", "413", "414"}),
-        ("health", {"200", "413", "414", "503"}),
+        ("health", {"200", "400", "413", "414", "503"}),  # a repeated query parameter
         ("metric_points_list", {"200", "400", "401", "403", "413", "414"}),
     ],
 )
@@ -205,3 +205,28 @@ def test_tenant_operations_document_the_tenant_header():
         names = {p["name"] for p in op.get("parameters", [])}
         tenant_free = path in ("/health", "/billing/webhook", "/tenants") or op["operationId"] == "marketplace_widgets_register"
         assert ("X-Tenant-Id" in names) != tenant_free, (path, method)
+
+
+def test_strict_inputs_are_closed_objects():
+    schemas = published_schema()["components"]["schemas"]
+
+    for name in ("TriggerRuleInput", "PatchedTriggerRuleInput", "MetricPointsInput", "MetricPointInput",
+                 "SnoozeInput", "InstallInput", "WidgetRegisterInput", "TenantCreateInput", "EvaluateInput"):
+        assert schemas[name]["additionalProperties"] is False, name
+
+
+def test_403_examples_fit_the_kind_of_operation():
+    def codes(operation_id):
+        examples = operation(operation_id)["responses"]["403"]["content"]["application/json"]["examples"]
+        return {example["value"]["detail"] for example in examples.values()}
+
+    assert codes("tenants_list") == {"This endpoint is for administrators: a staff user or the X-Admin-Key header."}
+    assert "This API key belongs to another tenant than X-Tenant-Id names." in codes("alerts_list")
+
+
+def test_any_accept_header_gets_json(tenant_client):
+    response = tenant_client.get("/alerts", HTTP_ACCEPT="application/xml")
+
+    assert response.status_code == 200
+    assert response["Content-Type"] == "application/json"
+    assert response.json()["results"] == []
