@@ -6,7 +6,7 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
 from rest_framework.response import Response
 
-from alerts.models import AlertStatus
+from alerts.models import AlertStatus, RuleType, Severity
 from alerts.selectors import alert_get, alert_list, notification_get, notification_list
 from alerts.serializers import AlertPayloadField
 from alerts.services import (
@@ -24,7 +24,6 @@ from core.serializers import (
     StrictInputSerializer,
     serializer_with_fields,
 )
-from proactive.models import RuleType, Severity
 from tenants.apis import TenantScopedApi
 from tenants.principals import actor_label
 

@@ -1,8 +1,23 @@
 from django.db import models
 from django.db.models import Q
 
-from proactive.models import RuleType, Severity, TriggerRule
 from tenants.models import Tenant
+
+
+class Severity(models.TextChoices):
+    """How urgent an alert is; a rule says which severity its alerts get."""
+
+    INFO = "info"
+    WARNING = "warning"
+    CRITICAL = "critical"
+
+
+class RuleType(models.TextChoices):
+    """The kinds of rule that raise alerts: an alert keeps its rule's type, and its payload's keys follow it."""
+
+    SCHEDULE = "schedule"
+    METRIC_THRESHOLD = "metric_threshold"
+    ANOMALY = "anomaly"
 
 
 class AlertStatus(models.TextChoices):
@@ -16,7 +31,7 @@ class Alert(models.Model):
     tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="alerts")
     # A deleted rule leaves its alerts readable: rule becomes NULL, the name stays.
     rule = models.ForeignKey(
-        TriggerRule, on_delete=models.SET_NULL, null=True, blank=True, related_name="alerts"
+        "proactive.TriggerRule", on_delete=models.SET_NULL, null=True, blank=True, related_name="alerts"
     )
     rule_name = models.CharField(max_length=200)
     rule_type = models.CharField(max_length=20, choices=RuleType.choices)

@@ -1,5 +1,6 @@
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Protocol
 from datetime import datetime, timedelta
 
 from django.core.exceptions import ValidationError
@@ -11,18 +12,27 @@ from alerts.notifications import notify_alert_changed, notify_alerts_changed, no
 from core.db import insert_rows
 from core.exceptions import Conflict
 from core.timeutils import iso_utc
-from proactive.models import TriggerRule
 
 ENGINE = "engine"
 SYSTEM = "system"
 MAX_SNOOZE = timedelta(days=30)
 
 
+class AlertingRule(Protocol):
+    """What raising an alert reads of the rule that fired (proactive's TriggerRule is one)."""
+
+    pk: int
+    tenant_id: str
+    name: str
+    type: str
+    severity: str
+
+
 @dataclass(frozen=True)
 class Firing:
     """A rule fired: the evidence goes into the alert's payload."""
 
-    rule: TriggerRule
+    rule: AlertingRule
     payload: dict
     triggered_at: datetime
 
@@ -34,7 +44,7 @@ class RaisedAlert:
 
 
 def alert_raise(
-    *, rule: TriggerRule, payload: dict, triggered_at: datetime | None = None, actor: str = ENGINE
+    *, rule: AlertingRule, payload: dict, triggered_at: datetime | None = None, actor: str = ENGINE
 ) -> RaisedAlert:
     firing = Firing(rule=rule, payload=payload, triggered_at=triggered_at or timezone.now())
     return alerts_raise(firings=[firing], actor=actor)[0]

@@ -211,8 +211,8 @@ SPECTACULAR_SETTINGS = {
     ],
     "ENUM_NAME_OVERRIDES": {
         "AlertStatusEnum": "alerts.models.AlertStatus",
-        "SeverityEnum": "proactive.models.Severity",
-        "RuleTypeEnum": "proactive.models.RuleType",
+        "SeverityEnum": "alerts.models.Severity",
+        "RuleTypeEnum": "alerts.models.RuleType",
         "RuleHealthEnum": "proactive.models.RuleHealth",
         "HealthStatusEnum": ["ok", "unavailable"],
     },

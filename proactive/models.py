@@ -5,6 +5,7 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
 
+from alerts.models import RuleType, Severity
 from core.validators import FLOAT_BOUND
 from proactive.engine.conditions import DEFAULT_WINDOW_DAYS, DEFAULT_Z_THRESHOLD
 from proactive.validators import validate_cron, validate_metric_identifier
@@ -13,19 +14,7 @@ from tenants.models import Tenant
 MAX_WINDOW_DAYS = 365
 
 
-class RuleType(models.TextChoices):
-    SCHEDULE = "schedule"
-    METRIC_THRESHOLD = "metric_threshold"
-    ANOMALY = "anomaly"
-
-
 METRIC_RULE_TYPES = (RuleType.METRIC_THRESHOLD, RuleType.ANOMALY)
-
-
-class Severity(models.TextChoices):
-    INFO = "info"
-    WARNING = "warning"
-    CRITICAL = "critical"
 
 
 class RuleHealth(models.TextChoices):
