@@ -3,11 +3,10 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, time
 
 from billing.models import USAGE_API_FIELDS, USAGE_FIELDS, UsageSnapshot
-from proactive.metrics import Point, Series, SeriesRequest
-from proactive.validators import USAGE_METRIC_PREFIX
 
+USAGE_METRIC_PREFIX = "usage."
 COLUMN_BY_METRIC = {
-    f"{USAGE_METRIC_PREFIX}{api}": column for api, column in zip(USAGE_API_FIELDS, USAGE_FIELDS)
+    f"{USAGE_METRIC_PREFIX}{api}": column for api, column in zip(USAGE_API_FIELDS, USAGE_FIELDS, strict=True)
 }
 
 
@@ -16,9 +15,15 @@ def _midnight(day) -> datetime:
 
 
 class UsageSnapshotMetricProvider:
-    """The built-in `usage.*` metrics: one point per UTC day (at midnight) from UsageSnapshot."""
+    """
+    The built-in `usage.*` metrics (settings.METRIC_PROVIDERS names this class): one point per UTC
+    day, at midnight, from UsageSnapshot.
+    """
 
-    def series_many(self, requests: Sequence[SeriesRequest]) -> dict[SeriesRequest, Series]:
+    prefix = USAGE_METRIC_PREFIX
+    metric_names = tuple(COLUMN_BY_METRIC)
+
+    def series_many(self, requests: Sequence) -> dict:
         if not requests:
             return {}
         queryset = UsageSnapshot.objects.filter(
@@ -34,9 +39,10 @@ class UsageSnapshotMetricProvider:
         for request in requests:
             column = COLUMN_BY_METRIC[request.metric]
             points = [
-                Point(_midnight(row.day), float(getattr(row, column)))
+                (_midnight(row.day), float(getattr(row, column)))
                 for row in rows.get(request.tenant_id, [])
-                if request.contains(_midnight(row.day))
+                if (request.since is None or _midnight(row.day) >= request.since)
+                and _midnight(row.day) <= request.until
                 and not (request.completed_periods_only and row.day >= request.until.date())
             ]
             result[request] = points[-1:] if request.latest_only else points

@@ -259,5 +259,8 @@ LOGGING = {
 }
 
 # --- Product ------------------------------------------------------------------------------------
+# Where built-in metrics come from (proactive.metric_providers): each provider declares its namespace
+# and metric names. Anything else a rule names is a tenant's custom metric.
+METRIC_PROVIDERS = ["billing.metrics.UsageSnapshotMetricProvider"]
 # Where alert news goes (alerts.channels). The in-app channel backs GET /notifications.
 ALERT_NOTIFICATION_CHANNELS = ["alerts.channels.InAppChannel"]

@@ -20,6 +20,7 @@ from core.serializers import (
     choice_field,
 )
 from proactive.engine.runner import evaluate_rules
+from proactive.metric_providers import is_builtin_metric
 from proactive.metrics import metric_series
 from proactive.models import MAX_WINDOW_DAYS, RuleHealth, RuleType, Severity
 from proactive.selectors import metric_point_list, trigger_rule_get, trigger_rule_list
@@ -32,7 +33,6 @@ from proactive.services import (
 )
 from proactive.validators import (
     METRIC_PATTERN,
-    is_usage_metric,
     validate_metric_identifier,
     validate_point_time,
 )
@@ -227,7 +227,7 @@ class MetricPointsApi(TenantScopedApi):
         if since > until:
             raise serializers.ValidationError({"from": ["Must not be after 'to'."]})
 
-        if is_usage_metric(metric):  # a daily series from billing, not a table of ours: paged in memory
+        if is_builtin_metric(metric):  # e.g. a daily usage series from billing: paged in memory
             points = list(reversed(metric_series(tenant_id=self.tenant.id, metric=metric, since=since, until=until)))
             paginator = self.pagination_class()
             page = paginator.paginate_sequence(points, request, key=lambda point: point.timestamp)

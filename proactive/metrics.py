@@ -1,7 +1,8 @@
 """
 Where metric values come from. Rules name a metric; a provider serves it:
 
-- `usage.*` (built in): the tenant's daily usage snapshots, plugged in by the billing app;
+- built-in metrics (`usage.*`: the tenant's daily usage snapshots) from the providers that
+  settings.METRIC_PROVIDERS names (`proactive.metric_providers`);
 - anything else: the tenant's own datapoints in `MetricPoint` (`POST /metrics/{metric}/points`).
 
 The engine reads metrics only through `metric_series_batch` (and the API through its one-request
@@ -15,14 +16,14 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import NamedTuple, Protocol
+from typing import NamedTuple
 
 from django.db.models import F, Window
 from django.db.models.functions import RowNumber
 
 from core.exceptions import ApplicationError
 from proactive.models import MetricPoint
-from proactive.validators import USAGE_METRIC_PREFIX
+from proactive.metric_providers import builtin_provider_for
 
 logger = logging.getLogger(__name__)
 
@@ -53,10 +54,6 @@ Series = list[Point]  # oldest first
 
 class MetricUnavailable(ApplicationError):
     code = "metric_unavailable"
-
-
-class MetricProvider(Protocol):
-    def series_many(self, requests: Sequence[SeriesRequest]) -> dict[SeriesRequest, Series]: ...
 
 
 def _bounds(requests: Sequence[SeriesRequest]) -> dict:
@@ -108,37 +105,26 @@ class CustomMetricProvider:
 
 
 _custom_provider = CustomMetricProvider()
-_providers_by_prefix: dict[str, MetricProvider] = {}
-
-
-def metric_provider_register(*, prefix: str, provider: MetricProvider) -> None:
-    _providers_by_prefix[prefix] = provider
-
-
-def _provider_for(metric: str) -> MetricProvider | None:
-    for prefix, provider in _providers_by_prefix.items():
-        if metric.startswith(prefix):
-            return provider
-    return None if metric.startswith(USAGE_METRIC_PREFIX) else _custom_provider
 
 
 def metric_series_batch(
     *, requests: Sequence[SeriesRequest]
 ) -> tuple[dict[SeriesRequest, Series], dict[SeriesRequest, str]]:
     """Every request's series (oldest point first), and why each request that failed, failed."""
-    grouped: dict[int, tuple[MetricProvider, list[SeriesRequest]]] = {}
+    grouped: dict[int, tuple[object, list[SeriesRequest]]] = {}
     failures: dict[SeriesRequest, str] = {}
     for request in dict.fromkeys(requests):
-        provider = _provider_for(request.metric)
-        if provider is None:
-            failures[request] = f"{request.metric!r}: no provider for built-in usage metrics is installed."
-            continue
+        provider = builtin_provider_for(request.metric) or _custom_provider
         grouped.setdefault(id(provider), (provider, []))[1].append(request)
 
     series: dict[SeriesRequest, Series] = {}
     for provider, provider_requests in grouped.values():
         try:
-            series.update(provider.series_many(provider_requests))
+            answered = provider.series_many(provider_requests)
+            series.update(
+                (request, [Point(timestamp, value) for timestamp, value in answered[request]])
+                for request in provider_requests
+            )
         except Exception as exc:  # one provider's outage fails its own requests only
             logger.exception("metric provider %s failed", type(provider).__name__)
             for request in provider_requests:

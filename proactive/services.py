@@ -7,7 +7,8 @@ from django.utils import timezone
 from core.exceptions import InvalidInput
 from proactive.engine.conditions import next_occurrence
 from proactive.models import MetricPoint, RuleHealth, RuleType, TriggerRule
-from proactive.validators import is_usage_metric, validate_metric_identifier, validate_point_time
+from proactive.metric_providers import builtin_provider_for, namespace_noun
+from proactive.validators import validate_metric_identifier, validate_point_time
 from tenants.models import Tenant
 
 RULE_FIELDS = (
@@ -110,10 +111,12 @@ def metric_points_write(
         validate_metric_identifier(metric)
     except ValidationError as exc:
         raise ValidationError({"metric": exc.messages}) from None
-    if is_usage_metric(metric):
+    provider = builtin_provider_for(metric)
+    if provider is not None:
+        noun = namespace_noun(provider)
         raise InvalidInput(
-            "Built-in usage metrics are read-only.",
-            detail={"metric": [f"{metric!r} is a built-in usage metric and cannot be written."]},
+            f"Built-in {noun} metrics are read-only.",
+            detail={"metric": [f"{metric!r} is a built-in {noun} metric and cannot be written."]},
         )
     now = now or timezone.now()
     too_late = {}

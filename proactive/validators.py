@@ -6,10 +6,9 @@ from typing import NamedTuple
 from croniter import CroniterBadCronError, CroniterBadDateError, CroniterError, croniter
 from django.core.exceptions import ValidationError
 
+from proactive.metric_providers import builtin_provider_for, namespace_noun
+
 METRIC_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,199}")
-USAGE_METRIC_PREFIX = "usage."
-USAGE_METRICS = ("tokensUsed", "tasksExecuted", "alertsTriggered", "activeWidgets")
-BUILTIN_USAGE_METRICS = tuple(f"{USAGE_METRIC_PREFIX}{name}" for name in USAGE_METRICS)
 MAX_FUTURE_SKEW = timedelta(hours=1)
 
 
@@ -113,10 +112,6 @@ def validate_point_time(timestamp: datetime, *, now: datetime) -> None:
         raise ValidationError("Is more than an hour in the future.", code="future")
 
 
-def is_usage_metric(metric: str) -> bool:
-    return metric.startswith(USAGE_METRIC_PREFIX)
-
-
 def validate_metric_identifier(metric: str) -> None:
     if not METRIC_PATTERN.fullmatch(metric):
         raise ValidationError(
@@ -124,8 +119,10 @@ def validate_metric_identifier(metric: str) -> None:
             "or '-', starting with a letter or digit (e.g. analytics.mql.delta).",
             code="invalid_metric",
         )
-    if is_usage_metric(metric) and metric not in BUILTIN_USAGE_METRICS:
+    provider = builtin_provider_for(metric)
+    if provider is not None and metric not in provider.metric_names:
         raise ValidationError(
-            f"{metric!r} is not a built-in usage metric; allowed: {', '.join(BUILTIN_USAGE_METRICS)}.",
-            code="unknown_usage_metric",
+            f"{metric!r} is not a built-in {namespace_noun(provider)} metric; "
+            f"allowed: {', '.join(provider.metric_names)}.",
+            code="unknown_builtin_metric",
         )

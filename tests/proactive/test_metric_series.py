@@ -3,7 +3,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from core.exceptions import ApplicationError
-from proactive import metrics
+from proactive.metric_providers import metric_providers
 from proactive.metrics import Point, SeriesRequest, metric_series, metric_series_many
 from proactive.models import MetricPoint
 
@@ -56,19 +56,9 @@ def test_many_requests_cost_one_query(tenant, other_tenant, django_assert_num_qu
     assert [[p.value for p in result[r]] for r in requests] == [[1.0, 2.0], [2.0], [], [7.0], []]
 
 
-class FakeUsageProvider:
-    def __init__(self):
-        self.seen = []
-
-    def series_many(self, requests):
-        self.seen.extend(requests)
-        return {r: [Point(r.until, 12.0)] for r in requests}
-
-
-def test_usage_metrics_come_from_the_registered_provider(tenant, monkeypatch):
-    provider = FakeUsageProvider()
-    monkeypatch.setattr(metrics, "_providers_by_prefix", {})
-    metrics.metric_provider_register(prefix="usage.", provider=provider)
+def test_usage_metrics_come_from_the_configured_provider(tenant, settings):
+    settings.METRIC_PROVIDERS = ["tests.proactive.providers.FakeUsageProvider"]
+    [provider] = metric_providers()
 
     series = metric_series(tenant_id=tenant.id, metric="usage.tokensUsed", since=None, until=NOW)
 
@@ -76,8 +66,19 @@ def test_usage_metrics_come_from_the_registered_provider(tenant, monkeypatch):
     assert [r.metric for r in provider.seen] == ["usage.tokensUsed"]
 
 
-def test_usage_metric_without_a_provider_is_unavailable(tenant, monkeypatch):
-    monkeypatch.setattr(metrics, "_providers_by_prefix", {})
+def test_a_usage_metric_whose_provider_fails_is_unavailable(tenant, settings):
+    settings.METRIC_PROVIDERS = ["tests.proactive.providers.UnreachableUsageProvider"]
 
-    with pytest.raises(ApplicationError, match="no provider for built-in usage metrics"):
+    with pytest.raises(ApplicationError, match="Reading 'usage.tokensUsed' failed: warehouse unreachable"):
         metric_series(tenant_id=tenant.id, metric="usage.tokensUsed", since=None, until=NOW)
+
+
+def test_the_provider_owns_its_names(settings):
+    from django.core.exceptions import ValidationError
+
+    from proactive.validators import validate_metric_identifier
+
+    with pytest.raises(ValidationError, match="'usage.nope' is not a built-in usage metric; allowed: usage.tokensUsed"):
+        validate_metric_identifier("usage.nope")
+    settings.METRIC_PROVIDERS = []
+    validate_metric_identifier("usage.nope")  # without the provider, "usage." is nobody's namespace

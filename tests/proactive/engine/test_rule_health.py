@@ -4,7 +4,6 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from proactive import metrics
 from proactive.engine.runner import due_rule_ids, evaluate_rules
 from proactive.models import MetricPoint, TriggerRule
 from proactive.services import trigger_rule_update
@@ -50,9 +49,9 @@ def test_each_health_state_after_a_tick(tenant):
     assert health(schedule) == "ok"
 
 
-def test_a_failing_metric_provider_is_error_not_no_data(tenant, monkeypatch):
+def test_a_failing_metric_provider_is_error_not_no_data(tenant, settings):
     rule = TriggerRuleFactory(tenant=tenant, metric="usage.tokensUsed", threshold=5, now=NOW - timedelta(hours=1))
-    monkeypatch.setattr(metrics, "_providers_by_prefix", {})
+    settings.METRIC_PROVIDERS = ["tests.proactive.providers.UnreachableUsageProvider"]
 
     tick()
 

@@ -9,7 +9,6 @@ from django.test.utils import CaptureQueriesContext
 from alerts.models import Alert, AlertEvent, Notification
 from billing.models import BillingUsage, UsageSnapshot
 from billing.services import UsageDelta, usage_apply
-from proactive import metrics
 from proactive.engine.runner import due_rule_ids, evaluate_rules
 from proactive.models import MetricPoint, TriggerRule
 from proactive.services import trigger_rule_update
@@ -161,12 +160,8 @@ def test_anomaly_rule_on_a_builtin_usage_metric_compares_whole_days(tenant):
     assert payload["zScore"] > 2.5
 
 
-def test_one_rules_error_is_recorded_on_it_and_the_others_still_run(tenant, monkeypatch):
-    class BrokenUsage:
-        def series_many(self, requests):
-            raise ConnectionError("warehouse unreachable")
-
-    monkeypatch.setitem(metrics._providers_by_prefix, "usage.", BrokenUsage())
+def test_one_rules_error_is_recorded_on_it_and_the_others_still_run(tenant, settings):
+    settings.METRIC_PROVIDERS = ["tests.proactive.providers.UnreachableUsageProvider"]
     broken = rule(tenant, type="anomaly", metric="usage.tokensUsed", threshold=None)
     healthy = rule(tenant, threshold=1)
     points(tenant, "analytics.mql.delta", 5)
@@ -179,7 +174,7 @@ def test_one_rules_error_is_recorded_on_it_and_the_others_still_run(tenant, monk
     assert broken.last_error_at == NOW and broken.next_run_at == NOW + timedelta(minutes=1)
     assert Alert.objects.get().rule_id == healthy.pk
 
-    monkeypatch.undo()
+    settings.METRIC_PROVIDERS = ["billing.metrics.UsageSnapshotMetricProvider"]  # the warehouse is back
     tick(now=NOW + timedelta(minutes=1))
     broken.refresh_from_db()
     assert (broken.last_error, broken.last_error_at) == ("", None)

@@ -1,0 +1,47 @@
+"""
+Built-in metrics come from providers that settings.METRIC_PROVIDERS names (import paths). A
+provider declares the namespace it serves (`prefix`, e.g. "usage.") and every metric name in it, so
+the app that owns a metric owns its name: rule validation and the metrics API ask this registry.
+Everything outside a provider's namespace is a tenant's own custom metric.
+"""
+
+from collections.abc import Sequence
+from functools import cache
+from typing import Protocol
+
+from django.conf import settings
+from django.utils.module_loading import import_string
+
+
+class MetricProvider(Protocol):
+    prefix: str  # the namespace it serves, e.g. "usage."
+    metric_names: Sequence[str]  # every metric it serves, each starting with `prefix`
+
+    def series_many(self, requests: Sequence) -> dict:
+        """
+        For each request (tenant_id, metric, since, until, latest_only, completed_periods_only), its
+        series as (timestamp, value) pairs, oldest first.
+        """
+
+
+@cache
+def _providers(paths: tuple[str, ...]) -> tuple[MetricProvider, ...]:
+    return tuple(import_string(path)() for path in paths)
+
+
+def metric_providers() -> tuple[MetricProvider, ...]:
+    return _providers(tuple(settings.METRIC_PROVIDERS))
+
+
+def builtin_provider_for(metric: str) -> MetricProvider | None:
+    """The provider whose namespace `metric` is in, or None for a custom metric."""
+    return next((provider for provider in metric_providers() if metric.startswith(provider.prefix)), None)
+
+
+def namespace_noun(provider: MetricProvider) -> str:
+    """How messages name a provider's metrics: "usage" for "usage."."""
+    return provider.prefix.rstrip(".:-_")
+
+
+def is_builtin_metric(metric: str) -> bool:
+    return builtin_provider_for(metric) is not None
