@@ -169,23 +169,22 @@ def record_alert_impact(*, tenant: Tenant, when: datetime) -> None:
     record_alert_impacts(impacts=[(tenant.id, when)])
 
 
-def usage_set_active_widgets(*, tenant_id: str, day: date, count_sql: str, count_params: Sequence) -> None:
+def usage_set_active_widgets(*, tenant_id: str, day: date, count: int) -> None:
     """
-    Set the day's gauge to a count the database computes in the same statement (`count_sql`, a
-    scalar subquery), so concurrent changes cannot write a stale count.
+    Set the day's gauge in both tables. The caller counts under a lock that serializes the
+    tenant's changes (marketplace locks the tenant row), so no concurrent change can write a stale count.
     """
     day_value = connection.ops.adapt_datefield_value(day)
     now = connection.ops.adapt_datetimefield_value(timezone.now())
     with transaction.atomic():
         for model in USAGE_TABLES:
-            table = _quoted(model)
             with connection.cursor() as cursor:
                 cursor.execute(
-                    f"INSERT INTO {table} (tenant_id, day, tokens_used, tasks_executed, alerts_triggered, "
-                    f"active_widgets, updated_at) VALUES (%s, %s, 0, 0, 0, ({count_sql}), %s) "
+                    f"INSERT INTO {_quoted(model)} (tenant_id, day, tokens_used, tasks_executed, alerts_triggered, "
+                    "active_widgets, updated_at) VALUES (%s, %s, 0, 0, 0, %s, %s) "
                     "ON CONFLICT (tenant_id, day) DO UPDATE SET active_widgets = EXCLUDED.active_widgets, "
                     "updated_at = EXCLUDED.updated_at",
-                    [tenant_id, day_value, *count_params, now],
+                    [tenant_id, day_value, count, now],
                 )
 
 

@@ -21,6 +21,7 @@ from billing.services import usage_insert_if_missing, usage_rows_ensure
 from core.exceptions import ApplicationError
 from core.timeutils import iso_utc
 from marketplace.models import TenantWidget, Widget
+from marketplace.selectors import active_widget_count
 from marketplace.services import widget_install, widget_register
 from proactive.models import MetricPoint, TriggerRule
 from proactive.services import metric_points_write, trigger_rule_create
@@ -166,7 +167,7 @@ def _ensure_example_alerts(report: SeedReport, rules: dict[str, TriggerRule], no
 
 def _ensure_usage(report: SeedReport, tenant: Tenant, now: datetime) -> None:
     today = now.date()
-    widgets = TenantWidget.objects.filter(tenant=tenant, enabled=True, widget__active=True).count()  # as billed
+    widgets = active_widget_count(tenant_id=tenant.id)
     for days_ago, tokens, tasks, alerts in USAGE_DAYS:
         day = today - timedelta(days=days_ago)
         created = usage_insert_if_missing(

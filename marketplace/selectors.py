@@ -1,6 +1,6 @@
 from django.db.models import F, FilteredRelation, Q, QuerySet
 
-from marketplace.models import Widget
+from marketplace.models import TenantWidget, Widget
 from tenants.models import Tenant
 
 
@@ -30,3 +30,8 @@ def widget_get_active(*, slug: str) -> Widget | None:
 def widget_get(*, slug: str) -> Widget | None:
     """Any widget, active or not: a tenant may always uninstall what it has."""
     return Widget.objects.filter(slug=slug).first()
+
+
+def active_widget_count(*, tenant_id: str) -> int:
+    """What a tenant is billed for as activeWidgets: its enabled installs of active widgets."""
+    return TenantWidget.objects.filter(tenant_id=tenant_id, enabled=True, widget__active=True).count()

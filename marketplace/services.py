@@ -7,6 +7,7 @@ from django.utils import timezone
 
 from billing.services import usage_set_active_widgets
 from marketplace.models import TenantWidget, Widget
+from marketplace.selectors import active_widget_count
 from marketplace.validators import validate_config
 from tenants.models import Tenant
 
@@ -62,17 +63,8 @@ def _lock_tenant(tenant_id: str) -> None:
 
 
 def _sync_active_widgets(*, tenant_id: str, now: datetime) -> None:
-    """Today's activeWidgets := the tenant's enabled installs of active widgets, counted in SQL."""
-    installs, widgets = TenantWidget._meta.db_table, Widget._meta.db_table
-    usage_set_active_widgets(
-        tenant_id=tenant_id,
-        day=now.date(),
-        count_sql=(
-            f"SELECT COUNT(*) FROM {installs} i JOIN {widgets} w ON w.id = i.widget_id "
-            "WHERE i.tenant_id = %s AND i.enabled AND w.active"
-        ),
-        count_params=[tenant_id],
-    )
+    """Today's activeWidgets := the tenant's billed installs, counted under the tenant's lock."""
+    usage_set_active_widgets(tenant_id=tenant_id, day=now.date(), count=active_widget_count(tenant_id=tenant_id))
 
 
 def _recount_installers(*, widget: Widget, now: datetime) -> None:
