@@ -15,7 +15,7 @@ from hypothesis import HealthCheck
 from hypothesis import settings as hypothesis_settings
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
-from core.demo import seed_demo
+from proactive.demo import seed_demo
 from tenants.models import Tenant
 from tests.contract import published_schema
 from tests.factories import issue_api_key

@@ -1,6 +1,6 @@
 from django.core.management.base import BaseCommand
 
-from core.periodic_tasks import periodic_tasks_sync
+from proactive.periodic_tasks import periodic_tasks_sync
 
 
 class Command(BaseCommand):

@@ -1,10 +1,13 @@
 """
-The one list of what Celery beat runs. `python manage.py setup_periodic_tasks` writes it to
-django-celery-beat's tables; the run command and every deploy call it, and it is idempotent.
+The one list of what Celery beat runs, for every app (this top app may name any app's task).
+`manage.py setup_periodic_tasks` writes it to django-celery-beat's tables; `make run` and every
+deploy call it, and it is idempotent. How long a queued run stays worth running (`expires`) is
+the task's own setting, read from its definition.
 """
 
 from dataclasses import dataclass
 
+from celery import current_app
 from django.db import transaction
 from django_celery_beat.models import CrontabSchedule, PeriodicTask
 
@@ -14,31 +17,29 @@ MANAGED_DESCRIPTION = "Managed by setup_periodic_tasks; edits are overwritten on
 @dataclass(frozen=True)
 class PeriodicTaskSpec:
     name: str
-    task: str
+    task: str  # a registered Celery task
     cron: str  # five fields, UTC
-    expires_seconds: int | None = None
 
 
 PERIODIC_TASKS: list[PeriodicTaskSpec] = [
-    PeriodicTaskSpec(
-        name="proactive: engine tick",
-        task="proactive.tasks.engine_tick",
-        cron="* * * * *",
-        expires_seconds=55,
-    ),
-    PeriodicTaskSpec(
-        name="alerts: wake snoozed alerts",
-        task="alerts.tasks.wake_snoozed_alerts",
-        cron="* * * * *",
-        expires_seconds=55,
-    ),
-    PeriodicTaskSpec(
-        name="billing: daily usage rollup",
-        task="billing.tasks.rollup_daily_usage",
-        cron="5 * * * *",  # hourly: a missed run is repaired within the hour
-        expires_seconds=3000,
-    ),
+    PeriodicTaskSpec(name="proactive: engine tick", task="proactive.tasks.engine_tick", cron="* * * * *"),
+    PeriodicTaskSpec(name="alerts: wake snoozed alerts", task="alerts.tasks.wake_snoozed_alerts", cron="* * * * *"),
+    # Hourly: a missed run is repaired within the hour.
+    PeriodicTaskSpec(name="billing: daily usage rollup", task="billing.tasks.rollup_daily_usage", cron="5 * * * *"),
 ]
+
+
+class UnknownTask(LookupError):
+    pass
+
+
+def task_expiry_seconds(task_name: str) -> int | None:
+    """The registered task's own `expires` (seconds); a name Celery does not know is an error."""
+    current_app.loader.import_default_modules()  # autodiscovery: every app's tasks module, once
+    if task_name not in current_app.tasks:
+        raise UnknownTask(f"{task_name!r} is not a registered Celery task.")
+    expires = current_app.tasks[task_name].expires
+    return None if expires is None else int(expires)
 
 
 def _crontab(cron: str) -> CrontabSchedule:
@@ -64,7 +65,7 @@ def periodic_tasks_sync(*, specs: list[PeriodicTaskSpec] | None = None) -> dict[
             "crontab": _crontab(spec.cron),
             "interval": None,
             "enabled": True,
-            "expire_seconds": spec.expires_seconds,
+            "expire_seconds": task_expiry_seconds(spec.task),
             "description": MANAGED_DESCRIPTION,
         }
         existing = PeriodicTask.objects.filter(name=spec.name).first()

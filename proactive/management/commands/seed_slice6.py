@@ -1,6 +1,6 @@
 from django.core.management.base import BaseCommand, CommandError
 
-from core.demo import DEFAULT_TENANT_ID, DEFAULT_TENANT_NAME, seed_demo
+from proactive.demo import DEFAULT_TENANT_ID, DEFAULT_TENANT_NAME, seed_demo
 from core.exceptions import ApplicationError
 
 
