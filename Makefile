@@ -13,7 +13,7 @@ include .env
 export
 endif
 
-.PHONY: run test install install-test clean
+.PHONY: run test lint install install-test clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -45,9 +45,16 @@ run: install
 	$(MANAGE) demo_access --tenant demo-tenant --base-url http://$(HOST):$(PORT)
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/honcho start --procfile Procfile --port $(PORT)
 
-# Against the local PostgreSQL and Redis (config/settings_test.py has the defaults).
-test: install-test
+# Style and architecture first (seconds), then the suite against the local PostgreSQL and Redis
+# (config/settings_test.py has the defaults).
+test: install-test lint
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# ruff's rules and layout, and the one-way dependencies between the apps (pyproject.toml).
+lint: install-test
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
 
 clean:
 	rm -rf $(VENV) var

@@ -90,7 +90,8 @@ class AlertListApi(TenantScopedApi):
             ),
             OpenApiParameter("severity", str, description="One or more of info, warning, critical, comma-separated"),
             OpenApiParameter(
-                "ruleId", {"type": "integer", "minimum": 1, "maximum": 2**63 - 1},
+                "ruleId",
+                {"type": "integer", "minimum": 1, "maximum": 2**63 - 1},
                 description="Only the alerts of this rule",
             ),
         ],
@@ -113,7 +114,9 @@ class _AlertApi(TenantScopedApi):
 
 
 class AlertDetailApi(_AlertApi):
-    @extend_schema(operation_id="alerts_retrieve", summary="Get an alert with its history", responses=AlertOutputSerializer)
+    @extend_schema(
+        operation_id="alerts_retrieve", summary="Get an alert with its history", responses=AlertOutputSerializer
+    )
     def get(self, request, alert_id: int):
         return Response(AlertOutputSerializer(self.get_alert(alert_id)).data)
 
@@ -150,9 +153,7 @@ class AlertResolveApi(_AlertApi):
 class AlertSnoozeApi(_AlertApi):
     class SnoozeInputSerializer(StrictInputSerializer):
         until = AwareDateTimeField(required=False)
-        minutes = serializers.IntegerField(
-            required=False, min_value=1, max_value=int(MAX_SNOOZE.total_seconds() // 60)
-        )
+        minutes = serializers.IntegerField(required=False, min_value=1, max_value=int(MAX_SNOOZE.total_seconds() // 60))
 
         def validate(self, attrs):
             if ("until" in attrs) == ("minutes" in attrs):
@@ -198,9 +199,7 @@ class NotificationOutputSerializer(serializers.Serializer):
 
 class NotificationListApi(TenantScopedApi):
     class FilterSerializer(serializers.Serializer):
-        unread = serializers.BooleanField(
-            required=False, help_text="true: only unread; false: only read"
-        )
+        unread = serializers.BooleanField(required=False, help_text="true: only unread; false: only read")
 
     pagination_class = NewestFirstCursorPagination
 
@@ -213,7 +212,8 @@ class NotificationListApi(TenantScopedApi):
     def get(self, request):
         filters = self.query(self.FilterSerializer)
         return self.page(
-            notification_list(tenant=self.tenant, unread=filters.get("unread")), serializer_class=NotificationOutputSerializer
+            notification_list(tenant=self.tenant, unread=filters.get("unread")),
+            serializer_class=NotificationOutputSerializer,
         )
 
 

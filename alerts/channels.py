@@ -8,7 +8,6 @@ from collections.abc import Sequence
 
 from django.db.models import F
 from django.db.models.functions import Coalesce
-
 from django.utils import timezone
 
 from alerts.models import Alert, AlertEvent, AlertStatus, Notification
@@ -48,8 +47,14 @@ class InAppChannel(NotificationChannel):
             columns=("tenant_id", "alert_id", "title", "body", "severity", "alert_status", "created_at", "updated_at"),
             rows=[
                 (
-                    alert.tenant_id, alert.pk, notification_title(alert), notification_body(alert),
-                    alert.severity, alert.status, alert.triggered_at, now,
+                    alert.tenant_id,
+                    alert.pk,
+                    notification_title(alert),
+                    notification_body(alert),
+                    alert.severity,
+                    alert.status,
+                    alert.triggered_at,
+                    now,
                 )
                 for alert in alerts
             ],

@@ -49,16 +49,12 @@ class Alert(models.Model):
         indexes = [
             models.Index(fields=["tenant", "-triggered_at", "-id"], name="alert_tenant_recent"),
             models.Index(fields=["tenant", "status", "-triggered_at"], name="alert_tenant_status_recent"),
-            models.Index(
-                fields=["snoozed_until"], condition=Q(status="snoozed"), name="alert_snoozed_due"
-            ),
+            models.Index(fields=["snoozed_until"], condition=Q(status="snoozed"), name="alert_snoozed_due"),
         ]
         constraints = [
             # IMPORTANT: the engine's idempotence. At most one open alert per rule, also when
             # several engine processes raise at once (they insert with ON CONFLICT DO NOTHING).
-            models.UniqueConstraint(
-                fields=["rule"], condition=~Q(status="resolved"), name="alert_one_open_per_rule"
-            ),
+            models.UniqueConstraint(fields=["rule"], condition=~Q(status="resolved"), name="alert_one_open_per_rule"),
             models.CheckConstraint(condition=Q(status__in=AlertStatus.values), name="alert_status_valid"),
             models.CheckConstraint(
                 condition=~Q(status="acknowledged") | Q(acknowledged_at__isnull=False),
@@ -114,7 +110,8 @@ class Notification(models.Model):
         indexes = [
             models.Index(fields=["tenant", "-created_at", "-id"], name="notification_tenant_recent"),
             models.Index(
-                fields=["tenant", "-created_at"], condition=Q(read_at__isnull=True),
+                fields=["tenant", "-created_at"],
+                condition=Q(read_at__isnull=True),
                 name="notification_tenant_unread",
             ),
         ]

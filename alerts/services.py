@@ -1,7 +1,7 @@
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol
 from datetime import datetime, timedelta
+from typing import Protocol
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
@@ -99,8 +99,15 @@ def _open_alerts_by_rule(rule_ids: list[int]) -> dict[int, Alert]:
 
 
 _INSERT_COLUMNS = (
-    "tenant_id", "rule_id", "rule_name", "rule_type", "severity", "status", "payload",
-    "triggered_at", "updated_at",
+    "tenant_id",
+    "rule_id",
+    "rule_name",
+    "rule_type",
+    "severity",
+    "status",
+    "payload",
+    "triggered_at",
+    "updated_at",
 )
 
 
@@ -114,8 +121,15 @@ def _insert_ignoring_open_duplicates(firings: Sequence[Firing]) -> dict[int, Ale
             columns=_INSERT_COLUMNS,
             rows=[
                 (
-                    f.rule.tenant_id, f.rule.pk, f.rule.name, f.rule.type, f.rule.severity, AlertStatus.PENDING,
-                    f.payload, f.triggered_at, now,
+                    f.rule.tenant_id,
+                    f.rule.pk,
+                    f.rule.name,
+                    f.rule.type,
+                    f.rule.severity,
+                    AlertStatus.PENDING,
+                    f.payload,
+                    f.triggered_at,
+                    now,
                 )
                 for f in firings
             ],
@@ -125,9 +139,16 @@ def _insert_ignoring_open_duplicates(firings: Sequence[Firing]) -> dict[int, Ale
     )
     return {
         f.rule.pk: Alert(
-            id=inserted[f.rule.pk], tenant_id=f.rule.tenant_id, rule_id=f.rule.pk, rule_name=f.rule.name,
-            rule_type=f.rule.type, severity=f.rule.severity, status=AlertStatus.PENDING, payload=f.payload,
-            triggered_at=f.triggered_at, updated_at=now,
+            id=inserted[f.rule.pk],
+            tenant_id=f.rule.tenant_id,
+            rule_id=f.rule.pk,
+            rule_name=f.rule.name,
+            rule_type=f.rule.type,
+            severity=f.rule.severity,
+            status=AlertStatus.PENDING,
+            payload=f.payload,
+            triggered_at=f.triggered_at,
+            updated_at=now,
         )
         for f in firings
         if f.rule.pk in inserted
@@ -207,12 +228,18 @@ def _change_many(*, alerts: list[Alert], to: str, actor: str, now: datetime, rea
             setattr(alert, name, value)
     events = AlertEvent.objects.bulk_create(
         [
-            AlertEvent(alert=alert, from_status=from_statuses[alert.pk], to_status=to, at=now, actor=actor,
-                       reason=reasons.get(alert.pk, ""))
+            AlertEvent(
+                alert=alert,
+                from_status=from_statuses[alert.pk],
+                to_status=to,
+                at=now,
+                actor=actor,
+                reason=reasons.get(alert.pk, ""),
+            )
             for alert in alerts
         ]
     )
-    notify_alerts_changed(list(zip(alerts, events)))
+    notify_alerts_changed(list(zip(alerts, events, strict=True)))
 
 
 def alerts_resolve_for_rules(
@@ -226,9 +253,13 @@ def alerts_resolve_for_rules(
         )
         if alerts:
             _change_many(
-                alerts=alerts, to=AlertStatus.RESOLVED, actor=actor, now=now,
+                alerts=alerts,
+                to=AlertStatus.RESOLVED,
+                actor=actor,
+                now=now,
                 reasons={alert.pk: reasons.get(alert.rule_id, "") for alert in alerts},
-                resolved_at=now, snoozed_until=None,
+                resolved_at=now,
+                snoozed_until=None,
             )
     return alerts
 
@@ -244,8 +275,12 @@ def alerts_wake_due(*, now: datetime | None = None) -> int:
         )
         if due:
             _change_many(
-                alerts=due, to=AlertStatus.PENDING, actor=SYSTEM, now=now,
-                reasons={alert.pk: "snooze ended" for alert in due}, snoozed_until=None,
+                alerts=due,
+                to=AlertStatus.PENDING,
+                actor=SYSTEM,
+                now=now,
+                reasons={alert.pk: "snooze ended" for alert in due},
+                snoozed_until=None,
             )
     return len(due)
 

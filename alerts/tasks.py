@@ -10,7 +10,11 @@ logger = logging.getLogger(__name__)
 
 
 @shared_task(
-    bind=True, autoretry_for=(Exception,), max_retries=5, retry_backoff=True, retry_jitter=True,
+    bind=True,
+    autoretry_for=(Exception,),
+    max_retries=5,
+    retry_backoff=True,
+    retry_jitter=True,
     acks_late=True,
 )
 def deliver_alert_notification(self, channel_name: str, kind: str, alert_ids: list[int], event_id=None):

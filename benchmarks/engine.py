@@ -58,7 +58,9 @@ def seed(tenants: int, rules_per_tenant: int, now: datetime) -> None:
     print("seeding…", flush=True)
     started = time.perf_counter()
     Tenant.objects.all().delete()
-    Tenant.objects.bulk_create([Tenant(id=f"bench-{t:04d}", name=f"Bench {t}", slug=f"bench-{t:04d}") for t in range(tenants)])
+    Tenant.objects.bulk_create(
+        [Tenant(id=f"bench-{t:04d}", name=f"Bench {t}", slug=f"bench-{t:04d}") for t in range(tenants)]
+    )
     tenant_ids = list(Tenant.objects.order_by("id").values_list("id", flat=True))
 
     points = []
@@ -70,13 +72,26 @@ def seed(tenants: int, rules_per_tenant: int, now: datetime) -> None:
                 value = 100 + (d * 7 + m * 13 + t) % 11
                 if d == HISTORY_DAYS - 1 and m % 3 == 0:
                     value = 400
-                points.append(MetricPoint(tenant_id=tenant_id, metric=f"bench.m{m}", timestamp=today - timedelta(days=HISTORY_DAYS - 1 - d) + timedelta(hours=now.hour), value=value))
+                points.append(
+                    MetricPoint(
+                        tenant_id=tenant_id,
+                        metric=f"bench.m{m}",
+                        timestamp=today - timedelta(days=HISTORY_DAYS - 1 - d) + timedelta(hours=now.hour),
+                        value=value,
+                    )
+                )
     MetricPoint.objects.bulk_create(points, batch_size=10_000)
 
     for model in (UsageSnapshot, BillingUsage):
         model.objects.bulk_create(
             [
-                model(tenant_id=tenant_id, day=(today - timedelta(days=d)).date(), tokens_used=1000 + (d * 37 + t) % 200, tasks_executed=10, active_widgets=1)
+                model(
+                    tenant_id=tenant_id,
+                    day=(today - timedelta(days=d)).date(),
+                    tokens_used=1000 + (d * 37 + t) % 200,
+                    tasks_executed=10,
+                    active_widgets=1,
+                )
                 for t, tenant_id in enumerate(tenant_ids)
                 for d in range(1, HISTORY_DAYS)
             ],
@@ -84,19 +99,42 @@ def seed(tenants: int, rules_per_tenant: int, now: datetime) -> None:
         )
 
     rules = []
-    for t, tenant_id in enumerate(tenant_ids):
+    for tenant_id in tenant_ids:
         for r in range(rules_per_tenant):
             kind = r % 10
-            common = {"tenant_id": tenant_id, "name": f"rule {r}", "next_run_at": now - timedelta(minutes=1), "severity": ("info", "warning", "critical")[r % 3]}
+            common = {
+                "tenant_id": tenant_id,
+                "name": f"rule {r}",
+                "next_run_at": now - timedelta(minutes=1),
+                "severity": ("info", "warning", "critical")[r % 3],
+            }
             if kind < 4:
-                rules.append(TriggerRule(type="metric_threshold", metric=f"bench.m{r % METRICS_PER_TENANT}", threshold=105 + (r % 5) * 60, window_days=30, auto_resolve=r % 2 == 0, **common))
+                rules.append(
+                    TriggerRule(
+                        type="metric_threshold",
+                        metric=f"bench.m{r % METRICS_PER_TENANT}",
+                        threshold=105 + (r % 5) * 60,
+                        window_days=30,
+                        auto_resolve=r % 2 == 0,
+                        **common,
+                    )
+                )
             elif kind < 8:
                 metric = "usage.tokensUsed" if kind == 7 else f"bench.m{r % METRICS_PER_TENANT}"
-                rules.append(TriggerRule(type="anomaly", metric=metric, threshold=2.5 + (r % 3), window_days=HISTORY_DAYS, **common))
+                rules.append(
+                    TriggerRule(
+                        type="anomaly", metric=metric, threshold=2.5 + (r % 3), window_days=HISTORY_DAYS, **common
+                    )
+                )
             else:
-                rules.append(TriggerRule(type="schedule", schedule=("* * * * *", "*/5 * * * *", "0 * * * *")[r % 3], **common))
+                rules.append(
+                    TriggerRule(type="schedule", schedule=("* * * * *", "*/5 * * * *", "0 * * * *")[r % 3], **common)
+                )
     TriggerRule.objects.bulk_create(rules, batch_size=10_000)
-    print(f"seeded in {time.perf_counter() - started:.1f} s: {len(tenant_ids)} tenants, {len(rules)} rules, {len(points)} metric points")
+    print(
+        f"seeded in {time.perf_counter() - started:.1f} s: {len(tenant_ids)} tenants, {len(rules)} rules, "
+        f"{len(points)} metric points"
+    )
 
 
 def reset(now: datetime) -> None:
@@ -107,7 +145,13 @@ def reset(now: datetime) -> None:
 
     with connection.cursor() as cursor:
         cursor.execute("TRUNCATE alerts_alertevent, alerts_notification, alerts_alert")
-    TriggerRule.objects.update(next_run_at=now - timedelta(minutes=1), last_evaluated_at=None, last_fired_at=None, last_error="", last_error_at=None)
+    TriggerRule.objects.update(
+        next_run_at=now - timedelta(minutes=1),
+        last_evaluated_at=None,
+        last_fired_at=None,
+        last_error="",
+        last_error_at=None,
+    )
     with connection.cursor() as cursor:
         cursor.execute("UPDATE billing_billingusage SET alerts_triggered = 0")
         cursor.execute("UPDATE billing_usagesnapshot SET alerts_triggered = 0")
@@ -123,7 +167,13 @@ def _evaluate_chunk(args):
 
     with CaptureQueriesContext(connection) as queries:
         report = evaluate_rules(rule_ids=rule_ids, now=now)
-    return report.evaluated, report.alerts_created, report.errors, len(queries.captured_queries), resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return (
+        report.evaluated,
+        report.alerts_created,
+        report.errors,
+        len(queries.captured_queries),
+        resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+    )
 
 
 def _worker_init():
@@ -192,10 +242,13 @@ def main():
             f"{label}: {tick['evaluated']:,} of {tick['due']:,} due rules in {tick['seconds']:.2f} s "
             f"= {tick['evaluated'] / tick['seconds']:,.0f} rules/s; "
             f"{tick['queries'] / max(tick['evaluated'], 1) * 1000:.1f} SQL queries per 1,000 rules; "
-            f"{tick['created']:,} alerts created; {tick['errors']} errors; worker peak RSS {tick['worker_peak_mb']:.0f} MB"
+            f"{tick['created']:,} alerts created; {tick['errors']} errors; "
+            f"worker peak RSS {tick['worker_peak_mb']:.0f} MB"
         )
-    print(f"open alerts after tick 1: {open_after_first:,}; alerts created by tick 2: {second['created']} "
-          f"(duplicates: {duplicates}); parent peak RSS {parent_peak_mb:.0f} MB")
+    print(
+        f"open alerts after tick 1: {open_after_first:,}; alerts created by tick 2: {second['created']} "
+        f"(duplicates: {duplicates}); parent peak RSS {parent_peak_mb:.0f} MB"
+    )
     ok = first["seconds"] < 10 and first["queries"] / max(first["evaluated"], 1) * 1000 <= 20 and duplicates == 0
     print("targets (< 10 s, <= 20 queries per 1,000 rules, no duplicates):", "met" if ok else "NOT met")
     return 0 if ok else 1

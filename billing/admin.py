@@ -7,7 +7,15 @@ from billing.services import billing_event_replay
 class ReadOnlyUsageAdmin(admin.ModelAdmin):
     """Usage rows change only through atomic increments (billing.services), never by hand."""
 
-    list_display = ["tenant", "day", "tokens_used", "tasks_executed", "alerts_triggered", "active_widgets", "updated_at"]
+    list_display = [
+        "tenant",
+        "day",
+        "tokens_used",
+        "tasks_executed",
+        "alerts_triggered",
+        "active_widgets",
+        "updated_at",
+    ]
     list_filter = ["tenant"]
     search_fields = ["tenant__id", "tenant__name"]
     date_hierarchy = "day"
@@ -29,7 +37,9 @@ admin.site.register(UsageSnapshot, ReadOnlyUsageAdmin)
 
 @admin.action(description="Replay selected unmatched events")
 def replay_events(modeladmin, request, queryset):
-    outcomes = [billing_event_replay(event=event).outcome for event in queryset.filter(outcome=BillingEventOutcome.UNMATCHED)]
+    outcomes = [
+        billing_event_replay(event=event).outcome for event in queryset.filter(outcome=BillingEventOutcome.UNMATCHED)
+    ]
     summary = ", ".join(f"{outcomes.count(o)} {o}" for o in sorted(set(outcomes))) or "nothing to replay"
     modeladmin.message_user(request, f"Replayed {len(outcomes)} event(s): {summary}.", messages.SUCCESS)
 

@@ -80,7 +80,9 @@ class BillingUsageApi(TenantScopedApi):
             raise serializers.ValidationError(
                 {"from": [f"The range may span at most {MAX_RANGE_DAYS} days; ask for several ranges."]}
             )
-        return Response(BillingUsageOutputSerializer(billing_usage_summary(tenant=self.tenant, since=since, until=until)).data)
+        return Response(
+            BillingUsageOutputSerializer(billing_usage_summary(tenant=self.tenant, since=since, until=until)).data
+        )
 
     @staticmethod
     def _day(request, name):
@@ -136,8 +138,11 @@ class StripeWebhookApi(APIView):
         ),
         parameters=[
             OpenApiParameter(
-                "Stripe-Signature", str, location=OpenApiParameter.HEADER, required=True,
-                description="t=<unix time>,v1=<HMAC-SHA256 of \"<t>.<body>\" with the webhook secret>",
+                "Stripe-Signature",
+                str,
+                location=OpenApiParameter.HEADER,
+                required=True,
+                description='t=<unix time>,v1=<HMAC-SHA256 of "<t>.<body>" with the webhook secret>',
             )
         ],
         responses={
@@ -153,7 +158,10 @@ class StripeWebhookApi(APIView):
             ),
             400: error_response(
                 "A missing, wrong or stale signature (nothing is stored), or an event that cannot be stored.",
-                ("invalid_signature", {"Stripe-Signature": ["No signatures found matching the expected signature for payload"]}),
+                (
+                    "invalid_signature",
+                    {"Stripe-Signature": ["No signatures found matching the expected signature for payload"]},
+                ),
                 ("validation_error", {"id": ["Required: the event id, a string (evt_…)."]}),
                 ("parse_error", "JSON parse error - Expecting value: line 1 column 1 (char 0)"),
             ),
@@ -188,9 +196,11 @@ class StripeWebhookApi(APIView):
                 return
             raise InvalidSignature(
                 "Webhook secret not configured.",
-                detail={"Stripe-Signature": [
-                    "This server has no STRIPE_WEBHOOK_SECRET, so it cannot verify an event, and accepts none."
-                ]},
+                detail={
+                    "Stripe-Signature": [
+                        "This server has no STRIPE_WEBHOOK_SECRET, so it cannot verify an event, and accepts none."
+                    ]
+                },
             )
         tolerance = settings.STRIPE_WEBHOOK_TOLERANCE_SECONDS
         try:
@@ -204,7 +214,9 @@ class StripeWebhookApi(APIView):
         if signed_at > time.time() + tolerance:
             raise InvalidSignature(
                 "Signature from the future.",
-                detail={"Stripe-Signature": [
-                    f"Timestamp outside the tolerance zone ({signed_at}): more than {tolerance} s in the future."
-                ]},
+                detail={
+                    "Stripe-Signature": [
+                        f"Timestamp outside the tolerance zone ({signed_at}): more than {tolerance} s in the future."
+                    ]
+                },
             )

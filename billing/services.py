@@ -68,7 +68,10 @@ def usage_point(row, day: date | None = None) -> dict:
     """A usage row (or None: a day without usage) as the API's BillingUsagePoint."""
     return {
         "date": (day or row.day).isoformat(),
-        **{api: (getattr(row, model) if row is not None else 0) for api, model in zip(USAGE_API_FIELDS, USAGE_FIELDS)},
+        **{
+            api: (getattr(row, model) if row is not None else 0)
+            for api, model in zip(USAGE_API_FIELDS, USAGE_FIELDS, strict=True)
+        },
     }
 
 
@@ -236,7 +239,7 @@ _WHOLE_NUMBER = re.compile(r"^[+-]?\d+$")
 
 def _parse_deltas(metadata: dict) -> tuple[dict[str, int], list[str]]:
     deltas, problems = {}, []
-    for api_name, model_name in zip(USAGE_API_FIELDS, USAGE_FIELDS):
+    for api_name, model_name in zip(USAGE_API_FIELDS, USAGE_FIELDS, strict=True):
         if api_name not in metadata:
             continue
         raw = metadata[api_name]
@@ -294,10 +297,15 @@ def billing_event_plan(*, event: dict, received_at: datetime) -> EventPlan:
         problems.append(f"usage day {day} is in the future")
 
     if problems:
-        return EventPlan(tenant=tenant, outcome=BillingEventOutcome.REJECTED, reason="; ".join(problems), deltas=deltas, day=day)
+        return EventPlan(
+            tenant=tenant, outcome=BillingEventOutcome.REJECTED, reason="; ".join(problems), deltas=deltas, day=day
+        )
     if tenant is None:
         return EventPlan(
-            tenant=None, outcome=BillingEventOutcome.UNMATCHED, day=day, deltas=deltas,
+            tenant=None,
+            outcome=BillingEventOutcome.UNMATCHED,
+            day=day,
+            deltas=deltas,
             reason="No tenant with this metadata.tenantId or Stripe customer id (yet).",
         )
     return EventPlan(tenant=tenant, outcome=BillingEventOutcome.APPLIED, day=day, deltas=deltas)
@@ -307,7 +315,11 @@ def _apply_plan(*, record: BillingEvent, plan: EventPlan, now: datetime) -> None
     """Apply a plan's deltas in a savepoint; a counter that would go below zero rejects the event."""
     record.tenant = plan.tenant
     record.usage_day = plan.day
-    record.deltas = {api: plan.deltas[model] for api, model in zip(USAGE_API_FIELDS, USAGE_FIELDS) if model in plan.deltas}
+    record.deltas = {
+        api: plan.deltas[model]
+        for api, model in zip(USAGE_API_FIELDS, USAGE_FIELDS, strict=True)
+        if model in plan.deltas
+    }
     record.outcome = plan.outcome
     record.reason = plan.reason
     if plan.outcome == BillingEventOutcome.APPLIED:
@@ -331,7 +343,7 @@ def _below_zero_reason(plan: EventPlan) -> str:
     current = {name: getattr(row, name) if row else 0 for name in USAGE_FIELDS}
     negative = [
         f"{api} {current[model]} {plan.deltas[model]:+d}"
-        for api, model in zip(USAGE_API_FIELDS, USAGE_FIELDS)
+        for api, model in zip(USAGE_API_FIELDS, USAGE_FIELDS, strict=True)
         if model in plan.deltas and current[model] + plan.deltas[model] < 0
     ]
     return "Would take usage below zero on {}: {}.".format(plan.day, ", ".join(negative) or "a counter")
@@ -358,8 +370,10 @@ def _validate_event_shape(event) -> None:
         isinstance(created, bool) or not isinstance(created, int) or not 0 <= created <= MAX_UNIX_TIME
     ):
         problems["created"] = ["Must be a Unix timestamp in seconds."]
-    if "data" in event and (not isinstance(event["data"], dict) or not isinstance(event["data"].get("object", {}), dict)):
-        problems["data"] = ["Must be an object with an `object` object, e.g. {\"object\": {\"metadata\": {...}}}."]
+    if "data" in event and (
+        not isinstance(event["data"], dict) or not isinstance(event["data"].get("object", {}), dict)
+    ):
+        problems["data"] = ['Must be an object with an `object` object, e.g. {"object": {"metadata": {...}}}.']
     unstorable = json_problem(event)
     if not problems and unstorable:
         problems[NON_FIELD_ERRORS] = [f"The event cannot be stored: {unstorable[0].lower()}{unstorable[1:]}"]
@@ -383,9 +397,13 @@ def billing_event_receive(*, event: dict, now: datetime | None = None) -> Receiv
         try:
             with transaction.atomic():
                 record = BillingEvent.objects.create(
-                    event_id=event["id"], type=event["type"], payload=event, received_at=now,
+                    event_id=event["id"],
+                    type=event["type"],
+                    payload=event,
+                    received_at=now,
                     created=datetime.fromtimestamp(created, tz=UTC) if isinstance(created, int) else None,
-                    tenant=plan.tenant, outcome=plan.outcome,
+                    tenant=plan.tenant,
+                    outcome=plan.outcome,
                     applied_at=now if plan.outcome == BillingEventOutcome.APPLIED else None,
                 )
         except IntegrityError:

@@ -49,7 +49,7 @@ def insert_rows(
     for start in range(0, len(rows), batch_size):
         batch = rows[start : start + batch_size]
         if postgres:
-            document = [dict(zip(columns, row)) for row in batch]
+            document = [dict(zip(columns, row, strict=True)) for row in batch]
             params = [json.dumps(document, default=_json_default, allow_nan=False)]
         else:
             placeholder = "(" + ", ".join(["%s"] * len(columns)) + ")"
@@ -60,7 +60,7 @@ def insert_rows(
             params = [
                 fields[column].get_db_prep_save(value, connection)
                 for row in batch
-                for column, value in zip(columns, row)
+                for column, value in zip(columns, row, strict=True)
             ]
         with connection.cursor() as cursor:
             cursor.execute(sql, params)
@@ -84,7 +84,7 @@ def update_rows(
         objects = []
         for pk, *values in rows:
             obj = model(pk=pk)
-            for column, value in zip(columns, values):
+            for column, value in zip(columns, values, strict=True):
                 setattr(obj, model._meta.get_field(column).attname, value)
             objects.append(obj)
         model.objects.bulk_update(objects, [model._meta.get_field(c).name for c in columns], batch_size=batch_size)
@@ -100,6 +100,6 @@ def update_rows(
         f"WHERE {table}.{q(pk_column)} = r.{q(pk_column)}"
     )
     for start in range(0, len(rows), batch_size):
-        document = [dict(zip((pk_column, *columns), row)) for row in rows[start : start + batch_size]]
+        document = [dict(zip((pk_column, *columns), row, strict=True)) for row in rows[start : start + batch_size]]
         with connection.cursor() as cursor:
             cursor.execute(sql, [json.dumps(document, default=_json_default, allow_nan=False)])

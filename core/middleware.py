@@ -25,7 +25,10 @@ class RequestLimitsMiddleware:
         url_length = len(request.path) + len(request.META.get("QUERY_STRING", ""))
         if url_length > settings.MAX_URL_LENGTH:
             return JsonResponse(
-                error_body("uri_too_long", f"The URL has {url_length} characters; at most {settings.MAX_URL_LENGTH} are allowed."),
+                error_body(
+                    "uri_too_long",
+                    f"The URL has {url_length} characters; at most {settings.MAX_URL_LENGTH} are allowed.",
+                ),
                 status=414,
             )
         try:
@@ -40,10 +43,14 @@ class RequestLimitsMiddleware:
                 return JsonResponse(
                     error_body(
                         "validation_error",
-                        {name: ["Give this parameter once (several values: separate them with commas where a "
-                                "parameter takes a list)."] for name in repeated},
+                        {
+                            name: [
+                                "Give this parameter once (several values: separate them with commas where a "
+                                "parameter takes a list)."
+                            ]
+                            for name in repeated
+                        },
                     ),
                     status=400,
                 )
         return self.get_response(request)
-

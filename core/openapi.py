@@ -76,8 +76,12 @@ def _bad_input_examples(operation: dict, schemas: dict) -> dict:
     examples = {
         "repeated_parameter": error_example(
             "validation_error",
-            {"limit": ["Give this parameter once (several values: separate them with commas where a parameter "
-                       "takes a list)."]},
+            {
+                "limit": [
+                    "Give this parameter once (several values: separate them with commas where a parameter "
+                    "takes a list)."
+                ]
+            },
             summary="validation_error (a query parameter given twice)",
         ),
     }
@@ -100,7 +104,8 @@ def _bad_input_examples(operation: dict, schemas: dict) -> dict:
     elif "metric" in parameters or "slug" in parameters:
         name = "metric" if "metric" in parameters else "slug"
         examples["validation_error"] = error_example(
-            "validation_error", {name: [f"'Bad Name' is not a valid {'metric identifier' if name == 'metric' else name}."]}
+            "validation_error",
+            {name: [f"'Bad Name' is not a valid {'metric identifier' if name == 'metric' else name}."]},
         )
     if "X-Tenant-Id" in parameters:
         examples["tenant_required"] = error_example(
@@ -139,11 +144,13 @@ def _generic_errors(operation: dict, schemas: dict) -> dict[str, tuple[str, dict
             if _admin_only(operation)
             else {
                 "another_tenant": error_example(
-                    "permission_denied", "This API key belongs to another tenant than X-Tenant-Id names.",
+                    "permission_denied",
+                    "This API key belongs to another tenant than X-Tenant-Id names.",
                     summary="permission_denied (X-Tenant-Id names another tenant than the key's)",
                 ),
                 "not_a_member": error_example(
-                    "permission_denied", "You are not a member of tenant 'globex'.",
+                    "permission_denied",
+                    "You are not a member of tenant 'globex'.",
                     summary="permission_denied (a signed-in user outside that tenant)",
                 ),
             },

@@ -17,8 +17,10 @@ def _json_type_error(field: serializers.Field, value) -> str | None:
     if isinstance(field, serializers.BooleanField):
         return None if isinstance(value, bool) else "Must be true or false."
     if isinstance(value, bool):  # a JSON boolean is no number and no string
-        return "Must be a string." if isinstance(field, serializers.CharField | serializers.ChoiceField) else (
-            "Must be a number." if isinstance(field, serializers.IntegerField | serializers.FloatField) else None
+        return (
+            "Must be a string."
+            if isinstance(field, serializers.CharField | serializers.ChoiceField)
+            else ("Must be a number." if isinstance(field, serializers.IntegerField | serializers.FloatField) else None)
         )
     if isinstance(field, serializers.IntegerField):
         whole = isinstance(value, int) or (isinstance(value, float) and value.is_integer())

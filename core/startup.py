@@ -18,11 +18,12 @@ def explain_database_error(exc: Exception) -> str | None:
         return None
     database = settings.DATABASES["default"]
     if "does not exist" in message:
-        hint = (f"create it (createdb -h {database.get('HOST') or 'localhost'} -U {database.get('USER') or 'postgres'} "
-                f"{database['NAME']}) or point DATABASE_URL at one that exists")
+        hint = (
+            f"create it (createdb -h {database.get('HOST') or 'localhost'} -U {database.get('USER') or 'postgres'} "
+            f"{database['NAME']}) or point DATABASE_URL at one that exists"
+        )
     elif "refused" in message or "could not" in message:
         hint = "is the server running there? Check DATABASE_URL"
     else:
         hint = "check DATABASE_URL"
     return f"error: cannot use {_where(database)}: {message.removeprefix('connection failed: ')} — {hint}."
-

@@ -54,9 +54,7 @@ def telemetry_capture(*, event: str, tenant_id: str, properties: dict, uuid: str
         return False
     try:
         client = _client()
-        client.capture(
-            event, distinct_id=tenant_id, properties=properties, groups={"tenant": tenant_id}, uuid=uuid
-        )
+        client.capture(event, distinct_id=tenant_id, properties=properties, groups={"tenant": tenant_id}, uuid=uuid)
     except Exception:
         logger.exception("could not queue telemetry event %s", event)
         return False

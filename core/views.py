@@ -78,9 +78,7 @@ class HealthApi(APIView):
 
 @csrf_exempt  # a POST to an unknown path is a 404, not a CSRF failure
 def route_not_found(request, exception=None):
-    return JsonResponse(
-        error_body("not_found", f"No endpoint at {request.method} {request.path}."), status=404
-    )
+    return JsonResponse(error_body("not_found", f"No endpoint at {request.method} {request.path}."), status=404)
 
 
 def server_error(request):

@@ -28,8 +28,8 @@ class WidgetAdmin(admin.ModelAdmin):
     inlines = [TenantWidgetInline]
 
     def get_queryset(self, request):
-        return super().get_queryset(request).annotate(
-            enabled_installs=Count("installs", filter=Q(installs__enabled=True))
+        return (
+            super().get_queryset(request).annotate(enabled_installs=Count("installs", filter=Q(installs__enabled=True)))
         )
 
     @admin.display(description="Installed by", ordering="enabled_installs")

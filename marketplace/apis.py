@@ -133,7 +133,9 @@ class WidgetListRegisterApi(TenantScopedApi):
 
 
 SLUG_PARAMETER = OpenApiParameter(
-    "slug", {"type": "string", "pattern": "^[a-z0-9]+(?:-[a-z0-9]+)*$", "maxLength": 64}, OpenApiParameter.PATH,
+    "slug",
+    {"type": "string", "pattern": "^[a-z0-9]+(?:-[a-z0-9]+)*$", "maxLength": 64},
+    OpenApiParameter.PATH,
     description="The widget's slug, e.g. revenue-radar",
 )
 

@@ -19,7 +19,9 @@ class Widget(models.Model):
     description = models.TextField(blank=True, default="")
     version = models.CharField(max_length=64, validators=[validate_semver], help_text="Semantic version, e.g. 1.2.0")
     dashboard = models.JSONField(
-        default=dict, blank=True, validators=[validate_dashboard],
+        default=dict,
+        blank=True,
+        validators=[validate_dashboard],
         help_text='What the widget adds to the dashboard, e.g. {"tile": {"title": "Revenue radar", "size": "md"}}',
     )
     metadata = models.JSONField(default=dict, blank=True, validators=[validate_metadata])

@@ -41,9 +41,7 @@ def _validate_json_object(value, *, what: str) -> None:
         raise ValidationError(f"{what} {problem[0].lower()}{problem[1:]}", code="unstorable")
     size = len(json.dumps(value, separators=(",", ":")).encode())
     if size > MAX_JSON_BYTES:
-        raise ValidationError(
-            f"{what} is {size} bytes; at most {MAX_JSON_BYTES} are allowed.", code="too_large"
-        )
+        raise ValidationError(f"{what} is {size} bytes; at most {MAX_JSON_BYTES} are allowed.", code="too_large")
 
 
 def validate_metadata(value) -> None:

@@ -24,7 +24,15 @@ def disable_rules(modeladmin, request, queryset):
 @admin.register(TriggerRule)
 class TriggerRuleAdmin(admin.ModelAdmin):
     list_display = [
-        "name", "tenant", "type", "severity", "enabled", "health", "next_run_at", "last_fired_at", "short_error",
+        "name",
+        "tenant",
+        "type",
+        "severity",
+        "enabled",
+        "health",
+        "next_run_at",
+        "last_fired_at",
+        "short_error",
     ]
     list_filter = ["type", "severity", "enabled", "health", "tenant"]
     search_fields = ["name", "metric", "schedule", "tenant__id", "tenant__name"]
@@ -36,15 +44,29 @@ class TriggerRuleAdmin(admin.ModelAdmin):
         ("Condition", {"fields": ["schedule", "metric", "threshold", "window_days", "auto_resolve"]}),
         (
             "Engine",
-            {"fields": [
-                "health", "next_run_at", "last_evaluated_at", "last_fired_at", "last_error", "last_error_at",
-                "created_at", "updated_at",
-            ]},
+            {
+                "fields": [
+                    "health",
+                    "next_run_at",
+                    "last_evaluated_at",
+                    "last_fired_at",
+                    "last_error",
+                    "last_error_at",
+                    "created_at",
+                    "updated_at",
+                ]
+            },
         ),
     ]
     readonly_fields = [
-        "health", "next_run_at", "last_evaluated_at", "last_fired_at", "last_error", "last_error_at",
-        "created_at", "updated_at",
+        "health",
+        "next_run_at",
+        "last_evaluated_at",
+        "last_fired_at",
+        "last_error",
+        "last_error_at",
+        "created_at",
+        "updated_at",
     ]
 
     @admin.display(description="Last error")

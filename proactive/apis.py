@@ -98,7 +98,9 @@ class TriggerRuleListCreateApi(TenantScopedApi):
     )
     def get(self, request):
         filters = self.query(self.FilterSerializer)
-        return self.page(trigger_rule_list(tenant=self.tenant, filters=filters), serializer_class=TriggerRuleOutputSerializer)
+        return self.page(
+            trigger_rule_list(tenant=self.tenant, filters=filters), serializer_class=TriggerRuleOutputSerializer
+        )
 
     @extend_schema(
         operation_id="triggers_create",
@@ -120,7 +122,9 @@ class TriggerRuleDetailApi(TenantScopedApi):
             raise Http404
         return rule
 
-    @extend_schema(operation_id="triggers_retrieve", summary="Get a trigger rule", responses=TriggerRuleOutputSerializer)
+    @extend_schema(
+        operation_id="triggers_retrieve", summary="Get a trigger rule", responses=TriggerRuleOutputSerializer
+    )
     def get(self, request, rule_id: int):
         return Response(TriggerRuleOutputSerializer(self.get_rule(rule_id)).data)
 
@@ -194,7 +198,9 @@ class MetricPointsApi(TenantScopedApi):
 
     pagination_class = Pagination
     metric_parameter = OpenApiParameter(
-        "metric", {"type": "string", "pattern": f"^{METRIC_PATTERN.pattern}$", "maxLength": 200}, OpenApiParameter.PATH,
+        "metric",
+        {"type": "string", "pattern": f"^{METRIC_PATTERN.pattern}$", "maxLength": 200},
+        OpenApiParameter.PATH,
         description="A metric identifier, e.g. analytics.mql.delta, or a built-in usage.* metric",
     )
 
@@ -210,7 +216,9 @@ class MetricPointsApi(TenantScopedApi):
         summary="List a metric's datapoints, newest first",
         parameters=[
             metric_parameter,
-            OpenApiParameter("from", OpenApiTypes.DATETIME, description="ISO 8601 with an offset; default 30 days before `to`"),
+            OpenApiParameter(
+                "from", OpenApiTypes.DATETIME, description="ISO 8601 with an offset; default 30 days before `to`"
+            ),
             OpenApiParameter("to", OpenApiTypes.DATETIME, description="ISO 8601 with an offset; default now"),
         ],
         responses=MetricPointOutputSerializer(many=True),
@@ -307,7 +315,11 @@ class TriggerRuleEvaluateApi(TenantScopedApi):
             raise Conflict("The rule is disabled: enable it, or evaluate with dryRun.")
         now = timezone.now()
         report = evaluate_rules(
-            rule_ids=[rule.pk], now=now, dry_run=dry_run, only_due=False, include_disabled=dry_run,
+            rule_ids=[rule.pk],
+            now=now,
+            dry_run=dry_run,
+            only_due=False,
+            include_disabled=dry_run,
             actor=actor_label(request.user),
         )
         if not report.results:

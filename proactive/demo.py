@@ -45,32 +45,52 @@ REVENUE_RADAR = {
 # Monday 13:00 has passed unrun and the next tick fires it once.
 RULES = {
     "Weekly pipeline briefing": (
-        {"type": "schedule", "schedule": "0 13 * * 1", "severity": "info"}, 8,
+        {"type": "schedule", "schedule": "0 13 * * 1", "severity": "info"},
+        8,
     ),
     "MQL delta spike": (
-        {"type": "metric_threshold", "metric": "analytics.mql.delta", "threshold": 25, "severity": "warning",
-         "auto_resolve": True}, 0,
+        {
+            "type": "metric_threshold",
+            "metric": "analytics.mql.delta",
+            "threshold": 25,
+            "severity": "warning",
+            "auto_resolve": True,
+        },
+        0,
     ),
     "Token usage anomaly": (
-        {"type": "anomaly", "metric": "usage.tokensUsed", "window_days": 14, "severity": "critical"}, 0,
+        {"type": "anomaly", "metric": "usage.tokensUsed", "window_days": 14, "severity": "critical"},
+        0,
     ),
     "Churn risk above 0.7": (
-        {"type": "metric_threshold", "metric": "analytics.churn.risk", "threshold": 0.7, "severity": "critical"}, 0,
+        {"type": "metric_threshold", "metric": "analytics.churn.risk", "threshold": 0.7, "severity": "critical"},
+        0,
     ),
 }
 
 # The last seven complete days: steady usage, and a token spike yesterday for the anomaly rule.
 USAGE_DAYS = [
     # days ago, tokens, tasks, alerts
-    (7, 1180, 14, 1), (6, 1320, 16, 0), (5, 1250, 15, 2), (4, 1210, 13, 0),
-    (3, 1290, 17, 1), (2, 1240, 15, 0), (1, 9600, 41, 1),
+    (7, 1180, 14, 1),
+    (6, 1320, 16, 0),
+    (5, 1250, 15, 2),
+    (4, 1210, 13, 0),
+    (3, 1290, 17, 1),
+    (2, 1240, 15, 0),
+    (1, 9600, 41, 1),
 ]
 
 
 # As the engine would have written it: 4,100 tokens against 14 days averaging 1,250 (z = 3.4).
 SEEDED_ANOMALY_EVIDENCE = {
-    "metric": "usage.tokensUsed", "value": 4100.0, "mean": 1250.0, "std": 838.2352941176471, "zScore": 3.4,
-    "threshold": 2.5, "windowDays": 14, "points": 14,
+    "metric": "usage.tokensUsed",
+    "value": 4100.0,
+    "mean": 1250.0,
+    "std": 838.2352941176471,
+    "zScore": 3.4,
+    "threshold": 2.5,
+    "windowDays": 14,
+    "points": 14,
 }
 
 
@@ -93,7 +113,9 @@ class SlugTaken(ApplicationError):
 def _ensure_tenant(report: SeedReport, *, tenant_id: str, name: str, slug: str | None) -> Tenant:
     tenant = Tenant.objects.filter(pk=tenant_id).first()
     if tenant is not None:
-        report.note(f"tenant {tenant.id!r}: exists, left as it is (name {tenant.name!r}, slug {tenant.slug!r})", created=False)
+        report.note(
+            f"tenant {tenant.id!r}: exists, left as it is (name {tenant.name!r}, slug {tenant.slug!r})", created=False
+        )
         return tenant
     slug = slug or slugify(name)
     owner = Tenant.objects.filter(slug=slug).first()
@@ -146,7 +168,12 @@ def _ensure_example_alerts(report: SeedReport, rules: dict[str, TriggerRule], no
     examples = [
         ("MQL delta spike", 3, "resolved", {"metric": "analytics.mql.delta", "value": 42.0, "threshold": 25.0}),
         ("Token usage anomaly", 5, "resolved", SEEDED_ANOMALY_EVIDENCE),
-        ("Churn risk above 0.7", 1, "acknowledged", {"metric": "analytics.churn.risk", "value": 0.81, "threshold": 0.7}),
+        (
+            "Churn risk above 0.7",
+            1,
+            "acknowledged",
+            {"metric": "analytics.churn.risk", "value": 0.81, "threshold": 0.7},
+        ),
     ]
     for rule_name, days_ago, status, evidence in examples:
         rule = rules[rule_name]
@@ -173,7 +200,12 @@ def _ensure_usage(report: SeedReport, tenant: Tenant, now: datetime) -> None:
         created = usage_insert_if_missing(
             tenant_id=tenant.id,
             day=day,
-            values={"tokens_used": tokens, "tasks_executed": tasks, "alerts_triggered": alerts, "active_widgets": widgets},
+            values={
+                "tokens_used": tokens,
+                "tasks_executed": tasks,
+                "alerts_triggered": alerts,
+                "active_widgets": widgets,
+            },
         )
         report.note(f"usage {day}: {'written' if created else 'exists, left as it is'}", created=created)
     usage_rows_ensure(keys=[(tenant.id, today)])  # today's row only if missing: its counts are live
@@ -183,9 +215,58 @@ def _ensure_metric_history(report: SeedReport, tenant: Tenant, now: datetime) ->
     hour = now.replace(minute=0, second=0, microsecond=0)
     series = {
         # 24 hourly values; the latest MQL delta (31) is above the rule's threshold of 25.
-        "analytics.mql.delta": [8, 11, 9, 12, 10, 7, 9, 13, 11, 10, 12, 9, 8, 10, 11, 12, 9, 10, 13, 12, 11, 14, 18, 31],
-        "analytics.churn.risk": [0.52, 0.55, 0.58, 0.6, 0.63, 0.66, 0.69, 0.71, 0.74, 0.76, 0.78, 0.79,
-                                 0.8, 0.8, 0.81, 0.81, 0.82, 0.82, 0.82, 0.83, 0.83, 0.83, 0.84, 0.84],
+        "analytics.mql.delta": [
+            8,
+            11,
+            9,
+            12,
+            10,
+            7,
+            9,
+            13,
+            11,
+            10,
+            12,
+            9,
+            8,
+            10,
+            11,
+            12,
+            9,
+            10,
+            13,
+            12,
+            11,
+            14,
+            18,
+            31,
+        ],
+        "analytics.churn.risk": [
+            0.52,
+            0.55,
+            0.58,
+            0.6,
+            0.63,
+            0.66,
+            0.69,
+            0.71,
+            0.74,
+            0.76,
+            0.78,
+            0.79,
+            0.8,
+            0.8,
+            0.81,
+            0.81,
+            0.82,
+            0.82,
+            0.82,
+            0.83,
+            0.83,
+            0.83,
+            0.84,
+            0.84,
+        ],
     }
     for metric, values in series.items():
         if MetricPoint.objects.filter(tenant=tenant, metric=metric).exists():
@@ -196,7 +277,9 @@ def _ensure_metric_history(report: SeedReport, tenant: Tenant, now: datetime) ->
         report.note(f"metric {metric!r}: {len(points)} hourly points written", created=True)
 
 
-def seed_demo(*, tenant_id: str, tenant_name: str, tenant_slug: str | None = None, now: datetime | None = None) -> SeedReport:
+def seed_demo(
+    *, tenant_id: str, tenant_name: str, tenant_slug: str | None = None, now: datetime | None = None
+) -> SeedReport:
     now = now or timezone.now()
     report = SeedReport()
     with transaction.atomic():

@@ -22,8 +22,8 @@ from django.db.models import F, Window
 from django.db.models.functions import RowNumber
 
 from core.exceptions import ApplicationError
-from proactive.models import MetricPoint
 from proactive.metric_providers import builtin_provider_for
+from proactive.models import MetricPoint
 
 logger = logging.getLogger(__name__)
 
@@ -99,9 +99,13 @@ class CustomMetricProvider:
         if latest_only:
             # Only the newest row of each series leaves the database.
             queryset = queryset.annotate(
-                newest_first=Window(RowNumber(), partition_by=[F("tenant_id"), F("metric")], order_by=F("timestamp").desc())
+                newest_first=Window(
+                    RowNumber(), partition_by=[F("tenant_id"), F("metric")], order_by=F("timestamp").desc()
+                )
             ).filter(newest_first=1)
-        return queryset.order_by("tenant_id", "metric", "timestamp").values_list("tenant_id", "metric", "timestamp", "value")
+        return queryset.order_by("tenant_id", "metric", "timestamp").values_list(
+            "tenant_id", "metric", "timestamp", "value"
+        )
 
 
 _custom_provider = CustomMetricProvider()

@@ -31,20 +31,28 @@ class TriggerRule(models.Model):
     name = models.CharField(max_length=200)
     type = models.CharField(max_length=20, choices=RuleType.choices)
     schedule = models.CharField(
-        max_length=100, blank=True, default="", validators=[validate_cron],
+        max_length=100,
+        blank=True,
+        default="",
+        validators=[validate_cron],
         help_text="Cron expression, UTC, five fields (schedule rules), e.g. 0 13 * * 1.",
     )
     metric = models.CharField(
-        max_length=200, blank=True, default="", validators=[validate_metric_identifier],
+        max_length=200,
+        blank=True,
+        default="",
+        validators=[validate_metric_identifier],
         help_text="Metric identifier (metric_threshold and anomaly rules), e.g. analytics.mql.delta.",
     )
     threshold = models.FloatField(
-        null=True, blank=True,
+        null=True,
+        blank=True,
         help_text="metric_threshold: fires when the latest value is greater. anomaly: the |z| "
         f"that fires (default {DEFAULT_Z_THRESHOLD}).",
     )
     window_days = models.PositiveIntegerField(
-        null=True, blank=True,
+        null=True,
+        blank=True,
         validators=[MinValueValidator(1), MaxValueValidator(MAX_WINDOW_DAYS)],
         help_text=f"Look-back window in days (metric rules; default {DEFAULT_WINDOW_DAYS}).",
     )
@@ -64,7 +72,10 @@ class TriggerRule(models.Model):
     last_error = models.TextField(blank=True, default="", editable=False)
     last_error_at = models.DateTimeField(null=True, blank=True, editable=False)
     health = models.CharField(
-        max_length=10, choices=RuleHealth.choices, default=RuleHealth.UNKNOWN, editable=False,
+        max_length=10,
+        choices=RuleHealth.choices,
+        default=RuleHealth.UNKNOWN,
+        editable=False,
         help_text="What the last evaluation saw: no data in the window is not the same as all clear.",
     )
 
@@ -78,9 +89,7 @@ class TriggerRule(models.Model):
         constraints = [
             models.CheckConstraint(condition=Q(type__in=RuleType.values), name="trigger_rule_type_valid"),
             models.CheckConstraint(condition=Q(health__in=RuleHealth.values), name="trigger_rule_health_valid"),
-            models.CheckConstraint(
-                condition=Q(severity__in=Severity.values), name="trigger_rule_severity_valid"
-            ),
+            models.CheckConstraint(condition=Q(severity__in=Severity.values), name="trigger_rule_severity_valid"),
             models.CheckConstraint(
                 condition=~Q(type=RuleType.SCHEDULE) | ~Q(schedule=""),
                 name="trigger_rule_schedule_rule_has_schedule",
@@ -94,8 +103,7 @@ class TriggerRule(models.Model):
                 name="trigger_rule_threshold_rule_has_threshold",
             ),
             models.CheckConstraint(
-                condition=Q(threshold__isnull=True)
-                | Q(threshold__gte=-FLOAT_BOUND, threshold__lte=FLOAT_BOUND),
+                condition=Q(threshold__isnull=True) | Q(threshold__gte=-FLOAT_BOUND, threshold__lte=FLOAT_BOUND),
                 name="trigger_rule_threshold_finite",
             ),
             models.CheckConstraint(
@@ -107,8 +115,7 @@ class TriggerRule(models.Model):
                 name="trigger_rule_schedule_rule_no_auto_resolve",
             ),
             models.CheckConstraint(
-                condition=Q(window_days__isnull=True)
-                | Q(window_days__gte=1, window_days__lte=MAX_WINDOW_DAYS),
+                condition=Q(window_days__isnull=True) | Q(window_days__gte=1, window_days__lte=MAX_WINDOW_DAYS),
                 name="trigger_rule_window_days_range",
             ),
             models.CheckConstraint(
@@ -168,9 +175,7 @@ class MetricPoint(models.Model):
     class Meta:
         constraints = [
             # Also the index behind "latest value" and "last N days": (tenant, metric) then time.
-            models.UniqueConstraint(
-                fields=["tenant", "metric", "timestamp"], name="metric_point_unique_per_time"
-            ),
+            models.UniqueConstraint(fields=["tenant", "metric", "timestamp"], name="metric_point_unique_per_time"),
             models.CheckConstraint(
                 condition=Q(value__gte=-FLOAT_BOUND, value__lte=FLOAT_BOUND),
                 name="metric_point_value_finite",

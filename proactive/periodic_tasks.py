@@ -80,9 +80,7 @@ def periodic_tasks_sync(*, specs: list[PeriodicTaskSpec] | None = None) -> dict[
         else:
             report["unchanged"].append(spec.name)
 
-    stale = PeriodicTask.objects.filter(description=MANAGED_DESCRIPTION).exclude(
-        name__in=[spec.name for spec in specs]
-    )
+    stale = PeriodicTask.objects.filter(description=MANAGED_DESCRIPTION).exclude(name__in=[spec.name for spec in specs])
     report["removed"] = list(stale.values_list("name", flat=True))
     stale.delete()
     return report

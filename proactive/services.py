@@ -6,13 +6,21 @@ from django.utils import timezone
 
 from core.exceptions import InvalidInput
 from proactive.engine.conditions import next_occurrence
-from proactive.models import MetricPoint, RuleHealth, RuleType, TriggerRule
 from proactive.metric_providers import builtin_provider_for, namespace_noun
+from proactive.models import MetricPoint, RuleHealth, RuleType, TriggerRule
 from proactive.validators import validate_metric_identifier, validate_point_time
 from tenants.models import Tenant
 
 RULE_FIELDS = (
-    "name", "type", "schedule", "metric", "threshold", "window_days", "severity", "enabled", "auto_resolve",
+    "name",
+    "type",
+    "schedule",
+    "metric",
+    "threshold",
+    "window_days",
+    "severity",
+    "enabled",
+    "auto_resolve",
 )
 # Metric rules are looked at on every tick; the engine's tick runs every minute.
 METRIC_EVALUATION_INTERVAL = timedelta(minutes=1)

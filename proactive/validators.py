@@ -88,9 +88,7 @@ def validate_cron(expression: str) -> None:
             f"{expression!r} is not a valid cron expression: it never occurs.", code="invalid_cron"
         ) from None
     except (CroniterBadCronError, CroniterError, ValueError, KeyError) as exc:
-        raise ValidationError(
-            f"{expression!r} is not a valid cron expression: {exc}", code="invalid_cron"
-        ) from None
+        raise ValidationError(f"{expression!r} is not a valid cron expression: {exc}", code="invalid_cron") from None
 
 
 @lru_cache(maxsize=1024)

@@ -23,7 +23,10 @@ class TenantScopedSchema(ApiAutoSchema):
 
 
 TENANT_HEADER = OpenApiParameter(
-    "X-Tenant-Id", str, OpenApiParameter.HEADER, required=False,
+    "X-Tenant-Id",
+    str,
+    OpenApiParameter.HEADER,
+    required=False,
     description="The tenant to act for. An API key acts for its own tenant and needs none; staff users and "
     "the admin key must name one; a user in several tenants picks one of theirs.",
 )
@@ -64,8 +67,12 @@ class TenantScopedApi(APIView):
     def page(self, queryset, *, serializer_class, envelope: dict | None = None):
         """A page of `queryset` in the view's `pagination_class` envelope (which the schema documents)."""
         return paginated_response(
-            request=self.request, view=self, queryset=queryset, serializer_class=serializer_class,
-            pagination_class=self.pagination_class, envelope=envelope,
+            request=self.request,
+            view=self,
+            queryset=queryset,
+            serializer_class=serializer_class,
+            pagination_class=self.pagination_class,
+            envelope=envelope,
         )
 
 
@@ -77,7 +84,9 @@ class TenantOutputSerializer(serializers.Serializer):
 
 
 class CurrentTenantApi(TenantScopedApi):
-    @extend_schema(operation_id="tenant_current", summary="Get the tenant you act for", responses=TenantOutputSerializer)
+    @extend_schema(
+        operation_id="tenant_current", summary="Get the tenant you act for", responses=TenantOutputSerializer
+    )
     def get(self, request):
         return Response(TenantOutputSerializer(self.tenant).data)
 
@@ -110,8 +119,11 @@ class TenantListCreateApi(APIView):
     )
     def get(self, request):
         return paginated_response(
-            request=request, view=self, queryset=Tenant.objects.all(),
-            serializer_class=self.TenantAdminOutputSerializer, pagination_class=self.pagination_class,
+            request=request,
+            view=self,
+            queryset=Tenant.objects.all(),
+            serializer_class=self.TenantAdminOutputSerializer,
+            pagination_class=self.pagination_class,
         )
 
     @extend_schema(

@@ -16,12 +16,8 @@ API_KEY_PREFIX = "pi_"
 LAST_USED_RESOLUTION = timedelta(minutes=1)
 
 
-def tenant_create(
-    *, id: str, name: str, slug: str | None = None, stripe_customer_id: str | None = None
-) -> Tenant:
-    tenant = Tenant(
-        id=id, name=name, slug=slug or slugify(name), stripe_customer_id=stripe_customer_id or None
-    )
+def tenant_create(*, id: str, name: str, slug: str | None = None, stripe_customer_id: str | None = None) -> Tenant:
+    tenant = Tenant(id=id, name=name, slug=slug or slugify(name), stripe_customer_id=stripe_customer_id or None)
     if not tenant.slug:
         raise ValidationError({"slug": ["Could not derive a slug from the name; give one."]})
     tenant.full_clean()
@@ -54,9 +50,7 @@ def api_key_create(*, tenant: Tenant, name: str = "default") -> IssuedApiKey:
         raw_key = f"{API_KEY_PREFIX}{prefix}_{secrets.token_urlsafe(32)}"
         try:
             with transaction.atomic():
-                api_key = ApiKey.objects.create(
-                    tenant=tenant, name=name, prefix=prefix, key_hash=hash_api_key(raw_key)
-                )
+                api_key = ApiKey.objects.create(tenant=tenant, name=name, prefix=prefix, key_hash=hash_api_key(raw_key))
         except IntegrityError:  # a prefix collision: 1 in 4 billion, draw again
             continue
         return IssuedApiKey(api_key=api_key, raw_key=raw_key)

@@ -76,8 +76,15 @@ def alert_payload(rule, *, value: float = 42.0) -> dict:
         evidence = {"schedule": rule.schedule, "scheduledFor": observed_at}
     elif rule.type == "anomaly":
         evidence = {
-            "metric": rule.metric, "value": value, "mean": 10.0, "std": 2.0, "zScore": (value - 10.0) / 2.0,
-            "threshold": rule.threshold, "windowDays": rule.window_days, "points": 20, "observedAt": observed_at,
+            "metric": rule.metric,
+            "value": value,
+            "mean": 10.0,
+            "std": 2.0,
+            "zScore": (value - 10.0) / 2.0,
+            "threshold": rule.threshold,
+            "windowDays": rule.window_days,
+            "points": 20,
+            "observedAt": observed_at,
         }
     else:
         evidence = {"metric": rule.metric, "value": value, "threshold": rule.threshold, "observedAt": observed_at}

@@ -61,9 +61,7 @@ def evaluate_schedule(*, schedule: str, due_at: datetime | None, now: datetime) 
     )
 
 
-def evaluate_threshold(
-    *, metric: str, threshold: float, points: Sequence[tuple[datetime, float]]
-) -> Evaluation:
+def evaluate_threshold(*, metric: str, threshold: float, points: Sequence[tuple[datetime, float]]) -> Evaluation:
     """Fires when the most recent value is strictly greater than `threshold`."""
     if not points:
         return Evaluation(

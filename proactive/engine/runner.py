@@ -38,8 +38,20 @@ logger = logging.getLogger(__name__)
 CHUNK_SIZE = 1000
 # What evaluating a rule reads; the rest of the row is not worth loading 100,000 times a minute.
 RULE_COLUMNS_READ = (
-    "id", "tenant_id", "name", "type", "schedule", "metric", "threshold", "window_days", "severity",
-    "enabled", "auto_resolve", "next_run_at", "last_fired_at", "health",
+    "id",
+    "tenant_id",
+    "name",
+    "type",
+    "schedule",
+    "metric",
+    "threshold",
+    "window_days",
+    "severity",
+    "enabled",
+    "auto_resolve",
+    "next_run_at",
+    "last_fired_at",
+    "health",
 )
 MAX_ERROR_LENGTH = 2000
 TELEMETRY_NAMESPACE = uuid.UUID("6f1c7f0e-3a5b-4d8e-9c61-2f4b8d7a1e90")
@@ -127,8 +139,10 @@ def evaluate_rules(
     now = now or timezone.now()
     with transaction.atomic():
         open_alert = Alert.objects.filter(rule_id=OuterRef("pk")).exclude(status=AlertStatus.RESOLVED)
-        queryset = TriggerRule.objects.filter(pk__in=rule_ids).only(*RULE_COLUMNS_READ).annotate(
-            open_alert_id=Subquery(open_alert.values("pk")[:1])
+        queryset = (
+            TriggerRule.objects.filter(pk__in=rule_ids)
+            .only(*RULE_COLUMNS_READ)
+            .annotate(open_alert_id=Subquery(open_alert.values("pk")[:1]))
         )
         if not include_disabled:
             queryset = queryset.filter(enabled=True)
@@ -193,9 +207,11 @@ def _raise_alerts(results: Sequence[RuleResult], now: datetime, actor: str) -> N
     # A rule whose alert was open when the chunk was claimed keeps it — if it is still open now:
     # one cheap query, so an alert resolved meanwhile does not swallow this firing.
     claimed_open = {result.rule.open_alert_id for result in fired if result.rule.open_alert_id}
-    still_open = set(
-        Alert.objects.filter(pk__in=claimed_open).exclude(status=AlertStatus.RESOLVED).values_list("pk", flat=True)
-    ) if claimed_open else set()
+    still_open = (
+        set(Alert.objects.filter(pk__in=claimed_open).exclude(status=AlertStatus.RESOLVED).values_list("pk", flat=True))
+        if claimed_open
+        else set()
+    )
     for result in fired:
         if result.rule.open_alert_id in still_open:
             result.alert_id = result.rule.open_alert_id
@@ -270,8 +286,11 @@ def _auto_resolve(results: Sequence[RuleResult], now: datetime, actor: str) -> N
     cleared = {
         result.rule.pk: result
         for result in results
-        if result.rule.auto_resolve and result.rule.open_alert_id and result.evaluation is not None
-        and result.evaluation.decided and not result.evaluation.fired
+        if result.rule.auto_resolve
+        and result.rule.open_alert_id
+        and result.evaluation is not None
+        and result.evaluation.decided
+        and not result.evaluation.fired
     }
     if not cleared:
         return

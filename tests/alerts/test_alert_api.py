@@ -25,13 +25,34 @@ def test_list_shows_the_spec_fields_and_history(tenant_client, alert):
 
     assert body["next"] is None
     [item] = body["results"]
-    assert {k: item[k] for k in ("id", "ruleId", "ruleName", "severity", "status", "payload",
-                                 "acknowledgedAt", "resolvedAt", "snoozedUntil")} == {
-        "id": alert.pk, "ruleId": alert.rule_id, "ruleName": "MQL spike", "severity": "warning",
-        "status": "pending", "payload": {
-            "metric": "analytics.mql.delta", "value": 12, "threshold": 10.0, "observedAt": "2026-11-26T14:00:00Z",
+    assert {
+        k: item[k]
+        for k in (
+            "id",
+            "ruleId",
+            "ruleName",
+            "severity",
+            "status",
+            "payload",
+            "acknowledgedAt",
+            "resolvedAt",
+            "snoozedUntil",
+        )
+    } == {
+        "id": alert.pk,
+        "ruleId": alert.rule_id,
+        "ruleName": "MQL spike",
+        "severity": "warning",
+        "status": "pending",
+        "payload": {
+            "metric": "analytics.mql.delta",
+            "value": 12,
+            "threshold": 10.0,
+            "observedAt": "2026-11-26T14:00:00Z",
             "reason": "MQL spike fired.",
-        }, "acknowledgedAt": None, "resolvedAt": None,
+        },
+        "acknowledgedAt": None,
+        "resolvedAt": None,
         "snoozedUntil": None,
     }
     assert item["triggeredAt"].endswith("Z")

@@ -24,14 +24,22 @@ def test_raise_creates_the_alert_its_history_and_notification(tenant):
     alert = Alert.objects.get()
     assert result.created and result.alert.pk == alert.pk
     assert (alert.tenant_id, alert.rule_id, alert.rule_name, alert.rule_type, alert.severity, alert.status) == (
-        "acme", rule.pk, "MQL spike", "metric_threshold", "critical", "pending"
+        "acme",
+        rule.pk,
+        "MQL spike",
+        "metric_threshold",
+        "critical",
+        "pending",
     )
     assert alert.payload == {"metric": "analytics.mql.delta", "value": 12.0, "threshold": 10.0, "reason": "12 > 10"}
     assert alert.triggered_at == NOW
     assert list(AlertEvent.objects.values_list("from_status", "to_status", "actor")) == [("", "pending", "engine")]
     notification = Notification.objects.get()
     assert (notification.alert_id, notification.tenant_id, notification.title, notification.alert_status) == (
-        alert.pk, "acme", "[critical] MQL spike", "pending"
+        alert.pk,
+        "acme",
+        "[critical] MQL spike",
+        "pending",
     )
     assert notification.body == "12 > 10"  # the engine's explanation
 
@@ -74,7 +82,9 @@ def test_batch_raise_keeps_order_and_skips_rules_with_open_alerts(tenant, django
     already_open = alert_raise(rule=rules[2], payload={}).alert
 
     with django_assert_max_num_queries(6):
-        results = alerts_raise(firings=[Firing(rule=r, payload={"i": i}, triggered_at=NOW) for i, r in enumerate(rules)])
+        results = alerts_raise(
+            firings=[Firing(rule=r, payload={"i": i}, triggered_at=NOW) for i, r in enumerate(rules)]
+        )
 
     assert [r.created for r in results] == [True, True, False, True, True]
     assert results[2].alert.pk == already_open.pk
@@ -89,8 +99,14 @@ def test_the_database_refuses_a_second_open_alert_for_a_rule(tenant):
 
     with pytest.raises(IntegrityError), transaction.atomic():
         Alert.objects.create(
-            tenant=tenant, rule=rule, rule_name="x", rule_type="anomaly", severity="info",
-            status=AlertStatus.ACKNOWLEDGED, acknowledged_at=NOW, triggered_at=NOW,
+            tenant=tenant,
+            rule=rule,
+            rule_name="x",
+            rule_type="anomaly",
+            severity="info",
+            status=AlertStatus.ACKNOWLEDGED,
+            acknowledged_at=NOW,
+            triggered_at=NOW,
         )
 
 

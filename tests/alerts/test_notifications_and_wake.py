@@ -75,7 +75,12 @@ def test_wake_returns_due_snoozed_alerts_to_pending(tenant):
     later.refresh_from_db()
     assert (due.status, due.snoozed_until, later.status) == ("pending", None, "snoozed")
     last = due.history.last()
-    assert (last.from_status, last.to_status, last.actor, last.reason) == ("snoozed", "pending", "system", "snooze ended")
+    assert (last.from_status, last.to_status, last.actor, last.reason) == (
+        "snoozed",
+        "pending",
+        "system",
+        "snooze ended",
+    )
     assert alerts_wake_due(now=now + timedelta(minutes=5)) == 0
 
 

@@ -43,19 +43,21 @@ def test_usage_day_refuses_what_is_not_a_date(value):
 
 def rows(model, tenant):
     return list(
-        model.objects.filter(tenant=tenant).order_by("day").values_list(
-            "day", "tokens_used", "tasks_executed", "alerts_triggered", "active_widgets"
-        )
+        model.objects.filter(tenant=tenant)
+        .order_by("day")
+        .values_list("day", "tokens_used", "tasks_executed", "alerts_triggered", "active_widgets")
     )
 
 
 @pytest.mark.django_db
 def test_apply_adds_to_both_tables(tenant):
     usage_apply(deltas=[UsageDelta(tenant_id="acme", day=DAY, tokens_used=100, tasks_executed=2)])
-    usage_apply(deltas=[
-        UsageDelta(tenant_id="acme", day=DAY, tokens_used=20),
-        UsageDelta(tenant_id="acme", day=DAY, tokens_used=-5, active_widgets=1),
-    ])
+    usage_apply(
+        deltas=[
+            UsageDelta(tenant_id="acme", day=DAY, tokens_used=20),
+            UsageDelta(tenant_id="acme", day=DAY, tokens_used=-5, active_widgets=1),
+        ]
+    )
 
     assert rows(BillingUsage, tenant) == rows(UsageSnapshot, tenant) == [(DAY, 115, 2, 0, 1)]
 
@@ -86,9 +88,11 @@ def test_record_alert_impact_counts_one_alert_on_the_firing_day(tenant):
     record_alert_impact(tenant=tenant, when=datetime(2026, 11, 27, 0, 1, tzinfo=UTC))
     record_alert_impact(tenant=tenant, when=datetime(2026, 11, 27, 5, 0, tzinfo=UTC))
 
-    assert rows(BillingUsage, tenant) == rows(UsageSnapshot, tenant) == [
-        (DAY, 0, 0, 1, 0), (DAY + timedelta(days=1), 0, 0, 2, 0)
-    ]
+    assert (
+        rows(BillingUsage, tenant)
+        == rows(UsageSnapshot, tenant)
+        == [(DAY, 0, 0, 1, 0), (DAY + timedelta(days=1), 0, 0, 2, 0)]
+    )
 
 
 @pytest.mark.django_db
@@ -99,7 +103,9 @@ def test_rollup_gives_every_tenant_today_and_fills_gaps_idempotently(tenant, oth
     usage_rollup(today=DAY)
 
     assert rows(BillingUsage, tenant) == [
-        (DAY - timedelta(days=2), 5, 0, 0, 3), (DAY - timedelta(days=1), 0, 0, 0, 3), (DAY, 0, 0, 0, 3)
+        (DAY - timedelta(days=2), 5, 0, 0, 3),
+        (DAY - timedelta(days=1), 0, 0, 0, 3),
+        (DAY, 0, 0, 0, 3),
     ]
     assert rows(UsageSnapshot, tenant) == rows(BillingUsage, tenant)
     assert rows(BillingUsage, other_tenant) == [(DAY, 0, 0, 0, 0)]
@@ -121,13 +127,13 @@ def test_usage_metrics_read_the_snapshots(tenant):
     usage_apply(deltas=[UsageDelta(tenant_id=TenantFactory().id, day=DAY, tokens_used=1000)])
 
     series = metric_series(
-        tenant_id="acme", metric="usage.tokensUsed", since=datetime(2026, 11, 1, tzinfo=UTC),
+        tenant_id="acme",
+        metric="usage.tokensUsed",
+        since=datetime(2026, 11, 1, tzinfo=UTC),
         until=datetime(2026, 11, 26, 12, tzinfo=UTC),
     )
 
-    assert series == [
-        Point(datetime(2026, 11, 25, tzinfo=UTC), 7.0), Point(datetime(2026, 11, 26, tzinfo=UTC), 9.0)
-    ]
+    assert series == [Point(datetime(2026, 11, 25, tzinfo=UTC), 7.0), Point(datetime(2026, 11, 26, tzinfo=UTC), 9.0)]
 
 
 @pytest.mark.django_db
@@ -135,6 +141,10 @@ def test_usage_point_maps_rows_to_the_api(tenant):
     usage_apply(deltas=[UsageDelta(tenant_id="acme", day=DAY, tokens_used=3, active_widgets=2)])
 
     assert usage_point(BillingUsage.objects.get()) == {
-        "date": "2026-11-26", "tokensUsed": 3, "tasksExecuted": 0, "alertsTriggered": 0, "activeWidgets": 2
+        "date": "2026-11-26",
+        "tokensUsed": 3,
+        "tasksExecuted": 0,
+        "alertsTriggered": 0,
+        "activeWidgets": 2,
     }
     assert usage_point(None, day=DAY)["tokensUsed"] == 0

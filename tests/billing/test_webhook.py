@@ -36,9 +36,9 @@ def deliver(client, event, *, secret=SECRET, timestamp=None, body=None, header=T
 
 def totals(model=BillingUsage, tenant_id="acme"):
     return list(
-        model.objects.filter(tenant_id=tenant_id).order_by("day").values_list(
-            "day", "tokens_used", "tasks_executed", "alerts_triggered", "active_widgets"
-        )
+        model.objects.filter(tenant_id=tenant_id)
+        .order_by("day")
+        .values_list("day", "tokens_used", "tasks_executed", "alerts_triggered", "active_widgets")
     )
 
 
@@ -55,7 +55,10 @@ def test_signed_event_is_recorded_and_applied_to_both_tables(client, tenant):
     assert totals() == totals(UsageSnapshot) == [(date(2026, 11, 26), 120, 3, 0, 1)]
     stored = BillingEvent.objects.get()
     assert (stored.type, stored.tenant_id, stored.usage_day, stored.payload) == (
-        "invoice.created", "acme", date(2026, 11, 26), event
+        "invoice.created",
+        "acme",
+        date(2026, 11, 26),
+        event,
     )
     assert stored.deltas == {"tokensUsed": 120, "tasksExecuted": 3, "activeWidgets": 1}
 
@@ -68,8 +71,12 @@ def test_usage_date_in_metadata_wins_over_created(client, tenant):
 
 def test_the_tenant_can_be_found_by_stripe_customer_id(client, db):
     TenantFactory(id="acme", stripe_customer_id="cus_123")
-    event = {"id": "evt_c", "type": "invoice.paid", "created": CREATED,
-             "data": {"object": {"customer": "cus_123", "metadata": {"tokensUsed": "7"}}}}
+    event = {
+        "id": "evt_c",
+        "type": "invoice.paid",
+        "created": CREATED,
+        "data": {"object": {"customer": "cus_123", "metadata": {"tokensUsed": "7"}}},
+    }
 
     assert deliver(client, event).json()["outcome"] == "applied"
     assert totals() == [(date(2026, 11, 26), 7, 0, 0, 0)]
@@ -101,13 +108,15 @@ def test_bad_signature_is_400_and_nothing_is_stored(client, tenant, how):
     elif how == "tampered body":
         header = stripe.WebhookSignature.generate_signature_header(payload, SECRET)
         tampered = payload.replace('"10"', '"10000"')
-        response = client.post("/billing/webhook", data=tampered, content_type="application/json",
-                               HTTP_STRIPE_SIGNATURE=header)
+        response = client.post(
+            "/billing/webhook", data=tampered, content_type="application/json", HTTP_STRIPE_SIGNATURE=header
+        )
     elif how == "missing header":
         response = deliver(client, event, header=False)
     else:
-        response = client.post("/billing/webhook", data=payload, content_type="application/json",
-                               HTTP_STRIPE_SIGNATURE="t=abc,v1=nope")
+        response = client.post(
+            "/billing/webhook", data=payload, content_type="application/json", HTTP_STRIPE_SIGNATURE="t=abc,v1=nope"
+        )
 
     assert response.status_code == 400
     assert response.json()["error"] == "invalid_signature"
@@ -144,7 +153,9 @@ def test_replay_from_the_admin(client, db):
     staff.force_login(StaffUserFactory())
 
     listing = staff.get("/admin/billing/billingevent/?outcome__exact=unmatched")
-    staff.post("/admin/billing/billingevent/", {"action": "replay_events", "_selected_action": [BillingEvent.objects.get().pk]})
+    staff.post(
+        "/admin/billing/billingevent/", {"action": "replay_events", "_selected_action": [BillingEvent.objects.get().pk]}
+    )
 
     assert "evt_1" in listing.content.decode()
     assert BillingEvent.objects.get().outcome == "applied"
@@ -188,8 +199,12 @@ def test_non_usage_events_are_recorded(client, tenant, event_type):
 
 @pytest.mark.parametrize(
     ("event", "field"),
-    [({"type": "x"}, "id"), ({"id": "evt_1"}, "type"), ({"id": "evt_1", "type": "x", "created": "noon"}, "created"),
-     ({"id": "evt_1", "type": "x", "data": []}, "data")],
+    [
+        ({"type": "x"}, "id"),
+        ({"id": "evt_1"}, "type"),
+        ({"id": "evt_1", "type": "x", "created": "noon"}, "created"),
+        ({"id": "evt_1", "type": "x", "data": []}, "data"),
+    ],
 )
 def test_malformed_event_is_400_and_not_stored(client, tenant, event, field):
     response = deliver(client, event)
@@ -254,7 +269,9 @@ def test_the_insecure_setting_never_skips_a_configured_secret(client, tenant, se
     assert not BillingEvent.objects.exists()
 
 
-@pytest.mark.parametrize(("offset", "accepted"), [(290, True), (310, False), (3600, False), (-290, True), (-310, False)])
+@pytest.mark.parametrize(
+    ("offset", "accepted"), [(290, True), (310, False), (3600, False), (-290, True), (-310, False)]
+)
 def test_a_signature_is_fresh_in_both_directions(client, tenant, offset, accepted):
     response = deliver(client, usage_event(tokensUsed="1"), timestamp=int(time.time()) + offset)
 

@@ -65,7 +65,9 @@ def test_nul_characters_in_json(tenant_client, admin_key_client):
 
     install = tenant_client.post("/marketplace/widgets/w/install", {"config": {"a": "x\u0000y"}}, format="json")
     widget = admin_key_client.post(
-        "/marketplace/widgets", {"slug": "w", "name": "W", "version": "1.0.0", "metadata": {"k\u0000": 1}}, format="json"
+        "/marketplace/widgets",
+        {"slug": "w", "name": "W", "version": "1.0.0", "metadata": {"k\u0000": 1}},
+        format="json",
     )
 
     assert install.status_code == 400 and list(install.json()["detail"]) == ["config"]
@@ -77,7 +79,9 @@ def test_nul_characters_in_json(tenant_client, admin_key_client):
 def test_forged_cursors(tenant_client, position):
     cursor = base64.b64encode(urlencode({"p": position}).encode()).decode()
 
-    responses = [tenant_client.get(path, {"cursor": cursor}) for path in ("/marketplace/widgets", "/alerts", "/triggers")]
+    responses = [
+        tenant_client.get(path, {"cursor": cursor}) for path in ("/marketplace/widgets", "/alerts", "/triggers")
+    ]
 
     for response in responses:
         assert response.status_code in (200, 400), response.status_code
@@ -104,7 +108,8 @@ def test_deeply_nested_json_is_a_parse_error(tenant_client):
 
 def test_a_number_too_large_for_a_float(tenant_client):
     response = tenant_client.post(
-        "/triggers", data='{"name": "x", "type": "metric_threshold", "metric": "m", "threshold": ' + "9" * 400 + "}",
+        "/triggers",
+        data='{"name": "x", "type": "metric_threshold", "metric": "m", "threshold": ' + "9" * 400 + "}",
         content_type="application/json",
     )
 
@@ -142,9 +147,17 @@ def _signed(client, payload: str):
 @pytest.mark.parametrize(
     ("payload", "error", "field"),
     [
-        (json.dumps({"id": "evt_x", "type": "t", "created": 10**20, "data": {"object": {}}}), "validation_error", "created"),
+        (
+            json.dumps({"id": "evt_x", "type": "t", "created": 10**20, "data": {"object": {}}}),
+            "validation_error",
+            "created",
+        ),
         ('{"id": "evt_n", "type": "t", "data": {"object": {"metadata": {"tokensUsed": NaN}}}}', "parse_error", None),
-        (json.dumps({"id": "evt_z", "type": "t", "data": {"object": {"description": "a\u0000b"}}}), "validation_error", "nonFieldErrors"),
+        (
+            json.dumps({"id": "evt_z", "type": "t", "data": {"object": {"description": "a\u0000b"}}}),
+            "validation_error",
+            "nonFieldErrors",
+        ),
     ],
 )
 def test_signed_but_unstorable_events_are_400(client, tenant, payload, error, field):
@@ -158,10 +171,19 @@ def test_signed_but_unstorable_events_are_400(client, tenant, payload, error, fi
 
 
 def test_an_event_for_a_future_day_is_rejected_not_applied(client, tenant):
-    payload = json.dumps({"id": "evt_f", "type": "t", "created": 1795694400,
-                          "data": {"object": {"metadata": {"tenantId": "acme", "tokensUsed": "5", "usageDate": "2099-01-01"}}}})
+    payload = json.dumps(
+        {
+            "id": "evt_f",
+            "type": "t",
+            "created": 1795694400,
+            "data": {"object": {"metadata": {"tenantId": "acme", "tokensUsed": "5", "usageDate": "2099-01-01"}}},
+        }
+    )
 
     response = _signed(client, payload)
 
     assert response.status_code == 200
-    assert (response.json()["outcome"], response.json()["reason"]) == ("rejected", "usage day 2099-01-01 is in the future")
+    assert (response.json()["outcome"], response.json()["reason"]) == (
+        "rejected",
+        "usage day 2099-01-01 is in the future",
+    )

@@ -40,9 +40,7 @@ def test_validation_error_names_every_bad_field(admin_key_client):
 def test_service_validation_errors_name_the_api_field_in_camel_case(admin_key_client):
     admin_key_client.post("/tenants", {"id": "a", "name": "A", "stripeCustomerId": "cus_1"}, format="json")
 
-    response = admin_key_client.post(
-        "/tenants", {"id": "b", "name": "B", "stripeCustomerId": "cus_1"}, format="json"
-    )
+    response = admin_key_client.post("/tenants", {"id": "b", "name": "B", "stripeCustomerId": "cus_1"}, format="json")
 
     assert response.status_code == 400
     assert response.json() == {

@@ -34,10 +34,19 @@ def generated(live_server, tmp_path_factory):
     (workdir / "config.yaml").write_text("post_hooks: []\n")
     result = subprocess.run(
         [
-            str(Path(sys.executable).parent / "openapi-python-client"), "generate",
-            "--path", "schema.json", "--meta", "none", "--config", "config.yaml",
+            str(Path(sys.executable).parent / "openapi-python-client"),
+            "generate",
+            "--path",
+            "schema.json",
+            "--meta",
+            "none",
+            "--config",
+            "config.yaml",
         ],
-        cwd=workdir, capture_output=True, text=True, timeout=120,
+        cwd=workdir,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "Warning" not in result.stdout + result.stderr, result.stdout + result.stderr
@@ -70,7 +79,8 @@ def tenant_api(generated, live_server):
 @pytest.fixture
 def admin_api(generated, live_server):
     return generated.Client(
-        base_url=live_server.url, headers={"X-Admin-Key": settings.INTERNAL_ADMIN_API_KEY},
+        base_url=live_server.url,
+        headers={"X-Admin-Key": settings.INTERNAL_ADMIN_API_KEY},
         raise_on_unexpected_status=True,
     )
 
@@ -89,7 +99,9 @@ def test_rules_from_create_to_delete(generated, tenant_api):
         ),
     )
     rule = created.parsed
-    listed = endpoint("triggers", "triggers_list").sync(client=tenant_api, type_=models.TriggersListType.METRIC_THRESHOLD)
+    listed = endpoint("triggers", "triggers_list").sync(
+        client=tenant_api, type_=models.TriggersListType.METRIC_THRESHOLD
+    )
     fetched = endpoint("triggers", "triggers_retrieve").sync(client=tenant_api, rule_id=rule.id)
     patched = endpoint("triggers", "triggers_partial_update").sync(
         client=tenant_api, rule_id=rule.id, body=models.PatchedTriggerRuleInput(threshold=30.5, enabled=False)
@@ -99,7 +111,10 @@ def test_rules_from_create_to_delete(generated, tenant_api):
 
     assert created.status_code == 201 and isinstance(rule, models.TriggerRule)
     assert (rule.name, rule.type_, rule.threshold, rule.window_days) == (
-        "MQL spike", models.RuleTypeEnum.METRIC_THRESHOLD, 25.0, 30
+        "MQL spike",
+        models.RuleTypeEnum.METRIC_THRESHOLD,
+        25.0,
+        30,
     )
     assert [item.id for item in listed.results] == [rule.id] and listed.next_ is None
     assert fetched.created_at == rule.created_at
@@ -134,7 +149,9 @@ def test_metric_points_and_a_dry_run(generated, tenant_api):
     page = endpoint("metrics", "metric_points_list").sync(client=tenant_api, metric="analytics.mql.delta", limit=2)
     rule = endpoint("triggers", "triggers_create").sync(
         client=tenant_api,
-        body=models.TriggerRuleInput(name="Low bar", type_=models.RuleTypeEnum.METRIC_THRESHOLD, metric="analytics.mql.delta", threshold=5),
+        body=models.TriggerRuleInput(
+            name="Low bar", type_=models.RuleTypeEnum.METRIC_THRESHOLD, metric="analytics.mql.delta", threshold=5
+        ),
     )
     evaluation = endpoint("triggers", "triggers_evaluate").sync(
         client=tenant_api, rule_id=rule.id, body=models.EvaluateInput(dry_run=True)
@@ -163,12 +180,17 @@ def test_alerts_across_pages_then_acknowledge_and_a_409(generated, tenant_api):
 
     pages = [first, second, third]
     assert [[a.id for a in page.results] for page in pages] == [
-        [raised[4].pk, raised[3].pk], [raised[2].pk, raised[1].pk], [raised[0].pk]
+        [raised[4].pk, raised[3].pk],
+        [raised[2].pk, raised[1].pk],
+        [raised[0].pk],
     ]
     assert third.next_ is None and third.previous is not None
     assert isinstance(first.results[0].payload, models.ThresholdAlertPayload)
     assert acknowledged.status == models.AlertStatusEnum.ACKNOWLEDGED
-    assert [event.to for event in acknowledged.history] == [models.AlertStatusEnum.PENDING, models.AlertStatusEnum.ACKNOWLEDGED]
+    assert [event.to for event in acknowledged.history] == [
+        models.AlertStatusEnum.PENDING,
+        models.AlertStatusEnum.ACKNOWLEDGED,
+    ]
     assert conflict.status_code == 409
     assert (conflict.parsed.error, conflict.parsed.detail) == ("conflict", "A resolved alert cannot be acknowledged.")
 
@@ -178,7 +200,10 @@ def test_marketplace_and_billing(generated, tenant_api, admin_api):
     dashboard = models.WidgetRegisterInputDashboard.from_dict({"tile": {"title": "Revenue radar", "size": "md"}})
 
     registered = endpoint("marketplace", "marketplace_widgets_register").sync_detailed(
-        client=admin_api, body=models.WidgetRegisterInput(slug="revenue-radar", name="Revenue Radar", version="1.0.0", dashboard=dashboard)
+        client=admin_api,
+        body=models.WidgetRegisterInput(
+            slug="revenue-radar", name="Revenue Radar", version="1.0.0", dashboard=dashboard
+        ),
     )
     installed = endpoint("marketplace", "marketplace_widgets_install").sync_detailed(
         client=tenant_api, slug="revenue-radar", body=models.InstallInput()
@@ -192,7 +217,12 @@ def test_marketplace_and_billing(generated, tenant_api, admin_api):
     assert registered.status_code == 201 and registered.parsed.active is True
     assert installed.status_code == 201 and installed.parsed.installed is True
     [widget] = listed.results
-    assert (widget.slug, widget.installed, widget.enabled, widget.installed_version) == ("revenue-radar", True, True, "1.0.0")
+    assert (widget.slug, widget.installed, widget.enabled, widget.installed_version) == (
+        "revenue-radar",
+        True,
+        True,
+        "1.0.0",
+    )
     assert usage.tenant_id == "acme" and usage.totals.active_widgets == 1
     assert len(usage.points) == 30 and usage.points[-1].active_widgets == 1
     assert forbidden.status_code == 403 and forbidden.parsed.error == "permission_denied"
@@ -214,29 +244,42 @@ def test_every_other_operation(generated, tenant_api, admin_api, live_server):
     endpoint("marketplace", "marketplace_widgets_register").sync(
         client=admin_api, body=models.WidgetRegisterInput(slug="radar", name="Radar", version="2.1.0")
     )
-    endpoint("marketplace", "marketplace_widgets_install").sync(client=tenant_api, slug="radar", body=models.InstallInput())
+    endpoint("marketplace", "marketplace_widgets_install").sync(
+        client=tenant_api, slug="radar", body=models.InstallInput()
+    )
     event = models.StripeEvent(
-        id="evt_generated", type_="invoice.created",
-        data=models.StripeEventData(object_=models.StripeEventDataObject.from_dict(
-            {"metadata": {"tenantId": "acme", "tokensUsed": "120"}}
-        )),
+        id="evt_generated",
+        type_="invoice.created",
+        data=models.StripeEventData(
+            object_=models.StripeEventDataObject.from_dict({"metadata": {"tenantId": "acme", "tokensUsed": "120"}})
+        ),
     )
     # httpx sends the body as compact JSON: the signature is over exactly those bytes.
     sent = json.dumps(event.to_dict(), ensure_ascii=False, separators=(",", ":"), allow_nan=False)
     signature = stripe.WebhookSignature.generate_signature_header(sent, settings.STRIPE_WEBHOOK_SECRET)
 
     fetched = endpoint("alerts", "alerts_retrieve").sync(client=tenant_api, alert_id=alert.pk)
-    snoozed = endpoint("alerts", "alerts_snooze").sync(client=tenant_api, alert_id=alert.pk, body=models.SnoozeInput(minutes=30))
+    snoozed = endpoint("alerts", "alerts_snooze").sync(
+        client=tenant_api, alert_id=alert.pk, body=models.SnoozeInput(minutes=30)
+    )
     notifications = endpoint("notifications", "notifications_list").sync(client=tenant_api, unread=True)
-    read = endpoint("notifications", "notifications_read").sync(client=tenant_api, notification_id=notifications.results[0].id)
+    read = endpoint("notifications", "notifications_read").sync(
+        client=tenant_api, notification_id=notifications.results[0].id
+    )
     widget = endpoint("marketplace", "marketplace_widgets_retrieve").sync(client=tenant_api, slug="radar")
-    uninstalled = endpoint("marketplace", "marketplace_widgets_uninstall").sync_detailed(client=tenant_api, slug="radar")
+    uninstalled = endpoint("marketplace", "marketplace_widgets_uninstall").sync_detailed(
+        client=tenant_api, slug="radar"
+    )
     created = endpoint("tenants", "tenants_create").sync_detailed(
         client=admin_api, body=models.TenantCreateInput(id="globex", name="Globex")
     )
     tenants = endpoint("tenants", "tenants_list").sync(client=admin_api, limit=1)
-    received = endpoint("billing", "billing_webhook").sync(client=generated.Client(base_url=live_server.url), body=event, stripe_signature=signature)
-    again = endpoint("billing", "billing_webhook").sync(client=generated.Client(base_url=live_server.url), body=event, stripe_signature=signature)
+    received = endpoint("billing", "billing_webhook").sync(
+        client=generated.Client(base_url=live_server.url), body=event, stripe_signature=signature
+    )
+    again = endpoint("billing", "billing_webhook").sync(
+        client=generated.Client(base_url=live_server.url), body=event, stripe_signature=signature
+    )
     health = endpoint("health", "health").sync(client=generated.Client(base_url=live_server.url))
 
     assert isinstance(fetched.payload, models.ThresholdAlertPayload) and fetched.payload.reason == "Spike fired."

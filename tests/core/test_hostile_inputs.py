@@ -28,7 +28,9 @@ def no_exception_reraise(tenant_client, admin_key_client, client):
 
 @pytest.fixture
 def widget(admin_key_client):
-    response = admin_key_client.post("/marketplace/widgets", {"slug": "w", "name": "W", "version": "1.0.0"}, format="json")
+    response = admin_key_client.post(
+        "/marketplace/widgets", {"slug": "w", "name": "W", "version": "1.0.0"}, format="json"
+    )
     assert response.status_code == 201
     return Widget.objects.get(slug="w")
 
@@ -38,7 +40,9 @@ def nested_text(depth: int) -> str:
 
 
 def test_a_body_field_named_detail_keeps_the_error_shape(tenant_client):
-    response = tenant_client.post("/triggers", {"name": "x", "type": "schedule", "schedule": "0 * * * *", "detail": 1}, format="json")
+    response = tenant_client.post(
+        "/triggers", {"name": "x", "type": "schedule", "schedule": "0 * * * *", "detail": 1}, format="json"
+    )
 
     assert response.status_code == 400
     body = response.json()
@@ -48,7 +52,9 @@ def test_a_body_field_named_detail_keeps_the_error_shape(tenant_client):
     assert not TriggerRule.objects.exists()
 
 
-@pytest.mark.parametrize("path", ["/triggers", "/metrics/m/points", "/marketplace/widgets/w/install", "/alerts/{alert}/snooze"])
+@pytest.mark.parametrize(
+    "path", ["/triggers", "/metrics/m/points", "/marketplace/widgets/w/install", "/alerts/{alert}/snooze"]
+)
 def test_a_json_list_body_is_a_camel_case_validation_error(tenant, tenant_client, widget, path):
     alert = raise_alert(TriggerRuleFactory(tenant=tenant))
 
@@ -79,12 +85,17 @@ def test_deeply_nested_install_config(tenant_client, widget, depth):
     if depth < 64:  # within what a request may nest: the field is named
         assert body == {"error": "validation_error", "detail": {"config": ["Is nested more than 32 levels deep."]}}
     else:
-        assert body == {"error": "parse_error", "detail": "JSON parse error - the document is nested more than 64 levels deep."}
+        assert body == {
+            "error": "parse_error",
+            "detail": "JSON parse error - the document is nested more than 64 levels deep.",
+        }
     assert not TenantWidget.objects.exists()
 
 
 def test_nesting_within_the_bound_is_stored(tenant_client, widget):
-    response = tenant_client.post("/marketplace/widgets/w/install", {"config": json.loads(nested_text(31))}, format="json")
+    response = tenant_client.post(
+        "/marketplace/widgets/w/install", {"config": json.loads(nested_text(31))}, format="json"
+    )
 
     assert response.status_code == 201
     assert TenantWidget.objects.get().config == json.loads(nested_text(31))
@@ -126,12 +137,15 @@ def test_a_signed_event_whose_data_is_not_an_object(client, data):
     assert not BillingEvent.objects.exists()
 
 
-@pytest.mark.parametrize(("method", "path"), [
-    ("get", "/marketplace/widgets/a%00b"),
-    ("post", "/marketplace/widgets/a%00b/install"),
-    ("delete", "/marketplace/widgets/a%00b/install"),
-    ("get", "/marketplace/widgets/Bad_Slug"),
-])
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("get", "/marketplace/widgets/a%00b"),
+        ("post", "/marketplace/widgets/a%00b/install"),
+        ("delete", "/marketplace/widgets/a%00b/install"),
+        ("get", "/marketplace/widgets/Bad_Slug"),
+    ],
+)
 def test_a_malformed_slug_in_the_path_is_a_400_naming_it(tenant_client, widget, method, path):
     response = getattr(tenant_client, method)(path)
 
@@ -220,7 +234,10 @@ def test_non_standard_cron_is_rejected(tenant_client, schedule, problem):
     assert not TriggerRule.objects.exists()
 
 
-@pytest.mark.parametrize("schedule", ["0 13 * * 1", "*/15 9-17 * * mon-fri", "0 0 1 jan,jul *", "0 0 * * 7", "30 2 29 2 *", "0-30/10 * * * *"])
+@pytest.mark.parametrize(
+    "schedule",
+    ["0 13 * * 1", "*/15 9-17 * * mon-fri", "0 0 1 jan,jul *", "0 0 * * 7", "30 2 29 2 *", "0-30/10 * * * *"],
+)
 def test_standard_cron_is_accepted(tenant_client, schedule):
     response = tenant_client.post("/triggers", {"name": "x", "type": "schedule", "schedule": schedule}, format="json")
 
@@ -229,12 +246,16 @@ def test_standard_cron_is_accepted(tenant_client, schedule):
 
 
 @pytest.mark.parametrize("cursor", ["", " ", "\x00", "%00", "abc def", "é"])
-@pytest.mark.parametrize("path", ["/alerts", "/triggers", "/notifications", "/marketplace/widgets", "/metrics/m/points"])
+@pytest.mark.parametrize(
+    "path", ["/alerts", "/triggers", "/notifications", "/marketplace/widgets", "/metrics/m/points"]
+)
 def test_blank_whitespace_and_nul_cursors_are_400(tenant_client, path, cursor):
     response = tenant_client.get(path, {"cursor": cursor})
 
     assert response.status_code == 400
-    assert response.json()["detail"] == {"cursor": ["Invalid cursor: use the `next` or `previous` link of a previous page."]}
+    assert response.json()["detail"] == {
+        "cursor": ["Invalid cursor: use the `next` or `previous` link of a previous page."]
+    }
 
 
 def test_nul_in_the_tenant_header_and_in_an_api_key(admin_key_client, client, tenant):
@@ -295,8 +316,13 @@ def test_a_query_parameter_given_twice_is_400(tenant_client, query):
 
 @pytest.mark.parametrize(
     ("path", "name"),
-    [("/triggers?type=", "type"), ("/triggers?enabled=", "enabled"), ("/alerts?status=", "status"),
-     ("/notifications?unread=", "unread"), ("/alerts?severity=", "severity")],
+    [
+        ("/triggers?type=", "type"),
+        ("/triggers?enabled=", "enabled"),
+        ("/alerts?status=", "status"),
+        ("/notifications?unread=", "unread"),
+        ("/alerts?severity=", "severity"),
+    ],
 )
 def test_a_blank_filter_is_400_not_ignored(tenant_client, path, name):
     response = tenant_client.get(path)
@@ -316,7 +342,9 @@ def test_a_signature_header_with_an_extra_equals_sign_is_read_as_stripe_reads_it
     timestamp, signature = stripe.WebhookSignature.generate_signature_header(payload, "whsec_test_secret").split(",")
 
     response = client.post(
-        "/billing/webhook", data=payload, content_type="application/json",
+        "/billing/webhook",
+        data=payload,
+        content_type="application/json",
         HTTP_STRIPE_SIGNATURE=f"{timestamp}=1,{signature}",
     )
 
@@ -327,13 +355,17 @@ def test_a_signature_header_with_an_extra_equals_sign_is_read_as_stripe_reads_it
 def test_a_number_no_float_can_hold_is_a_parse_error_everywhere(client, tenant_client, tenant, number):
     event = _signed(client, '{"id": "evt_big", "type": "t", "data": {"object": {"amount": ' + number + "}}}")
     rule = tenant_client.post(
-        "/triggers", data='{"name": "x", "type": "metric_threshold", "metric": "m", "threshold": ' + number + "}",
+        "/triggers",
+        data='{"name": "x", "type": "metric_threshold", "metric": "m", "threshold": ' + number + "}",
         content_type="application/json",
     )
 
     for response in (event, rule):
         assert response.status_code == 400
-        assert response.json() == {"error": "parse_error", "detail": f"JSON parse error - {number} is too large a number"}
+        assert response.json() == {
+            "error": "parse_error",
+            "detail": f"JSON parse error - {number} is too large a number",
+        }
     assert not BillingEvent.objects.exists() and not TriggerRule.objects.exists()
 
 

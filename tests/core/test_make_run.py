@@ -67,8 +67,9 @@ def documented_commands() -> list[tuple[str, str]]:
     commands = []
     for page in EXAMPLE_PAGES:
         text = (PROJECT / "docs" / page).read_text()
-        commands += [(page, block) for block in re.findall(r"```sh\n(.*?)```", text, re.S)
-                     if "pip install" not in block]  # generating a client downloads a package
+        commands += [
+            (page, block) for block in re.findall(r"```sh\n(.*?)```", text, re.S) if "pip install" not in block
+        ]  # generating a client downloads a package
     for page in sorted((PROJECT / "docs").glob("*.md")):
         for command in re.findall(r"`(DEBUG=1 \.venv/bin/python manage\.py [^`]*)`", page.read_text()):
             if "…" not in command and "<" not in command:
@@ -78,12 +79,19 @@ def documented_commands() -> list[tuple[str, str]]:
 
 def run_documented(command: str, *, port: int, var: Path) -> subprocess.CompletedProcess:
     """One documented command, as printed, with the demo's secrets loaded as the docs say to."""
-    script = "set -eo pipefail\n" + f"set -a; . {var}/demo.env; set +a\n" + command.replace(
-        "localhost:8000", f"127.0.0.1:{port}").replace("var/demo.env", f"{var}/demo.env")
+    script = (
+        "set -eo pipefail\n"
+        + f"set -a; . {var}/demo.env; set +a\n"
+        + command.replace("localhost:8000", f"127.0.0.1:{port}").replace("var/demo.env", f"{var}/demo.env")
+    )
     env = {key: os.environ[key] for key in ("PATH", "HOME", "LANG") if key in os.environ}
     return subprocess.run(
-        ["bash", "-c", script], cwd=PROJECT, env={**env, "VAR_DIR": str(var)},
-        capture_output=True, text=True, timeout=120,
+        ["bash", "-c", script],
+        cwd=PROJECT,
+        env={**env, "VAR_DIR": str(var)},
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
 
 
@@ -114,7 +122,11 @@ def test_make_run_serves_the_demo_and_stops_cleanly_on_ctrl_c(tmp_path):
         signed = next(command for page, command in documented_commands() if "openssl dgst" in command)
         again = run_documented(signed, port=port, var=tmp_path / "var")
         assert json.loads(again.stdout.splitlines()[-1]) == {
-            "received": True, "id": "evt_manual_1", "outcome": "applied", "duplicate": True, "reason": "",
+            "received": True,
+            "id": "evt_manual_1",
+            "outcome": "applied",
+            "duplicate": True,
+            "reason": "",
         }
         before_ctrl_c = len(terminal.output)
 

@@ -118,7 +118,9 @@ def test_the_webhook_documents_its_signature_errors():
     examples = operation("billing_webhook")["responses"]["400"]["content"]["application/json"]["examples"]
 
     assert {example["value"]["error"] for example in examples.values()} == {
-        "invalid_signature", "validation_error", "parse_error",
+        "invalid_signature",
+        "validation_error",
+        "parse_error",
     }
 
 
@@ -163,7 +165,15 @@ def test_payload_and_evidence_are_typed_per_rule_type():
     assert evidence["oneOf"] == [{"$ref": "#/components/schemas/Evidence"}, {"type": "null"}]
     assert set(schemas["ThresholdEvidence"]["required"]) == {"metric", "value", "threshold", "observedAt"}
     assert set(schemas["AnomalyEvidence"]["required"]) == {
-        "metric", "value", "mean", "std", "zScore", "threshold", "windowDays", "points", "observedAt",
+        "metric",
+        "value",
+        "mean",
+        "std",
+        "zScore",
+        "threshold",
+        "windowDays",
+        "points",
+        "observedAt",
     }
     assert set(schemas["ScheduleEvidence"]["required"]) == {"schedule", "scheduledFor"}
     for name in ("ThresholdEvidence", "AnomalyEvidence", "ScheduleEvidence", "AnomalyAlertPayload"):
@@ -173,8 +183,12 @@ def test_payload_and_evidence_are_typed_per_rule_type():
 
 @pytest.mark.parametrize(
     ("operation_id", "parameter", "format_"),
-    [("metric_points_list", "from", "date-time"), ("metric_points_list", "to", "date-time"),
-     ("billing_usage", "from", "date"), ("billing_usage", "to", "date")],
+    [
+        ("metric_points_list", "from", "date-time"),
+        ("metric_points_list", "to", "date-time"),
+        ("billing_usage", "from", "date"),
+        ("billing_usage", "to", "date"),
+    ],
 )
 def test_time_parameters_carry_their_format(operation_id, parameter, format_):
     [schema] = [p["schema"] for p in operation(operation_id)["parameters"] if p["name"] == parameter]
@@ -186,8 +200,10 @@ def test_limits_are_in_the_schema():
     schemas = published_schema()["components"]["schemas"]
     rule_id = next(p for p in operation("alerts_list")["parameters"] if p["name"] == "ruleId")
     path_ids = [
-        p["schema"] for _path, _m, op in operations() for p in op.get("parameters", []) if p["in"] == "path"
-        and p["schema"]["type"] == "integer"
+        p["schema"]
+        for _path, _m, op in operations()
+        for p in op.get("parameters", [])
+        if p["in"] == "path" and p["schema"]["type"] == "integer"
     ]
 
     assert rule_id["schema"]["minimum"] == 1
@@ -203,15 +219,26 @@ def test_limits_are_in_the_schema():
 def test_tenant_operations_document_the_tenant_header():
     for path, method, op in operations():
         names = {p["name"] for p in op.get("parameters", [])}
-        tenant_free = path in ("/health", "/billing/webhook", "/tenants") or op["operationId"] == "marketplace_widgets_register"
+        tenant_free = (
+            path in ("/health", "/billing/webhook", "/tenants") or op["operationId"] == "marketplace_widgets_register"
+        )
         assert ("X-Tenant-Id" in names) != tenant_free, (path, method)
 
 
 def test_strict_inputs_are_closed_objects():
     schemas = published_schema()["components"]["schemas"]
 
-    for name in ("TriggerRuleInput", "PatchedTriggerRuleInput", "MetricPointsInput", "MetricPointInput",
-                 "SnoozeInput", "InstallInput", "WidgetRegisterInput", "TenantCreateInput", "EvaluateInput"):
+    for name in (
+        "TriggerRuleInput",
+        "PatchedTriggerRuleInput",
+        "MetricPointsInput",
+        "MetricPointInput",
+        "SnoozeInput",
+        "InstallInput",
+        "WidgetRegisterInput",
+        "TenantCreateInput",
+        "EvaluateInput",
+    ):
         assert schemas[name]["additionalProperties"] is False, name
 
 

@@ -29,9 +29,7 @@ def run(args, **overrides):
             env.pop(key, None)
         else:
             env[key] = value
-    return subprocess.run(
-        [sys.executable, *args], cwd=PROJECT, env=env, capture_output=True, text=True, timeout=120
-    )
+    return subprocess.run([sys.executable, *args], cwd=PROJECT, env=env, capture_output=True, text=True, timeout=120)
 
 
 def test_check_deploy_is_clean_with_production_settings():
@@ -76,8 +74,11 @@ def test_the_insecure_webhook_setting_stops_a_production_process():
 @pytest.mark.parametrize(
     ("url", "says"),
     [
-        ("postgres://postgres@127.0.0.1:5432/no_such_database_here", 'database "no_such_database_here" does not exist'
-         " — create it (createdb -h 127.0.0.1 -U postgres no_such_database_here)"),
+        (
+            "postgres://postgres@127.0.0.1:5432/no_such_database_here",
+            'database "no_such_database_here" does not exist'
+            " — create it (createdb -h 127.0.0.1 -U postgres no_such_database_here)",
+        ),
         ("postgres://postgres@127.0.0.1:1/x", "Connection refused — is the server running there?"),
     ],
 )

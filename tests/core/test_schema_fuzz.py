@@ -51,7 +51,9 @@ def credentials(db):
 # Derandomized: CI runs the same requests every time, and nothing is written to .hypothesis/.
 @hypothesis_settings(
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-    deadline=None, derandomize=True, database=None,
+    deadline=None,
+    derandomize=True,
+    database=None,
 )
 def test_the_server_keeps_the_contract_for_generated_requests(case, credentials):
     schemes = [name for requirement in case.operation.definition.raw.get("security", []) for name in requirement]

@@ -40,7 +40,9 @@ class TestRegistration:
     def test_admin_key_registers_then_updates_by_slug(self, admin_key_client):
         created = admin_key_client.post("/marketplace/widgets", REVENUE_RADAR, format="json")
         updated = admin_key_client.post(
-            "/marketplace/widgets", {"slug": "revenue-radar", "name": "Revenue Radar 2", "version": "1.1.0"}, format="json"
+            "/marketplace/widgets",
+            {"slug": "revenue-radar", "name": "Revenue Radar 2", "version": "1.1.0"},
+            format="json",
         )
 
         assert created.status_code == 201
@@ -81,7 +83,11 @@ class TestRegistration:
             ({"version": "1.0"}, "version", "is not a semantic version"),
             ({"version": "v1.0.0"}, "version", "is not a semantic version"),
             ({"dashboard": {"tile": {"size": "md"}}}, "dashboard", "dashboard.tile.title is required"),
-            ({"dashboard": {"tile": {"title": "T", "size": "huge"}}}, "dashboard", "dashboard.tile.size must be one of sm, md, lg, xl"),
+            (
+                {"dashboard": {"tile": {"title": "T", "size": "huge"}}},
+                "dashboard",
+                "dashboard.tile.size must be one of sm, md, lg, xl",
+            ),
             ({"dashboard": {"tile": "big"}}, "dashboard", "dashboard.tile must be an object"),
             ({"dashboard": ["tile"]}, "dashboard", "must be a JSON object"),
             ({"metadata": "free text"}, "metadata", "Metadata must be a JSON object."),
@@ -90,7 +96,9 @@ class TestRegistration:
             ({"price": 10}, "price", "Unknown field."),
         ],
     )
-    def test_bad_widgets_are_400_naming_the_field_and_nothing_is_written(self, admin_key_client, change, field, message):
+    def test_bad_widgets_are_400_naming_the_field_and_nothing_is_written(
+        self, admin_key_client, change, field, message
+    ):
         response = admin_key_client.post("/marketplace/widgets", {**REVENUE_RADAR, **change}, format="json")
 
         assert response.status_code == 400
@@ -98,23 +106,32 @@ class TestRegistration:
         assert not Widget.objects.exists()
 
     def test_an_update_may_send_any_subset_but_a_new_widget_needs_name_and_version(self, admin_key_client, radar):
-        update = admin_key_client.post("/marketplace/widgets", {"slug": "revenue-radar", "version": "1.0.1"}, format="json")
+        update = admin_key_client.post(
+            "/marketplace/widgets", {"slug": "revenue-radar", "version": "1.0.1"}, format="json"
+        )
         bad_update = admin_key_client.post(
-            "/marketplace/widgets", {"slug": "revenue-radar", "dashboard": {"tile": {"title": "T", "size": "huge"}}},
+            "/marketplace/widgets",
+            {"slug": "revenue-radar", "dashboard": {"tile": {"title": "T", "size": "huge"}}},
             format="json",
         )
         new = admin_key_client.post("/marketplace/widgets", {"slug": "fresh"}, format="json")
 
-        assert update.status_code == 200 and (update.json()["name"], update.json()["version"]) == ("Revenue Radar", "1.0.1")
+        assert update.status_code == 200 and (update.json()["name"], update.json()["version"]) == (
+            "Revenue Radar",
+            "1.0.1",
+        )
         assert list(bad_update.json()["detail"]) == ["dashboard"]
         assert new.status_code == 400
         assert new.json()["detail"] == {
-            "name": ["Required to register a new widget."], "version": ["Required to register a new widget."]
+            "name": ["Required to register a new widget."],
+            "version": ["Required to register a new widget."],
         }
         assert not Widget.objects.filter(slug="fresh").exists()
 
     def test_a_prerelease_version_is_semantic(self, admin_key_client):
-        response = admin_key_client.post("/marketplace/widgets", {**REVENUE_RADAR, "version": "2.0.0-beta.1+build.5"}, format="json")
+        response = admin_key_client.post(
+            "/marketplace/widgets", {**REVENUE_RADAR, "version": "2.0.0-beta.1+build.5"}, format="json"
+        )
 
         assert response.status_code == 201
 
@@ -132,7 +149,11 @@ def test_install_list_uninstall_round_trip_with_billing(tenant, tenant_client, r
         ("revenue-radar", False, False, None)
     ]
     assert installed.status_code == 201
-    assert (installed.json()["installed"], installed.json()["enabled"], installed.json()["installedVersion"]) == (True, True, "1.0.0")
+    assert (installed.json()["installed"], installed.json()["enabled"], installed.json()["installedVersion"]) == (
+        True,
+        True,
+        "1.0.0",
+    )
     assert listed[0]["installed"] is True and listed[0]["installedAt"] is not None
     assert listed[0]["dashboard"] == {"tile": {"title": "Revenue radar", "size": "md"}}
     assert counted == [1, 1]
@@ -163,7 +184,9 @@ def test_install_and_uninstall_are_idempotent(tenant, tenant_client, radar):
 
 @pytest.mark.django_db
 def test_install_with_config_and_a_new_version_on_reinstall(tenant, tenant_client, radar):
-    body = tenant_client.post("/marketplace/widgets/revenue-radar/install", {"config": {"currency": "EUR"}}, format="json").json()
+    body = tenant_client.post(
+        "/marketplace/widgets/revenue-radar/install", {"config": {"currency": "EUR"}}, format="json"
+    ).json()
     assert body["config"] == {"currency": "EUR"}
 
     bad = tenant_client.post("/marketplace/widgets/revenue-radar/install", {"config": [1, 2]}, format="json")
@@ -221,7 +244,15 @@ def test_concurrent_installs_of_one_widget_make_one_row():
     key = issue_api_key(tenant)
 
     def install():
-        return Client().post("/marketplace/widgets/revenue-radar/install", content_type="application/json", HTTP_AUTHORIZATION=f"Bearer {key}").status_code
+        return (
+            Client()
+            .post(
+                "/marketplace/widgets/revenue-radar/install",
+                content_type="application/json",
+                HTTP_AUTHORIZATION=f"Bearer {key}",
+            )
+            .status_code
+        )
 
     statuses, errors = run_concurrently([install] * 8)
 
@@ -240,7 +271,15 @@ def test_concurrent_installs_of_different_widgets_are_all_counted():
     key = issue_api_key(tenant)
 
     def installer(slug):
-        return lambda: Client().post(f"/marketplace/widgets/{slug}/install", content_type="application/json", HTTP_AUTHORIZATION=f"Bearer {key}").status_code
+        return lambda: (
+            Client()
+            .post(
+                f"/marketplace/widgets/{slug}/install",
+                content_type="application/json",
+                HTTP_AUTHORIZATION=f"Bearer {key}",
+            )
+            .status_code
+        )
 
     statuses, errors = run_concurrently([installer(slug) for slug in slugs])
 
@@ -254,12 +293,21 @@ def test_admin_pages_show_widgets_and_installs(client, tenant, tenant_client, ra
     client.force_login(StaffUserFactory())
 
     widgets = client.get("/admin/marketplace/widget/").content.decode()
-    installs = client.get("/admin/marketplace/tenantwidget/?widget__id__exact=%d" % radar.pk).content.decode()
-    bad = client.post("/admin/marketplace/widget/add/", {
-        "slug": "x", "name": "X", "version": "one", "dashboard": '{"tile": {"title": "X", "size": "md"}}',
-        "metadata": "{}", "description": "", "active": "on",
-        "installs-TOTAL_FORMS": "0", "installs-INITIAL_FORMS": "0",
-    })
+    installs = client.get(f"/admin/marketplace/tenantwidget/?widget__id__exact={radar.pk}").content.decode()
+    bad = client.post(
+        "/admin/marketplace/widget/add/",
+        {
+            "slug": "x",
+            "name": "X",
+            "version": "one",
+            "dashboard": '{"tile": {"title": "X", "size": "md"}}',
+            "metadata": "{}",
+            "description": "",
+            "active": "on",
+            "installs-TOTAL_FORMS": "0",
+            "installs-INITIAL_FORMS": "0",
+        },
+    )
 
     assert "revenue-radar" in widgets and "Installed by" in widgets
     assert '<td class="field-installs">1</td>' in widgets

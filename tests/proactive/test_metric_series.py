@@ -27,9 +27,7 @@ def test_series_is_the_window_oldest_first(tenant, other_tenant):
 
     series = metric_series(tenant_id=tenant.id, metric="m", since=NOW - timedelta(days=30), until=NOW)
 
-    assert series == [
-        Point(NOW - timedelta(days=20), 2.0), Point(NOW - timedelta(days=10), 3.0), Point(NOW, 4.0)
-    ]
+    assert series == [Point(NOW - timedelta(days=20), 2.0), Point(NOW - timedelta(days=10), 3.0), Point(NOW, 4.0)]
 
 
 def test_points_after_until_are_not_seen(tenant):

@@ -20,7 +20,9 @@ def test_write_then_read_points_newest_first(tenant_client):
     assert written.json() == {"metric": "analytics.mql.delta", "written": 3}
     assert read.json()["metric"] == "analytics.mql.delta"
     assert [(p["timestamp"], p["value"]) for p in read.json()["results"]] == [
-        (iso_utc(now), 0.0), (iso_utc(now - timedelta(hours=1)), 1.0), (iso_utc(now - timedelta(hours=2)), 2.0)
+        (iso_utc(now), 0.0),
+        (iso_utc(now - timedelta(hours=1)), 1.0),
+        (iso_utc(now - timedelta(hours=2)), 2.0),
     ]
 
 
@@ -46,17 +48,35 @@ def test_offsets_are_converted_to_utc(tenant_client, tenant):
     [
         ({"points": []}, {"points": ["This list may not be empty."]}),
         ({}, {"points": ["This field is required."]}),
-        ({"points": [{"timestamp": "2026-11-26T10:00:00", "value": 1}]},
-         {"points": {"0": {"timestamp": ["Include a time zone offset, e.g. 2026-11-26T14:00:00Z."]}}}),
-        ({"points": [{"timestamp": "yesterday", "value": 1}]},
-         {"points": {"0": {"timestamp": ["Use ISO 8601 with a time zone offset, e.g. 2026-11-26T14:00:00Z."]}}}),
-        ({"points": [{"timestamp": "2026-11-26T10:00:00Z", "value": "NaN"}]},
-         {"points": {"0": {"value": ["Must be a number."]}}}),
-        ({"points": [{"timestamp": "2026-11-26T10:00:00Z"}]}, {"points": {"0": {"value": ["This field is required."]}}}),
-        ({"points": [{"timestamp": "2026-11-26T10:00:00Z", "value": 1, "unit": "ms"}]},
-         {"points": {"0": {"unit": ["Unknown field. Allowed: timestamp, value."]}}}),
-        ({"points": [{"timestamp": "2026-11-26T10:00:00Z", "value": 1}, {"timestamp": "2099-01-01T00:00:00Z", "value": 1}]},
-         {"points": {"1": {"timestamp": ["Is more than an hour in the future."]}}}),
+        (
+            {"points": [{"timestamp": "2026-11-26T10:00:00", "value": 1}]},
+            {"points": {"0": {"timestamp": ["Include a time zone offset, e.g. 2026-11-26T14:00:00Z."]}}},
+        ),
+        (
+            {"points": [{"timestamp": "yesterday", "value": 1}]},
+            {"points": {"0": {"timestamp": ["Use ISO 8601 with a time zone offset, e.g. 2026-11-26T14:00:00Z."]}}},
+        ),
+        (
+            {"points": [{"timestamp": "2026-11-26T10:00:00Z", "value": "NaN"}]},
+            {"points": {"0": {"value": ["Must be a number."]}}},
+        ),
+        (
+            {"points": [{"timestamp": "2026-11-26T10:00:00Z"}]},
+            {"points": {"0": {"value": ["This field is required."]}}},
+        ),
+        (
+            {"points": [{"timestamp": "2026-11-26T10:00:00Z", "value": 1, "unit": "ms"}]},
+            {"points": {"0": {"unit": ["Unknown field. Allowed: timestamp, value."]}}},
+        ),
+        (
+            {
+                "points": [
+                    {"timestamp": "2026-11-26T10:00:00Z", "value": 1},
+                    {"timestamp": "2099-01-01T00:00:00Z", "value": 1},
+                ]
+            },
+            {"points": {"1": {"timestamp": ["Is more than an hour in the future."]}}},
+        ),
     ],
 )
 def test_bad_points_are_400_and_nothing_is_written(tenant_client, body, expected_detail):
@@ -114,12 +134,15 @@ def test_bad_metric_identifier_is_named(tenant_client):
 
 def test_builtin_usage_metrics_are_read_only(tenant_client):
     response = tenant_client.post(
-        "/metrics/usage.tokensUsed/points", {"points": [{"timestamp": "2026-11-26T10:00:00Z", "value": 1}]},
+        "/metrics/usage.tokensUsed/points",
+        {"points": [{"timestamp": "2026-11-26T10:00:00Z", "value": 1}]},
         format="json",
     )
 
     assert response.status_code == 400
-    assert response.json()["detail"] == {"metric": ["'usage.tokensUsed' is a built-in usage metric and cannot be written."]}
+    assert response.json()["detail"] == {
+        "metric": ["'usage.tokensUsed' is a built-in usage metric and cannot be written."]
+    }
 
 
 def test_read_window_and_bad_window(tenant_client, tenant):
@@ -129,7 +152,9 @@ def test_read_window_and_bad_window(tenant_client, tenant):
     )
 
     window = tenant_client.get("/metrics/m/points", {"from": "2026-11-03T00:00:00Z", "to": "2026-11-05T00:00:00Z"})
-    reversed_window = tenant_client.get("/metrics/m/points", {"from": "2026-11-05T00:00:00Z", "to": "2026-11-03T00:00:00Z"})
+    reversed_window = tenant_client.get(
+        "/metrics/m/points", {"from": "2026-11-05T00:00:00Z", "to": "2026-11-03T00:00:00Z"}
+    )
     garbage = tenant_client.get("/metrics/m/points", {"from": "soon"})
 
     assert [p["value"] for p in window.json()["results"]] == [4.0, 3.0, 2.0]

@@ -1,8 +1,7 @@
 import pytest
+from celery import current_app
 from django.core.management import call_command
 from django_celery_beat.models import PeriodicTask
-
-from celery import current_app
 
 from proactive.periodic_tasks import PERIODIC_TASKS, PeriodicTaskSpec, UnknownTask, periodic_tasks_sync
 
@@ -27,9 +26,12 @@ def test_sync_creates_then_is_idempotent():
 
 
 def test_sync_updates_a_changed_schedule_and_removes_what_is_no_longer_declared():
-    periodic_tasks_sync(specs=[SPEC, PeriodicTaskSpec(name="test.old", task="billing.tasks.rollup_daily_usage", cron="0 0 * * *")])
-    PeriodicTask.objects.create(name="hand-made", task="y", interval=None, crontab=PeriodicTask.objects.get(
-        name="test.old").crontab)
+    periodic_tasks_sync(
+        specs=[SPEC, PeriodicTaskSpec(name="test.old", task="billing.tasks.rollup_daily_usage", cron="0 0 * * *")]
+    )
+    PeriodicTask.objects.create(
+        name="hand-made", task="y", interval=None, crontab=PeriodicTask.objects.get(name="test.old").crontab
+    )
 
     report = periodic_tasks_sync(specs=[PeriodicTaskSpec(name="test.tick", task=SPEC.task, cron="*/5 * * * *")])
 

@@ -53,14 +53,19 @@ def test_seeds_the_four_steps_for_the_named_tenant():
     assert (install.widget.slug, install.enabled) == ("revenue-radar", True)
     assert install.widget.dashboard["tile"]["title"] == "Revenue radar"
     assert sorted(TriggerRule.objects.filter(tenant=tenant).values_list("type", flat=True)) == [
-        "anomaly", "metric_threshold", "metric_threshold", "schedule"
+        "anomaly",
+        "metric_threshold",
+        "metric_threshold",
+        "schedule",
     ]
     assert sorted(Alert.objects.values_list("status", flat=True)) == ["acknowledged", "resolved", "resolved"]
     today = timezone.now().date()
     days = list(BillingUsage.objects.filter(tenant=tenant).order_by("day").values_list("day", flat=True))
     assert len(days) == 8 and days[-1] == today and (today - days[0]).days == 7
     assert UsageSnapshot.objects.filter(tenant=tenant).count() == 8
-    assert set(BillingUsage.objects.filter(tenant=tenant).exclude(day=today).values_list("active_widgets", flat=True)) == {1}
+    assert set(
+        BillingUsage.objects.filter(tenant=tenant).exclude(day=today).values_list("active_widgets", flat=True)
+    ) == {1}
     assert "tenant 'demo-tenant': created" in out
     assert "Seeded 'demo-tenant': 19 thing(s) created, 0 left as they were." in out
 
@@ -79,9 +84,9 @@ def test_running_twice_changes_nothing():
     out = seed("--tenant", "demo-tenant", "--tenant-name", "Demo Tenant")
 
     assert row_counts() == before
-    assert [{k: v for k, v in row.items() if k != "updated_at"} for row in BillingUsage.objects.order_by("day").values()] == [
-        {k: v for k, v in row.items() if k != "updated_at"} for row in usage_before
-    ]
+    assert [
+        {k: v for k, v in row.items() if k != "updated_at"} for row in BillingUsage.objects.order_by("day").values()
+    ] == [{k: v for k, v in row.items() if k != "updated_at"} for row in usage_before]
     assert "nothing new: already seeded (19 thing(s) left as they were)" in out
     assert "rule 'MQL delta spike' (metric_threshold): exists, left as it is" in out
 
@@ -92,11 +97,24 @@ def test_seeding_again_never_overwrites_live_data(client):
     seeded_tokens = BillingUsage.objects.get(tenant_id="demo-tenant", day=yesterday).tokens_used
     # Live changes: a billing event adds 500 tokens to a seeded day, the tenant uninstalls the
     # widget, someone raises a rule's threshold and resolves the acknowledged example alert.
-    payload = json.dumps({"id": "evt_live", "type": "invoice.created", "data": {"object": {"metadata": {
-        "tenantId": "demo-tenant", "tokensUsed": "500", "usageDate": yesterday.isoformat()}}}})
+    payload = json.dumps(
+        {
+            "id": "evt_live",
+            "type": "invoice.created",
+            "data": {
+                "object": {
+                    "metadata": {"tenantId": "demo-tenant", "tokensUsed": "500", "usageDate": yesterday.isoformat()}
+                }
+            },
+        }
+    )
     webhook = client.post(
-        "/billing/webhook", data=payload, content_type="application/json",
-        HTTP_STRIPE_SIGNATURE=stripe.WebhookSignature.generate_signature_header(payload, settings.STRIPE_WEBHOOK_SECRET),
+        "/billing/webhook",
+        data=payload,
+        content_type="application/json",
+        HTTP_STRIPE_SIGNATURE=stripe.WebhookSignature.generate_signature_header(
+            payload, settings.STRIPE_WEBHOOK_SECRET
+        ),
     )
     widget_uninstall(tenant=Tenant.objects.get(pk="demo-tenant"), widget=Widget.objects.get(slug="revenue-radar"))
     TriggerRule.objects.filter(name="MQL delta spike").update(threshold=99)
@@ -134,7 +152,10 @@ def test_a_deleted_seeded_day_is_written_again_and_said_so():
 def test_a_slug_that_belongs_to_another_tenant_is_a_clear_error():
     TenantFactory(id="someone-else", name="Demo Tenant", slug="demo-tenant")
 
-    with pytest.raises(CommandError, match=r"The slug 'demo-tenant' .* belongs to tenant 'someone-else'; choose another with --tenant-slug"):
+    with pytest.raises(
+        CommandError,
+        match=r"The slug 'demo-tenant' .* belongs to tenant 'someone-else'; choose another with --tenant-slug",
+    ):
         seed("--tenant", "demo-tenant", "--tenant-name", "Demo Tenant")
     assert not Tenant.objects.filter(pk="demo-tenant").exists()
 
@@ -264,7 +285,10 @@ def test_debug_settings_read_the_demo_secrets_and_the_environment_wins(tmp_path)
         result = subprocess.run(
             [sys.executable, "-c", f"import django; django.setup(); {code}"],
             env={**base, "DJANGO_SETTINGS_MODULE": "config.settings", "VAR_DIR": str(var), **env},
-            cwd=Path(__file__).resolve().parents[2], capture_output=True, text=True, timeout=60,
+            cwd=Path(__file__).resolve().parents[2],
+            capture_output=True,
+            text=True,
+            timeout=60,
         )
         assert result.returncode == 0, result.stderr
         return result.stdout.split()
@@ -274,8 +298,16 @@ def test_debug_settings_read_the_demo_secrets_and_the_environment_wins(tmp_path)
     # Production never reads it (and so refuses to start without real secrets).
     production = subprocess.run(
         [sys.executable, "manage.py", "check"],
-        env={"PATH": os.environ["PATH"], "DJANGO_SETTINGS_MODULE": "config.settings", "VAR_DIR": str(var),
-             "SECRET_KEY": "x" * 50, "DEBUG": "0"},
-        cwd=Path(__file__).resolve().parents[2], capture_output=True, text=True, timeout=60,
+        env={
+            "PATH": os.environ["PATH"],
+            "DJANGO_SETTINGS_MODULE": "config.settings",
+            "VAR_DIR": str(var),
+            "SECRET_KEY": "x" * 50,
+            "DEBUG": "0",
+        },
+        cwd=Path(__file__).resolve().parents[2],
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert production.returncode != 0 and "core.E001" in production.stderr

@@ -14,8 +14,15 @@ def staff_client(client):
 
 def form(tenant_id="acme", **overrides):
     return {
-        "tenant": tenant_id, "name": "From admin", "type": "metric_threshold", "severity": "warning",
-        "enabled": "on", "schedule": "", "metric": "analytics.mql.delta", "threshold": "5", "window_days": "",
+        "tenant": tenant_id,
+        "name": "From admin",
+        "type": "metric_threshold",
+        "severity": "warning",
+        "enabled": "on",
+        "schedule": "",
+        "metric": "analytics.mql.delta",
+        "threshold": "5",
+        "window_days": "",
         **overrides,
     }
 
@@ -44,7 +51,10 @@ def test_add_through_admin_sets_engine_bookkeeping(staff_client, tenant):
 @pytest.mark.parametrize(
     ("overrides", "field_error"),
     [
-        ({"type": "schedule", "metric": "", "threshold": "", "schedule": "61 * * * *"}, "is not a valid cron expression"),
+        (
+            {"type": "schedule", "metric": "", "threshold": "", "schedule": "61 * * * *"},
+            "is not a valid cron expression",
+        ),
         ({"threshold": ""}, "Required for metric_threshold rules."),
         ({"metric": "usage.nope"}, "not a built-in usage metric"),
     ],

@@ -18,9 +18,17 @@ def test_create_schedule_rule(tenant_client):
 
     assert response.status_code == 201
     body = response.json()
-    assert {k: body[k] for k in ("name", "type", "schedule", "metric", "threshold", "windowDays", "severity", "enabled")} == {
-        "name": "Weekly briefing", "type": "schedule", "schedule": "0 13 * * 1", "metric": None,
-        "threshold": None, "windowDays": None, "severity": "info", "enabled": True,
+    assert {
+        k: body[k] for k in ("name", "type", "schedule", "metric", "threshold", "windowDays", "severity", "enabled")
+    } == {
+        "name": "Weekly briefing",
+        "type": "schedule",
+        "schedule": "0 13 * * 1",
+        "metric": None,
+        "threshold": None,
+        "windowDays": None,
+        "severity": "info",
+        "enabled": True,
     }
     next_run = datetime.fromisoformat(body["nextRunAt"])
     assert (next_run.weekday(), next_run.hour, next_run.minute) == (0, 13, 0)
@@ -54,7 +62,11 @@ def test_anomaly_threshold_defaults_to_2_5_and_window_to_30(tenant_client):
         ({**SCHEDULE_RULE, "schedule": "0 0 31 2 *"}, "schedule", "it never occurs"),
         ({k: v for k, v in SCHEDULE_RULE.items() if k != "schedule"}, "schedule", "Required for schedule rules"),
         ({**SCHEDULE_RULE, "metric": "x.y"}, "metric", "Only used by metric_threshold and anomaly rules"),
-        ({k: v for k, v in THRESHOLD_RULE.items() if k != "metric"}, "metric", "Required for metric_threshold and anomaly"),
+        (
+            {k: v for k, v in THRESHOLD_RULE.items() if k != "metric"},
+            "metric",
+            "Required for metric_threshold and anomaly",
+        ),
         ({k: v for k, v in THRESHOLD_RULE.items() if k != "threshold"}, "threshold", "Required for metric_threshold"),
         ({**THRESHOLD_RULE, "threshold": "NaN"}, "threshold", "Must be a number."),
         ({**THRESHOLD_RULE, "threshold": "Infinity"}, "threshold", "Must be a number."),
@@ -62,14 +74,18 @@ def test_anomaly_threshold_defaults_to_2_5_and_window_to_30(tenant_client):
         ({**THRESHOLD_RULE, "threshold": True}, "threshold", "Must be a number."),
         ({**THRESHOLD_RULE, "schedule": "0 * * * *"}, "schedule", "Only used by schedule rules"),
         ({**THRESHOLD_RULE, "metric": "has space"}, "metric", "is not a valid metric identifier"),
-        ({**THRESHOLD_RULE, "metric": "usage.nope"}, "metric", "not a built-in usage metric; allowed: usage.tokensUsed"),
+        (
+            {**THRESHOLD_RULE, "metric": "usage.nope"},
+            "metric",
+            "not a built-in usage metric; allowed: usage.tokensUsed",
+        ),
         ({**ANOMALY_RULE, "threshold": 0}, "threshold", "must be greater than 0"),
         ({**ANOMALY_RULE, "windowDays": 0}, "windowDays", "greater than or equal to 1"),
         ({**ANOMALY_RULE, "windowDays": -3}, "windowDays", "greater than or equal to 1"),
         ({**ANOMALY_RULE, "windowDays": 2.5}, "windowDays", "Must be a whole number."),
         ({**ANOMALY_RULE, "windowDays": "7"}, "windowDays", "Must be a whole number."),
         ({**ANOMALY_RULE, "windowDays": 400}, "windowDays", "less than or equal to 365"),
-        ({**THRESHOLD_RULE, "type": "webhook"}, "type", 'allowed: schedule, metric_threshold, anomaly'),
+        ({**THRESHOLD_RULE, "type": "webhook"}, "type", "allowed: schedule, metric_threshold, anomaly"),
         ({**THRESHOLD_RULE, "severity": "fatal"}, "severity", "allowed: info, warning, critical"),
         ({**THRESHOLD_RULE, "name": ""}, "name", "may not be blank"),
         ({**THRESHOLD_RULE, "name": "x" * 201}, "name", "no more than 200 characters"),
@@ -126,11 +142,17 @@ def test_patch_changes_only_what_is_sent_and_validates_the_result(tenant, tenant
 def test_patch_to_another_type_drops_the_fields_that_no_longer_apply(tenant, tenant_client):
     rule = TriggerRuleFactory(tenant=tenant, type="anomaly", threshold=3.0)
 
-    response = tenant_client.patch(f"/triggers/{rule.pk}", {"type": "schedule", "schedule": "*/15 * * * *"}, format="json")
+    response = tenant_client.patch(
+        f"/triggers/{rule.pk}", {"type": "schedule", "schedule": "*/15 * * * *"}, format="json"
+    )
 
     body = response.json()
     assert (body["type"], body["schedule"], body["metric"], body["threshold"], body["windowDays"]) == (
-        "schedule", "*/15 * * * *", None, None, None
+        "schedule",
+        "*/15 * * * *",
+        None,
+        None,
+        None,
     )
 
 

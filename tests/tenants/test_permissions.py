@@ -1,8 +1,8 @@
 import pytest
 from rest_framework.test import APIClient
 
-from tests.factories import StaffUserFactory, UserFactory
 from tenants.models import Tenant
+from tests.factories import StaffUserFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 

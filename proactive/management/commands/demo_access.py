@@ -40,8 +40,10 @@ class Command(BaseCommand):
             "STRIPE_WEBHOOK_SECRET": settings.STRIPE_WEBHOOK_SECRET or f"whsec_{secrets.token_urlsafe(32)}",
         }
         origins = {
-            name: "generated for this demo" if not getattr(settings, name)
-            else "kept from the last start" if name in settings.DEMO_SECRETS_FROM_FILE
+            name: "generated for this demo"
+            if not getattr(settings, name)
+            else "kept from the last start"
+            if name in settings.DEMO_SECRETS_FROM_FILE
             else "from your settings"
             for name in ("INTERNAL_ADMIN_API_KEY", "STRIPE_WEBHOOK_SECRET")
         }
@@ -72,30 +74,34 @@ class Command(BaseCommand):
     @staticmethod
     def _banner(tenant, values, key_note, origin, path, base) -> str:
         auth = f'-H "Authorization: Bearer {values["KEY"]}"'
-        return "\n".join([
-            "",
-            f"Demo tenant {tenant.id!r} ({tenant.name}).",
-            f"  API key ({key_note}):",
-            f"    {values['KEY']}",
-            f"  Admin key, X-Admin-Key ({origin['INTERNAL_ADMIN_API_KEY']}): {values['INTERNAL_ADMIN_API_KEY']}",
-            f"  Webhook secret, STRIPE_WEBHOOK_SECRET ({origin['STRIPE_WEBHOOK_SECRET']}): {values['STRIPE_WEBHOOK_SECRET']}",
-            f"All three are in {path}. The docs' examples use them as $KEY, $INTERNAL_ADMIN_API_KEY and",
-            "$STRIPE_WEBHOOK_SECRET; load them into your shell with:",
-            f"  set -a; . {path}; set +a",
-            "",
-            "Try, once the server is up:",
-            f"  curl -s {base}/health",
-            f"  curl -s {base}/alerts {auth}",
-            f"  curl -s {base}/triggers {auth}",
-            f"  curl -s {base}/marketplace/widgets {auth}",
-            f'  curl -s "{base}/billing/usage" {auth}',
-            f"  curl -s {base}/tenants -H \"X-Admin-Key: {values['INTERNAL_ADMIN_API_KEY']}\"",
-            f"  curl -s -X POST {base}/triggers/$(curl -s {base}/triggers {auth} "
-            "| python3 -c 'import json,sys; print(json.load(sys.stdin)[\"results\"][0][\"id\"])')/evaluate "
-            f"{auth} -H 'Content-Type: application/json' -d '{{\"dryRun\": true}}'",
-            "",
-            f"API docs: {base}/api/docs   Admin: {base}/admin/ (DEBUG=1 .venv/bin/python manage.py createsuperuser)",
-            "The scheduler evaluates the seeded rules within about a minute; /alerts then lists the",
-            "engine's alerts (by 'engine') beside the seeded examples (by 'seed').",
-            "",
-        ])
+        return "\n".join(
+            [
+                "",
+                f"Demo tenant {tenant.id!r} ({tenant.name}).",
+                f"  API key ({key_note}):",
+                f"    {values['KEY']}",
+                f"  Admin key, X-Admin-Key ({origin['INTERNAL_ADMIN_API_KEY']}): {values['INTERNAL_ADMIN_API_KEY']}",
+                f"  Webhook secret, STRIPE_WEBHOOK_SECRET ({origin['STRIPE_WEBHOOK_SECRET']}): "
+                f"{values['STRIPE_WEBHOOK_SECRET']}",
+                f"All three are in {path}. The docs' examples use them as $KEY, $INTERNAL_ADMIN_API_KEY and",
+                "$STRIPE_WEBHOOK_SECRET; load them into your shell with:",
+                f"  set -a; . {path}; set +a",
+                "",
+                "Try, once the server is up:",
+                f"  curl -s {base}/health",
+                f"  curl -s {base}/alerts {auth}",
+                f"  curl -s {base}/triggers {auth}",
+                f"  curl -s {base}/marketplace/widgets {auth}",
+                f'  curl -s "{base}/billing/usage" {auth}',
+                f'  curl -s {base}/tenants -H "X-Admin-Key: {values["INTERNAL_ADMIN_API_KEY"]}"',
+                f"  curl -s -X POST {base}/triggers/$(curl -s {base}/triggers {auth} "
+                '| python3 -c \'import json,sys; print(json.load(sys.stdin)["results"][0]["id"])\')/evaluate '
+                f"{auth} -H 'Content-Type: application/json' -d '{{\"dryRun\": true}}'",
+                "",
+                f"API docs: {base}/api/docs   Admin: {base}/admin/ "
+                "(DEBUG=1 .venv/bin/python manage.py createsuperuser)",
+                "The scheduler evaluates the seeded rules within about a minute; /alerts then lists the",
+                "engine's alerts (by 'engine') beside the seeded examples (by 'seed').",
+                "",
+            ]
+        )

@@ -1,7 +1,7 @@
 from django.core.management.base import BaseCommand, CommandError
 
-from proactive.demo import DEFAULT_TENANT_ID, DEFAULT_TENANT_NAME, seed_demo
 from core.exceptions import ApplicationError
+from proactive.demo import DEFAULT_TENANT_ID, DEFAULT_TENANT_NAME, seed_demo
 
 
 class Command(BaseCommand):

@@ -17,7 +17,5 @@ class Command(BaseCommand):
             known = ", ".join(Tenant.objects.values_list("id", flat=True)[:10]) or "none yet"
             raise CommandError(f"No tenant with id {tenant!r}. Known tenants: {known}.")
         issued = api_key_create(tenant=found, name=name)
-        self.stdout.write(
-            f"Created API key {name!r} for tenant {found.id!r}. It is shown once; store it now:"
-        )
+        self.stdout.write(f"Created API key {name!r} for tenant {found.id!r}. It is shown once; store it now:")
         self.stdout.write(issued.raw_key)

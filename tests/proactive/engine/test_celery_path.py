@@ -30,7 +30,10 @@ def test_engine_tick_runs_through_a_worker_on_redis():
     with start_worker(app, pool="solo", perform_ping_check=False, shutdown_timeout=30):
         engine_tick.delay()
         deadline = time.monotonic() + 30
-        while time.monotonic() < deadline and TriggerRule.objects.filter(last_evaluated_at__isnull=True, type="metric_threshold").exists():
+        while (
+            time.monotonic() < deadline
+            and TriggerRule.objects.filter(last_evaluated_at__isnull=True, type="metric_threshold").exists()
+        ):
             time.sleep(0.2)
         connection.close()
 

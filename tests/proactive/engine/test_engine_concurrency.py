@@ -39,8 +39,15 @@ def test_two_engine_processes_evaluate_each_rule_once():
         MetricPoint.objects.create(tenant=tenant, metric="load", timestamp=now - timedelta(minutes=1), value=99)
     TriggerRule.objects.bulk_create(
         [
-            TriggerRule(tenant=tenants[n % 4], name=f"r{n}", type="metric_threshold", metric="load", threshold=1, window_days=30,
-                        next_run_at=now - timedelta(minutes=1))
+            TriggerRule(
+                tenant=tenants[n % 4],
+                name=f"r{n}",
+                type="metric_threshold",
+                metric="load",
+                threshold=1,
+                window_days=30,
+                next_run_at=now - timedelta(minutes=1),
+            )
             for n in range(RULES)
         ]
     )
@@ -59,7 +66,7 @@ def test_two_engine_processes_evaluate_each_rule_once():
     ]
     outputs = [engine.communicate(timeout=120) for engine in engines]
 
-    for engine, (out, err) in zip(engines, outputs):
+    for engine, (_out, err) in zip(engines, outputs, strict=True):
         assert engine.returncode == 0, err
     done = [re.search(r"Done: (\d+) evaluated, (\d+) fired, (\d+) alert\(s\) created", out) for out, _ in outputs]
     evaluated = [int(match.group(1)) for match in done]

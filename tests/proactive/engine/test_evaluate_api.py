@@ -13,7 +13,9 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def spike(tenant):
-    MetricPoint.objects.create(tenant=tenant, metric="analytics.mql.delta", timestamp=timezone.now() - timedelta(minutes=1), value=31)
+    MetricPoint.objects.create(
+        tenant=tenant, metric="analytics.mql.delta", timestamp=timezone.now() - timedelta(minutes=1), value=31
+    )
     return TriggerRuleFactory(tenant=tenant, name="Spike", threshold=25)
 
 
@@ -47,7 +49,9 @@ def test_a_rule_that_does_not_fire_says_why(tenant_client, tenant):
     body = tenant_client.post(f"/triggers/{quiet.pk}/evaluate").json()
 
     assert body["fired"] is False
-    assert body["reason"] == "analytics.mql.delta has 0 point(s) in the last 30 days; anomaly detection needs at least 5."
+    assert (
+        body["reason"] == "analytics.mql.delta has 0 point(s) in the last 30 days; anomaly detection needs at least 5."
+    )
 
 
 def test_a_disabled_rule_can_only_be_dry_run(tenant_client, tenant, spike):

@@ -24,8 +24,10 @@ from tests.factories import TenantFactory, TriggerRuleFactory, raise_alert
 def add_points(tenant, metric, values):
     now = timezone.now()
     MetricPoint.objects.bulk_create(
-        [MetricPoint(tenant=tenant, metric=metric, timestamp=now - timedelta(hours=len(values) - i), value=v)
-         for i, v in enumerate(values)]
+        [
+            MetricPoint(tenant=tenant, metric=metric, timestamp=now - timedelta(hours=len(values) - i), value=v)
+            for i, v in enumerate(values)
+        ]
     )
 
 
@@ -72,7 +74,9 @@ def test_one_alert_that_cannot_be_raised_does_not_stop_the_others(tenant, other_
 
 @pytest.mark.django_db
 def test_an_alert_resolved_after_the_claim_does_not_swallow_the_firing(tenant, monkeypatch):
-    rule = TriggerRuleFactory(tenant=tenant, type="schedule", schedule="* * * * *", now=timezone.now() - timedelta(minutes=2))
+    rule = TriggerRuleFactory(
+        tenant=tenant, type="schedule", schedule="* * * * *", now=timezone.now() - timedelta(minutes=2)
+    )
     old = raise_alert(rule)
     original = runner.evaluate_conditions
 

@@ -24,7 +24,10 @@ def health(rule) -> str:
 
 def write_points(tenant, metric, count, *, end=NOW):
     MetricPoint.objects.bulk_create(
-        [MetricPoint(tenant=tenant, metric=metric, timestamp=end - timedelta(hours=n), value=10 + n) for n in range(count)]
+        [
+            MetricPoint(tenant=tenant, metric=metric, timestamp=end - timedelta(hours=n), value=10 + n)
+            for n in range(count)
+        ]
     )
 
 
@@ -75,7 +78,9 @@ def test_data_arriving_turns_no_data_into_ok_and_changing_the_metric_resets_it(t
 
 
 def test_the_api_and_the_admin_show_it(tenant, tenant_client, client):
-    quiet = TriggerRuleFactory(tenant=tenant, name="Quiet metric", metric="nothing.here", threshold=1, now=NOW - timedelta(hours=1))
+    quiet = TriggerRuleFactory(
+        tenant=tenant, name="Quiet metric", metric="nothing.here", threshold=1, now=NOW - timedelta(hours=1)
+    )
     tick()
     client.force_login(StaffUserFactory())
 

@@ -54,7 +54,10 @@ def test_a_threshold_rule_fires_once_with_evidence_notification_and_usage(tenant
     alert = Alert.objects.get()
     assert (alert.rule_id, alert.severity, alert.status, alert.triggered_at) == (spike.pk, "critical", "pending", NOW)
     assert alert.payload == {
-        "metric": "analytics.mql.delta", "value": 31.0, "threshold": 25.0, "observedAt": "2026-11-26T13:30:00Z",
+        "metric": "analytics.mql.delta",
+        "value": 31.0,
+        "threshold": 25.0,
+        "observedAt": "2026-11-26T13:30:00Z",
         "reason": "analytics.mql.delta is 31, above 25.",
     }
     assert Notification.objects.get().alert_id == alert.pk
@@ -149,13 +152,20 @@ def test_a_rule_disabled_after_the_tick_selected_it_is_skipped(tenant):
 def test_anomaly_rule_on_a_builtin_usage_metric_compares_whole_days(tenant):
     rule(tenant, type="anomaly", metric="usage.tokensUsed", threshold=None, window_days=14)
     for days_ago, tokens in [(6, 100), (5, 110), (4, 90), (3, 105), (2, 95), (1, 900), (0, 3)]:
-        usage_apply(deltas=[UsageDelta(tenant_id="acme", day=(NOW - timedelta(days=days_ago)).date(), tokens_used=tokens)])
+        usage_apply(
+            deltas=[UsageDelta(tenant_id="acme", day=(NOW - timedelta(days=days_ago)).date(), tokens_used=tokens)]
+        )
 
     tick()
 
     payload = Alert.objects.get().payload
     # Today's running total (3 tokens so far) is not a day yet: yesterday's 900 is the latest point.
-    assert (payload["metric"], payload["value"], payload["points"], payload["windowDays"]) == ("usage.tokensUsed", 900.0, 6, 14)
+    assert (payload["metric"], payload["value"], payload["points"], payload["windowDays"]) == (
+        "usage.tokensUsed",
+        900.0,
+        6,
+        14,
+    )
     assert payload["observedAt"] == (NOW - timedelta(days=1)).strftime("%Y-%m-%dT00:00:00Z")
     assert payload["zScore"] > 2.5
 
