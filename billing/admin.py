@@ -1,11 +1,11 @@
 from django.contrib import admin, messages
 
 from billing.models import BillingEvent, BillingEventOutcome, BillingUsage, UsageSnapshot
-from billing.services import billing_event_replay
+from billing.services.webhook import billing_event_replay
 
 
 class ReadOnlyUsageAdmin(admin.ModelAdmin):
-    """Usage rows change only through atomic increments (billing.services), never by hand."""
+    """Usage rows change only through atomic increments (billing.services.usage), never by hand."""
 
     list_display = [
         "tenant",

@@ -14,7 +14,7 @@ from rest_framework.views import APIView
 
 from billing.models import BillingEventOutcome
 from billing.selectors import billing_usage_summary
-from billing.services import MAX_UNIX_TIME, billing_event_receive
+from billing.services.webhook import MAX_UNIX_TIME, billing_event_receive
 from core.exceptions import ApplicationError
 from core.openapi import error_response
 from core.parsers import loads_request_json
@@ -28,22 +28,22 @@ DEFAULT_RANGE_DAYS = 30
 
 
 class UsageTotalsOutputSerializer(serializers.Serializer):
-    tokensUsed = serializers.IntegerField()
-    tasksExecuted = serializers.IntegerField()
-    alertsTriggered = serializers.IntegerField()
-    activeWidgets = serializers.IntegerField()
+    tokensUsed = serializers.IntegerField(source="tokens_used")
+    tasksExecuted = serializers.IntegerField(source="tasks_executed")
+    alertsTriggered = serializers.IntegerField(source="alerts_triggered")
+    activeWidgets = serializers.IntegerField(source="active_widgets")
 
 
 class BillingUsagePointOutputSerializer(UsageTotalsOutputSerializer):
-    date = serializers.DateField()
+    date = serializers.DateField(source="day")
 
 
 BillingUsageOutputSerializer = serializer_with_fields(
     "BillingUsageOutputSerializer",
     {
-        "tenantId": serializers.CharField(),
-        "from": serializers.DateField(),
-        "to": serializers.DateField(),
+        "tenantId": serializers.CharField(source="tenant_id"),
+        "from": serializers.DateField(source="since"),
+        "to": serializers.DateField(source="until"),
         "totals": UsageTotalsOutputSerializer(),
         "points": BillingUsagePointOutputSerializer(many=True),
     },

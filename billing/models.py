@@ -14,7 +14,7 @@ class DailyUsage(models.Model):
     """
     A tenant's usage on one UTC day. `tokens_used`, `tasks_executed` and `alerts_triggered` are
     counters (summed over a range); `active_widgets` is a gauge (its peak is what a range reports).
-    Rows are only ever changed by atomic increments in the database (billing.services).
+    Rows are only ever changed by atomic increments in the database (billing.services.usage).
     """
 
     tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+")

@@ -1,6 +1,6 @@
 from celery import shared_task
 
-from billing.services import usage_rollup
+from billing.services.usage import usage_rollup
 
 
 @shared_task(max_retries=0, ignore_result=True, expires=3000)

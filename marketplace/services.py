@@ -5,7 +5,7 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from billing.services import usage_set_active_widgets
+from billing.services.usage import usage_set_active_widgets
 from marketplace.models import TenantWidget, Widget
 from marketplace.selectors import active_widget_count
 from marketplace.validators import validate_config

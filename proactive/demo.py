@@ -17,7 +17,7 @@ from django.utils.text import slugify
 
 from alerts.models import Alert
 from alerts.services import alert_acknowledge, alert_raise, alert_resolve
-from billing.services import usage_insert_if_missing, usage_rows_ensure
+from billing.services.usage import usage_insert_if_missing, usage_rows_ensure
 from core.exceptions import ApplicationError
 from core.timeutils import iso_utc
 from marketplace.models import TenantWidget, Widget

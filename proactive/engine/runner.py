@@ -19,7 +19,7 @@ from django.utils import timezone
 
 from alerts.models import Alert, AlertStatus
 from alerts.services import ENGINE, Firing, alerts_raise, alerts_resolve_for_rules
-from billing.services import record_alert_impacts
+from billing.services.usage import record_alert_impacts
 from core.db import update_rows
 from core.telemetry import telemetry_capture
 from proactive.engine.conditions import (

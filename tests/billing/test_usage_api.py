@@ -3,7 +3,7 @@ from datetime import date, timedelta
 import pytest
 from django.utils import timezone
 
-from billing.services import UsageDelta, usage_apply
+from billing.services.usage import UsageDelta, usage_apply
 
 pytestmark = pytest.mark.django_db
 

@@ -4,14 +4,8 @@ import pytest
 from django.db import IntegrityError, transaction
 
 from billing.models import BillingUsage, UsageSnapshot
-from billing.services import (
-    UsageDelta,
-    record_alert_impact,
-    usage_apply,
-    usage_day,
-    usage_point,
-    usage_rollup,
-)
+from billing.selectors import DayUsage, billing_usage_summary
+from billing.services.usage import UsageDelta, record_alert_impacts, usage_apply, usage_day, usage_rollup
 from proactive.metrics import Point, metric_series
 from tests.factories import TenantFactory
 
@@ -66,7 +60,7 @@ def test_apply_adds_to_both_tables(tenant):
 def test_a_new_day_carries_the_widget_gauge_forward(tenant):
     usage_apply(deltas=[UsageDelta(tenant_id="acme", day=DAY - timedelta(days=3), active_widgets=2)])
 
-    record_alert_impact(tenant=tenant, when=datetime(2026, 11, 26, 10, tzinfo=UTC))
+    record_alert_impacts(impacts=[(tenant.id, datetime(2026, 11, 26, 10, tzinfo=UTC))])
 
     assert rows(BillingUsage, tenant) == [(DAY - timedelta(days=3), 0, 0, 0, 2), (DAY, 0, 0, 1, 2)]
     assert rows(UsageSnapshot, tenant) == rows(BillingUsage, tenant)
@@ -84,9 +78,9 @@ def test_below_zero_is_refused_by_the_database_and_changes_nothing(tenant):
 
 @pytest.mark.django_db
 def test_record_alert_impact_counts_one_alert_on_the_firing_day(tenant):
-    record_alert_impact(tenant=tenant, when=datetime(2026, 11, 26, 23, 59, tzinfo=UTC))
-    record_alert_impact(tenant=tenant, when=datetime(2026, 11, 27, 0, 1, tzinfo=UTC))
-    record_alert_impact(tenant=tenant, when=datetime(2026, 11, 27, 5, 0, tzinfo=UTC))
+    record_alert_impacts(impacts=[(tenant.id, datetime(2026, 11, 26, 23, 59, tzinfo=UTC))])
+    record_alert_impacts(impacts=[(tenant.id, datetime(2026, 11, 27, 0, 1, tzinfo=UTC))])
+    record_alert_impacts(impacts=[(tenant.id, datetime(2026, 11, 27, 5, 0, tzinfo=UTC))])
 
     assert (
         rows(BillingUsage, tenant)
@@ -137,14 +131,30 @@ def test_usage_metrics_read_the_snapshots(tenant):
 
 
 @pytest.mark.django_db
-def test_usage_point_maps_rows_to_the_api(tenant):
+def test_the_usage_summary_is_domain_data_and_the_api_renders_it(tenant, tenant_client):
     usage_apply(deltas=[UsageDelta(tenant_id="acme", day=DAY, tokens_used=3, active_widgets=2)])
 
-    assert usage_point(BillingUsage.objects.get()) == {
-        "date": "2026-11-26",
+    summary = billing_usage_summary(tenant=tenant, since=DAY - timedelta(days=1), until=DAY)
+    body = tenant_client.get("/billing/usage", {"from": "2026-11-25", "to": "2026-11-26"}).json()
+
+    assert summary.points == [
+        DayUsage(day=DAY - timedelta(days=1)),
+        DayUsage(day=DAY, tokens_used=3, active_widgets=2),
+    ]
+    assert body["points"][1] == {
         "tokensUsed": 3,
         "tasksExecuted": 0,
         "alertsTriggered": 0,
         "activeWidgets": 2,
+        "date": "2026-11-26",
     }
-    assert usage_point(None, day=DAY)["tokensUsed"] == 0
+    assert body["points"][0]["tokensUsed"] == 0
+
+
+def test_usage_values_are_the_usage_fields():
+    from dataclasses import fields
+
+    from billing.models import USAGE_FIELDS
+    from billing.selectors import UsageValues
+
+    assert tuple(field.name for field in fields(UsageValues)) == USAGE_FIELDS

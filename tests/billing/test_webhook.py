@@ -11,7 +11,7 @@ from django.db import connection
 from django.test import Client
 
 from billing.models import BillingEvent, BillingUsage, UsageSnapshot
-from billing.services import UsageDelta, usage_apply
+from billing.services.usage import UsageDelta, usage_apply
 from tests.concurrency import run_concurrently
 from tests.factories import StaffUserFactory, TenantFactory
 

@@ -372,7 +372,7 @@ def test_a_number_no_float_can_hold_is_a_parse_error_everywhere(client, tenant_c
 def test_a_usage_cursor_without_a_time_zone_is_a_bad_cursor(tenant_client, tenant):
     from datetime import date
 
-    from billing.services import UsageDelta, usage_apply
+    from billing.services.usage import UsageDelta, usage_apply
 
     usage_apply(deltas=[UsageDelta(tenant_id="acme", day=date.today(), tokens_used=5)])
     forged = base64.b64encode(b"p=2026-11-20T00%3A00%3A00").decode()

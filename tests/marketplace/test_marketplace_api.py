@@ -6,7 +6,7 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from billing.models import BillingUsage, UsageSnapshot
-from billing.services import usage_rollup
+from billing.services.usage import usage_rollup
 from marketplace.models import TenantWidget, Widget
 from marketplace.services import widget_register
 from tests.concurrency import run_concurrently

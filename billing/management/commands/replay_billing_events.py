@@ -1,7 +1,7 @@
 from django.core.management.base import BaseCommand
 
 from billing.models import BillingEvent, BillingEventOutcome
-from billing.services import billing_event_replay
+from billing.services.webhook import billing_event_replay
 
 
 class Command(BaseCommand):

@@ -12,7 +12,7 @@ from alerts import channels
 from alerts.models import Alert, Notification
 from alerts.services import alert_resolve
 from billing.models import BillingUsage
-from billing.services import UsageDelta, usage_apply, usage_rollup
+from billing.services.usage import UsageDelta, usage_apply, usage_rollup
 from marketplace.services import widget_install, widget_register
 from proactive.engine import runner
 from proactive.engine.runner import due_rule_ids, evaluate_rules

@@ -8,7 +8,7 @@ from django.test.utils import CaptureQueriesContext
 
 from alerts.models import Alert, AlertEvent, Notification
 from billing.models import BillingUsage, UsageSnapshot
-from billing.services import UsageDelta, usage_apply
+from billing.services.usage import UsageDelta, usage_apply
 from proactive.engine.runner import due_rule_ids, evaluate_rules
 from proactive.models import MetricPoint, TriggerRule
 from proactive.services import trigger_rule_update

@@ -1,0 +1,210 @@
+"""
+Usage bookkeeping: the daily rows of UsageSnapshot and BillingUsage. Every change is an atomic
+statement in the database (INSERT … ON CONFLICT, UPDATE … SET x = x + delta), never a
+read-modify-write in Python, and the tables' check constraints refuse a counter below zero.
+"""
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+
+from django.db import connection, transaction
+from django.db.models import Max
+from django.utils import timezone
+from django.utils.dateparse import parse_date, parse_datetime
+
+from billing.models import USAGE_FIELDS, BillingUsage, UsageSnapshot
+from tenants.models import Tenant
+
+USAGE_TABLES = (UsageSnapshot, BillingUsage)
+MAX_BACKFILL_DAYS = 366
+_BATCH = 500
+
+
+def usage_day(value: date | datetime | str | int | float) -> date:
+    """
+    The UTC day of `value`: a date; a datetime (aware ones converted to UTC, naive ones taken as
+    UTC); an ISO 8601 string of either; or a Unix timestamp in seconds. Raises ValueError.
+    """
+    if isinstance(value, datetime):
+        return (value.astimezone(UTC) if value.tzinfo else value).date()
+    if isinstance(value, date):
+        return value
+    if isinstance(value, bool):
+        raise ValueError(f"{value!r} is not a date")
+    if isinstance(value, int | float):
+        return datetime.fromtimestamp(value, tz=UTC).date()
+    if isinstance(value, str):
+        text = value.strip()
+        try:
+            parsed_day = parse_date(text)
+            if parsed_day is not None and len(text) == 10:
+                return parsed_day
+            parsed = parse_datetime(text)
+        except ValueError:
+            parsed = None
+        if parsed is not None:
+            return usage_day(parsed)
+    raise ValueError(f"{value!r} is not a date (use YYYY-MM-DD or ISO 8601)")
+
+
+@dataclass(frozen=True)
+class UsageDelta:
+    tenant_id: str
+    day: date
+    tokens_used: int = 0
+    tasks_executed: int = 0
+    alerts_triggered: int = 0
+    active_widgets: int = 0
+
+    def values(self) -> tuple[int, ...]:
+        return tuple(getattr(self, name) for name in USAGE_FIELDS)
+
+
+def _quoted(model) -> str:
+    return connection.ops.quote_name(model._meta.db_table)
+
+
+def usage_rows_ensure(*, keys: Iterable[tuple[str, date]]) -> None:
+    """
+    Give each (tenant, day) a row in both tables if it has none, with zero counters and the gauge
+    (`active_widgets`) carried forward from the tenant's latest earlier day.
+    """
+    keys = sorted(set(keys))
+    now = connection.ops.adapt_datetimefield_value(timezone.now())
+    for model in USAGE_TABLES:
+        table = _quoted(model)
+        carried = (
+            f"COALESCE((SELECT p.active_widgets FROM {table} p WHERE p.tenant_id = %s AND p.day < %s "
+            "ORDER BY p.day DESC LIMIT 1), 0)"
+        )
+        for start in range(0, len(keys), _BATCH):
+            batch = keys[start : start + _BATCH]
+            rows, params = [], []
+            for tenant_id, day in batch:
+                day_value = connection.ops.adapt_datefield_value(day)
+                rows.append(f"(%s, %s, 0, 0, 0, {carried}, %s)")
+                params += [tenant_id, day_value, tenant_id, day_value, now]
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    f"INSERT INTO {table} (tenant_id, day, tokens_used, tasks_executed, alerts_triggered, "
+                    f"active_widgets, updated_at) VALUES {', '.join(rows)} "
+                    "ON CONFLICT (tenant_id, day) DO NOTHING",
+                    params,
+                )
+
+
+def usage_apply(*, deltas: Sequence[UsageDelta]) -> None:
+    """
+    Add `deltas` to both usage tables: rows are made if missing, then one UPDATE … SET x = x + delta
+    per table and batch. Raises IntegrityError (the tables' check constraints) when a value would
+    drop below zero; the caller's transaction then rolls back and nothing changes.
+    """
+    totals: dict[tuple[str, date], list[int]] = defaultdict(lambda: [0] * len(USAGE_FIELDS))
+    for delta in deltas:
+        for index, value in enumerate(delta.values()):
+            totals[(delta.tenant_id, delta.day)][index] += value
+    totals = {key: values for key, values in totals.items() if any(values)}
+    if not totals:
+        return
+    # Sorted keys: concurrent transactions lock rows in the same order and cannot deadlock.
+    keys = sorted(totals)
+    now = connection.ops.adapt_datetimefield_value(timezone.now())
+    # No savepoint: inside a caller's transaction a failure here fails the caller too.
+    with transaction.atomic(savepoint=False):
+        usage_rows_ensure(keys=keys)
+        for model in USAGE_TABLES:
+            table = _quoted(model)
+            increments = ", ".join(f"{name} = {table}.{name} + v.{name}" for name in USAGE_FIELDS)
+            row = "SELECT %s AS tenant_id, %s AS day, " + ", ".join(f"%s AS {name}" for name in USAGE_FIELDS)
+            for start in range(0, len(keys), _BATCH):
+                batch = keys[start : start + _BATCH]
+                params = [now]
+                for tenant_id, day in batch:
+                    params += [tenant_id, connection.ops.adapt_datefield_value(day), *totals[(tenant_id, day)]]
+                with connection.cursor() as cursor:
+                    cursor.execute(
+                        f"UPDATE {table} SET {increments}, updated_at = %s "
+                        f"FROM ({' UNION ALL '.join([row] * len(batch))}) AS v "
+                        f"WHERE {table}.tenant_id = v.tenant_id AND {table}.day = v.day",
+                        params,
+                    )
+
+
+def record_alert_impacts(*, impacts: Iterable[tuple[str, datetime]]) -> None:
+    """One more alert in both tables for each (tenant id, firing time), for the firing's UTC day."""
+    usage_apply(
+        deltas=[UsageDelta(tenant_id=tenant_id, day=usage_day(when), alerts_triggered=1) for tenant_id, when in impacts]
+    )
+
+
+def usage_set_active_widgets(*, tenant_id: str, day: date, count: int) -> None:
+    """
+    Set the day's gauge in both tables. The caller counts under a lock that serializes the
+    tenant's changes (marketplace locks the tenant row), so no concurrent change can write a stale count.
+    """
+    day_value = connection.ops.adapt_datefield_value(day)
+    now = connection.ops.adapt_datetimefield_value(timezone.now())
+    with transaction.atomic():
+        for model in USAGE_TABLES:
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    f"INSERT INTO {_quoted(model)} (tenant_id, day, tokens_used, tasks_executed, alerts_triggered, "
+                    "active_widgets, updated_at) VALUES (%s, %s, 0, 0, 0, %s, %s) "
+                    "ON CONFLICT (tenant_id, day) DO UPDATE SET active_widgets = EXCLUDED.active_widgets, "
+                    "updated_at = EXCLUDED.updated_at",
+                    [tenant_id, day_value, count, now],
+                )
+
+
+def usage_insert_if_missing(*, tenant_id: str, day: date, values: dict[str, int]) -> bool:
+    """
+    Give a (tenant, day) these usage values in each table that has no row for it yet; a row that
+    exists — with live counts, or a correction — is left exactly as it is. For demo data. Returns
+    whether any row was inserted. One INSERT … ON CONFLICT DO NOTHING per table.
+    """
+    if set(values) != set(USAGE_FIELDS):
+        raise TypeError(f"Give all of {USAGE_FIELDS}, got {sorted(values)}")
+    day_value = connection.ops.adapt_datefield_value(day)
+    now = connection.ops.adapt_datetimefield_value(timezone.now())
+    inserted = False
+    with transaction.atomic(savepoint=False):
+        for model in USAGE_TABLES:
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    f"INSERT INTO {_quoted(model)} (tenant_id, day, {', '.join(USAGE_FIELDS)}, updated_at) "
+                    "VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT (tenant_id, day) DO NOTHING",
+                    [tenant_id, day_value, *(values[name] for name in USAGE_FIELDS), now],
+                )
+                inserted |= cursor.rowcount > 0
+    return inserted
+
+
+# --- The daily rollup -------------------------------------------------------------------------
+
+
+def usage_rollup(*, today: date | None = None) -> int:
+    """
+    Make sure every tenant has a row for every day up to `today` since its latest row (at most
+    MAX_BACKFILL_DAYS back), gauges carried forward. Idempotent; running it late fills the gap.
+    Returns how many (tenant, day) keys it looked at.
+    """
+    today = today or timezone.now().date()
+    # Only days up to today: a row dated in the future must not hide the days before it.
+    latest = dict(
+        BillingUsage.objects.filter(day__lte=today)
+        .values("tenant_id")
+        .annotate(latest=Max("day"))
+        .values_list("tenant_id", "latest")
+    )
+    keys = []
+    for tenant_id in Tenant.objects.values_list("id", flat=True):
+        first = max(
+            (latest[tenant_id] + timedelta(days=1)) if tenant_id in latest else today,
+            today - timedelta(days=MAX_BACKFILL_DAYS),
+        )
+        keys += [(tenant_id, first + timedelta(days=n)) for n in range((today - first).days + 1)]
+    with transaction.atomic():
+        usage_rows_ensure(keys=keys)
+    return len(keys)
