@@ -1,6 +1,5 @@
 from datetime import timedelta
 
-from django.http import Http404
 from django.utils import timezone
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
@@ -104,10 +103,7 @@ class AlertListApi(TenantScopedApi):
 
 class _AlertApi(TenantScopedApi):
     def get_alert(self, alert_id: int):
-        alert = alert_get(tenant=self.tenant, alert_id=alert_id)
-        if alert is None:
-            raise Http404
-        return alert
+        return self.get_or_404(alert_get, tenant=self.tenant, alert_id=alert_id)
 
     def respond(self, alert):
         return Response(AlertOutputSerializer(alert_get(tenant=self.tenant, alert_id=alert.pk)).data)
@@ -226,7 +222,5 @@ class NotificationReadApi(TenantScopedApi):
         responses=NotificationOutputSerializer,
     )
     def post(self, request, notification_id: int):
-        notification = notification_get(tenant=self.tenant, notification_id=notification_id)
-        if notification is None:
-            raise Http404
+        notification = self.get_or_404(notification_get, tenant=self.tenant, notification_id=notification_id)
         return Response(NotificationOutputSerializer(notification_mark_read(notification=notification)).data)

@@ -10,14 +10,14 @@ from rest_framework import serializers
 from core.serializers import ClosedSerializer
 
 
-class ThresholdEvidenceSerializer(ClosedSerializer):
+class ThresholdEvidenceOutputSerializer(ClosedSerializer):
     metric = serializers.CharField()
     value = serializers.FloatField(help_text="The metric's latest value in the window.")
     threshold = serializers.FloatField()
     observedAt = serializers.DateTimeField(help_text="When that value was measured.")
 
 
-class AnomalyEvidenceSerializer(ClosedSerializer):
+class AnomalyEvidenceOutputSerializer(ClosedSerializer):
     metric = serializers.CharField()
     value = serializers.FloatField(help_text="The latest value.")
     mean = serializers.FloatField(help_text="Mean of the earlier points of the window.")
@@ -32,32 +32,36 @@ class AnomalyEvidenceSerializer(ClosedSerializer):
     constantHistory = serializers.BooleanField(required=False, help_text="Present (true) when std is 0.")
 
 
-class ScheduleEvidenceSerializer(ClosedSerializer):
+class ScheduleEvidenceOutputSerializer(ClosedSerializer):
     schedule = serializers.CharField(help_text="The rule's cron expression (UTC).")
     scheduledFor = serializers.DateTimeField(help_text="The occurrence that fired.")
 
 
-class _PayloadFields(serializers.Serializer):
+class _PayloadFieldsOutputSerializer(serializers.Serializer):
     reason = serializers.CharField(help_text="Why the rule fired, in one sentence.")
     seeded = serializers.BooleanField(required=False, help_text="Present (true) on the demo's example alerts.")
 
 
-class ThresholdAlertPayloadSerializer(ThresholdEvidenceSerializer, _PayloadFields):
+class ThresholdAlertPayloadOutputSerializer(ThresholdEvidenceOutputSerializer, _PayloadFieldsOutputSerializer):
     pass
 
 
-class AnomalyAlertPayloadSerializer(AnomalyEvidenceSerializer, _PayloadFields):
+class AnomalyAlertPayloadOutputSerializer(AnomalyEvidenceOutputSerializer, _PayloadFieldsOutputSerializer):
     pass
 
 
-class ScheduleAlertPayloadSerializer(ScheduleEvidenceSerializer, _PayloadFields):
+class ScheduleAlertPayloadOutputSerializer(ScheduleEvidenceOutputSerializer, _PayloadFieldsOutputSerializer):
     pass
 
 
 @extend_schema_field(
     PolymorphicProxySerializer(
         component_name="Evidence",
-        serializers=[AnomalyEvidenceSerializer, ThresholdEvidenceSerializer, ScheduleEvidenceSerializer],
+        serializers=[
+            AnomalyEvidenceOutputSerializer,
+            ThresholdEvidenceOutputSerializer,
+            ScheduleEvidenceOutputSerializer,
+        ],
         resource_type_field_name=None,
     )
 )
@@ -68,7 +72,11 @@ class EvidenceField(serializers.JSONField):
 @extend_schema_field(
     PolymorphicProxySerializer(
         component_name="AlertPayload",
-        serializers=[AnomalyAlertPayloadSerializer, ThresholdAlertPayloadSerializer, ScheduleAlertPayloadSerializer],
+        serializers=[
+            AnomalyAlertPayloadOutputSerializer,
+            ThresholdAlertPayloadOutputSerializer,
+            ScheduleAlertPayloadOutputSerializer,
+        ],
         resource_type_field_name=None,
     )
 )

@@ -108,6 +108,14 @@ def _signature_time(header: str) -> int:
     return int(next(item[1] for item in items if item[0] == "t"))
 
 
+class BillingWebhookReceivedOutputSerializer(serializers.Serializer):
+    received = serializers.BooleanField()
+    id = serializers.CharField()
+    outcome = serializers.ChoiceField(choices=BillingEventOutcome.values)
+    duplicate = serializers.BooleanField()
+    reason = serializers.CharField(allow_blank=True)
+
+
 class StripeWebhookApi(APIView):
     """
     Stripe calls this. Verify the signature, then record the event once and apply its usage.
@@ -146,16 +154,7 @@ class StripeWebhookApi(APIView):
             )
         ],
         responses={
-            200: inline_serializer(
-                "BillingWebhookReceived",
-                {
-                    "received": serializers.BooleanField(),
-                    "id": serializers.CharField(),
-                    "outcome": serializers.ChoiceField(choices=BillingEventOutcome.values),
-                    "duplicate": serializers.BooleanField(),
-                    "reason": serializers.CharField(allow_blank=True),
-                },
-            ),
+            200: BillingWebhookReceivedOutputSerializer,
             400: error_response(
                 "A missing, wrong or stale signature (nothing is stored), or an event that cannot be stored.",
                 (
@@ -175,13 +174,15 @@ class StripeWebhookApi(APIView):
         received = billing_event_receive(event=event)
         record = received.event
         return Response(
-            {
-                "received": True,
-                "id": record.event_id,
-                "outcome": record.outcome,
-                "duplicate": received.duplicate,
-                "reason": record.reason,
-            }
+            BillingWebhookReceivedOutputSerializer(
+                {
+                    "received": True,
+                    "id": record.event_id,
+                    "outcome": record.outcome,
+                    "duplicate": received.duplicate,
+                    "reason": record.reason,
+                }
+            ).data
         )
 
     @staticmethod

@@ -1,5 +1,4 @@
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.http import Http404
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
 from rest_framework import serializers, status
 from rest_framework.permissions import IsAuthenticated
@@ -157,9 +156,7 @@ class WidgetDetailApi(TenantScopedApi):
         responses=TenantWidgetOutputSerializer,
     )
     def get(self, request, slug: str):
-        widget = widget_get_for_tenant(tenant=self.tenant, slug=_checked_slug(slug))
-        if widget is None:
-            raise Http404
+        widget = self.get_or_404(widget_get_for_tenant, tenant=self.tenant, slug=_checked_slug(slug))
         return Response(TenantWidgetOutputSerializer(widget).data)
 
 
@@ -168,10 +165,7 @@ class WidgetInstallApi(TenantScopedApi):
         config = JSONObjectInputField(required=False, help_text="Your settings for this widget.")
 
     def get_widget(self, slug: str):
-        widget = widget_get_active(slug=_checked_slug(slug))
-        if widget is None:
-            raise Http404
-        return widget
+        return self.get_or_404(widget_get_active, slug=_checked_slug(slug))
 
     @extend_schema(
         operation_id="marketplace_widgets_install",
@@ -200,8 +194,7 @@ class WidgetInstallApi(TenantScopedApi):
         responses={204: None},
     )
     def delete(self, request, slug: str):
-        widget = widget_get(slug=_checked_slug(slug))  # also a deactivated one: uninstalling stops its billing
-        if widget is None:
-            raise Http404
+        # Also a deactivated widget: uninstalling it stops its billing.
+        widget = self.get_or_404(widget_get, slug=_checked_slug(slug))
         widget_uninstall(tenant=self.tenant, widget=widget)
         return Response(status=status.HTTP_204_NO_CONTENT)

@@ -1,15 +1,13 @@
 from datetime import timedelta
 
 from django.core.exceptions import ValidationError
-from django.http import Http404
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status
 from rest_framework.response import Response
 
 from alerts.serializers import EvidenceField
-from core.exceptions import Conflict
 from core.openapi import error_response
 from core.pagination import NewestFirstCursorPagination
 from core.serializers import (
@@ -19,7 +17,7 @@ from core.serializers import (
     StrictInputSerializer,
     choice_field,
 )
-from proactive.engine.runner import evaluate_rules
+from proactive.engine.runner import trigger_rule_evaluate
 from proactive.metric_providers import is_builtin_metric
 from proactive.metrics import metric_series
 from proactive.models import MAX_WINDOW_DAYS, RuleHealth, RuleType, Severity
@@ -117,10 +115,7 @@ class TriggerRuleListCreateApi(TenantScopedApi):
 
 class TriggerRuleDetailApi(TenantScopedApi):
     def get_rule(self, rule_id: int):
-        rule = trigger_rule_get(tenant=self.tenant, rule_id=rule_id)
-        if rule is None:
-            raise Http404
-        return rule
+        return self.get_or_404(trigger_rule_get, tenant=self.tenant, rule_id=rule_id)
 
     @extend_schema(
         operation_id="triggers_retrieve", summary="Get a trigger rule", responses=TriggerRuleOutputSerializer
@@ -163,8 +158,6 @@ class MetricPointInputSerializer(StrictInputSerializer):
     value = FiniteFloatField()
 
     def validate_timestamp(self, timestamp):
-        # The service applies the same rule for every caller; here it joins the type errors, so one
-        # answer names every bad point of a batch.
         try:
             validate_point_time(timestamp, now=timezone.now())
         except ValidationError as exc:
@@ -181,9 +174,9 @@ class MetricPointsApi(TenantScopedApi):
         def validate_points(self, points):
             return [(point["timestamp"], point["value"]) for point in points]
 
-    MetricPointsWrittenOutputSerializer = inline_serializer(
-        "MetricPointsWritten", {"metric": serializers.CharField(), "written": serializers.IntegerField(min_value=1)}
-    )
+    class MetricPointsWrittenOutputSerializer(serializers.Serializer):
+        metric = serializers.CharField()
+        written = serializers.IntegerField(min_value=1)
 
     class FilterSerializer(serializers.Serializer):
         # `from` is a Python keyword; the query parameter names are mapped in the view.
@@ -256,26 +249,32 @@ class MetricPointsApi(TenantScopedApi):
         responses={201: MetricPointsWrittenOutputSerializer},
     )
     def post(self, request, metric: str):
-        metric = self.validate_metric(metric)
         data = self.MetricPointsInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         written = metric_points_write(tenant=self.tenant, metric=metric, points=data.validated_data["points"])
-        return Response({"metric": metric, "written": written}, status=status.HTTP_201_CREATED)
+        return Response(
+            self.MetricPointsWrittenOutputSerializer({"metric": metric, "written": written}).data,
+            status=status.HTTP_201_CREATED,
+        )
 
 
 class TriggerEvaluationOutputSerializer(serializers.Serializer):
-    ruleId = serializers.IntegerField()
-    evaluatedAt = serializers.DateTimeField()
-    dryRun = serializers.BooleanField()
+    ruleId = serializers.IntegerField(source="rule_id")
+    evaluatedAt = serializers.DateTimeField(source="evaluated_at")
+    dryRun = serializers.BooleanField(source="dry_run")
     fired = serializers.BooleanField()
     reason = serializers.CharField(allow_null=True, help_text="What the engine decided and why; null on an error.")
     evidence = EvidenceField(
         allow_null=True, help_text="What the decision rests on; null when there was nothing to compare (no data)."
     )
     error = serializers.CharField(allow_null=True)
-    alertId = serializers.IntegerField(allow_null=True, help_text="The alert raised, or the open one this firing met.")
-    alertCreated = serializers.BooleanField()
-    resolvedAlertId = serializers.IntegerField(allow_null=True, help_text="The alert auto-resolve closed, if any.")
+    alertId = serializers.IntegerField(
+        source="alert_id", allow_null=True, help_text="The alert raised, or the open one this firing met."
+    )
+    alertCreated = serializers.BooleanField(source="alert_created")
+    resolvedAlertId = serializers.IntegerField(
+        source="resolved_alert_id", allow_null=True, help_text="The alert auto-resolve closed, if any."
+    )
     rule = TriggerRuleOutputSerializer(help_text="The rule after the evaluation (its bookkeeping updated).")
 
 
@@ -301,45 +300,14 @@ class TriggerRuleEvaluateApi(TenantScopedApi):
         },
     )
     def post(self, request, rule_id: int):
-        rule = trigger_rule_get(tenant=self.tenant, rule_id=rule_id)
-        if rule is None:
-            raise Http404
+        rule = self.get_or_404(trigger_rule_get, tenant=self.tenant, rule_id=rule_id)
         data = self.EvaluateInputSerializer(data=request.data)  # no body parses as {}
         data.is_valid(raise_exception=True)
         try:
             query = serializers.BooleanField().to_internal_value(request.query_params.get("dryRun", "false"))
         except serializers.ValidationError as exc:
             raise serializers.ValidationError({"dryRun": exc.detail}) from None
-        dry_run = data.validated_data["dryRun"] or query
-        if not dry_run and not rule.enabled:
-            raise Conflict("The rule is disabled: enable it, or evaluate with dryRun.")
-        now = timezone.now()
-        report = evaluate_rules(
-            rule_ids=[rule.pk],
-            now=now,
-            dry_run=dry_run,
-            only_due=False,
-            include_disabled=dry_run,
-            actor=actor_label(request.user),
+        evaluation = trigger_rule_evaluate(
+            rule=rule, dry_run=data.validated_data["dryRun"] or query, actor=actor_label(request.user)
         )
-        if not report.results:
-            raise Conflict("The rule is being evaluated by the engine right now; try again in a moment.")
-        result = report.results[0]
-        evaluation = result.evaluation
-        return Response(
-            TriggerEvaluationOutputSerializer(
-                {
-                    "ruleId": rule.pk,
-                    "evaluatedAt": now,
-                    "dryRun": dry_run,
-                    "fired": result.fired,
-                    "reason": evaluation.reason if evaluation else None,
-                    "evidence": (evaluation.evidence or None) if evaluation else None,
-                    "error": result.error or None,
-                    "alertId": result.alert_id,
-                    "alertCreated": result.alert_created,
-                    "resolvedAlertId": result.resolved_alert_id,
-                    "rule": trigger_rule_get(tenant=self.tenant, rule_id=rule.pk),
-                }
-            ).data
-        )
+        return Response(TriggerEvaluationOutputSerializer(evaluation).data)

@@ -273,7 +273,7 @@ def _ensure_metric_history(report: SeedReport, tenant: Tenant, now: datetime) ->
             report.note(f"metric {metric!r}: has datapoints, left as they are", created=False)
             continue
         points = [(hour - timedelta(hours=len(values) - 1 - i), float(v)) for i, v in enumerate(values)]
-        metric_points_write(tenant=tenant, metric=metric, points=points, now=now)
+        metric_points_write(tenant=tenant, metric=metric, points=points)
         report.note(f"metric {metric!r}: {len(points)} hourly points written", created=True)
 
 

@@ -8,7 +8,7 @@ from core.exceptions import InvalidInput
 from proactive.engine.conditions import next_occurrence
 from proactive.metric_providers import builtin_provider_for, namespace_noun
 from proactive.models import MetricPoint, RuleHealth, RuleType, TriggerRule
-from proactive.validators import validate_metric_identifier, validate_point_time
+from proactive.validators import validate_metric_identifier
 from tenants.models import Tenant
 
 RULE_FIELDS = (
@@ -108,12 +108,11 @@ def trigger_rules_set_enabled(*, rules, enabled: bool, now: datetime | None = No
     return len(changing)
 
 
-def metric_points_write(
-    *, tenant: Tenant, metric: str, points: list[tuple[datetime, float]], now: datetime | None = None
-) -> int:
+def metric_points_write(*, tenant: Tenant, metric: str, points: list[tuple[datetime, float]]) -> int:
     """
     Upsert datapoints: a point at a timestamp that already has one replaces its value, so a client
-    that retries a request does not double its data. Returns how many points were written.
+    that retries a request does not double its data. Returns how many points were written. (What a
+    client may send — finite values, times at most an hour ahead — the API's input checks.)
     """
     try:
         validate_metric_identifier(metric)
@@ -126,15 +125,6 @@ def metric_points_write(
             f"Built-in {noun} metrics are read-only.",
             detail={"metric": [f"{metric!r} is a built-in {noun} metric and cannot be written."]},
         )
-    now = now or timezone.now()
-    too_late = {}
-    for index, (timestamp, _value) in enumerate(points):
-        try:
-            validate_point_time(timestamp, now=now)
-        except ValidationError as exc:
-            too_late[str(index)] = {"timestamp": exc.messages}
-    if too_late:
-        raise InvalidInput("Points in the future.", detail={"points": too_late})
     # The last value wins when a request repeats a timestamp.
     deduplicated = {timestamp: value for timestamp, value in points}
     MetricPoint.objects.bulk_create(

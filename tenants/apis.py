@@ -1,3 +1,4 @@
+from django.http import Http404
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status
 from rest_framework.response import Response
@@ -53,6 +54,14 @@ class TenantScopedApi(APIView):
                 user=request.user, requested_tenant_id=request.headers.get("X-Tenant-Id") or None
             )
             request.tenant = self.tenant
+
+    @staticmethod
+    def get_or_404(selector, **lookup):
+        """`selector(**lookup)` — pass it `tenant=self.tenant` — or a 404 when it finds nothing."""
+        found = selector(**lookup)
+        if found is None:
+            raise Http404
+        return found
 
     def query(self, serializer_class) -> dict:
         """

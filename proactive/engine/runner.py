@@ -21,6 +21,7 @@ from alerts.models import Alert, AlertStatus
 from alerts.services import ENGINE, Firing, alerts_raise, alerts_resolve_for_rules
 from billing.services.usage import record_alert_impacts
 from core.db import update_rows
+from core.exceptions import Conflict
 from core.telemetry import telemetry_capture
 from proactive.engine.conditions import (
     Evaluation,
@@ -106,6 +107,57 @@ class EngineReport:
 
     def merge(self, other: "EngineReport") -> "EngineReport":
         return EngineReport(results=self.results + other.results, skipped=self.skipped + other.skipped)
+
+
+@dataclass(frozen=True)
+class RuleEvaluation:
+    """One rule evaluated on demand: what happened and why, and the rule as it is afterwards."""
+
+    rule: TriggerRule
+    evaluated_at: datetime
+    dry_run: bool
+    fired: bool
+    reason: str | None
+    evidence: dict | None  # None: nothing to compare (no data, a schedule not yet due)
+    error: str | None
+    alert_id: int | None
+    alert_created: bool
+    resolved_alert_id: int | None
+
+    @property
+    def rule_id(self) -> int:
+        return self.rule.pk
+
+
+def trigger_rule_evaluate(
+    *, rule: TriggerRule, dry_run: bool, actor: str, now: datetime | None = None
+) -> RuleEvaluation:
+    """
+    Evaluate one rule now, due or not. A dry run writes nothing and may look at a disabled rule;
+    otherwise a disabled rule, or one the engine holds at this moment, is a Conflict.
+    """
+    if not dry_run and not rule.enabled:
+        raise Conflict("The rule is disabled: enable it, or evaluate with dryRun.")
+    now = now or timezone.now()
+    report = evaluate_rules(
+        rule_ids=[rule.pk], now=now, dry_run=dry_run, only_due=False, include_disabled=dry_run, actor=actor
+    )
+    if not report.results:
+        raise Conflict("The rule is being evaluated by the engine right now; try again in a moment.")
+    result = report.results[0]
+    evaluation = result.evaluation
+    return RuleEvaluation(
+        rule=TriggerRule.objects.filter(pk=rule.pk).first() or rule,  # deleted meanwhile: as it was
+        evaluated_at=now,
+        dry_run=dry_run,
+        fired=result.fired,
+        reason=evaluation.reason if evaluation else None,
+        evidence=(evaluation.evidence or None) if evaluation else None,
+        error=result.error or None,
+        alert_id=result.alert_id,
+        alert_created=result.alert_created,
+        resolved_alert_id=result.resolved_alert_id,
+    )
 
 
 def due_rule_ids(*, now: datetime, tenant_id: str | None = None, only_due: bool = True) -> list[int]:
