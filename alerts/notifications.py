@@ -27,12 +27,13 @@ def channel_by_name(name: str) -> NotificationChannel | None:
     return next((channel for channel in notification_channels() if channel.name == name), None)
 
 
-def _after_commit(channel: NotificationChannel, kind: str, alert_ids: list[int], event_id=None):
+def _after_commit(channel: NotificationChannel, kind: str, alert_ids: list[int], event_ids: list[int] | None = None):
+    """One task per channel and batch: a thousand auto-resolves are one delivery, not a thousand."""
     from alerts.tasks import deliver_alert_notification
 
     def enqueue():
         try:
-            deliver_alert_notification.delay(channel.name, kind, alert_ids, event_id)
+            deliver_alert_notification.delay(channel.name, kind, alert_ids, event_ids)
         except Exception:  # the broker is down: the alert stands, the delivery is logged as lost
             logger.exception("could not enqueue %s notification for alerts %s", channel.name, alert_ids)
 
@@ -58,7 +59,6 @@ def notify_alerts_changed(changes: Sequence[tuple[Alert, AlertEvent]]) -> None:
         return
     for channel in notification_channels():
         if channel.deliver_after_commit:
-            for alert, event in changes:
-                _after_commit(channel, "changed", [alert.pk], event.pk)
+            _after_commit(channel, "changed", [alert.pk for alert, _ in changes], [event.pk for _, event in changes])
         else:
             channel.alerts_changed(changes)

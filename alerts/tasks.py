@@ -17,18 +17,26 @@ logger = logging.getLogger(__name__)
     retry_jitter=True,
     acks_late=True,
 )
-def deliver_alert_notification(self, channel_name: str, kind: str, alert_ids: list[int], event_id=None):
+def deliver_alert_notification(self, channel_name: str, kind: str, alert_ids: list[int], event_ids=None):
+    """`kind` "raised": the alerts; "changed": the alerts with their events (pairwise)."""
     channel = channel_by_name(channel_name)
     if channel is None:
         logger.warning("notification channel %r is no longer configured; dropping", channel_name)
         return
-    alerts = list(Alert.objects.filter(pk__in=alert_ids))  # vanished alerts are simply skipped
+    alerts = Alert.objects.in_bulk(alert_ids)  # vanished alerts are simply skipped
     if kind == "raised":
-        channel.alerts_raised(alerts)
+        channel.alerts_raised([alerts[alert_id] for alert_id in alert_ids if alert_id in alerts])
         return
-    event = AlertEvent.objects.filter(pk=event_id).first()
-    if alerts and event is not None:
-        channel.alert_changed(alerts[0], event)
+    if isinstance(event_ids, int):  # queued before changes were batched: one alert, one event
+        event_ids = [event_ids]
+    events = AlertEvent.objects.in_bulk(event_ids or [])
+    changes = [
+        (alerts[alert_id], events[event_id])
+        for alert_id, event_id in zip(alert_ids, event_ids or [], strict=True)
+        if alert_id in alerts and event_id in events
+    ]
+    if changes:
+        channel.alerts_changed(changes)
 
 
 @shared_task(max_retries=0, ignore_result=True, expires=55)

@@ -36,3 +36,10 @@ def json_problem(value, *, max_depth: int = MAX_STORED_JSON_DEPTH) -> str | None
         if isinstance(item, dict | list | tuple) and depth > max_depth:
             return f"Is nested more than {max_depth} levels deep."
     return None
+
+
+def reject_unknown_fields(fields, *, allowed, what: str) -> None:
+    """A service taking `**fields` refuses names it does not know, as a keyword-only signature would."""
+    unknown = set(fields) - set(allowed)
+    if unknown:
+        raise TypeError(f"Unknown {what} fields: {sorted(unknown)}")

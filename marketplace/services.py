@@ -6,6 +6,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from billing.services.usage import usage_set_active_widgets
+from core.validators import reject_unknown_fields
 from marketplace.models import TenantWidget, Widget
 from marketplace.selectors import active_widget_count
 from marketplace.validators import validate_config
@@ -22,9 +23,7 @@ class RegisteredWidget:
 
 def widget_register(*, slug: str, **fields) -> RegisteredWidget:
     """Register a widget, or update the one with this slug (fields not given are kept)."""
-    unknown = set(fields) - set(WIDGET_FIELDS)
-    if unknown:
-        raise TypeError(f"Unknown widget fields: {sorted(unknown)}")
+    reject_unknown_fields(fields, allowed=WIDGET_FIELDS, what="widget")
     for attempt in range(2):
         try:
             with transaction.atomic():

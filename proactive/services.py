@@ -5,6 +5,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from core.exceptions import InvalidInput
+from core.validators import reject_unknown_fields
 from proactive.engine.conditions import next_occurrence
 from proactive.metric_providers import builtin_provider_for, namespace_noun
 from proactive.models import MetricPoint, RuleHealth, RuleType, TriggerRule
@@ -51,9 +52,7 @@ def _normalize(fields: dict) -> dict:
 
 @transaction.atomic
 def trigger_rule_create(*, tenant: Tenant, now: datetime | None = None, **fields) -> TriggerRule:
-    unknown = set(fields) - set(RULE_FIELDS)
-    if unknown:
-        raise TypeError(f"Unknown rule fields: {sorted(unknown)}")
+    reject_unknown_fields(fields, allowed=RULE_FIELDS, what="rule")
     rule = TriggerRule(tenant=tenant, **_normalize(fields))
     rule.full_clean(exclude=["tenant"])
     rule.next_run_at = next_run_after(rule=rule, now=now or timezone.now())
@@ -63,9 +62,7 @@ def trigger_rule_create(*, tenant: Tenant, now: datetime | None = None, **fields
 
 @transaction.atomic
 def trigger_rule_update(*, rule: TriggerRule, now: datetime | None = None, **fields) -> TriggerRule:
-    unknown = set(fields) - set(RULE_FIELDS)
-    if unknown:
-        raise TypeError(f"Unknown rule fields: {sorted(unknown)}")
+    reject_unknown_fields(fields, allowed=RULE_FIELDS, what="rule")
     rule = TriggerRule.objects.select_for_update().get(pk=rule.pk)
     changed = {name for name, value in _normalize(fields).items() if getattr(rule, name) != value}
     for name in changed:

@@ -6,7 +6,14 @@ from django.utils import timezone
 from alerts import notifications
 from alerts.channels import NotificationChannel
 from alerts.models import Alert, Notification
-from alerts.services import alert_acknowledge, alert_raise, alert_resolve, alert_snooze, alerts_wake_due
+from alerts.services import (
+    alert_acknowledge,
+    alert_raise,
+    alert_resolve,
+    alert_snooze,
+    alerts_resolve_for_rules,
+    alerts_wake_due,
+)
 from tests.factories import StaffUserFactory, TriggerRuleFactory, raise_alert
 
 pytestmark = pytest.mark.django_db
@@ -147,3 +154,17 @@ def test_alert_pages_render_in_admin(client, tenant):
     assert "Admin visible" in listing.content.decode()
     assert detail.status_code == 200 and "engine" in detail.content.decode()
     assert "[warning] Admin visible" in notes.content.decode()
+
+
+def test_a_batch_of_changes_is_one_delivery_per_channel(tenant, external_channels, django_capture_on_commit_callbacks):
+    rules = [TriggerRuleFactory(tenant=tenant) for _ in range(3)]
+    alerts = [raise_alert(rule) for rule in rules]
+    RecordingChannel.delivered = []
+
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        alerts_resolve_for_rules(rule_ids=[rule.pk for rule in rules], actor="engine", reasons={})
+    for callback in callbacks:
+        callback()
+
+    assert len(callbacks) == 2  # the broken channel and the recording one: one task each
+    assert sorted(RecordingChannel.delivered) == sorted(("changed", alert.pk, "resolved") for alert in alerts)
