@@ -1,5 +1,8 @@
+from datetime import timedelta
+
 import factory
 from django.contrib.auth import get_user_model
+from django.utils import timezone
 
 from tenants.models import Membership, Tenant
 from tenants.services import api_key_create
@@ -67,6 +70,28 @@ class TriggerRuleFactory(factory.django.DjangoModelFactory):
             kwargs["metric"] = ""
             kwargs["threshold"] = None
         return trigger_rule_create(tenant=tenant, **kwargs)
+
+
+class MetricPointFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "proactive.MetricPoint"
+
+    tenant = factory.SubFactory(TenantFactory)
+    metric = "analytics.mql.delta"
+    timestamp = factory.LazyFunction(timezone.now)
+    value = 1.0
+
+
+def metric_points(tenant, metric, *values, end, every=timedelta(hours=1)):
+    """A series of `metric`: `values` oldest first, `every` apart, the last one at `end` (one INSERT)."""
+    return MetricPointFactory._meta.model.objects.bulk_create(
+        [
+            MetricPointFactory.build(
+                tenant=tenant, metric=metric, timestamp=end - every * (len(values) - 1 - i), value=v
+            )
+            for i, v in enumerate(values)
+        ]
+    )
 
 
 def alert_payload(rule, *, value: float = 42.0) -> dict:

@@ -1,4 +1,3 @@
-import threading
 from datetime import UTC, datetime
 
 import pytest
@@ -6,6 +5,7 @@ from django.db import IntegrityError, connection, transaction
 
 from alerts.models import Alert, AlertEvent, AlertStatus, Notification
 from alerts.services import Firing, alert_raise, alert_resolve, alerts_raise
+from tests.concurrency import run_concurrently
 from tests.factories import TriggerRuleFactory
 
 NOW = datetime(2026, 11, 26, 12, tzinfo=UTC)
@@ -114,24 +114,8 @@ def test_the_database_refuses_a_second_open_alert_for_a_rule(tenant):
 def test_concurrent_raises_for_one_rule_create_one_alert(tenant):
     assert connection.vendor == "postgresql"
     rule = TriggerRuleFactory(tenant=tenant)
-    workers = 8
-    barrier = threading.Barrier(workers)
-    results, errors = [], []
 
-    def raise_once(n):
-        try:
-            barrier.wait()
-            results.append(alert_raise(rule=rule, payload={"worker": n}))
-        except Exception as exc:  # pragma: no cover - surfaced by the assertion below
-            errors.append(exc)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=raise_once, args=(n,)) for n in range(workers)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    results, errors = run_concurrently([lambda n=n: alert_raise(rule=rule, payload={"worker": n}) for n in range(8)])
 
     assert errors == []
     assert sum(result.created for result in results) == 1

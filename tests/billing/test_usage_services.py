@@ -158,3 +158,14 @@ def test_usage_values_are_the_usage_fields():
     from billing.selectors import UsageValues
 
     assert tuple(field.name for field in fields(UsageValues)) == USAGE_FIELDS
+
+
+@pytest.mark.django_db
+def test_a_usage_row_dated_in_the_future_does_not_stop_the_rollup(tenant):
+    today = date.today()
+    usage_apply(deltas=[UsageDelta(tenant_id="acme", day=today - timedelta(days=2), active_widgets=2)])
+    usage_apply(deltas=[UsageDelta(tenant_id="acme", day=date(2099, 1, 1), tokens_used=1)])
+
+    usage_rollup(today=today)
+
+    assert BillingUsage.objects.get(tenant=tenant, day=today).active_widgets == 2

@@ -8,7 +8,7 @@ from rest_framework.test import APIClient
 from billing.models import BillingUsage, UsageSnapshot
 from billing.services.usage import usage_rollup
 from marketplace.models import TenantWidget, Widget
-from marketplace.services import widget_register
+from marketplace.services import widget_install, widget_register
 from tests.concurrency import run_concurrently
 from tests.factories import StaffUserFactory, TenantFactory, UserFactory, issue_api_key
 
@@ -314,3 +314,18 @@ def test_admin_pages_show_widgets_and_installs(client, tenant, tenant_client, ra
     assert "Acme Inc" in installs
     assert bad.status_code == 200 and "is not a semantic version" in bad.content.decode()
     assert not Widget.objects.filter(slug="x").exists()
+
+
+@pytest.mark.django_db
+def test_a_deactivated_widget_stops_being_billed_and_can_be_uninstalled(tenant, tenant_client):
+    widget = widget_register(slug="radar", name="Radar", version="1.0.0").widget
+    widget_install(tenant=tenant, widget=widget)
+    today = timezone.now().date()
+    assert BillingUsage.objects.get(tenant=tenant, day=today).active_widgets == 1
+
+    widget_register(slug="radar", active=False)
+    assert BillingUsage.objects.get(tenant=tenant, day=today).active_widgets == 0
+
+    assert tenant_client.delete("/marketplace/widgets/radar/install").status_code == 204
+    widget_register(slug="radar", active=True)
+    assert BillingUsage.objects.get(tenant=tenant, day=today).active_widgets == 0

@@ -5,25 +5,19 @@ import pytest
 from core.exceptions import ApplicationError
 from proactive.metric_providers import metric_providers
 from proactive.metrics import Point, SeriesRequest, metric_series, metric_series_many
-from proactive.models import MetricPoint
+from tests.factories import MetricPointFactory
 
 pytestmark = pytest.mark.django_db
 
 NOW = datetime(2026, 11, 26, 12, tzinfo=UTC)
 
 
-def add_points(tenant, metric, values_by_days_ago):
-    MetricPoint.objects.bulk_create(
-        [
-            MetricPoint(tenant=tenant, metric=metric, timestamp=NOW - timedelta(days=days), value=value)
-            for days, value in values_by_days_ago.items()
-        ]
-    )
-
-
 def test_series_is_the_window_oldest_first(tenant, other_tenant):
-    add_points(tenant, "m", {40: 1.0, 20: 2.0, 10: 3.0, 0: 4.0})
-    add_points(other_tenant, "m", {5: 100.0})
+    MetricPointFactory(tenant=tenant, metric="m", timestamp=NOW - timedelta(days=40), value=1.0)
+    MetricPointFactory(tenant=tenant, metric="m", timestamp=NOW - timedelta(days=20), value=2.0)
+    MetricPointFactory(tenant=tenant, metric="m", timestamp=NOW - timedelta(days=10), value=3.0)
+    MetricPointFactory(tenant=tenant, metric="m", timestamp=NOW - timedelta(days=0), value=4.0)
+    MetricPointFactory(tenant=other_tenant, metric="m", timestamp=NOW - timedelta(days=5), value=100.0)
 
     series = metric_series(tenant_id=tenant.id, metric="m", since=NOW - timedelta(days=30), until=NOW)
 
@@ -31,15 +25,17 @@ def test_series_is_the_window_oldest_first(tenant, other_tenant):
 
 
 def test_points_after_until_are_not_seen(tenant):
-    add_points(tenant, "m", {1: 1.0, -1: 99.0})
+    MetricPointFactory(tenant=tenant, metric="m", timestamp=NOW - timedelta(days=1), value=1.0)
+    MetricPointFactory(tenant=tenant, metric="m", timestamp=NOW - timedelta(days=-1), value=99.0)
 
     assert [p.value for p in metric_series(tenant_id=tenant.id, metric="m", since=None, until=NOW)] == [1.0]
 
 
 def test_many_requests_cost_one_query(tenant, other_tenant, django_assert_num_queries):
-    add_points(tenant, "a", {3: 1.0, 1: 2.0})
-    add_points(tenant, "b", {2: 5.0})
-    add_points(other_tenant, "a", {1: 7.0})
+    MetricPointFactory(tenant=tenant, metric="a", timestamp=NOW - timedelta(days=3), value=1.0)
+    MetricPointFactory(tenant=tenant, metric="a", timestamp=NOW - timedelta(days=1), value=2.0)
+    MetricPointFactory(tenant=tenant, metric="b", timestamp=NOW - timedelta(days=2), value=5.0)
+    MetricPointFactory(tenant=other_tenant, metric="a", timestamp=NOW - timedelta(days=1), value=7.0)
     requests = [
         SeriesRequest(tenant_id=tenant.id, metric="a", since=None, until=NOW),
         SeriesRequest(tenant_id=tenant.id, metric="a", since=None, until=NOW, latest_only=True),

@@ -5,6 +5,7 @@ from django.utils import timezone
 
 from core.timeutils import iso_utc
 from proactive.models import MetricPoint
+from tests.factories import MetricPointFactory, metric_points
 
 pytestmark = pytest.mark.django_db
 
@@ -146,10 +147,7 @@ def test_builtin_usage_metrics_are_read_only(tenant_client):
 
 
 def test_read_window_and_bad_window(tenant_client, tenant):
-    base = datetime(2026, 11, 1, tzinfo=UTC)
-    MetricPoint.objects.bulk_create(
-        [MetricPoint(tenant=tenant, metric="m", timestamp=base + timedelta(days=d), value=d) for d in range(10)]
-    )
+    metric_points(tenant, "m", *range(10), end=datetime(2026, 11, 10, tzinfo=UTC), every=timedelta(days=1))
 
     window = tenant_client.get("/metrics/m/points", {"from": "2026-11-03T00:00:00Z", "to": "2026-11-05T00:00:00Z"})
     reversed_window = tenant_client.get(
@@ -163,10 +161,7 @@ def test_read_window_and_bad_window(tenant_client, tenant):
 
 
 def test_points_are_paginated(tenant_client, tenant):
-    now = timezone.now()
-    MetricPoint.objects.bulk_create(
-        [MetricPoint(tenant=tenant, metric="m", timestamp=now - timedelta(minutes=m), value=m) for m in range(5)]
-    )
+    metric_points(tenant, "m", 4, 3, 2, 1, 0, end=timezone.now(), every=timedelta(minutes=1))
 
     first = tenant_client.get("/metrics/m/points?limit=2").json()
     second = tenant_client.get(first["next"]).json()
@@ -176,6 +171,6 @@ def test_points_are_paginated(tenant_client, tenant):
 
 
 def test_another_tenants_points_are_invisible(tenant_client, other_tenant):
-    MetricPoint.objects.create(tenant=other_tenant, metric="m", timestamp=timezone.now(), value=99)
+    MetricPointFactory(tenant=other_tenant, metric="m", timestamp=timezone.now(), value=99)
 
     assert tenant_client.get("/metrics/m/points").json()["results"] == []

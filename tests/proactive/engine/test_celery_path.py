@@ -11,9 +11,9 @@ from django.utils import timezone
 from alerts.models import Alert
 from billing.models import BillingUsage
 from config.celery import app
-from proactive.models import MetricPoint, TriggerRule
+from proactive.models import TriggerRule
 from proactive.tasks import engine_tick
-from tests.factories import TenantFactory, TriggerRuleFactory
+from tests.factories import MetricPointFactory, TenantFactory, TriggerRuleFactory
 
 
 @pytest.mark.slow
@@ -22,7 +22,7 @@ def test_engine_tick_runs_through_a_worker_on_redis():
     assert app.conf.broker_url.startswith("redis://")
     assert not app.conf.task_always_eager
     tenant = TenantFactory(id="acme")
-    MetricPoint.objects.create(tenant=tenant, metric="load", timestamp=timezone.now() - timedelta(minutes=1), value=9)
+    MetricPointFactory(tenant=tenant, metric="load", timestamp=timezone.now() - timedelta(minutes=1), value=9)
     rules = [TriggerRuleFactory(tenant=tenant, metric="load", threshold=n) for n in (1, 5, 50)]
     TriggerRuleFactory(tenant=tenant, type="schedule", schedule="0 0 1 1 *")  # not due
     app.control.purge()

@@ -14,8 +14,11 @@ from django.utils import timezone
 
 from alerts.models import Alert
 from billing.models import BillingUsage, UsageSnapshot
-from proactive.models import MetricPoint, TriggerRule
-from tests.factories import TenantFactory
+from proactive.engine import runner
+from proactive.models import TriggerRule
+from proactive.services import trigger_rule_delete
+from tests.concurrency import Background, wait_until_a_transaction_waits_for_a_lock
+from tests.factories import MetricPointFactory, TenantFactory, TriggerRuleFactory, metric_points, raise_alert
 
 PROJECT = Path(__file__).resolve().parents[3]
 RULES = 1000
@@ -36,7 +39,7 @@ def test_two_engine_processes_evaluate_each_rule_once():
     tenants = [TenantFactory(id=f"race-{n}") for n in range(4)]
     now = timezone.now()
     for tenant in tenants:
-        MetricPoint.objects.create(tenant=tenant, metric="load", timestamp=now - timedelta(minutes=1), value=99)
+        MetricPointFactory(tenant=tenant, metric="load", timestamp=now - timedelta(minutes=1), value=99)
     TriggerRule.objects.bulk_create(
         [
             TriggerRule(
@@ -80,3 +83,26 @@ def test_two_engine_processes_evaluate_each_rule_once():
     for model in (BillingUsage, UsageSnapshot):
         assert sum(model.objects.values_list("alerts_triggered", flat=True)) == RULES
     assert TriggerRule.objects.filter(last_fired_at__isnull=True).count() == 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_deleting_a_rule_while_the_engine_resolves_its_alert_does_not_deadlock(monkeypatch):
+    tenant = TenantFactory(id="acme")
+    rule = TriggerRuleFactory(tenant=tenant, metric="load", threshold=10, auto_resolve=True)
+    raise_alert(rule)
+    metric_points(tenant, "load", 1, end=timezone.now() - timedelta(hours=1))
+    TriggerRule.objects.filter(pk=rule.pk).update(next_run_at=timezone.now() - timedelta(minutes=1))
+    original, deleting = runner.evaluate_conditions, {}
+
+    def evaluate_while_deleting(*, rules, now):
+        deleting["delete"] = Background(lambda: trigger_rule_delete(rule=rule))
+        wait_until_a_transaction_waits_for_a_lock()
+        return original(rules=rules, now=now)
+
+    monkeypatch.setattr(runner, "evaluate_conditions", evaluate_while_deleting)
+    report = runner.evaluate_rules(rule_ids=[rule.pk])
+    deleting["delete"].join()
+
+    assert report.resolved == 1
+    assert not TriggerRule.objects.filter(pk=rule.pk).exists()
+    assert Alert.objects.get().rule_id is None and Alert.objects.get().status == "resolved"

@@ -3,17 +3,17 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from alerts.models import Alert
+from alerts.models import Alert, Notification
 from billing.models import BillingUsage
-from proactive.models import MetricPoint, TriggerRule
-from tests.factories import TriggerRuleFactory
+from proactive.models import TriggerRule
+from tests.factories import MetricPointFactory, TriggerRuleFactory, metric_points
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
 def spike(tenant):
-    MetricPoint.objects.create(
+    MetricPointFactory(
         tenant=tenant, metric="analytics.mql.delta", timestamp=timezone.now() - timedelta(minutes=1), value=31
     )
     return TriggerRuleFactory(tenant=tenant, name="Spike", threshold=25)
@@ -88,3 +88,25 @@ def test_a_bad_dry_run_query_parameter_is_named(tenant_client, spike):
 
     assert response.status_code == 400
     assert list(response.json()["detail"]) == ["dryRun"]
+
+
+def test_a_constant_history_anomaly_raises_its_alert_and_notification(tenant, tenant_client):
+    metric_points(tenant, "m.const", 5, 5, 5, 5, 5, 50, end=timezone.now() - timedelta(hours=1))
+    rule = TriggerRuleFactory(tenant=tenant, type="anomaly", metric="m.const", threshold=None)
+
+    evaluated = tenant_client.post(f"/triggers/{rule.pk}/evaluate")
+
+    assert evaluated.status_code == 200
+    assert evaluated.json()["evidence"]["zScore"] is None and evaluated.json()["alertCreated"] is True
+    assert "unbounded" in Notification.objects.get().body
+
+
+def test_values_whose_spread_overflows_are_undecided_not_an_error(tenant, tenant_client):
+    metric_points(tenant, "huge", 1e300, -1e300, 1e300, -1e300, 1e300, 0, end=timezone.now() - timedelta(hours=1))
+    rule = TriggerRuleFactory(tenant=tenant, type="anomaly", metric="huge", threshold=None)
+
+    response = tenant_client.post(f"/triggers/{rule.pk}/evaluate", {"dryRun": True}, format="json")
+
+    assert response.status_code == 200
+    assert response.json()["fired"] is False
+    assert "too large to compare" in response.json()["reason"]

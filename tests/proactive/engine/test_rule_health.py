@@ -5,9 +5,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from proactive.engine.runner import due_rule_ids, evaluate_rules
-from proactive.models import MetricPoint, TriggerRule
+from proactive.models import TriggerRule
 from proactive.services import trigger_rule_update
-from tests.factories import StaffUserFactory, TriggerRuleFactory
+from tests.factories import StaffUserFactory, TriggerRuleFactory, metric_points
 
 pytestmark = pytest.mark.django_db
 
@@ -22,15 +22,6 @@ def health(rule) -> str:
     return TriggerRule.objects.get(pk=rule.pk).health
 
 
-def write_points(tenant, metric, count, *, end=NOW):
-    MetricPoint.objects.bulk_create(
-        [
-            MetricPoint(tenant=tenant, metric=metric, timestamp=end - timedelta(hours=n), value=10 + n)
-            for n in range(count)
-        ]
-    )
-
-
 def test_each_health_state_after_a_tick(tenant):
     make = lambda **fields: TriggerRuleFactory(tenant=tenant, now=NOW - timedelta(hours=1), **fields)  # noqa: E731
     seen = make(name="seen", metric="seen", threshold=100)
@@ -38,9 +29,9 @@ def test_each_health_state_after_a_tick(tenant):
     stale = make(name="stale", metric="stale", threshold=100, window_days=1)
     sparse = make(name="sparse", type="anomaly", metric="sparse", threshold=None)
     schedule = make(name="briefing", type="schedule", schedule="0 * * * *")
-    write_points(tenant, "seen", 3)
-    write_points(tenant, "stale", 3, end=NOW - timedelta(days=2))
-    write_points(tenant, "sparse", 4)
+    metric_points(tenant, "seen", 12, 11, 10, end=NOW)
+    metric_points(tenant, "stale", 12, 11, 10, end=NOW - timedelta(days=2))
+    metric_points(tenant, "sparse", 13, 12, 11, 10, end=NOW)
 
     assert {health(rule) for rule in (seen, empty, stale, sparse, schedule)} == {"unknown"}
     tick()
@@ -67,7 +58,7 @@ def test_data_arriving_turns_no_data_into_ok_and_changing_the_metric_resets_it(t
     tick()
     assert health(rule) == "noData"
 
-    write_points(tenant, "late", 1)
+    metric_points(tenant, "late", 10, end=NOW)
     evaluate_rules(rule_ids=[rule.pk], now=NOW + timedelta(minutes=1))
     assert health(rule) == "ok"
 

@@ -6,27 +6,22 @@ from django.core.management import CommandError, call_command
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
+from alerts import channels
 from alerts.models import Alert, AlertEvent, Notification
+from alerts.services import alert_resolve
 from billing.models import BillingUsage, UsageSnapshot
 from billing.services.usage import UsageDelta, usage_apply
+from proactive.engine import runner
 from proactive.engine.runner import due_rule_ids, evaluate_rules
-from proactive.models import MetricPoint, TriggerRule
+from proactive.models import TriggerRule
 from proactive.services import trigger_rule_update
-from tests.factories import TenantFactory, TriggerRuleFactory
+from tests.concurrency import rows_locked_by_another_transaction
+from tests.factories import TenantFactory, TriggerRuleFactory, metric_points, raise_alert
 
 pytestmark = pytest.mark.django_db
 
 NOW = datetime(2026, 11, 26, 13, 30, tzinfo=UTC)
 CREATED = NOW - timedelta(hours=1)
-
-
-def points(tenant, metric, *values, end=NOW):
-    MetricPoint.objects.bulk_create(
-        [
-            MetricPoint(tenant=tenant, metric=metric, timestamp=end - timedelta(hours=len(values) - 1 - i), value=v)
-            for i, v in enumerate(values)
-        ]
-    )
 
 
 def rule(tenant, **fields):
@@ -46,7 +41,7 @@ def alerts_triggered(tenant_id="acme"):
 
 def test_a_threshold_rule_fires_once_with_evidence_notification_and_usage(tenant):
     spike = rule(tenant, name="MQL spike", metric="analytics.mql.delta", threshold=25, severity="critical")
-    points(tenant, "analytics.mql.delta", 10, 31)
+    metric_points(tenant, "analytics.mql.delta", 10, 31, end=NOW)
 
     report = tick()
 
@@ -69,7 +64,7 @@ def test_a_threshold_rule_fires_once_with_evidence_notification_and_usage(tenant
 
 def test_the_next_tick_does_not_duplicate_an_open_alert_or_count_it_again(tenant):
     rule(tenant, threshold=25)
-    points(tenant, "analytics.mql.delta", 31)
+    metric_points(tenant, "analytics.mql.delta", 31, end=NOW)
     tick()
 
     later = tick(now=NOW + timedelta(minutes=1))
@@ -81,7 +76,7 @@ def test_the_next_tick_does_not_duplicate_an_open_alert_or_count_it_again(tenant
 
 def test_after_resolving_the_rule_can_fire_again(tenant, tenant_client):
     rule(tenant, threshold=25)
-    points(tenant, "analytics.mql.delta", 31)
+    metric_points(tenant, "analytics.mql.delta", 31, end=NOW)
     tick()
     tenant_client.post(f"/alerts/{Alert.objects.get().pk}/resolve")
 
@@ -95,7 +90,7 @@ def test_disabled_and_not_due_rules_are_not_evaluated(tenant):
     disabled = rule(tenant, threshold=1)
     trigger_rule_update(rule=disabled, enabled=False)
     rule(tenant, type="schedule", schedule="0 9 * * *")  # next run tomorrow 09:00
-    points(tenant, "analytics.mql.delta", 5)
+    metric_points(tenant, "analytics.mql.delta", 5, end=NOW)
 
     assert due_rule_ids(now=NOW) == []
     assert tick().evaluated == 0
@@ -129,7 +124,7 @@ def test_missed_ticks_fire_once_not_a_burst(tenant):
 
 def test_a_rule_edited_between_ticks_is_evaluated_as_edited(tenant):
     edited = rule(tenant, threshold=100)
-    points(tenant, "analytics.mql.delta", 50)
+    metric_points(tenant, "analytics.mql.delta", 50, end=NOW)
     assert tick().fired == 0
 
     trigger_rule_update(rule=edited, threshold=40, now=NOW + timedelta(seconds=30))
@@ -139,7 +134,7 @@ def test_a_rule_edited_between_ticks_is_evaluated_as_edited(tenant):
 
 def test_a_rule_disabled_after_the_tick_selected_it_is_skipped(tenant):
     chosen = rule(tenant, threshold=1)
-    points(tenant, "analytics.mql.delta", 5)
+    metric_points(tenant, "analytics.mql.delta", 5, end=NOW)
     selected = due_rule_ids(now=NOW)
     trigger_rule_update(rule=chosen, enabled=False)
 
@@ -174,7 +169,7 @@ def test_one_rules_error_is_recorded_on_it_and_the_others_still_run(tenant, sett
     settings.METRIC_PROVIDERS = ["tests.proactive.providers.UnreachableUsageProvider"]
     broken = rule(tenant, type="anomaly", metric="usage.tokensUsed", threshold=None)
     healthy = rule(tenant, threshold=1)
-    points(tenant, "analytics.mql.delta", 5)
+    metric_points(tenant, "analytics.mql.delta", 5, end=NOW)
 
     report = tick()
 
@@ -193,12 +188,12 @@ def test_one_rules_error_is_recorded_on_it_and_the_others_still_run(tenant, sett
 def test_auto_resolve_when_the_condition_clears(tenant):
     watching = rule(tenant, threshold=10, auto_resolve=True)
     sticky = rule(tenant, metric="other", threshold=10)
-    points(tenant, "analytics.mql.delta", 20)
-    points(tenant, "other", 20)
+    metric_points(tenant, "analytics.mql.delta", 20, end=NOW)
+    metric_points(tenant, "other", 20, end=NOW)
     tick()
 
-    points(tenant, "analytics.mql.delta", 5, end=NOW + timedelta(minutes=1))
-    points(tenant, "other", 5, end=NOW + timedelta(minutes=1))
+    metric_points(tenant, "analytics.mql.delta", 5, end=NOW + timedelta(minutes=1))
+    metric_points(tenant, "other", 5, end=NOW + timedelta(minutes=1))
     report = tick(now=NOW + timedelta(minutes=1))
 
     assert report.resolved == 1
@@ -213,7 +208,7 @@ def test_auto_resolve_when_the_condition_clears(tenant):
 
 def test_no_data_does_not_auto_resolve(tenant):
     rule(tenant, threshold=10, auto_resolve=True, window_days=1)
-    points(tenant, "analytics.mql.delta", 20)
+    metric_points(tenant, "analytics.mql.delta", 20, end=NOW)
     tick()
 
     tick(now=NOW + timedelta(days=2))  # the only point has left the window
@@ -229,7 +224,7 @@ def test_queries_do_not_grow_with_the_number_of_rules(tenant):
             TriggerRuleFactory(tenant=tenant_, now=CREATED, metric=f"m{n % 3}", type="anomaly", threshold=None)
             TriggerRuleFactory(tenant=tenant_, now=CREATED, type="schedule", schedule="*/5 * * * *")
         for metric in ("m0", "m1", "m2"):
-            points(tenant_, metric, 1, 2, 1, 2, 9)
+            metric_points(tenant_, metric, 1, 2, 1, 2, 9, end=NOW)
         ids = list(TriggerRule.objects.filter(tenant=tenant_).values_list("id", flat=True))
         with CaptureQueriesContext(connection) as captured:
             report = evaluate_rules(rule_ids=ids, now=NOW)
@@ -245,8 +240,8 @@ def test_queries_do_not_grow_with_the_number_of_rules(tenant):
 def test_evaluate_triggers_command(tenant, other_tenant):
     rule(tenant, threshold=1)
     rule(other_tenant, threshold=1)
-    points(tenant, "analytics.mql.delta", 5)
-    points(other_tenant, "analytics.mql.delta", 5)
+    metric_points(tenant, "analytics.mql.delta", 5, end=NOW)
+    metric_points(other_tenant, "analytics.mql.delta", 5, end=NOW)
 
     dry = StringIO()
     call_command("evaluate_triggers", "--dry-run", "--tenant", "acme", stdout=dry)
@@ -268,7 +263,7 @@ def test_a_chunk_that_crashes_leaves_its_rules_due_for_the_next_tick(tenant, mon
     from proactive.engine import runner
 
     rule(tenant, threshold=1)
-    points(tenant, "analytics.mql.delta", 5)
+    metric_points(tenant, "analytics.mql.delta", 5, end=NOW)
 
     def crash(*args, **kwargs):
         raise RuntimeError("worker lost")
@@ -286,31 +281,13 @@ def test_a_chunk_that_crashes_leaves_its_rules_due_for_the_next_tick(tenant, mon
 
 @pytest.mark.django_db(transaction=True)
 def test_rules_another_worker_holds_are_skipped_not_waited_for():
-    import threading
-
-    from django.db import transaction
-
     tenant = TenantFactory(id="acme")
     held = rule(tenant, threshold=1)
     free = rule(tenant, threshold=1)
-    points(tenant, "analytics.mql.delta", 5)
-    locked, release = threading.Event(), threading.Event()
+    metric_points(tenant, "analytics.mql.delta", 5, end=NOW)
 
-    def other_worker():
-        with transaction.atomic():
-            list(TriggerRule.objects.select_for_update().filter(pk=held.pk))
-            locked.set()
-            release.wait(timeout=30)
-        connection.close()
-
-    worker = threading.Thread(target=other_worker)
-    worker.start()
-    try:
-        assert locked.wait(timeout=10)
+    with rows_locked_by_another_transaction(TriggerRule.objects.filter(pk=held.pk)):
         report = tick()
-    finally:
-        release.set()
-        worker.join()
 
     assert (report.evaluated, report.skipped) == (1, 1)
     assert [r.rule.pk for r in report.results] == [free.pk]
@@ -319,10 +296,50 @@ def test_rules_another_worker_holds_are_skipped_not_waited_for():
 
 def test_metric_rules_are_due_again_on_the_next_minute(tenant):
     rule(tenant, threshold=1)
-    points(tenant, "analytics.mql.delta", 5)
+    metric_points(tenant, "analytics.mql.delta", 5, end=NOW)
     evaluated_at = NOW + timedelta(seconds=1, milliseconds=400)  # a worker a little after the minute
 
     evaluate_rules(rule_ids=due_rule_ids(now=evaluated_at), now=evaluated_at)
 
     assert TriggerRule.objects.get().next_run_at == NOW + timedelta(minutes=1)
     assert due_rule_ids(now=NOW + timedelta(minutes=1)) != []  # the next tick, at :00, finds it due
+
+
+def test_one_alert_that_cannot_be_raised_does_not_stop_the_others(tenant, other_tenant, monkeypatch):
+    metric_points(tenant, "load", 9, end=NOW)
+    metric_points(other_tenant, "load", 9, end=NOW)
+    broken = rule(tenant, name="Broken", metric="load", threshold=1)
+    healthy = rule(other_tenant, name="Healthy", metric="load", threshold=1)
+    original = channels.notification_title
+
+    def title(alert):
+        if alert.rule_name == "Broken":
+            raise RuntimeError("template exploded")
+        return original(alert)
+
+    monkeypatch.setattr(channels, "notification_title", title)
+
+    report = tick()
+
+    assert (report.evaluated, report.alerts_created, report.errors) == (2, 1, 1)
+    assert list(Alert.objects.values_list("rule_id", flat=True)) == [healthy.pk]
+    broken.refresh_from_db()
+    assert broken.last_error == "Raising the alert failed: RuntimeError: template exploded"
+    assert sum(BillingUsage.objects.values_list("alerts_triggered", flat=True)) == 1
+
+
+def test_an_alert_resolved_after_the_claim_does_not_swallow_the_firing(tenant, monkeypatch):
+    schedule = rule(tenant, type="schedule", schedule="* * * * *")
+    old = raise_alert(schedule)
+    original = runner.evaluate_conditions
+
+    def resolve_meanwhile(*, rules, now):
+        results = original(rules=rules, now=now)
+        alert_resolve(alert=old, actor="user:ann")  # between the claim and the raise
+        return results
+
+    monkeypatch.setattr(runner, "evaluate_conditions", resolve_meanwhile)
+    report = tick()
+
+    assert report.alerts_created == 1
+    assert Alert.objects.filter(rule=schedule).exclude(status="resolved").count() == 1

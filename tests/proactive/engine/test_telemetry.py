@@ -13,8 +13,7 @@ from django.utils import timezone
 from alerts.models import Alert
 from core.telemetry import telemetry_flush
 from proactive.engine.runner import due_rule_ids, evaluate_rules
-from proactive.models import MetricPoint
-from tests.factories import TriggerRuleFactory
+from tests.factories import MetricPointFactory, TriggerRuleFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -64,7 +63,7 @@ def posthog_sink(settings):
 
 @pytest.fixture
 def firing_rule(tenant):
-    MetricPoint.objects.create(tenant=tenant, metric="load", timestamp=timezone.now() - timedelta(minutes=1), value=9)
+    MetricPointFactory(tenant=tenant, metric="load", timestamp=timezone.now() - timedelta(minutes=1), value=9)
     return TriggerRuleFactory(tenant=tenant, name="Load", metric="load", threshold=5, severity="critical")
 
 
