@@ -13,7 +13,7 @@ include .env
 export
 endif
 
-.PHONY: run test lint install install-test clean
+.PHONY: run test lint import-graph install install-test clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -55,6 +55,10 @@ lint: install-test
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports
+
+# Which app imports which (docs/architecture.md); `make import-graph ARGS=-v` lists the imports.
+import-graph: install-test
+	$(BIN)/python scripts/import_graph.py $(ARGS)
 
 clean:
 	rm -rf $(VENV) var
