@@ -95,7 +95,14 @@ def run_documented(command: str, *, port: int, var: Path) -> subprocess.Complete
     )
 
 
+def git_status() -> str:
+    return subprocess.run(
+        ["git", "status", "--porcelain", "--untracked-files=all"], cwd=PROJECT, capture_output=True, text=True
+    ).stdout
+
+
 def test_make_run_serves_the_demo_and_stops_cleanly_on_ctrl_c(tmp_path):
+    status_before = git_status()
     port = free_port()
     terminal = Terminal(tmp_path, port)
     try:
@@ -151,6 +158,7 @@ def test_make_run_serves_the_demo_and_stops_cleanly_on_ctrl_c(tmp_path):
     for process in ("web.1", "worker.1", "beat.1"):
         assert f"{process} stopped" in shutdown
     assert "SIGKILL" not in shutdown and "ERROR" not in shutdown and "Traceback" not in shutdown, shutdown
+    assert git_status() == status_before  # runtime state (database, broker, secrets) stays out of the tree
     banner = terminal.text()
     assert (tmp_path / "var" / "demo.env").is_file()
     assert "API key (new)" in banner and "set -a;" in banner
