@@ -1,3 +1,5 @@
+import hashlib
+
 from django.conf import settings
 from django.core.validators import RegexValidator
 from django.db import models
@@ -45,6 +47,14 @@ class Membership(models.Model):
 
     def __str__(self):
         return f"{self.user} in {self.tenant_id}"
+
+
+API_KEY_PREFIX = "pi_"
+
+
+def hash_api_key(raw_key: str) -> str:
+    """What is stored of a key: its SHA-256 (the key is 256 random bits, so a fast hash is as safe)."""
+    return hashlib.sha256(raw_key.encode()).hexdigest()
 
 
 class ApiKey(models.Model):

@@ -5,9 +5,8 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db.models import QuerySet
 
 from core.exceptions import ApplicationError
-from tenants.models import TENANT_ID_PATTERN, ApiKey, Tenant
+from tenants.models import API_KEY_PREFIX, TENANT_ID_PATTERN, ApiKey, Tenant, hash_api_key
 from tenants.principals import ApiKeyPrincipal, InternalAdminPrincipal
-from tenants.services import API_KEY_PREFIX, hash_api_key
 
 _KEY_PREFIX = re.compile(r"[0-9a-f]{8}")
 

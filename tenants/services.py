@@ -1,4 +1,3 @@
-import hashlib
 import secrets
 from dataclasses import dataclass
 from datetime import timedelta
@@ -8,9 +7,8 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.text import slugify
 
-from tenants.models import ApiKey, Membership, Tenant
+from tenants.models import API_KEY_PREFIX, ApiKey, Membership, Tenant, hash_api_key
 
-API_KEY_PREFIX = "pi_"
 # last_used_at is for humans ("is this key still in use?"): writing it on every request would turn
 # every read into a write, so it is refreshed at most this often.
 LAST_USED_RESOLUTION = timedelta(minutes=1)
@@ -32,10 +30,6 @@ def tenant_create(*, id: str, name: str, slug: str | None = None, stripe_custome
 def membership_add(*, tenant: Tenant, user) -> Membership:
     membership, _ = Membership.objects.get_or_create(tenant=tenant, user=user)
     return membership
-
-
-def hash_api_key(raw_key: str) -> str:
-    return hashlib.sha256(raw_key.encode()).hexdigest()
 
 
 @dataclass(frozen=True)
