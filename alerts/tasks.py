@@ -29,10 +29,13 @@ def deliver_alert_notification(self, channel_name: str, kind: str, alert_ids: li
         return
     if isinstance(event_ids, int):  # queued before changes were batched: one alert, one event
         event_ids = [event_ids]
-    events = AlertEvent.objects.in_bulk(event_ids or [])
+    if not event_ids or len(event_ids) != len(alert_ids):
+        logger.warning("a %s notice without its events for alerts %s; dropping", channel_name, alert_ids)
+        return
+    events = AlertEvent.objects.in_bulk(event_ids)
     changes = [
         (alerts[alert_id], events[event_id])
-        for alert_id, event_id in zip(alert_ids, event_ids or [], strict=True)
+        for alert_id, event_id in zip(alert_ids, event_ids, strict=True)
         if alert_id in alerts and event_id in events
     ]
     if changes:

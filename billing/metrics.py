@@ -41,8 +41,7 @@ class UsageSnapshotMetricProvider:
             points = [
                 (_midnight(row.day), float(getattr(row, column)))
                 for row in rows.get(request.tenant_id, [])
-                if (request.since is None or _midnight(row.day) >= request.since)
-                and _midnight(row.day) <= request.until
+                if request.contains(_midnight(row.day))
                 and not (request.completed_periods_only and row.day >= request.until.date())
             ]
             result[request] = points[-1:] if request.latest_only else points

@@ -7,6 +7,8 @@ from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.pagination import Cursor, CursorPagination
 from rest_framework.response import Response
 
+from core.validators import reject_unknown_fields
+
 # What a cursor this API gives out looks like: base64 text.
 _CURSOR_PATTERN = re.compile(r"[A-Za-z0-9+/=]{1,1000}")
 
@@ -100,9 +102,7 @@ class NewestFirstCursorPagination(CursorPagination):
         return super().get_previous_link()
 
     def get_paginated_response(self, data, **envelope):
-        unknown = set(envelope) - set(self.envelope_fields)
-        if unknown:
-            raise TypeError(f"Not fields of this envelope: {sorted(unknown)}")
+        reject_unknown_fields(envelope, allowed=self.envelope_fields, what="envelope")
         return Response(
             {**envelope, "results": data, "next": self.get_next_link(), "previous": self.get_previous_link()}
         )

@@ -249,6 +249,7 @@ class MetricPointsApi(TenantScopedApi):
         responses={201: MetricPointsWrittenOutputSerializer},
     )
     def post(self, request, metric: str):
+        metric = self.validate_metric(metric)  # the path first, as GET does (the service checks it too)
         data = self.MetricPointsInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         written = metric_points_write(tenant=self.tenant, metric=metric, points=data.validated_data["points"])

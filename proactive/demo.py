@@ -23,6 +23,7 @@ from core.timeutils import iso_utc
 from marketplace.models import TenantWidget, Widget
 from marketplace.selectors import active_widget_count
 from marketplace.services import widget_install, widget_register
+from proactive.engine.conditions import DEFAULT_Z_THRESHOLD
 from proactive.models import MetricPoint, TriggerRule
 from proactive.services import metric_points_write, trigger_rule_create
 from tenants.models import Tenant
@@ -88,7 +89,7 @@ SEEDED_ANOMALY_EVIDENCE = {
     "mean": 1250.0,
     "std": 838.2352941176471,
     "zScore": 3.4,
-    "threshold": 2.5,
+    "threshold": DEFAULT_Z_THRESHOLD,
     "windowDays": 14,
     "points": 14,
 }

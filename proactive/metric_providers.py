@@ -19,8 +19,8 @@ class MetricProvider(Protocol):
 
     def series_many(self, requests: Sequence) -> dict:
         """
-        For each request (tenant_id, metric, since, until, latest_only, completed_periods_only), its
-        series as (timestamp, value) pairs, oldest first.
+        For each request (tenant_id, metric, since, until, latest_only, completed_periods_only, and
+        contains(moment) for its window), its series as (timestamp, value) pairs, oldest first.
         """
 
 

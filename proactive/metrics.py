@@ -126,7 +126,7 @@ def metric_series_batch(
         try:
             answered = provider.series_many(provider_requests)
             series.update(
-                (request, [Point(timestamp, value) for timestamp, value in answered[request]])
+                (request, [Point(timestamp, value) for timestamp, value in answered.get(request, [])])
                 for request in provider_requests
             )
         except Exception as exc:  # one provider's outage fails its own requests only

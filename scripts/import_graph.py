@@ -1,24 +1,26 @@
 """
 The app-level import graph: which app imports which, and how many modules make each edge.
-`make import-graph` prints it (add -v for the module-level imports behind each edge). Tests,
-migrations and benchmarks are left out, as the layers contract in pyproject.toml leaves them out.
+`make import-graph` prints it (`ARGS=-v`: the module-level imports behind each edge). The apps and
+their order are the layers contract's in pyproject.toml; tests and benchmarks are not apps.
 """
 
 import sys
+import tomllib
 from collections import defaultdict
 from pathlib import Path
 
 import grimp
 
-APPS = ("config", "proactive", "alerts", "marketplace", "billing", "tenants", "core")  # top to bottom
+PROJECT = Path(__file__).resolve().parents[1]
+_CONTRACT = tomllib.loads((PROJECT / "pyproject.toml").read_text())["tool"]["importlinter"]["contracts"][0]
+# Top to bottom; "alerts | marketplace" is one layer of two independent apps.
+APPS = tuple(app.strip() for layer in _CONTRACT["layers"] for app in layer.split("|"))
 
 
 def app_edges() -> dict[tuple[str, str], list[str]]:
     graph = grimp.build_graph(*APPS, include_external_packages=False)
     edges = defaultdict(list)
     for importer in graph.modules:
-        if ".migrations" in importer:
-            continue
         for imported in graph.find_modules_directly_imported_by(importer):
             source, target = importer.split(".")[0], imported.split(".")[0]
             if source != target:
@@ -39,5 +41,5 @@ def main(verbose: bool) -> None:
 
 
 if __name__ == "__main__":
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    sys.path.insert(0, str(PROJECT))
     main(verbose="-v" in sys.argv[1:])

@@ -14,10 +14,12 @@ from django.db.models import Max
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 
-from billing.models import USAGE_FIELDS, BillingUsage, UsageSnapshot
+from billing.models import USAGE_COUNTERS, USAGE_FIELDS, USAGE_GAUGE, BillingUsage, UsageSnapshot
 from tenants.models import Tenant
 
 USAGE_TABLES = (UsageSnapshot, BillingUsage)
+_COUNTERS = ", ".join(USAGE_COUNTERS)
+_ZERO_COUNTERS = ", ".join("0" for _ in USAGE_COUNTERS)
 MAX_BACKFILL_DAYS = 366
 _BATCH = 500
 
@@ -76,7 +78,7 @@ def usage_rows_ensure(*, keys: Iterable[tuple[str, date]]) -> None:
     for model in USAGE_TABLES:
         table = _quoted(model)
         carried = (
-            f"COALESCE((SELECT p.active_widgets FROM {table} p WHERE p.tenant_id = %s AND p.day < %s "
+            f"COALESCE((SELECT p.{USAGE_GAUGE} FROM {table} p WHERE p.tenant_id = %s AND p.day < %s "
             "ORDER BY p.day DESC LIMIT 1), 0)"
         )
         for start in range(0, len(keys), _BATCH):
@@ -84,13 +86,12 @@ def usage_rows_ensure(*, keys: Iterable[tuple[str, date]]) -> None:
             rows, params = [], []
             for tenant_id, day in batch:
                 day_value = connection.ops.adapt_datefield_value(day)
-                rows.append(f"(%s, %s, 0, 0, 0, {carried}, %s)")
+                rows.append(f"(%s, %s, {_ZERO_COUNTERS}, {carried}, %s)")
                 params += [tenant_id, day_value, tenant_id, day_value, now]
             with connection.cursor() as cursor:
                 cursor.execute(
-                    f"INSERT INTO {table} (tenant_id, day, tokens_used, tasks_executed, alerts_triggered, "
-                    f"active_widgets, updated_at) VALUES {', '.join(rows)} "
-                    "ON CONFLICT (tenant_id, day) DO NOTHING",
+                    f"INSERT INTO {table} (tenant_id, day, {_COUNTERS}, {USAGE_GAUGE}, updated_at) "
+                    f"VALUES {', '.join(rows)} ON CONFLICT (tenant_id, day) DO NOTHING",
                     params,
                 )
 
@@ -150,10 +151,9 @@ def usage_set_active_widgets(*, tenant_id: str, day: date, count: int) -> None:
         for model in USAGE_TABLES:
             with connection.cursor() as cursor:
                 cursor.execute(
-                    f"INSERT INTO {_quoted(model)} (tenant_id, day, tokens_used, tasks_executed, alerts_triggered, "
-                    "active_widgets, updated_at) VALUES (%s, %s, 0, 0, 0, %s, %s) "
-                    "ON CONFLICT (tenant_id, day) DO UPDATE SET active_widgets = EXCLUDED.active_widgets, "
-                    "updated_at = EXCLUDED.updated_at",
+                    f"INSERT INTO {_quoted(model)} (tenant_id, day, {_COUNTERS}, {USAGE_GAUGE}, updated_at) "
+                    f"VALUES (%s, %s, {_ZERO_COUNTERS}, %s, %s) ON CONFLICT (tenant_id, day) "
+                    f"DO UPDATE SET {USAGE_GAUGE} = EXCLUDED.{USAGE_GAUGE}, updated_at = EXCLUDED.updated_at",
                     [tenant_id, day_value, count, now],
                 )
 

@@ -14,6 +14,7 @@ from alerts.services import (
     alerts_resolve_for_rules,
     alerts_wake_due,
 )
+from alerts.tasks import deliver_alert_notification
 from tests.factories import StaffUserFactory, TriggerRuleFactory, raise_alert
 
 pytestmark = pytest.mark.django_db
@@ -168,3 +169,15 @@ def test_a_batch_of_changes_is_one_delivery_per_channel(tenant, external_channel
 
     assert len(callbacks) == 2  # the broken channel and the recording one: one task each
     assert sorted(RecordingChannel.delivered) == sorted(("changed", alert.pk, "resolved") for alert in alerts)
+
+
+def test_a_notice_queued_in_the_old_one_event_format_is_still_delivered(tenant, external_channels):
+    alert = raise_alert(TriggerRuleFactory(tenant=tenant))
+    acknowledged = alert_acknowledge(alert=alert, actor="user:ann")
+    event = acknowledged.history.order_by("-id").first()
+    RecordingChannel.delivered = []
+
+    deliver_alert_notification.apply(args=("recording", "changed", [alert.pk], event.pk))
+    deliver_alert_notification.apply(args=("recording", "changed", [alert.pk], None))  # no event: dropped
+
+    assert RecordingChannel.delivered == [("changed", alert.pk, "acknowledged")]
