@@ -22,6 +22,7 @@ class UsageSnapshotMetricProvider:
 
     prefix = USAGE_METRIC_PREFIX
     metric_names = tuple(COLUMN_BY_METRIC)
+    daily = True  # one point per UTC day; an anomaly leaves the running day out
 
     def series_many(self, requests: Sequence) -> dict:
         if not requests:

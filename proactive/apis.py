@@ -17,6 +17,7 @@ from core.serializers import (
     StrictInputSerializer,
     choice_field,
 )
+from proactive.engine.backtest import DEFAULT_BACKTEST_DAYS, MAX_BACKTEST_DAYS, trigger_rule_backtest
 from proactive.engine.runner import trigger_rule_evaluate
 from proactive.metric_providers import is_builtin_metric
 from proactive.metrics import metric_series
@@ -25,6 +26,7 @@ from proactive.selectors import metric_point_list, trigger_rule_get, trigger_rul
 from proactive.services import (
     MAX_POINTS_PER_REQUEST,
     metric_points_write,
+    trigger_rule_build,
     trigger_rule_create,
     trigger_rule_delete,
     trigger_rule_update,
@@ -312,3 +314,108 @@ class TriggerRuleEvaluateApi(TenantScopedApi):
             rule=rule, dry_run=data.validated_data["dryRun"] or query, actor=actor_label(request.user)
         )
         return Response(TriggerEvaluationOutputSerializer(evaluation).data)
+
+
+class BacktestFiringOutputSerializer(serializers.Serializer):
+    at = serializers.DateTimeField(help_text="The minute it fired (an occurrence, for a schedule).")
+    minutes = serializers.IntegerField(
+        min_value=1, help_text="One-minute evaluations in a row with nothing new to read, all firing, from `at`."
+    )
+    value = serializers.FloatField(allow_null=True, help_text="The latest value the rule saw.")
+    zScore = serializers.FloatField(source="z_score", allow_null=True, help_text="Anomaly rules; null if unbounded.")
+
+
+class BacktestAlertOutputSerializer(serializers.Serializer):
+    openedAt = serializers.DateTimeField(source="opened_at")
+    resolvedAt = serializers.DateTimeField(
+        source="resolved_at", allow_null=True, help_text="When auto-resolve would have closed it; null: still open."
+    )
+    reason = serializers.CharField()
+    evidence = EvidenceField(help_text="What the engine would have put in the alert's payload.")
+
+
+class BacktestBandOutputSerializer(serializers.Serializer):
+    timestamp = serializers.DateTimeField()
+    low = serializers.FloatField()
+    high = serializers.FloatField()
+
+
+class BacktestOutputSerializer(serializers.Serializer):
+    since = serializers.DateTimeField(help_text="The first minute replayed is the one after this.")
+    until = serializers.DateTimeField()
+    evaluations = serializers.IntegerField(help_text="Evaluations replayed one by one.")
+    minutes = serializers.IntegerField(
+        help_text="One-minute evaluations they stand for (metric rules: minutes with nothing new to read share "
+        "the decision of the last change), or the occurrences of a schedule."
+    )
+    pointsRead = serializers.IntegerField(source="points_read", help_text="Datapoints read, the window included.")
+    series = MetricPointOutputSerializer(
+        many=True, help_text="The metric over the span, for a chart: at most 2,000 points (each bucket's low and high)."
+    )
+    band = BacktestBandOutputSerializer(
+        many=True, allow_null=True, help_text="Anomaly rules: mean ± threshold·std of the window across the span."
+    )
+    firings = BacktestFiringOutputSerializer(many=True, help_text="The first 1,000 evaluations that fired.")
+    firingsTruncated = serializers.BooleanField(source="firings_truncated")
+    firingCount = serializers.IntegerField(
+        source="firing_count", help_text="One-minute evaluations (or occurrences) that fired, over the whole span."
+    )
+    alerts = BacktestAlertOutputSerializer(
+        many=True, help_text="What one open alert per rule and auto-resolve would have made, nobody acting meanwhile."
+    )
+    flaps = serializers.IntegerField(help_text="Alerts that re-opened within an hour of the previous one resolving.")
+
+
+class BacktestDaysInputSerializer(StrictInputSerializer):
+    days = serializers.IntegerField(
+        required=False,
+        default=DEFAULT_BACKTEST_DAYS,
+        min_value=1,
+        max_value=MAX_BACKTEST_DAYS,
+        help_text=f"How far back to replay (default {DEFAULT_BACKTEST_DAYS}).",
+    )
+
+
+class TriggerRuleBacktestInputSerializer(TriggerRuleInputSerializer, BacktestDaysInputSerializer):
+    pass
+
+
+BACKTEST_DESCRIPTION = (
+    "Replays the engine's own conditions over the tenant's history at the rule's cadence (every minute for "
+    "metric rules, each occurrence for a schedule) and says what would have fired, the alerts one open alert "
+    "per rule and auto-resolve would have made, and how often they flapped. Writes nothing."
+)
+
+
+class TriggerRuleDraftBacktestApi(TenantScopedApi):
+    @extend_schema(
+        operation_id="triggers_backtest_draft",
+        summary="Backtest an unsaved rule over the last days",
+        description=BACKTEST_DESCRIPTION + " The rule is validated exactly as creating it would be.",
+        request=TriggerRuleBacktestInputSerializer,
+        responses=BacktestOutputSerializer,
+    )
+    def post(self, request):
+        data = TriggerRuleBacktestInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        fields = dict(data.validated_data)
+        days = fields.pop("days")
+        rule = trigger_rule_build(tenant=self.tenant, **fields)
+        return Response(BacktestOutputSerializer(trigger_rule_backtest(rule=rule, days=days)).data)
+
+
+class TriggerRuleBacktestApi(TenantScopedApi):
+    @extend_schema(
+        operation_id="triggers_backtest",
+        summary="Backtest a saved rule over the last days",
+        description=BACKTEST_DESCRIPTION,
+        request=BacktestDaysInputSerializer,
+        responses=BacktestOutputSerializer,
+    )
+    def post(self, request, rule_id: int):
+        rule = self.get_or_404(trigger_rule_get, tenant=self.tenant, rule_id=rule_id)
+        data = BacktestDaysInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        return Response(
+            BacktestOutputSerializer(trigger_rule_backtest(rule=rule, days=data.validated_data["days"])).data
+        )

@@ -16,6 +16,7 @@ from django.utils.module_loading import import_string
 class MetricProvider(Protocol):
     prefix: str  # the namespace it serves, e.g. "usage."
     metric_names: Sequence[str]  # every metric it serves, each starting with `prefix`
+    daily: bool  # one point per UTC day: an anomaly rule compares whole days (the running day left out)
 
     def series_many(self, requests: Sequence) -> dict:
         """

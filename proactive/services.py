@@ -51,10 +51,16 @@ def _normalize(fields: dict) -> dict:
 
 
 @transaction.atomic
-def trigger_rule_create(*, tenant: Tenant, now: datetime | None = None, **fields) -> TriggerRule:
+def trigger_rule_build(*, tenant: Tenant, **fields) -> TriggerRule:
+    """The rule create would store, validated the same way, not saved (what a backtest replays)."""
     reject_unknown_fields(fields, allowed=RULE_FIELDS, what="rule")
     rule = TriggerRule(tenant=tenant, **_normalize(fields))
     rule.full_clean(exclude=["tenant"])
+    return rule
+
+
+def trigger_rule_create(*, tenant: Tenant, now: datetime | None = None, **fields) -> TriggerRule:
+    rule = trigger_rule_build(tenant=tenant, **fields)
     rule.next_run_at = next_run_after(rule=rule, now=now or timezone.now())
     rule.save()
     return rule

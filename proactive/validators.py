@@ -92,6 +92,31 @@ def validate_cron(expression: str) -> None:
 
 
 @lru_cache(maxsize=1024)
+def cron_field_values(expression: str) -> tuple[frozenset[int], ...]:
+    """
+    The values each field of a standard cron expression allows (minute, hour, day of month, month,
+    day of week with Sunday as 0), and whether day of month and day of week are both restricted
+    (then, as in cron and croniter, a day matches when either does). Raises ValueError if not standard.
+    """
+    values = []
+    for field, text in zip(_CRON_FIELDS, expression.split(), strict=True):
+        _check_cron_field(field, text)
+        allowed = set()
+        for item in text.split(","):
+            match = _CRON_ITEM.fullmatch(item)
+            part, step = match["range"], int(match["step"] or 1)
+            if part == "*":
+                first, last = field.low, field.high
+            else:
+                low, _, high = part.partition("-")
+                first = field.value(low)
+                last = field.value(high) if high else first
+            allowed.update(range(first, last + 1, step))
+        values.append(frozenset(value % 7 if field.name == "day of week" else value for value in allowed))
+    return tuple(values)
+
+
+@lru_cache(maxsize=1024)
 def nonstandard_cron_problem(expression: str) -> str:
     """
     For a schedule saved before standard cron was enforced: what is wrong with it ("" if nothing).

@@ -292,3 +292,25 @@ def test_every_other_operation(generated, tenant_api, admin_api, live_server):
     assert [t.id for t in tenants.results] == ["acme"] and tenants.next_ is not None
     assert (received.outcome, received.duplicate, again.duplicate) == (models.OutcomeEnum.APPLIED, False, True)
     assert (health.status, health.checks.database) == (models.HealthStatusEnum.OK, models.HealthStatusEnum.OK)
+
+
+def test_backtests(generated, tenant_api):
+    models = submodule("models")
+    rule = endpoint("triggers", "triggers_create").sync(
+        client=tenant_api,
+        body=models.TriggerRuleInput(name="Weekly", type_=models.RuleTypeEnum.SCHEDULE, schedule="0 13 * * 1"),
+    )
+
+    saved = endpoint("triggers", "triggers_backtest").sync(
+        client=tenant_api, rule_id=rule.id, body=models.BacktestDaysInput(days=28)
+    )
+    draft = endpoint("triggers", "triggers_backtest_draft").sync_detailed(
+        client=tenant_api,
+        body=models.TriggerRuleBacktestInput(
+            name="Quiet", type_=models.RuleTypeEnum.METRIC_THRESHOLD, metric="nothing.here", threshold=1, days=7
+        ),
+    )
+
+    assert saved.firing_count == 4 and len(saved.alerts) == 1 and saved.alerts[0].resolved_at is None
+    assert isinstance(saved.alerts[0].evidence, models.ScheduleEvidence)
+    assert draft.status_code == 200 and draft.parsed.firing_count == 0 and draft.parsed.points_read == 0

@@ -1,0 +1,429 @@
+"""
+Backtest: what a rule would have done over the tenant's own history, before anyone saves it.
+
+The replay runs the engine's cadence — every minute for metric rules, each occurrence for schedule
+rules — and the engine's decisions: the same window, the same "latest value above the threshold",
+the same z-score of the latest value against the rest of the window. Minutes in which nothing the
+rule reads changed (no point entered or left its window) are not evaluated one by one: the
+decision of the last change holds for them, so 90 days of one-minute points take a few hundred
+milliseconds. Where the fast arithmetic is too close to call (a z-score at the threshold, a
+near-constant history), and for every alert it would open, the engine's own pure condition decides.
+
+It writes nothing. Alerts follow the engine's rules: one open alert per rule, auto-resolve when
+the condition is decided and false, and nobody acknowledging or resolving anything meanwhile.
+"""
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from itertools import pairwise
+
+import numpy as np
+from croniter import croniter
+
+from proactive.engine.conditions import (
+    DEFAULT_WINDOW_DAYS,
+    DEFAULT_Z_THRESHOLD,
+    MIN_ANOMALY_POINTS,
+    Evaluation,
+    evaluate_anomaly,
+    evaluate_threshold,
+)
+from proactive.metric_providers import builtin_provider_for
+from proactive.metrics import Point, SeriesRequest, metric_series_many
+from proactive.validators import cron_field_values
+
+DEFAULT_BACKTEST_DAYS = 30
+MAX_BACKTEST_DAYS = 90
+FLAP_WINDOW = timedelta(hours=1)  # an alert re-opened this soon after it resolved is a flap
+MAX_FIRINGS_LISTED = 1000
+MAX_SERIES_POINTS = 2000  # what a chart draws of the series (each bucket's low and high kept)
+BAND_SAMPLES = 400
+MINUTE = 60  # seconds
+_CLOSE_CALL = 1e-6  # relative distance to the threshold (or to a constant history) decided exactly
+
+
+@dataclass(frozen=True)
+class BacktestRule:
+    """What a backtest needs of a rule: its definition, saved or not."""
+
+    type: str
+    schedule: str = ""
+    metric: str = ""
+    threshold: float | None = None
+    window_days: int | None = None
+    auto_resolve: bool = False
+
+
+@dataclass(frozen=True)
+class Firing:
+    """A replayed evaluation that fired, standing for `minutes` one-minute evaluations in a row."""
+
+    at: datetime
+    minutes: int
+    value: float | None = None
+    z_score: float | None = None
+
+
+@dataclass(frozen=True)
+class WouldBeAlert:
+    opened_at: datetime
+    resolved_at: datetime | None
+    reason: str
+    evidence: dict
+
+
+@dataclass(frozen=True)
+class BandPoint:
+    timestamp: datetime
+    low: float
+    high: float
+
+
+@dataclass
+class Backtest:
+    since: datetime
+    until: datetime
+    evaluations: int  # evaluations replayed one by one
+    minutes: int  # one-minute evaluations they stand for (metric rules) or occurrences (schedules)
+    points_read: int
+    series: list[Point]
+    band: list[BandPoint] | None
+    firings: list[Firing]  # the first MAX_FIRINGS_LISTED
+    firings_truncated: bool
+    firing_count: int  # one-minute evaluations (or occurrences) that fired
+    alerts: list[WouldBeAlert] = field(default_factory=list)
+    flaps: int = 0
+
+
+def _seconds(moment: datetime) -> int:
+    return int(moment.timestamp())
+
+
+def _moment(seconds) -> datetime:
+    return datetime.fromtimestamp(int(seconds), tz=UTC)
+
+
+def _floor_minute(seconds: np.ndarray) -> np.ndarray:
+    return seconds - seconds % MINUTE
+
+
+def _ceil_minute(seconds: np.ndarray) -> np.ndarray:
+    return -((-seconds) // MINUTE) * MINUTE
+
+
+def _downsample(times: np.ndarray, values: np.ndarray, limit: int) -> list[Point]:
+    """At most `limit` points for a chart: each of limit/2 buckets keeps its lowest and highest."""
+    if len(values) <= limit:
+        return [Point(_moment(t), float(v)) for t, v in zip(times, values, strict=True)]
+    buckets = np.array_split(np.arange(len(values)), limit // 2)
+    kept = sorted({int(b[np.argmin(values[b])]) for b in buckets} | {int(b[np.argmax(values[b])]) for b in buckets})
+    return [Point(_moment(times[i]), float(values[i])) for i in kept]
+
+
+# --- Metric rules ------------------------------------------------------------------------------
+
+
+def backtest_metric_rule(
+    *,
+    rule: BacktestRule,
+    points: Sequence[tuple[datetime, float]],
+    since: datetime,
+    until: datetime,
+    completed_periods_only: bool = False,
+) -> Backtest:
+    """
+    Replay a metric rule every minute in (since, until] over `points` (oldest first; they must
+    reach `window_days` before `since`). `completed_periods_only`: a daily series whose running day
+    an anomaly leaves out, as the engine does.
+    """
+    window = (rule.window_days or DEFAULT_WINDOW_DAYS) * 86400
+    anomaly = rule.type == "anomaly"
+    threshold = rule.threshold if rule.threshold is not None else DEFAULT_Z_THRESHOLD
+    times = np.fromiter((_seconds(t) for t, _ in points), dtype=np.int64, count=len(points))
+    values = np.fromiter((v for _, v in points), dtype=np.float64, count=len(points))
+    start, end = _floor_minute(np.int64(_seconds(since))), _floor_minute(np.int64(_seconds(until)))
+    day_excluded = anomaly and completed_periods_only
+
+    # When what the rule reads can change: a point enters (its minute, or for a daily series the
+    # midnight after its day) or leaves (the minute after it is older than the window).
+    entries = _ceil_minute(times) if not day_excluded else (times - times % 86400) + 86400
+    exits = _floor_minute(times + window) + MINUTE
+    evals = np.unique(np.concatenate([[start + MINUTE], entries, exits]))
+    evals = evals[(evals > start) & (evals <= end)]
+    # Points the engine would read at each of those minutes: [t - window, t], for a daily series
+    # without the running day.
+    upper = evals if not day_excluded else evals - evals % 86400 - 1
+    hi = np.searchsorted(times, upper, side="right") - 1
+    lo = np.searchsorted(times, evals - window, side="left")
+    count = hi - lo + 1
+
+    if anomaly:
+        decided, fired, z, means, stds = _anomaly_decisions(values, lo, hi, count, threshold)
+        for i in np.flatnonzero(_close_calls(count, z, means, stds, threshold)):
+            exact = _exact_anomaly(rule, points, lo[i], hi[i], threshold)
+            decided[i], fired[i] = exact.decided, exact.fired
+            exact_z = exact.evidence.get("zScore")
+            z[i] = exact_z if exact_z is not None else (math.inf if exact.evidence.get("constantHistory") else np.nan)
+    else:
+        decided = count >= 1
+        latest = values[np.clip(hi, 0, None)] if len(values) else np.zeros(len(evals))
+        fired = decided & (latest > threshold)
+        z = np.full(len(evals), np.nan)
+
+    spans = np.diff(np.append(evals, end + MINUTE)) // MINUTE  # one-minute evaluations each stands for
+    firings = [
+        Firing(
+            at=_moment(evals[i]),
+            minutes=int(spans[i]),
+            value=float(values[hi[i]]),
+            z_score=None if anomaly and not math.isfinite(z[i]) else (float(z[i]) if anomaly else None),
+        )
+        for i in np.flatnonzero(fired)[:MAX_FIRINGS_LISTED]
+    ]
+
+    def exact(i: int) -> Evaluation:
+        if anomaly:
+            return _exact_anomaly(rule, points, lo[i], hi[i], threshold)
+        window_points = list(points[lo[i] : hi[i] + 1])
+        return evaluate_threshold(metric=rule.metric, threshold=threshold, points=window_points)
+
+    alerts = _would_be_alerts(evals, decided, fired, rule.auto_resolve, exact)
+    in_span = (times > start) & (times <= end)
+    result = Backtest(
+        since=_moment(start),
+        until=_moment(end),
+        evaluations=len(evals),
+        minutes=int((end - start) // MINUTE),
+        points_read=len(points),
+        series=_downsample(times[in_span], values[in_span], MAX_SERIES_POINTS),
+        band=_band(values, times, start, end, window, threshold, day_excluded) if anomaly else None,
+        firings=firings,
+        firings_truncated=int(fired.sum()) > len(firings),
+        firing_count=int(spans[fired].sum()),
+        alerts=alerts,
+        flaps=_flaps(alerts),
+    )
+    return result
+
+
+def _anomaly_decisions(values, lo, hi, count, threshold):
+    """
+    z of the latest point against the rest of the window, for every evaluation at once: means and
+    standard deviations from prefix sums, and an exactly constant history (min == max of the
+    earlier points, from a sparse table) told apart from one that merely varies little.
+    """
+    decided = count >= MIN_ANOMALY_POINTS
+    if not len(values):
+        nothing = np.zeros(len(lo), dtype=bool)
+        empty = np.full(len(lo), np.nan)
+        return nothing, nothing.copy(), empty, empty.copy(), empty.copy()
+    shift = float(np.median(values))  # sums of shifted values lose less to rounding
+    shifted = values - shift
+    sums = np.concatenate([[0.0], np.cumsum(shifted)])
+    squares = np.concatenate([[0.0], np.cumsum(shifted * shifted)])
+    hi_safe, lo_safe = np.clip(hi, 0, None), np.clip(lo, 0, None)
+    history_end = np.maximum(hi_safe - 1, lo_safe)  # the earlier points: [lo, hi - 1]
+    lowest, highest = _range_min_max(values, lo_safe, history_end)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        n = np.where(count > 1, count - 1, 1)
+        mean_shifted = (sums[hi_safe] - sums[lo_safe]) / n
+        variance = (squares[hi_safe] - squares[lo_safe]) / n - mean_shifted**2
+        constant = lowest == highest
+        std = np.where(constant, 0.0, np.sqrt(np.clip(variance, 0.0, None)))
+        mean = np.where(constant, lowest, mean_shifted + shift)
+        latest = values[hi_safe]
+        z = np.where(
+            constant,
+            np.where(latest == lowest, 0.0, np.copysign(np.inf, latest - lowest)),
+            (latest - mean) / np.where(std > 0, std, 1.0),
+        )
+    decided = decided & np.isfinite(mean) & np.isfinite(std)
+    fired = decided & (np.abs(z) >= threshold)
+    return decided, fired, z, mean, std
+
+
+def _range_min_max(values: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """min and max of values[lo..hi] (inclusive) for many ranges at once: a sparse table, O(1) per range."""
+    lows, highs = [values], [values]
+    width = 1
+    while width * 2 <= len(values):
+        lows.append(np.minimum(lows[-1][:-width], lows[-1][width:]))
+        highs.append(np.maximum(highs[-1][:-width], highs[-1][width:]))
+        width *= 2
+    length = np.maximum(hi - lo + 1, 1)
+    level = np.floor(np.log2(length)).astype(np.int64)
+    lowest, highest = np.empty(len(lo)), np.empty(len(lo))
+    for k in np.unique(level):
+        rows = level == k
+        second = hi[rows] - (1 << k) + 1
+        lowest[rows] = np.minimum(lows[k][lo[rows]], lows[k][second])
+        highest[rows] = np.maximum(highs[k][lo[rows]], highs[k][second])
+    return lowest, highest
+
+
+def _close_calls(count, z, means, stds, threshold) -> np.ndarray:
+    """Evaluations the prefix sums cannot decide with confidence: the engine's own function decides them."""
+    with np.errstate(invalid="ignore"):
+        near_threshold = np.abs(np.abs(z) - threshold) <= _CLOSE_CALL * max(1.0, threshold)
+        # A history that varies, but so little that rounding could call it constant (or not).
+        near_constant = (stds > 0) & (stds <= _CLOSE_CALL * np.maximum(1.0, np.abs(means)))
+        # Overflowing sums, or a constant history with a different latest value (rare: checked exactly).
+        unsure = ~np.isfinite(means) | ~np.isfinite(stds) | ~np.isfinite(z)
+    return (count >= MIN_ANOMALY_POINTS) & (near_threshold | near_constant | unsure)
+
+
+def _exact_anomaly(rule, points, lo, hi, threshold) -> Evaluation:
+    window_points = list(points[max(lo, 0) : hi + 1]) if hi >= 0 else []
+    return evaluate_anomaly(metric=rule.metric, points=window_points, threshold=threshold, window_days=rule.window_days)
+
+
+def _band(values, times, start, end, window, threshold, day_excluded) -> list[BandPoint]:
+    """mean ± threshold·std of the window, sampled across the span (what an anomaly is measured against)."""
+    samples = np.unique(np.linspace(start + MINUTE, end, num=BAND_SAMPLES).astype(np.int64))
+    upper = samples if not day_excluded else samples - samples % 86400 - 1
+    hi = np.searchsorted(times, upper, side="right") - 1
+    lo = np.searchsorted(times, samples - window, side="left")
+    decided, _fired, _z, means, stds = _anomaly_decisions(values, lo, hi, hi - lo + 1, threshold)
+    return [
+        BandPoint(_moment(t), float(m - threshold * s), float(m + threshold * s))
+        for t, ok, m, s in zip(samples, decided, means, stds, strict=True)
+        if ok and math.isfinite(m) and math.isfinite(s)
+    ]
+
+
+# --- Schedule rules ----------------------------------------------------------------------------
+
+
+def schedule_occurrences(schedule: str, *, since: datetime, until: datetime) -> np.ndarray:
+    """Every occurrence in (since, until] as Unix seconds, from the cron fields over all minutes at once."""
+    start, end = _floor_minute(np.int64(_seconds(since))), _floor_minute(np.int64(_seconds(until)))
+    try:
+        minutes, hours, days, months, weekdays = cron_field_values(schedule)
+    except ValueError:  # a legacy non-standard schedule: croniter reads it, one occurrence at a time
+        found, moment = [], croniter(schedule, _moment(start))
+        while (nxt := moment.get_next(datetime)) <= _moment(end):
+            found.append(_seconds(nxt))
+        return np.array(found, dtype=np.int64)
+    grid = np.arange(start + MINUTE, end + MINUTE, MINUTE, dtype=np.int64).astype("datetime64[s]")
+    day = grid.astype("datetime64[D]")
+    month = grid.astype("datetime64[M]")
+    fields = {
+        "minute": (grid.astype("datetime64[m]") - grid.astype("datetime64[h]")).astype(int),
+        "hour": (grid.astype("datetime64[h]") - day).astype(int),
+        "day": (day - month).astype(int) + 1,
+        "month": month.astype(int) % 12 + 1,
+        "weekday": (day.astype(int) + 4) % 7,  # 1970-01-01 was a Thursday; Sunday is 0
+    }
+    match = np.isin(fields["minute"], list(minutes)) & np.isin(fields["hour"], list(hours))
+    match &= np.isin(fields["month"], list(months))
+    day_field, weekday_field = schedule.split()[2], schedule.split()[4]
+    by_day, by_weekday = np.isin(fields["day"], list(days)), np.isin(fields["weekday"], list(weekdays))
+    both_restricted = day_field != "*" and weekday_field != "*"
+    match &= (by_day | by_weekday) if both_restricted else (by_day & by_weekday)
+    return grid[match].astype(np.int64)
+
+
+def backtest_schedule_rule(*, rule: BacktestRule, since: datetime, until: datetime) -> Backtest:
+    """Each occurrence fires; the first opens the alert, which stays open (schedules do not auto-resolve)."""
+    occurrences = schedule_occurrences(rule.schedule, since=since, until=until)
+    firings = [Firing(at=_moment(t), minutes=1) for t in occurrences[:MAX_FIRINGS_LISTED]]
+    alerts = []
+    if len(occurrences):
+        first = _moment(occurrences[0])
+        alerts.append(
+            WouldBeAlert(
+                opened_at=first,
+                resolved_at=None,
+                reason=f"The schedule {rule.schedule!r} occurred at {first:%Y-%m-%dT%H:%M:%SZ}.",
+                evidence={"schedule": rule.schedule, "scheduledFor": f"{first:%Y-%m-%dT%H:%M:%SZ}"},
+            )
+        )
+    start, end = _floor_minute(np.int64(_seconds(since))), _floor_minute(np.int64(_seconds(until)))
+    return Backtest(
+        since=_moment(start),
+        until=_moment(end),
+        evaluations=len(occurrences),
+        minutes=len(occurrences),
+        points_read=0,
+        series=[],
+        band=None,
+        firings=firings,
+        firings_truncated=len(occurrences) > len(firings),
+        firing_count=len(occurrences),
+        alerts=alerts,
+    )
+
+
+# --- Alerts and flaps --------------------------------------------------------------------------
+
+
+def _would_be_alerts(evals, decided, fired, auto_resolve, exact) -> list[WouldBeAlert]:
+    """The one-open-alert rule over the replayed decisions; `exact(i)` explains evaluation i."""
+    alerts: list[WouldBeAlert] = []
+    open_at = None
+    for i in range(len(evals)):
+        if open_at is None and fired[i]:
+            explained = exact(i)
+            if explained.fired:  # the engine's own function agrees (it decided close calls already)
+                open_at = (evals[i], explained)
+        elif open_at is not None and auto_resolve and decided[i] and not fired[i]:
+            alerts.append(_alert(open_at, evals[i]))
+            open_at = None
+    if open_at is not None:
+        alerts.append(_alert(open_at, None))
+    return alerts
+
+
+def _alert(opened: tuple, resolved_at) -> WouldBeAlert:
+    at, evaluation = opened
+    return WouldBeAlert(
+        opened_at=_moment(at),
+        resolved_at=None if resolved_at is None else _moment(resolved_at),
+        reason=evaluation.reason,
+        evidence=evaluation.evidence,
+    )
+
+
+def _flaps(alerts: Sequence[WouldBeAlert]) -> int:
+    """Alerts that opened within FLAP_WINDOW of the previous one resolving."""
+    return sum(
+        1
+        for previous, current in pairwise(alerts)
+        if previous.resolved_at is not None and current.opened_at - previous.resolved_at <= FLAP_WINDOW
+    )
+
+
+# --- Reading the history -----------------------------------------------------------------------
+
+
+def trigger_rule_backtest(*, rule, days: int = DEFAULT_BACKTEST_DAYS, now: datetime | None = None) -> Backtest:
+    """
+    Backtest a rule — a TriggerRule, saved or only built and validated — over its tenant's last
+    `days` days. Reads the metric; writes nothing.
+    """
+    now = now or datetime.now(UTC)
+    tenant_id = rule.tenant_id
+    rule = BacktestRule(
+        type=rule.type,
+        schedule=rule.schedule,
+        metric=rule.metric,
+        threshold=rule.threshold,
+        window_days=rule.window_days,
+        auto_resolve=rule.auto_resolve,
+    )
+    since = now - timedelta(days=days)
+    if rule.type == "schedule":
+        return backtest_schedule_rule(rule=rule, since=since, until=now)
+    window = timedelta(days=rule.window_days or DEFAULT_WINDOW_DAYS)
+    request = SeriesRequest(tenant_id=tenant_id, metric=rule.metric, since=since - window, until=now)
+    series = metric_series_many(requests=[request])[request]
+    provider = builtin_provider_for(rule.metric)
+    return backtest_metric_rule(
+        rule=rule,
+        points=series,
+        since=since,
+        until=now,
+        completed_periods_only=bool(provider is not None and getattr(provider, "daily", False)),
+    )
