@@ -27,7 +27,7 @@ from proactive.engine.conditions import (
     DEFAULT_Z_THRESHOLD,
     MIN_ANOMALY_POINTS,
     Evaluation,
-    evaluate_anomaly,
+    evaluate_anomaly_values,
     evaluate_threshold,
 )
 from proactive.metric_providers import builtin_provider_for
@@ -162,7 +162,7 @@ def backtest_metric_rule(
     if anomaly:
         decided, fired, z, means, stds = _anomaly_decisions(values, lo, hi, count, threshold)
         for i in np.flatnonzero(_close_calls(count, z, means, stds, threshold)):
-            exact = _exact_anomaly(rule, points, lo[i], hi[i], threshold)
+            exact = _exact_anomaly(rule, values, times, lo[i], hi[i], threshold)
             decided[i], fired[i] = exact.decided, exact.fired
             exact_z = exact.evidence.get("zScore")
             z[i] = exact_z if exact_z is not None else (math.inf if exact.evidence.get("constantHistory") else np.nan)
@@ -185,7 +185,7 @@ def backtest_metric_rule(
 
     def exact(i: int) -> Evaluation:
         if anomaly:
-            return _exact_anomaly(rule, points, lo[i], hi[i], threshold)
+            return _exact_anomaly(rule, values, times, lo[i], hi[i], threshold)
         window_points = list(points[lo[i] : hi[i] + 1])
         return evaluate_threshold(metric=rule.metric, threshold=threshold, points=window_points)
 
@@ -274,9 +274,16 @@ def _close_calls(count, z, means, stds, threshold) -> np.ndarray:
     return (count >= MIN_ANOMALY_POINTS) & (near_threshold | near_constant | unsure)
 
 
-def _exact_anomaly(rule, points, lo, hi, threshold) -> Evaluation:
-    window_points = list(points[max(lo, 0) : hi + 1]) if hi >= 0 else []
-    return evaluate_anomaly(metric=rule.metric, points=window_points, threshold=threshold, window_days=rule.window_days)
+def _exact_anomaly(rule, values, times, lo, hi, threshold) -> Evaluation:
+    """The engine's own anomaly condition over the window [lo, hi] (a view of the arrays, no copy)."""
+    window = values[max(lo, 0) : hi + 1] if hi >= 0 else values[:0]
+    return evaluate_anomaly_values(
+        metric=rule.metric,
+        values=window,
+        observed_at=_moment(times[hi]) if hi >= 0 else None,
+        threshold=threshold,
+        window_days=rule.window_days,
+    )
 
 
 def _band(values, times, start, end, window, threshold, day_excluded) -> list[BandPoint]:

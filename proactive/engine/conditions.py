@@ -87,17 +87,37 @@ def evaluate_anomaly(
     standard deviation). Fires when |z| >= threshold. A constant history and a different latest
     value is an anomaly of unbounded z (reported as `zScore: null`, `constantHistory: true`).
     """
+    values = np.fromiter((value for _, value in points), dtype=float, count=len(points))
+    return evaluate_anomaly_values(
+        metric=metric,
+        values=values,
+        observed_at=points[-1][0] if points else None,
+        threshold=threshold,
+        window_days=window_days,
+        min_points=min_points,
+    )
+
+
+def evaluate_anomaly_values(
+    *,
+    metric: str,
+    values: np.ndarray,
+    observed_at: datetime | None,
+    threshold: float | None = None,
+    window_days: int | None = None,
+    min_points: int = MIN_ANOMALY_POINTS,
+) -> Evaluation:
+    """`evaluate_anomaly` over the window's values as an array (oldest first), the latest observed at `observed_at`."""
     threshold = DEFAULT_Z_THRESHOLD if threshold is None else threshold
     window_days = window_days or DEFAULT_WINDOW_DAYS
-    if len(points) < min_points:
+    if len(values) < min_points:
         return Evaluation(
             fired=False,
-            reason=f"{metric} has {len(points)} point(s) in the last {window_days} days; "
+            reason=f"{metric} has {len(values)} point(s) in the last {window_days} days; "
             f"anomaly detection needs at least {min_points}.",
             decided=False,
             no_data=True,
         )
-    values = np.fromiter((value for _, value in points), dtype=float, count=len(points))
     latest, history = values[-1], values[:-1]
     with np.errstate(over="ignore", invalid="ignore"):
         mean = float(history.mean())
@@ -122,8 +142,8 @@ def evaluate_anomaly(
         "zScore": None if math.isinf(z) else z,
         "threshold": threshold,
         "windowDays": window_days,
-        "points": len(points),
-        "observedAt": iso_utc(points[-1][0]),
+        "points": len(values),
+        "observedAt": iso_utc(observed_at),
     }
     if constant:
         evidence["constantHistory"] = True
@@ -132,6 +152,6 @@ def evaluate_anomaly(
     return Evaluation(
         fired=fired,
         reason=f"{metric} is {float(latest):g}; z-score {shown} is {verdict} ±{threshold:g} "
-        f"against {len(points) - 1} earlier point(s) (mean {mean:g}, std {evidence['std']:g}).",
+        f"against {len(values) - 1} earlier point(s) (mean {mean:g}, std {evidence['std']:g}).",
         evidence=evidence,
     )
