@@ -6,7 +6,8 @@ before them), as `POST /triggers/{id}/backtest` with `days: 90` reads and replay
 
 Seeds (once) a tenant with 120 days of one-minute points of one metric in the database
 `proactive_insights_bench`, then times the backtest of a threshold rule and of an anomaly rule,
-each with a 30-day window: reading the series, and replaying 129,600 minutes.
+each with a 30-day window, as the API runs it: reading the series, replaying 129,600 minutes and
+serializing the response.
 """
 
 import argparse
@@ -69,44 +70,40 @@ def main() -> None:
 
     call_command("migrate", verbosity=0)
 
-    from proactive.engine.backtest import BacktestRule, backtest_metric_rule
+    from proactive.apis import BacktestOutputSerializer
+    from proactive.engine.backtest import trigger_rule_backtest
     from proactive.metrics import SeriesRequest, metric_series_many
     from proactive.models import TriggerRule
 
     now = datetime.now(UTC).replace(second=0, microsecond=0)
     points = seed(now)
     print(f"{points:,} one-minute points of {METRIC} ({DAYS} days + a {WINDOW_DAYS}-day window)")
+    request = SeriesRequest(tenant_id=TENANT, metric=METRIC, since=now - timedelta(days=DAYS + WINDOW_DAYS), until=now)
+    worst = 0.0
     for kind, threshold in (("metric_threshold", 130.0), ("anomaly", 3.0)):
         rule = TriggerRule(
             tenant_id=TENANT, type=kind, metric=METRIC, threshold=threshold, window_days=WINDOW_DAYS, auto_resolve=True
         )
-        reads, replays = [], []
+        reads, totals = [], []
         for _ in range(args.repeat):
             started = time.perf_counter()
-            request = SeriesRequest(
-                tenant_id=TENANT, metric=METRIC, since=now - timedelta(days=DAYS + WINDOW_DAYS), until=now
-            )
-            series = metric_series_many(requests=[request])[request]
-            read = time.perf_counter()
-            result = backtest_metric_rule(
-                rule=BacktestRule(
-                    type=kind, metric=METRIC, threshold=threshold, window_days=WINDOW_DAYS, auto_resolve=True
-                ),
-                points=series,
-                since=now - timedelta(days=DAYS),
-                until=now,
-            )
-            done = time.perf_counter()
-            reads.append(read - started)
-            replays.append(done - read)
-        total = [r + p for r, p in zip(reads, replays, strict=True)]
+            metric_series_many(requests=[request])
+            reads.append(time.perf_counter() - started)
+
+            started = time.perf_counter()
+            result = trigger_rule_backtest(rule=rule, days=DAYS, now=now)
+            body = BacktestOutputSerializer(result).data  # what the API sends back
+            totals.append(time.perf_counter() - started)
+        total, read = statistics.median(totals), statistics.median(reads)
+        worst = max(worst, *totals)
         print(
-            f"{kind}: {statistics.median(total):.2f} s median of {args.repeat} (read {statistics.median(reads):.2f} s, "
-            f"replay {statistics.median(replays):.2f} s); {result.minutes:,} minutes as {result.evaluations:,} "
-            f"evaluations; {result.firing_count:,} firing minutes, {len(result.alerts)} alerts, {result.flaps} flaps"
+            f"{kind}: {total:.2f} s median of {args.repeat} (reading the series {read:.2f} s, replay and "
+            f"response {total - read:.2f} s); {result.minutes:,} minutes as {result.evaluations:,} evaluations; "
+            f"{result.firing_count:,} firing minutes, {len(result.alerts)} would-be alerts, {result.flaps} flaps; "
+            f"{len(body['series'])} chart points"
         )
-        del rule
-    print("target (< 2 s for 90 days of one-minute points, one rule):", "met" if max(total) < 2 else "NOT met")
+    print(f"slowest run {worst:.2f} s; target (< 2 s for 90 days of one-minute points, one rule):", end=" ")
+    print("met" if worst < 2 else "NOT met")
 
 
 if __name__ == "__main__":

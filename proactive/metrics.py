@@ -12,6 +12,7 @@ a failing provider fails only the requests it serves.
 """
 
 import logging
+from bisect import bisect_left, bisect_right
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -79,11 +80,11 @@ class CustomMetricProvider:
                     rows_by_series[(tenant_id, metric, latest_only)].append(Point(timestamp, value))
         result = {}
         for request in requests:
-            points = [
-                point
-                for point in rows_by_series.get((request.tenant_id, request.metric, request.latest_only), [])
-                if request.contains(point.timestamp)
-            ]
+            # Rows come oldest first, so each request's window is one slice of its series.
+            points = rows_by_series.get((request.tenant_id, request.metric, request.latest_only), [])
+            timestamps = [point.timestamp for point in points]
+            first = 0 if request.since is None else bisect_left(timestamps, request.since)
+            points = points[first : bisect_right(timestamps, request.until)]
             result[request] = points[-1:] if request.latest_only else points
         return result
 
@@ -125,10 +126,9 @@ def metric_series_batch(
     for provider, provider_requests in grouped.values():
         try:
             answered = provider.series_many(provider_requests)
-            series.update(
-                (request, [Point(timestamp, value) for timestamp, value in answered.get(request, [])])
-                for request in provider_requests
-            )
+            if provider is not _custom_provider:  # other providers may answer with plain pairs
+                answered = {request: [Point(*pair) for pair in pairs] for request, pairs in answered.items()}
+            series.update((request, answered.get(request, [])) for request in provider_requests)
         except Exception as exc:  # one provider's outage fails its own requests only
             logger.exception("metric provider %s failed", type(provider).__name__)
             for request in provider_requests:
