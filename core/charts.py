@@ -109,9 +109,9 @@ def nice_ticks(low: float, high: float, count: int = 5) -> list[float]:
 def format_number(value: float) -> str:
     """Short, readable: 1234567 → 1.23M, 0.000123 → 0.000123, 42.0 → 42."""
     magnitude = abs(value)
-    for limit, suffix in ((1e12, "T"), (1e9, "B"), (1e6, "M"), (1e4, "k")):
+    for limit, unit, suffix in ((1e12, 1e12, "T"), (1e9, 1e9, "B"), (1e6, 1e6, "M"), (1e4, 1e3, "k")):
         if magnitude >= limit:
-            return f"{value / limit:.3g}{suffix}"
+            return f"{value / unit:.3g}{suffix}"
     return f"{value:.4g}"
 
 
