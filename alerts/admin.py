@@ -1,6 +1,90 @@
-from django.contrib import admin
+"""
+Alerts in the staff console. Staff work alerts here (acknowledge, resolve, snooze) through the same
+services as the API, so the history records them as `user:<username>`; nothing else is editable.
+"""
 
-from alerts.models import Alert, AlertEvent, Notification
+import json
+from datetime import timedelta
+
+from django import forms
+from django.contrib import admin, messages
+from django.contrib.admin import helpers
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import HttpResponseRedirect
+from django.shortcuts import get_object_or_404
+from django.urls import path, reverse
+from django.utils import timezone
+from django.utils.html import format_html, format_html_join
+
+from alerts.models import Alert, AlertEvent, AlertStatus, Notification
+from alerts.services import alert_acknowledge, alert_resolve, alert_snooze
+from core.exceptions import ApplicationError
+from tenants.principals import actor_label
+
+SNOOZE_DURATIONS = {
+    "15m": ("15 minutes", timedelta(minutes=15)),
+    "1h": ("1 hour", timedelta(hours=1)),
+    "4h": ("4 hours", timedelta(hours=4)),
+    "1d": ("1 day", timedelta(days=1)),
+    "7d": ("7 days", timedelta(days=7)),
+}
+SNOOZE_CHOICES = [(key, label) for key, (label, _) in SNOOZE_DURATIONS.items()]
+
+
+def readable_number(value) -> str:
+    """Rounded for reading: 1234567.891 → 1,234,568; 3.14159 → 3.14; 0.000123456 → 0.000123."""
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        return "—" if value is None else str(value)
+    magnitude = abs(value)
+    if magnitude >= 1000:
+        return f"{value:,.0f}"
+    if magnitude >= 1 or value == 0:
+        return f"{value:,.2f}".rstrip("0").rstrip(".")
+    return f"{value:.3g}"
+
+
+def evidence_rows(payload: dict) -> list[tuple[str, str]]:
+    """What the engine compared with what, as (label, value) rows for people."""
+    if "schedule" in payload:
+        return [
+            ("Schedule (cron, UTC)", payload.get("schedule", "—")),
+            ("Scheduled for", _utc(payload.get("scheduledFor"))),
+        ]
+    metric = payload.get("metric", "the metric")
+    rows = [("Metric", metric), ("Observed value", readable_number(payload.get("value")))]
+    if "zScore" in payload or "mean" in payload:
+        mean, std, z_limit = payload.get("mean"), payload.get("std"), payload.get("threshold")
+        z = payload.get("zScore")
+        rows += [
+            (
+                "Compared with",
+                f"the mean ± {readable_number(z_limit)}σ of {payload.get('points', '?')} point(s) "
+                f"over {payload.get('windowDays', '?')} day(s)",
+            ),
+            ("Mean", readable_number(mean)),
+            ("Standard deviation (σ)", readable_number(std)),
+        ]
+        if all(isinstance(v, int | float) for v in (mean, std, z_limit)):
+            rows.append(
+                (
+                    "Normal band",
+                    f"{readable_number(mean - z_limit * std)} to {readable_number(mean + z_limit * std)}",
+                )
+            )
+        shown_z = "unbounded (the history was constant)" if payload.get("constantHistory") else readable_number(z)
+        rows.append(("z-score", f"{shown_z}σ (fires at ±{readable_number(z_limit)}σ)"))
+    else:
+        rows.append(("Compared with", f"above {readable_number(payload.get('threshold'))} (threshold)"))
+    rows.append(("Observed at", _utc(payload.get("observedAt"))))
+    return rows
+
+
+def _utc(iso: str | None) -> str:
+    return iso.replace("T", " ").replace("Z", " UTC") if iso else "—"
+
+
+class AlertActionForm(helpers.ActionForm):
+    snooze_for = forms.ChoiceField(choices=[("", "Snooze for…"), *SNOOZE_CHOICES], required=False, label="Snooze for")
 
 
 class AlertEventInline(admin.TabularInline):
@@ -9,27 +93,196 @@ class AlertEventInline(admin.TabularInline):
     can_delete = False
     fields = ["at", "from_status", "to_status", "actor", "reason"]
     readonly_fields = fields
+    verbose_name_plural = "History"
 
     def has_add_permission(self, request, obj=None):
         return False
 
 
+class RuleFilter(admin.SimpleListFilter):
+    """The rules that raised alerts — of the chosen tenant, once one is chosen."""
+
+    title = "rule"
+    parameter_name = "rule"
+    shown = 100
+
+    def lookups(self, request, model_admin):
+        alerts = Alert.objects.exclude(rule=None)
+        if tenant_id := request.GET.get("tenant__id__exact"):
+            alerts = alerts.filter(tenant_id=tenant_id)
+        rules = alerts.order_by("rule_id").values_list("rule_id", "rule_name", "tenant_id").distinct()[: self.shown]
+        return [(str(rule_id), f"{name} ({tenant_id})") for rule_id, name, tenant_id in rules]
+
+    def queryset(self, request, queryset):
+        if self.value():
+            try:
+                return queryset.filter(rule_id=int(self.value()))
+            except ValueError:
+                return queryset.none()
+        return queryset
+
+
+@admin.action(description="Acknowledge selected alerts", permissions=["work"])
+def acknowledge_alerts(modeladmin, request, queryset):
+    modeladmin.work_many(
+        request, queryset, "Acknowledged", lambda alert, actor: alert_acknowledge(alert=alert, actor=actor)
+    )
+
+
+@admin.action(description="Resolve selected alerts", permissions=["work"])
+def resolve_alerts(modeladmin, request, queryset):
+    modeladmin.work_many(
+        request,
+        queryset,
+        "Resolved",
+        lambda alert, actor: alert_resolve(alert=alert, actor=actor, reason="from the admin"),
+    )
+
+
+@admin.action(description="Snooze selected alerts (choose for how long)", permissions=["work"])
+def snooze_alerts(modeladmin, request, queryset):
+    duration = SNOOZE_DURATIONS.get(request.POST.get("snooze_for", ""))
+    if duration is None:
+        modeladmin.message_user(request, "Choose how long to snooze for; nothing was changed.", messages.ERROR)
+        return
+    until = timezone.now() + duration[1]
+    modeladmin.work_many(
+        request,
+        queryset,
+        f"Snoozed for {duration[0]}",
+        lambda alert, actor: alert_snooze(alert=alert, until=until, actor=actor),
+    )
+
+
 @admin.register(Alert)
 class AlertAdmin(admin.ModelAdmin):
-    """Read-only: alerts change state through the API (and its history), not by hand."""
-
-    list_display = ["id", "rule_name", "tenant", "severity", "status", "triggered_at", "acknowledged_at", "resolved_at"]
-    list_filter = ["status", "severity", "rule_type", "tenant"]
+    list_display = [
+        "id",
+        "rule_name",
+        "tenant",
+        "severity",
+        "status",
+        "observed_value",
+        "short_reason",
+        "triggered_at",
+        "acknowledged_at",
+        "resolved_at",
+    ]
+    list_display_links = ["id", "rule_name"]
+    list_filter = ["status", "severity", "tenant", RuleFilter, "rule_type"]
     search_fields = ["rule_name", "tenant__id"]
     date_hierarchy = "triggered_at"
     list_select_related = ["tenant"]
     inlines = [AlertEventInline]
+    actions = [acknowledge_alerts, resolve_alerts, snooze_alerts]
+    action_form = AlertActionForm
+    change_form_template = "admin/alerts/alert/change_form.html"
+    why_fields = ["reason", "evidence"]
+    fieldsets = [
+        (None, {"fields": ["tenant", "rule", "rule_name", "rule_type", "severity", "status"]}),
+        ("When", {"fields": ["triggered_at", "acknowledged_at", "snoozed_until", "resolved_at"]}),
+    ]
+    readonly_fields = ["reason", "evidence"]
+
+    def get_fieldsets(self, request, obj=None):
+        return [*self.fieldsets, ("Why it fired", {"fields": self.why_fields})]
+
+    # --- Reading -----------------------------------------------------------------------------
+
+    @admin.display(description="Observed value")
+    def observed_value(self, alert):
+        return readable_number(alert.payload.get("value")) if "value" in alert.payload else "—"
+
+    @admin.display(description="Reason")
+    def short_reason(self, alert):
+        reason = alert.payload.get("reason", "")
+        return (reason[:90] + "…") if len(reason) > 90 else reason
+
+    @admin.display(description="Reason")
+    def reason(self, alert):
+        return alert.payload.get("reason", "—")
+
+    @admin.display(description="Evidence")
+    def evidence(self, alert):
+        rows = format_html_join("", "<tr><th>{}</th><td>{}</td></tr>", evidence_rows(alert.payload))
+        return format_html(
+            '<table class="pi-evidence">{}</table>'
+            "<details><summary>Raw payload (JSON)</summary><pre>{}</pre></details>",
+            rows,
+            json.dumps(alert.payload, indent=2, sort_keys=True),
+        )
+
+    # --- Working alerts ----------------------------------------------------------------------
 
     def has_add_permission(self, request):
         return False
 
     def has_change_permission(self, request, obj=None):
-        return False
+        return False  # fields never change by hand; the work actions below change the status
+
+    def has_work_permission(self, request, obj=None):
+        return request.user.has_perm("alerts.change_alert")
+
+    def work_many(self, request, queryset, done: str, change) -> None:
+        """Apply `change` to each selected alert in its own transaction; report what was skipped and why."""
+        actor = actor_label(request.user)
+        changed, skipped = 0, []
+        for alert in queryset.order_by("pk"):
+            try:
+                change(alert, actor)
+                changed += 1
+            except (ApplicationError, ValidationError) as exc:
+                skipped.append(f"#{alert.pk}: {_message(exc)}")
+        self.message_user(request, f"{done} {changed} alert(s).", messages.SUCCESS if changed else messages.WARNING)
+        if skipped:
+            self.message_user(request, f"Skipped {len(skipped)}: " + "; ".join(skipped), messages.WARNING)
+
+    def get_urls(self):
+        work = self.admin_site.admin_view(self.work_view)
+        return [path("<int:alert_id>/work/", work, name="alerts_alert_work"), *super().get_urls()]
+
+    def work_view(self, request, alert_id: int):
+        """The buttons on an alert's page: acknowledge, resolve, or snooze for a chosen duration."""
+        if request.method != "POST":
+            return HttpResponseRedirect(reverse("admin:alerts_alert_change", args=[alert_id]))
+        if not self.has_work_permission(request):
+            raise PermissionDenied
+        alert = get_object_or_404(Alert, pk=alert_id)
+        actor = actor_label(request.user)
+        action = request.POST.get("action")
+        try:
+            if action == "acknowledge":
+                alert_acknowledge(alert=alert, actor=actor)
+                done = "Acknowledged"
+            elif action == "resolve":
+                alert_resolve(alert=alert, actor=actor, reason="from the admin")
+                done = "Resolved"
+            elif action == "snooze" and request.POST.get("snooze_for") in SNOOZE_DURATIONS:
+                label, duration = SNOOZE_DURATIONS[request.POST["snooze_for"]]
+                alert_snooze(alert=alert, until=timezone.now() + duration, actor=actor)
+                done = f"Snoozed for {label}:"
+            else:
+                self.message_user(request, "Unknown action or snooze duration; nothing was changed.", messages.ERROR)
+                return HttpResponseRedirect(reverse("admin:alerts_alert_change", args=[alert_id]))
+            self.message_user(request, f"{done} alert #{alert.pk}.", messages.SUCCESS)
+        except (ApplicationError, ValidationError) as exc:
+            self.message_user(request, f"Alert #{alert.pk} was not changed: {_message(exc)}", messages.ERROR)
+        return HttpResponseRedirect(reverse("admin:alerts_alert_change", args=[alert_id]))
+
+    def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
+        context.update(
+            can_work=obj is not None and self.has_work_permission(request, obj),
+            work_url=reverse("admin:alerts_alert_work", args=[obj.pk]) if obj else "",
+            snooze_choices=SNOOZE_CHOICES,
+            alert_open=obj is not None and obj.status != AlertStatus.RESOLVED,
+        )
+        return super().render_change_form(request, context, add, change, form_url, obj)
+
+
+def _message(exc: Exception) -> str:
+    if isinstance(exc, ValidationError):
+        return "; ".join(exc.messages)
+    return str(exc)
 
 
 @admin.register(Notification)

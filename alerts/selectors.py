@@ -1,6 +1,6 @@
-from django.db.models import Prefetch, QuerySet
+from django.db.models import Count, Prefetch, QuerySet
 
-from alerts.models import Alert, AlertEvent, Notification
+from alerts.models import Alert, AlertEvent, AlertStatus, Notification, Severity
 from tenants.models import Tenant
 
 
@@ -31,3 +31,15 @@ def notification_list(*, tenant: Tenant, unread: bool | None = None) -> QuerySet
 
 def notification_get(*, tenant: Tenant, notification_id: int) -> Notification | None:
     return Notification.objects.filter(tenant=tenant, pk=notification_id).first()
+
+
+def alert_open_counts_by_severity(*, tenant: Tenant) -> dict[str, int]:
+    """Open (not resolved) alerts per severity, every severity present (zero if none)."""
+    counts = dict(
+        Alert.objects.filter(tenant=tenant)
+        .exclude(status=AlertStatus.RESOLVED)
+        .values_list("severity")
+        .annotate(count=Count("id"))
+        .order_by()
+    )
+    return {severity: counts.get(severity, 0) for severity in Severity.values}

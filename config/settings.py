@@ -133,6 +133,7 @@ LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
+FORMAT_MODULE_PATH = ["config.formats"]  # the admin shows times as 2026-11-26 14:00:00 UTC
 
 STATIC_URL = "static/"
 STATIC_ROOT = VAR_DIR / "static"

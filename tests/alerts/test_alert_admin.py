@@ -1,0 +1,255 @@
+import re
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from django.contrib.auth.models import Permission
+from django.utils import timezone
+
+from alerts.admin import evidence_rows, readable_number
+from alerts.models import Alert, AlertEvent
+from alerts.services import alert_resolve
+from tests.factories import StaffUserFactory, TriggerRuleFactory, UserFactory, alert_payload, metric_points, raise_alert
+
+pytestmark = pytest.mark.django_db
+
+CHANGELIST = "/admin/alerts/alert/"
+
+
+@pytest.fixture
+def staff(client):
+    user = StaffUserFactory(username="dana")
+    client.force_login(user)
+    return client
+
+
+def act(client, action, alerts, **extra):
+    return client.post(
+        CHANGELIST,
+        {"action": action, "_selected_action": [alert.pk for alert in alerts], "index": 0, **extra},
+        follow=True,
+    )
+
+
+def messages_of(response) -> list[str]:
+    return [str(message) for message in response.context["messages"]]
+
+
+def history(alert) -> list[tuple[str, str, str]]:
+    return list(alert.history.order_by("at", "id").values_list("from_status", "to_status", "actor"))
+
+
+# --- List actions ---------------------------------------------------------------------------------
+
+
+def test_acknowledge_from_the_list_records_the_staff_user(staff, tenant):
+    alerts = [raise_alert(TriggerRuleFactory(tenant=tenant)) for _ in range(2)]
+
+    response = act(staff, "acknowledge_alerts", alerts)
+
+    assert messages_of(response) == ["Acknowledged 2 alert(s)."]
+    for alert in alerts:
+        alert.refresh_from_db()
+        assert alert.status == "acknowledged" and alert.acknowledged_at is not None
+        assert history(alert)[-1] == ("pending", "acknowledged", "user:dana")
+
+
+def test_a_resolved_alert_is_skipped_with_the_reason_and_the_others_still_change(staff, tenant):
+    open_alert = raise_alert(TriggerRuleFactory(tenant=tenant))
+    resolved = alert_resolve(alert=raise_alert(TriggerRuleFactory(tenant=tenant)), actor="engine")
+
+    response = act(staff, "acknowledge_alerts", [open_alert, resolved])
+
+    assert messages_of(response) == [
+        "Acknowledged 1 alert(s).",
+        f"Skipped 1: #{resolved.pk}: A resolved alert cannot be acknowledged.",
+    ]
+    resolved.refresh_from_db()
+    assert resolved.status == "resolved" and history(resolved)[-1][2] == "engine"
+
+
+def test_resolve_from_the_list(staff, tenant):
+    alert = raise_alert(TriggerRuleFactory(tenant=tenant))
+
+    act(staff, "resolve_alerts", [alert])
+
+    alert.refresh_from_db()
+    assert alert.status == "resolved"
+    assert alert.history.last().actor == "user:dana" and alert.history.last().reason == "from the admin"
+
+
+def test_snooze_from_the_list_for_the_chosen_duration(staff, tenant):
+    alert = raise_alert(TriggerRuleFactory(tenant=tenant))
+    before = timezone.now()
+
+    response = act(staff, "snooze_alerts", [alert], snooze_for="4h")
+
+    alert.refresh_from_db()
+    assert messages_of(response) == ["Snoozed for 4 hours 1 alert(s)."]
+    assert alert.status == "snoozed"
+    assert before + timedelta(hours=4) <= alert.snoozed_until <= timezone.now() + timedelta(hours=4)
+    assert history(alert)[-1] == ("pending", "snoozed", "user:dana")
+
+
+@pytest.mark.parametrize(
+    ("snooze_for", "message"),
+    [
+        ("", "Choose how long to snooze for; nothing was changed."),
+        ("3y", "No action selected."),  # not one of the choices: Django's action form rejects the whole post
+    ],
+)
+def test_snooze_without_a_valid_duration_changes_nothing(staff, tenant, snooze_for, message):
+    alert = raise_alert(TriggerRuleFactory(tenant=tenant))
+
+    response = act(staff, "snooze_alerts", [alert], snooze_for=snooze_for)
+
+    alert.refresh_from_db()
+    assert alert.status == "pending" and len(history(alert)) == 1
+    assert messages_of(response) == [message]
+
+
+def test_staff_without_the_change_permission_cannot_work_alerts(client, tenant):
+    viewer = UserFactory(username="viewer", is_staff=True)
+    viewer.user_permissions.add(Permission.objects.get(codename="view_alert"))
+    client.force_login(viewer)
+    alert = raise_alert(TriggerRuleFactory(tenant=tenant))
+
+    listing = client.get(CHANGELIST)
+    forced = act(client, "acknowledge_alerts", [alert])
+    button = client.post(f"{CHANGELIST}{alert.pk}/work/", {"action": "acknowledge"})
+
+    assert listing.status_code == 200 and "acknowledge_alerts" not in listing.content.decode()
+    assert forced.status_code == 200 and messages_of(forced) == []
+    assert button.status_code == 403
+    alert.refresh_from_db()
+    assert alert.status == "pending"
+
+
+# --- Buttons on the alert page --------------------------------------------------------------------
+
+
+def test_alert_page_buttons_acknowledge_snooze_and_resolve(staff, tenant):
+    alert = raise_alert(TriggerRuleFactory(tenant=tenant))
+    page = staff.get(f"{CHANGELIST}{alert.pk}/change/").content.decode()
+    assert 'id="alert-work"' in page and 'value="acknowledge"' in page and 'name="snooze_for"' in page
+
+    staff.post(f"{CHANGELIST}{alert.pk}/work/", {"action": "acknowledge"})
+    staff.post(f"{CHANGELIST}{alert.pk}/work/", {"action": "snooze", "snooze_for": "15m"})
+    response = staff.post(f"{CHANGELIST}{alert.pk}/work/", {"action": "resolve"}, follow=True)
+
+    assert history(alert) == [
+        ("", "pending", "engine"),
+        ("pending", "acknowledged", "user:dana"),
+        ("acknowledged", "snoozed", "user:dana"),
+        ("snoozed", "resolved", "user:dana"),
+    ]
+    assert messages_of(response)[-1] == f"Resolved alert #{alert.pk}."
+    assert 'id="alert-work"' not in response.content.decode()  # nothing left to do on a resolved alert
+
+
+def test_alert_page_refuses_what_the_service_refuses(staff, tenant):
+    alert = alert_resolve(alert=raise_alert(TriggerRuleFactory(tenant=tenant)), actor="engine")
+
+    response = staff.post(f"{CHANGELIST}{alert.pk}/work/", {"action": "snooze", "snooze_for": "1h"}, follow=True)
+    unknown = staff.post(f"{CHANGELIST}{alert.pk}/work/", {"action": "delete"}, follow=True)
+
+    assert messages_of(response) == [f"Alert #{alert.pk} was not changed: A resolved alert cannot be snoozed."]
+    assert messages_of(unknown) == ["Unknown action or snooze duration; nothing was changed."]
+    assert AlertEvent.objects.filter(alert=alert).count() == 2
+
+
+def test_work_on_a_missing_alert_is_404(staff):
+    assert staff.post(f"{CHANGELIST}999999/work/", {"action": "acknowledge"}).status_code == 404
+
+
+# --- Reading --------------------------------------------------------------------------------------
+
+
+def test_list_shows_reason_and_observed_value_and_filters_by_tenant_rule_status_severity(staff, tenant, other_tenant):
+    rule = TriggerRuleFactory(tenant=tenant, name="Spend spike", severity="critical")
+    shown = raise_alert(rule, alert_payload(rule, value=1234567.891))
+    other_rule = TriggerRuleFactory(tenant=other_tenant, name="Elsewhere")
+    raise_alert(other_rule)
+
+    page = staff.get(CHANGELIST, {"tenant__id__exact": tenant.pk, "rule": rule.pk, "severity__exact": "critical"})
+    body = page.content.decode()
+
+    assert list(page.context["cl"].result_list) == [shown]
+    assert "1,234,568" in body and "Spend spike fired." in body
+    assert f'?rule={other_rule.pk}' not in body  # the rule filter lists the chosen tenant's rules only
+    assert staff.get(CHANGELIST, {"status__exact": "resolved"}).context["cl"].result_count == 0
+    assert staff.get(CHANGELIST, {"rule": "not-a-number"}).context["cl"].result_count == 0
+
+
+def test_every_time_in_the_admin_says_utc(staff, tenant):
+    raise_alert(TriggerRuleFactory(tenant=tenant), triggered_at=datetime(2026, 11, 20, 14, 5, tzinfo=UTC))
+
+    body = staff.get(CHANGELIST).content.decode()
+
+    assert "2026-11-20 14:05:00 UTC" in body
+
+
+def test_anomaly_evidence_is_a_readable_table_with_the_raw_json_folded(staff, tenant):
+    rule = TriggerRuleFactory(tenant=tenant, type="anomaly", threshold=3.0, window_days=30)
+    payload = {**alert_payload(rule, value=25.123456789), "std": 2.000000000001, "mean": 10.0}
+    alert = raise_alert(rule, payload)
+
+    body = staff.get(f"{CHANGELIST}{alert.pk}/change/").content.decode()
+
+    table = re.search(r'<table class="pi-evidence">(.*?)</table>', body, re.S).group(1)
+    rows = dict(re.findall(r"<tr><th>(.*?)</th><td>(.*?)</td></tr>", table))
+    assert rows["Observed value"] == "25.12"
+    assert rows["Standard deviation (σ)"] == "2"
+    assert rows["Normal band"] == "4 to 16"
+    assert rows["z-score"] == "7.56σ (fires at ±3σ)"
+    assert rows["Compared with"] == "the mean ± 3σ of 20 point(s) over 30 day(s)"
+    assert "<details><summary>Raw payload (JSON)</summary>" in body and "25.123456789" in body
+
+
+def test_evidence_rows_for_threshold_and_schedule_alerts():
+    threshold = evidence_rows({"metric": "m", "value": 0.000123456, "threshold": 5, "observedAt": "2026-11-26T14:00:00Z"})
+    schedule = evidence_rows({"schedule": "0 9 * * 1", "scheduledFor": "2026-11-23T09:00:00Z"})
+
+    assert threshold == [
+        ("Metric", "m"),
+        ("Observed value", "0.000123"),
+        ("Compared with", "above 5 (threshold)"),
+        ("Observed at", "2026-11-26 14:00:00 UTC"),
+    ]
+    assert schedule == [("Schedule (cron, UTC)", "0 9 * * 1"), ("Scheduled for", "2026-11-23 09:00:00 UTC")]
+    assert [readable_number(v) for v in (None, 0, 1500.4, -2.5)] == ["—", "0", "1,500", "-2.5"]
+
+
+def test_alert_page_charts_the_metric_around_the_firing(staff, tenant):
+    fired_at = timezone.now().replace(second=0, microsecond=0) - timedelta(hours=1)
+    rule = TriggerRuleFactory(tenant=tenant, metric="queue.depth", threshold=50.0)
+    metric_points(tenant, "queue.depth", *([10.0] * 40 + [80.0]), end=fired_at, every=timedelta(minutes=1))
+    payload = {**alert_payload(rule, value=80.0), "observedAt": fired_at.strftime("%Y-%m-%dT%H:%M:%SZ")}
+    alert = raise_alert(rule, payload, triggered_at=fired_at)
+
+    body = staff.get(f"{CHANGELIST}{alert.pk}/change/").content.decode()
+
+    assert 'class="pi-line" data-series="queue.depth" data-points="41"' in body
+    assert 'class="pi-threshold" data-series="threshold" data-value="50.0"' in body
+    assert f'class="pi-marker" data-series="fired" data-at="{fired_at:%Y-%m-%dT%H:%M:%SZ}" data-value="80.0"' in body
+
+
+def test_anomaly_alert_chart_draws_the_band_it_was_compared_with(staff, tenant):
+    fired_at = timezone.now().replace(second=0, microsecond=0)
+    rule = TriggerRuleFactory(tenant=tenant, type="anomaly", metric="latency", threshold=3.0, window_days=7)
+    metric_points(tenant, "latency", *([10.0, 12.0] * 20 + [30.0]), end=fired_at, every=timedelta(minutes=5))
+    alert = raise_alert(rule, {**alert_payload(rule, value=30.0), "observedAt": f"{fired_at:%Y-%m-%dT%H:%M:%SZ}"})
+
+    body = staff.get(f"{CHANGELIST}{alert.pk}/change/").content.decode()
+
+    assert 'class="pi-band" data-series="mean ± 3σ at the firing"' in body
+    assert 'data-series="latency" data-points="41"' in body
+
+
+def test_schedule_alert_page_has_no_chart_but_says_why(staff, tenant):
+    rule = TriggerRuleFactory(tenant=tenant, type="schedule", schedule="0 9 * * 1", metric="", threshold=None)
+    alert = raise_alert(rule)
+
+    body = staff.get(f"{CHANGELIST}{alert.pk}/change/").content.decode()
+
+    assert "pi-line" not in body and "a schedule alert has no series" in body
+    assert Alert.objects.get(pk=alert.pk).status == "pending"  # looking changes nothing
