@@ -1,8 +1,27 @@
+from datetime import timedelta
+
+from django import forms
 from django.contrib import admin
 from django.db.models import Count, Q
+from django.utils import timezone
 
+from core.charts import Line, time_chart
 from marketplace.models import TenantWidget, Widget
+from marketplace.selectors import widget_first_install_at, widget_installs_over_time
 from marketplace.services import WIDGET_FIELDS, widget_register
+
+INSTALLS_CHART_DAYS = 365
+
+
+class WidgetAdminForm(forms.ModelForm):
+    class Meta:
+        help_texts = {
+            "installs_over_time": (
+                "Tenants with the widget installed at the end of each UTC day, since its first install (at most "
+                "the last year). Only each tenant's latest install is kept: a tenant that uninstalled and "
+                "re-installed counts from the re-install only."
+            )
+        }
 
 
 class TenantWidgetInline(admin.TabularInline):
@@ -26,6 +45,7 @@ class WidgetAdmin(admin.ModelAdmin):
     search_fields = ["slug", "name", "description"]
     readonly_fields = ["created_at", "updated_at"]
     inlines = [TenantWidgetInline]
+    form = WidgetAdminForm
 
     def get_queryset(self, request):
         return (
@@ -36,8 +56,27 @@ class WidgetAdmin(admin.ModelAdmin):
     def installs(self, widget):
         return widget.enabled_installs
 
+    @admin.display(description="Installs over time")
+    def installs_over_time(self, widget):
+        title = "Tenants with the widget installed"
+        first_install = widget_first_install_at(widget=widget)
+        if first_install is None:
+            return time_chart(title=title, empty_message="No tenant has installed this widget yet.")
+        now = timezone.now()
+        since = max(first_install, now - timedelta(days=INSTALLS_CHART_DAYS - 1))
+        if since.date() >= now.date():  # first installed today (or dated later): start the day before,
+            since = now - timedelta(days=1)  # as a line of a single point draws nothing
+        points = widget_installs_over_time(widget=widget, since=since, until=now)
+        return time_chart(
+            title=title,
+            lines=[Line("Installed", points, step=True)],
+            since=points[0][0],
+            until=points[-1][0],
+            unit="tenants at the end of each day",
+        )
+
     def get_readonly_fields(self, request, obj=None):
-        return [*self.readonly_fields, "slug"] if obj else self.readonly_fields
+        return [*self.readonly_fields, "slug", "installs_over_time"] if obj else self.readonly_fields
 
     def save_model(self, request, obj, form, change):
         # Through the service, so (de)activating a widget also updates its installers' billing.
