@@ -88,13 +88,15 @@ class _Scale:
         return round(MARGIN_TOP + inner * (self.high - value) / (self.high - self.low), 1)
 
 
-def nice_ticks(low: float, high: float, count: int = 5) -> list[float]:
-    """Round tick values (1, 2 or 5 × 10^k apart) covering [low, high]."""
+def nice_ticks(low: float, high: float, count: int = 5, *, whole: bool = False) -> list[float]:
+    """Round tick values (1, 2 or 5 × 10^k apart) covering [low, high]; `whole`: at least 1 apart."""
     if high <= low:
         return [low]
     raw = (high - low) / max(count - 1, 1)
     magnitude = 10 ** math.floor(math.log10(raw))
     step = next(m * magnitude for m in (1, 2, 5, 10) if m * magnitude >= raw)
+    if whole:
+        step = max(step, 1)
     first = math.floor(low / step) * step
     ticks = []
     tick = first
@@ -115,8 +117,8 @@ def format_number(value: float) -> str:
     return f"{value:.4g}"
 
 
-_TIME_STEPS = [
-    timedelta(minutes=m) for m in (1, 5, 15, 30, 60, 120, 180, 360, 720, 1440, 2 * 1440, 7 * 1440, 14 * 1440, 28 * 1440)
+_TIME_STEPS = [timedelta(minutes=m) for m in (1, 5, 15, 30, 60, 120, 180, 360, 720)] + [
+    timedelta(days=d) for d in (1, 2, 7, 14, 28, 56, 91, 182, 364)
 ]
 
 
@@ -159,11 +161,16 @@ def time_chart(
     since: datetime | None = None,
     until: datetime | None = None,
     unit: str = "",
+    counts: bool = False,
     width: int = WIDTH,
     height: int = HEIGHT,
     empty_message: str = "No data in this period.",
 ) -> SafeString:
-    """An SVG chart of values over time (UTC), in a <figure> with a legend."""
+    """
+    An SVG chart of values over time (UTC), in a <figure> with a legend. `counts`: the values are
+    counts (the axis starts at zero, whole-number ticks). Points that are not finite are left out.
+    """
+    lines = [Line(line.name, _finite(line.points), line.color, line.step) for line in lines]
     times = [at for line in lines for at, _ in line.points] + [at for band in bands for at, *_ in band.points]
     values = [value for line in lines for _, value in line.points]
     values += [bound for band in bands for _, low, high in band.points for bound in (low, high)]
@@ -175,8 +182,10 @@ def time_chart(
 
     parts = [
         format_html(
-            '<svg class="pi-chart" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {} {}" width="100%" '
-            'role="img" aria-label="{}" font-family="sans-serif" font-size="11">',
+            '<svg class="pi-chart" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {} {}" width="{}" height="{}" '
+            'style="max-width:100%;height:auto" role="img" aria-label="{}" font-family="sans-serif" font-size="11">',
+            width,
+            height,
             width,
             height,
             title,
@@ -197,9 +206,13 @@ def time_chart(
         return _figure(title, parts, lines, bands, thresholds, markers, spans, unit)
 
     low, high = min(values), max(values)
+    if counts:  # counts start at zero and have no halves
+        low = min(low, 0)
     if high == low:
-        low, high = low - max(abs(low) * 0.1, 1), high + max(abs(high) * 0.1, 1)
-    y_ticks = nice_ticks(low, high)
+        pad = max(abs(low) * 0.1, 1)
+        # A flat series of non-negative values keeps a non-negative axis (no "-1 tenants").
+        low, high = (low if low >= 0 and (counts or low == 0) else low - pad), high + pad
+    y_ticks = nice_ticks(low, high, whole=counts)
     scale = _Scale(since, until, min(y_ticks[0], low), max(y_ticks[-1], high), width, height)
     plot_bottom, plot_right = height - MARGIN_BOTTOM, width - MARGIN_RIGHT
 
@@ -297,7 +310,9 @@ def time_chart(
                     'stroke-width="1.5" stroke-linejoin="round"/>',
                     line.name,
                     len(line.points),
-                    _path([(scale.x(at), scale.y(value)) for at, value in line.points], step=line.step),
+                    _path([(scale.x(at), scale.y(value)) for at, value in line.points], step=line.step)
+                    # A step line's last value holds to the end of the chart (today's total so far).
+                    + (f"H{scale.x(until)}" if line.step and line.points[-1][0] < until else ""),
                     line.color,
                 )
             )
@@ -334,6 +349,10 @@ def time_chart(
             )
     parts.append(mark_safe("</svg>"))
     return _figure(title, parts, lines, bands, thresholds, markers, spans, unit)
+
+
+def _finite(points: Sequence[tuple[datetime, float]]) -> list[tuple[datetime, float]]:
+    return [(at, value) for at, value in points if math.isfinite(value)]
 
 
 def _iso(at: datetime) -> str:

@@ -73,6 +73,7 @@ class WidgetAdmin(admin.ModelAdmin):
             since=points[0][0],
             until=points[-1][0],
             unit="tenants at the end of each day",
+            counts=True,
         )
 
     def get_readonly_fields(self, request, obj=None):

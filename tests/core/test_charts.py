@@ -58,7 +58,16 @@ def test_step_lines_hold_each_value_until_the_next_point():
     svg = time_chart(title="usage", lines=[Line("tokens", points, step=True)])
 
     d = re.search(r'class="pi-line"[^>]* d="([^"]+)"', svg).group(1)
-    assert re.fullmatch(r"M[\d.]+,[\d.]+H[\d.]+H[\d.]+V[\d.]+", d), d
+    assert re.fullmatch(r"M[\d.]+,[\d.]+H[\d.]+H[\d.]+V[\d.]+", d), d  # ends at the chart's last point
+
+
+def test_a_step_line_holds_its_last_value_to_the_end_of_the_chart():
+    points = [(START, 1.0), (START + timedelta(days=1), 2.0)]
+
+    svg = time_chart(title="usage", lines=[Line("t", points, step=True)], until=START + timedelta(days=2))
+
+    d = re.search(r'class="pi-line"[^>]* d="([^"]+)"', svg).group(1)
+    assert d.endswith("H744.0")  # the plot's right edge (760 wide, 16 margin)
 
 
 def test_titles_and_names_are_escaped():
@@ -101,3 +110,30 @@ def test_nice_ticks_cover_the_range_with_round_steps():
 
 def test_format_number_is_short():
     assert [format_number(v) for v in (1234567, 42.0, 0.000123, 15300)] == ["1.23M", "42", "0.000123", "15.3k"]
+
+
+def test_counts_start_at_zero_with_whole_ticks_and_a_flat_zero_series_has_no_negative_axis():
+    points = [(START + timedelta(days=i), value) for i, value in enumerate([3.0, 4.0, 4.0])]
+    zeros = [(START + timedelta(days=i), 0.0) for i in range(3)]
+
+    counted = time_chart(title="installs", lines=[Line("n", points, step=True)], counts=True)
+    flat = time_chart(title="installs", lines=[Line("n", zeros, step=True)], counts=True)
+
+    assert re.findall(r'class="pi-y-tick"[^>]*>([^<]+)<', counted) == ["0", "1", "2", "3", "4"]
+    assert re.findall(r'class="pi-y-tick"[^>]*>([^<]+)<', flat) == ["0", "1"]
+
+
+def test_a_year_gets_at_most_seven_time_ticks():
+    points = [(START, 1.0), (START + timedelta(days=365), 2.0)]
+
+    labels = re.findall(r'class="pi-x-tick"[^>]*>([^<]+)<', time_chart(title="year", lines=[Line("x", points)]))
+
+    assert 2 <= len(labels) <= 7
+
+
+def test_values_that_are_not_finite_are_left_out_of_the_line():
+    points = [(START, 1.0), (START + timedelta(hours=1), float("nan")), (START + timedelta(hours=2), 3.0)]
+
+    svg = time_chart(title="gaps", lines=[Line("x", points)])
+
+    assert "nan" not in svg.lower() and 'data-points="2"' in svg
