@@ -3,7 +3,7 @@ from datetime import timedelta
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
 from rest_framework import serializers, status
 from rest_framework.response import Response
 
@@ -19,6 +19,7 @@ from core.serializers import (
 )
 from proactive.engine.backtest import DEFAULT_BACKTEST_DAYS, MAX_BACKTEST_DAYS, trigger_rule_backtest
 from proactive.engine.runner import trigger_rule_evaluate
+from proactive.engine.schedules import describe_schedule, next_occurrences
 from proactive.metric_providers import is_builtin_metric
 from proactive.metrics import metric_series
 from proactive.models import MAX_WINDOW_DAYS, RuleHealth, RuleType, Severity
@@ -38,6 +39,8 @@ from proactive.validators import (
 )
 from tenants.apis import TenantScopedApi
 from tenants.principals import actor_label
+
+NEXT_OCCURRENCES = 5
 
 
 class TriggerRuleOutputSerializer(serializers.Serializer):
@@ -64,6 +67,44 @@ class TriggerRuleOutputSerializer(serializers.Serializer):
         "anomaly rule needs: the rule cannot tell, which is not all clear); `error` (see lastError); `unknown` "
         "(not evaluated since it was created or its metric, schedule or window changed).",
     )
+    scheduleDescription = serializers.SerializerMethodField(
+        method_name="get_schedule_description",
+        help_text='Schedule rules: what `schedule` means, in plain English, e.g. "At 09:00, Monday through Friday '
+        '(UTC)". Null for metric rules and for a schedule that is not standard cron (see lastError).',
+    )
+    nextOccurrences = serializers.SerializerMethodField(
+        method_name="get_next_occurrences",
+        help_text=f"Schedule rules: the next {NEXT_OCCURRENCES} times the schedule occurs after now, the times the "
+        "engine runs the rule (also shown while it is disabled). Null for metric rules.",
+    )
+
+    @extend_schema_field(serializers.CharField(allow_null=True))
+    def get_schedule_description(self, rule) -> str | None:
+        if rule.type != RuleType.SCHEDULE:
+            return None
+        try:
+            return describe_schedule(rule.schedule)
+        except ValueError:
+            return None
+
+    @extend_schema_field(
+        {
+            "type": ["array", "null"],
+            "items": {"type": "string", "format": "date-time"},
+            "minItems": NEXT_OCCURRENCES,
+            "maxItems": NEXT_OCCURRENCES,
+        }
+    )
+    def get_next_occurrences(self, rule) -> list[str] | None:
+        if rule.type != RuleType.SCHEDULE:
+            return None
+        # One "now" for the whole response: every rule of a page counts from the same moment.
+        now = self.context.setdefault("now", timezone.now())
+        try:
+            occurrences = next_occurrences(rule.schedule, after=now, count=NEXT_OCCURRENCES)
+        except ValueError:  # croniter finds none: a schedule that never occurs, which only an old rule can have
+            return None
+        return [serializers.DateTimeField().to_representation(moment) for moment in occurrences]
 
 
 class TriggerRuleInputSerializer(StrictInputSerializer):

@@ -119,6 +119,7 @@ def test_rules_from_create_to_delete(generated, tenant_api):
     assert [item.id for item in listed.results] == [rule.id] and listed.next_ is None
     assert fetched.created_at == rule.created_at
     assert (patched.threshold, patched.enabled, patched.next_run_at) == (30.5, False, None)
+    assert (rule.schedule_description, rule.next_occurrences) == (None, None)
     assert deleted.status_code == 204
     assert gone.status_code == 404 and gone.parsed.error == "not_found"
 
@@ -311,6 +312,11 @@ def test_backtests(generated, tenant_api):
         ),
     )
 
+    assert rule.schedule_description == "At 13:00, only on Monday (UTC)"
+    assert len(rule.next_occurrences) == 5
+    assert all(
+        (moment.weekday(), moment.hour, moment.utcoffset()) == (0, 13, timedelta(0)) for moment in rule.next_occurrences
+    )
     assert saved.firing_count == 4 and len(saved.alerts) == 1 and saved.alerts[0].resolved_at is None
     assert isinstance(saved.alerts[0].evidence, models.ScheduleEvidence)
     assert draft.status_code == 200 and draft.parsed.firing_count == 0 and draft.parsed.points_read == 0

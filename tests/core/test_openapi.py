@@ -216,6 +216,22 @@ def test_limits_are_in_the_schema():
     assert (snooze["minimum"], snooze["maximum"]) == (1, 43200)
 
 
+def test_a_rule_describes_its_schedule_and_next_occurrences():
+    properties = published_schema()["components"]["schemas"]["TriggerRule"]["properties"]
+
+    assert {k: v for k, v in properties["scheduleDescription"].items() if k != "description"} == {
+        "type": ["string", "null"],
+        "readOnly": True,
+    }
+    assert {k: v for k, v in properties["nextOccurrences"].items() if k != "description"} == {
+        "type": ["array", "null"],
+        "items": {"type": "string", "format": "date-time"},
+        "minItems": 5,
+        "maxItems": 5,
+        "readOnly": True,
+    }
+
+
 def test_tenant_operations_document_the_tenant_header():
     for path, method, op in operations():
         names = {p["name"] for p in op.get("parameters", [])}

@@ -1,7 +1,8 @@
-from datetime import datetime
+from datetime import UTC, datetime
 
 import pytest
 from django.db import IntegrityError, transaction
+from django.utils import timezone
 
 from proactive.models import TriggerRule
 from tests.factories import TriggerRuleFactory, raise_alert
@@ -203,3 +204,81 @@ def test_database_refuses_rules_that_skip_validation(tenant):
     ]:
         with pytest.raises(IntegrityError), transaction.atomic():
             TriggerRule.objects.create(tenant=tenant, name="raw", **bad)
+
+
+NOW = datetime(2026, 12, 30, 12, 0, 30, tzinfo=UTC)  # a Wednesday
+NEXT_FIVE_MONDAYS_AT_13 = [
+    "2027-01-04T13:00:00Z",
+    "2027-01-11T13:00:00Z",
+    "2027-01-18T13:00:00Z",
+    "2027-01-25T13:00:00Z",
+    "2027-02-01T13:00:00Z",
+]
+
+
+@pytest.fixture
+def frozen_now(monkeypatch):
+    monkeypatch.setattr(timezone, "now", lambda: NOW)
+    return NOW
+
+
+def explained(body: dict) -> tuple:
+    return body["scheduleDescription"], body["nextOccurrences"]
+
+
+def test_a_schedule_rule_explains_itself_in_every_response(tenant_client, frozen_now):
+    created = tenant_client.post("/triggers", SCHEDULE_RULE, format="json").json()
+    listed = tenant_client.get("/triggers").json()["results"][0]
+    fetched = tenant_client.get(f"/triggers/{created['id']}").json()
+
+    assert explained(created) == ("At 13:00, only on Monday (UTC)", NEXT_FIVE_MONDAYS_AT_13)
+    assert explained(listed) == explained(fetched) == explained(created)
+    assert created["nextRunAt"] == "2027-01-04T13:00:00Z"  # the first occurrence is when the engine runs it
+
+
+def test_a_disabled_schedule_rule_still_shows_what_its_schedule_means(tenant, tenant_client, frozen_now):
+    rule = TriggerRuleFactory(tenant=tenant, type="schedule", schedule="0 13 * * 1")
+
+    disabled = tenant_client.patch(f"/triggers/{rule.pk}", {"enabled": False}, format="json").json()
+    rescheduled = tenant_client.patch(f"/triggers/{rule.pk}", {"schedule": "30 8 1 jan,jul *"}, format="json").json()
+
+    assert disabled["nextRunAt"] is None
+    assert explained(disabled) == ("At 13:00, only on Monday (UTC)", NEXT_FIVE_MONDAYS_AT_13)
+    assert explained(rescheduled) == (
+        "At 08:30, on day 1 of the month, only in January and July (UTC)",
+        [
+            "2027-01-01T08:30:00Z",
+            "2027-07-01T08:30:00Z",
+            "2028-01-01T08:30:00Z",
+            "2028-07-01T08:30:00Z",
+            "2029-01-01T08:30:00Z",
+        ],
+    )
+
+
+def test_metric_rules_have_no_schedule_to_explain(tenant_client, frozen_now):
+    created = tenant_client.post("/triggers", THRESHOLD_RULE, format="json").json()
+    anomaly = tenant_client.post("/triggers", ANOMALY_RULE, format="json").json()
+    listed = tenant_client.get("/triggers").json()["results"]
+    fetched = tenant_client.get(f"/triggers/{created['id']}").json()
+
+    assert [explained(body) for body in (created, anomaly, *listed, fetched)] == [(None, None)] * 5
+
+
+def test_a_schedule_saved_before_standard_cron_shows_when_it_runs_but_no_description(tenant, tenant_client, frozen_now):
+    rule = TriggerRuleFactory(tenant=tenant, type="schedule", schedule="0 * * * *")
+    TriggerRule.objects.filter(pk=rule.pk).update(schedule="*/100 * * * *")  # as croniter used to accept
+
+    body = tenant_client.get(f"/triggers/{rule.pk}").json()
+
+    # croniter, and so the engine, reads it as minute 0 of every hour.
+    assert explained(body) == (
+        None,
+        [
+            "2026-12-30T13:00:00Z",
+            "2026-12-30T14:00:00Z",
+            "2026-12-30T15:00:00Z",
+            "2026-12-30T16:00:00Z",
+            "2026-12-30T17:00:00Z",
+        ],
+    )
