@@ -13,7 +13,7 @@ include .env
 export
 endif
 
-.PHONY: run test lint import-graph install install-test clean
+.PHONY: run test lint import-graph install install-test chromium clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -29,6 +29,14 @@ $(VENV)/.installed-test: $(VENV)/.installed requirements-test.txt
 
 install: $(VENV)/.installed
 install-test: $(VENV)/.installed-test
+
+# The browser tests drive Debian's chromium, never a downloaded browser build. Installed here when it
+# is missing and apt can install it; where it cannot be, those tests are skipped and say why.
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && \
+	  { DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null 2>&1 || \
+	    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }; }; } || \
+	  echo "make: chromium is not installed and could not be installed; the browser tests will be skipped" >&2
 
 # Zero configuration: SQLite in var/ and a filesystem Celery broker, DEBUG on.
 # Set DATABASE_URL / CELERY_BROKER_URL (in the environment or .env) for PostgreSQL and Redis.
@@ -47,7 +55,7 @@ run: install
 
 # Style and architecture first (seconds), then the suite against the local PostgreSQL and Redis
 # (config/settings_test.py has the defaults).
-test: install-test lint
+test: install-test chromium lint
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 # ruff's rules and layout, and the one-way dependencies between the apps (pyproject.toml).

@@ -165,8 +165,6 @@ class AlertAdmin(admin.ModelAdmin):
         "observed_value",
         "short_reason",
         "triggered_at",
-        "acknowledged_at",
-        "resolved_at",
     ]
     list_display_links = ["id", "rule_name"]
     list_filter = ["status", "severity", "tenant", RuleFilter, "rule_type"]

@@ -2,7 +2,7 @@ from datetime import datetime
 
 from django.db.models import QuerySet
 
-from proactive.models import MetricPoint, TriggerRule
+from proactive.models import MetricPoint, RuleHealth, TriggerRule
 from tenants.models import Tenant
 
 
@@ -28,3 +28,10 @@ def metric_point_list(
     if until is not None:
         queryset = queryset.filter(timestamp__lte=until)
     return queryset
+
+
+def trigger_rules_needing_attention(*, tenant: Tenant) -> QuerySet[TriggerRule]:
+    """Enabled rules whose last evaluation failed or found no data: they watch nothing right now."""
+    return TriggerRule.objects.filter(
+        tenant=tenant, enabled=True, health__in=[RuleHealth.ERROR, RuleHealth.NO_DATA]
+    ).order_by("health", "name")

@@ -1,12 +1,32 @@
 from django.contrib import admin, messages
+from django.contrib.admin.utils import unquote
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import Http404, HttpResponseNotAllowed
+from django.template.loader import render_to_string
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils import timezone
+from django.utils.html import format_html, format_html_join
 
-from proactive.models import MetricPoint, TriggerRule
+from core.exceptions import ApplicationError
+from proactive.admin.charts import backtest_chart
+from proactive.engine.backtest import MAX_BACKTEST_DAYS, trigger_rule_backtest
+from proactive.engine.schedules import describe_schedule, next_occurrences
+from proactive.models import MetricPoint, RuleHealth, RuleType, TriggerRule
 from proactive.services import (
     RULE_FIELDS,
+    trigger_rule_build,
     trigger_rule_create,
     trigger_rule_update,
     trigger_rules_set_enabled,
 )
+
+RULE_PAGE_DAYS = 7  # the backtest a saved rule's page shows
+BACKTEST_TEMPLATE = "admin/proactive/triggerrule/backtest.html"
+PREVIEW_DAY_CHOICES = (1, 7, 30, 90)
+ALERTS_LISTED = 20
+DISABLED = "disabled"
+STATUS_COLORS = {RuleHealth.OK: "#2e7d32", RuleHealth.NO_DATA: "#b26a00", RuleHealth.ERROR: "#c62828"}
 
 
 @admin.action(description="Enable selected rules")
@@ -21,6 +41,27 @@ def disable_rules(modeladmin, request, queryset):
     modeladmin.message_user(request, f"Disabled {count} rule(s).", messages.SUCCESS)
 
 
+class HealthFilter(admin.SimpleListFilter):
+    """What the engine last saw of an enabled rule; disabled rules are their own answer."""
+
+    title = "health"
+    parameter_name = "health"
+
+    def lookups(self, request, model_admin):
+        return [*RuleHealth.choices, (DISABLED, "Disabled")]
+
+    def queryset(self, request, queryset):
+        if self.value() == DISABLED:
+            return queryset.filter(enabled=False)
+        if self.value() in RuleHealth.values:
+            return queryset.filter(enabled=True, health=self.value())
+        return queryset
+
+
+def rule_status(rule: TriggerRule) -> str:
+    return DISABLED if not rule.enabled else rule.health
+
+
 @admin.register(TriggerRule)
 class TriggerRuleAdmin(admin.ModelAdmin):
     list_display = [
@@ -28,20 +69,23 @@ class TriggerRuleAdmin(admin.ModelAdmin):
         "tenant",
         "type",
         "severity",
-        "enabled",
-        "health",
+        "status",
         "next_run_at",
         "last_fired_at",
         "short_error",
     ]
-    list_filter = ["type", "severity", "enabled", "health", "tenant"]
+    list_filter = [HealthFilter, "type", "severity", "tenant"]
     search_fields = ["name", "metric", "schedule", "tenant__id", "tenant__name"]
     list_select_related = ["tenant"]
     autocomplete_fields = ["tenant"]
     actions = [enable_rules, disable_rules]
+    change_form_template = "admin/proactive/triggerrule/change_form.html"
     fieldsets = [
         (None, {"fields": ["tenant", "name", "type", "severity", "enabled"]}),
-        ("Condition", {"fields": ["schedule", "metric", "threshold", "window_days", "auto_resolve"]}),
+        (
+            "Condition",
+            {"fields": ["schedule", "schedule_explained", "metric", "threshold", "window_days", "auto_resolve"]},
+        ),
         (
             "Engine",
             {
@@ -59,6 +103,7 @@ class TriggerRuleAdmin(admin.ModelAdmin):
         ),
     ]
     readonly_fields = [
+        "schedule_explained",
         "health",
         "next_run_at",
         "last_evaluated_at",
@@ -69,9 +114,29 @@ class TriggerRuleAdmin(admin.ModelAdmin):
         "updated_at",
     ]
 
+    class Media:
+        js = ["proactive/admin/rule_form.js"]
+
+    @admin.display(description="Status", ordering="health")
+    def status(self, rule):
+        status = rule_status(rule)
+        label = "Disabled" if status == DISABLED else RuleHealth(status).label
+        return format_html(
+            '<span class="pi-status" data-status="{}" style="color:{}">● {}</span>',
+            status,
+            STATUS_COLORS.get(status, "#777"),
+            label,
+        )
+
     @admin.display(description="Last error")
     def short_error(self, rule):
         return (rule.last_error[:80] + "…") if len(rule.last_error) > 80 else rule.last_error
+
+    @admin.display(description="Runs")
+    def schedule_explained(self, rule):
+        if rule is None or rule.type != RuleType.SCHEDULE or not rule.schedule:
+            return "—"
+        return _schedule_html(rule.schedule)
 
     def get_readonly_fields(self, request, obj=None):
         return [*self.readonly_fields, "tenant"] if obj else self.readonly_fields
@@ -85,6 +150,97 @@ class TriggerRuleAdmin(admin.ModelAdmin):
             saved = trigger_rule_create(tenant=form.cleaned_data["tenant"], **fields)
         obj.pk = saved.pk
         obj.refresh_from_db()
+
+    # --- Backtest: on a saved rule's page, and "Preview" of the form's unsaved values -----------
+
+    def get_urls(self):
+        preview = self.admin_site.admin_view(self.preview_view)
+        return [
+            path("preview/", preview, name="proactive_triggerrule_preview"),
+            path("<path:object_id>/preview/", preview, name="proactive_triggerrule_preview_saved"),
+            *super().get_urls(),
+        ]
+
+    def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
+        if obj is not None:
+            preview_url = reverse("admin:proactive_triggerrule_preview_saved", args=[obj.pk])
+            context["backtest_html"] = render_to_string(
+                BACKTEST_TEMPLATE, self.backtest_context(rule=obj, days=RULE_PAGE_DAYS), request
+            )
+        else:
+            preview_url = reverse("admin:proactive_triggerrule_preview")
+        context.update(preview_url=preview_url, preview_day_choices=PREVIEW_DAY_CHOICES, rule_page_days=RULE_PAGE_DAYS)
+        return super().render_change_form(request, context, add, change, form_url, obj)
+
+    def preview_view(self, request, object_id=None):
+        """Backtest the form's values without saving them; answers the panel's HTML."""
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        obj = None
+        if object_id is not None:
+            obj = self.get_object(request, unquote(object_id))
+            if obj is None:
+                raise Http404
+        allowed = self.has_change_permission(request, obj) if obj else self.has_add_permission(request)
+        if not allowed:
+            raise PermissionDenied
+        data = request.POST.copy()
+        data["name"] = data.get("name") or "Preview"  # a rule can be previewed before it is named
+        form = self.get_form(request, obj, change=obj is not None)(data, instance=obj)
+        days = _days(request.POST.get("preview_days"))
+        context = {"days": days, "preview": True}
+        if not form.is_valid():
+            context["errors"] = [(field, error) for field, errors in form.errors.items() for error in errors]
+        else:
+            fields = {name: form.cleaned_data[name] for name in RULE_FIELDS if name in form.cleaned_data}
+            try:
+                rule = trigger_rule_build(tenant=obj.tenant if obj else form.cleaned_data["tenant"], **fields)
+                context = self.backtest_context(rule=rule, days=days, preview=True)
+            except ValidationError as exc:
+                context["errors"] = [(field, error) for field, errors in exc.message_dict.items() for error in errors]
+            except ApplicationError as exc:
+                context["errors"] = [("", exc.message)]
+        return TemplateResponse(request, BACKTEST_TEMPLATE, context)
+
+    def backtest_context(self, *, rule: TriggerRule, days: int, preview: bool = False) -> dict:
+        context = {"days": days, "preview": preview, "rule": rule}
+        try:
+            result = trigger_rule_backtest(rule=rule, days=days)
+        except ApplicationError as exc:
+            return {**context, "errors": [("metric", exc.message)]}
+        context.update(
+            result=result,
+            alerts=result.alerts[:ALERTS_LISTED],
+            more_alerts=max(len(result.alerts) - ALERTS_LISTED, 0),
+        )
+        if rule.type == RuleType.SCHEDULE:
+            if preview:  # a saved rule's page explains its schedule among its fields
+                context["schedule_html"] = _schedule_html(rule.schedule)
+        else:
+            context["chart"] = backtest_chart(
+                rule=rule, result=result, title=f"{rule.metric}, last {days} day(s), replayed"
+            )
+        return context
+
+
+def _days(value) -> int:
+    try:
+        return min(max(int(value), 1), MAX_BACKTEST_DAYS)
+    except (TypeError, ValueError):
+        return RULE_PAGE_DAYS
+
+
+def _schedule_html(schedule: str):
+    try:
+        description = describe_schedule(schedule)
+    except ValueError as exc:  # saved before the validator was strict; the engine still runs it
+        return format_html('<div class="pi-schedule">{}</div>', str(exc))
+    upcoming = next_occurrences(schedule, after=timezone.now(), count=5)
+    return format_html(
+        '<div class="pi-schedule"><strong>{}</strong><br>Next: <ol class="pi-next-runs">{}</ol></div>',
+        description,
+        format_html_join("", "<li>{}</li>", ((f"{at:%Y-%m-%d %H:%M} UTC",) for at in upcoming)),
+    )
 
 
 @admin.register(MetricPoint)

@@ -175,7 +175,7 @@ def test_list_shows_reason_and_observed_value_and_filters_by_tenant_rule_status_
 
     assert list(page.context["cl"].result_list) == [shown]
     assert "1,234,568" in body and "Spend spike fired." in body
-    assert f'?rule={other_rule.pk}' not in body  # the rule filter lists the chosen tenant's rules only
+    assert f"?rule={other_rule.pk}" not in body  # the rule filter lists the chosen tenant's rules only
     assert staff.get(CHANGELIST, {"status__exact": "resolved"}).context["cl"].result_count == 0
     assert staff.get(CHANGELIST, {"rule": "not-a-number"}).context["cl"].result_count == 0
 
@@ -206,7 +206,9 @@ def test_anomaly_evidence_is_a_readable_table_with_the_raw_json_folded(staff, te
 
 
 def test_evidence_rows_for_threshold_and_schedule_alerts():
-    threshold = evidence_rows({"metric": "m", "value": 0.000123456, "threshold": 5, "observedAt": "2026-11-26T14:00:00Z"})
+    threshold = evidence_rows(
+        {"metric": "m", "value": 0.000123456, "threshold": 5, "observedAt": "2026-11-26T14:00:00Z"}
+    )
     schedule = evidence_rows({"schedule": "0 9 * * 1", "scheduledFor": "2026-11-23T09:00:00Z"})
 
     assert threshold == [

@@ -1,0 +1,202 @@
+"""The rule pages of the staff console: health, schedules explained, the backtest panel and Preview."""
+
+import re
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from django.utils import timezone
+
+from alerts.models import Alert
+from proactive.models import TriggerRule
+from tests.factories import StaffUserFactory, TriggerRuleFactory, metric_points
+
+pytestmark = pytest.mark.django_db
+
+RULES = "/admin/proactive/triggerrule/"
+
+
+@pytest.fixture
+def staff(client):
+    client.force_login(StaffUserFactory())
+    return client
+
+
+def form(**overrides):
+    return {
+        "tenant": "acme",
+        "name": "Preview me",
+        "type": "metric_threshold",
+        "severity": "warning",
+        "enabled": "on",
+        "schedule": "",
+        "metric": "queue.depth",
+        "threshold": "50",
+        "window_days": "",
+        "preview_days": "1",
+        **overrides,
+    }
+
+
+def spiky_minutes(tenant, metric="queue.depth"):
+    """A day of one-minute points at 10, with three spikes to 80 (two of them within the hour)."""
+    end = timezone.now().replace(second=0, microsecond=0) - timedelta(minutes=5)
+    values = [10.0] * 1440
+    for minute in (300, 330, 1000):
+        values[minute] = 80.0
+    metric_points(tenant, metric, *values, end=end, every=timedelta(minutes=1))
+
+
+def test_status_column_and_health_filter_tell_disabled_from_ok_no_data_and_error(staff, tenant):
+    ok = TriggerRuleFactory(tenant=tenant, name="Healthy")
+    TriggerRule.objects.filter(pk=ok.pk).update(health="ok")
+    errored = TriggerRuleFactory(tenant=tenant, name="Broken")
+    TriggerRule.objects.filter(pk=errored.pk).update(health="error", last_error="boom")
+    no_data = TriggerRuleFactory(tenant=tenant, name="Silent")
+    TriggerRule.objects.filter(pk=no_data.pk).update(health="noData")
+    disabled_but_ok = TriggerRuleFactory(tenant=tenant, name="Switched off", enabled=False)
+    TriggerRule.objects.filter(pk=disabled_but_ok.pk).update(health="ok")
+
+    def names(health):
+        return sorted(rule.name for rule in staff.get(RULES, {"health": health}).context["cl"].result_list)
+
+    assert names("ok") == ["Healthy"]
+    assert names("error") == ["Broken"]
+    assert names("noData") == ["Silent"]
+    assert names("disabled") == ["Switched off"]
+    listing = staff.get(RULES).content.decode()
+    assert re.findall(r'data-status="(\w+)"', listing).count("disabled") == 1
+    assert "● No data" in listing and "● Error" in listing and "● Disabled" in listing
+
+
+def test_schedule_rule_page_explains_the_cron_and_lists_the_next_five_runs(staff, tenant):
+    rule = TriggerRuleFactory(tenant=tenant, type="schedule", schedule="30 9 * * 1-5", metric="", threshold=None)
+
+    body = staff.get(f"{RULES}{rule.pk}/change/").content.decode()
+
+    assert "At 09:30, Monday through Friday (UTC)" in body
+    runs = re.findall(r"<li>(\d{4}-\d\d-\d\d 09:30 UTC)</li>", body)
+    assert len(runs) == 5 and runs == sorted(runs)
+    assert "the schedule had" in body  # its backtest: occurrences in the last days
+
+
+def test_metric_rule_page_backtests_the_last_week_with_chart_and_would_be_alerts(staff, tenant):
+    spiky_minutes(tenant)
+    rule = TriggerRuleFactory(tenant=tenant, metric="queue.depth", threshold=50.0, auto_resolve=True)
+
+    body = staff.get(f"{RULES}{rule.pk}/change/").content.decode()
+
+    assert 'data-alerts="3" data-flaps="1"' in body
+    assert re.search(r'class="pi-line" data-series="queue.depth" data-points="\d+"', body)
+    assert 'class="pi-threshold" data-series="threshold" data-value="50.0"' in body
+    assert body.count('class="pi-span" data-series="would-be alert"') == 3
+    assert not Alert.objects.exists()
+
+
+def test_preview_backtests_unsaved_values_and_saves_nothing(staff, tenant):
+    spiky_minutes(tenant)
+
+    response = staff.post(f"{RULES}preview/", form(threshold="50", auto_resolve="on"))
+
+    body = response.content.decode()
+    assert response.status_code == 200
+    assert "Preview of the values in the form (not saved)." in body
+    assert 'data-alerts="3" data-flaps="1" data-firings="3"' in body
+    assert body.count('class="pi-marker" data-series="would-be alert opens"') == 3
+    assert not TriggerRule.objects.exists() and not Alert.objects.exists()
+
+
+def test_preview_of_an_anomaly_rule_draws_the_band(staff, tenant):
+    spiky_minutes(tenant)
+
+    body = staff.post(
+        f"{RULES}preview/", form(type="anomaly", threshold="3", window_days="1", auto_resolve="on")
+    ).content.decode()
+
+    assert re.search(r'class="pi-band" data-series="mean ± 3σ" data-points="\d+"', body)
+    assert int(re.search(r'data-alerts="(\d+)"', body).group(1)) >= 1
+
+
+def test_preview_on_a_saved_rule_uses_the_form_values_not_the_saved_ones(staff, tenant):
+    spiky_minutes(tenant)
+    rule = TriggerRuleFactory(tenant=tenant, metric="queue.depth", threshold=50.0)
+
+    body = staff.post(f"{RULES}{rule.pk}/preview/", form(threshold="100")).content.decode()
+
+    assert 'data-alerts="0"' in body
+    rule.refresh_from_db()
+    assert rule.threshold == 50.0
+
+
+def test_preview_shows_the_same_validation_errors_as_saving_and_changes_nothing(staff, tenant):
+    body = staff.post(
+        f"{RULES}preview/", form(type="schedule", schedule="61 * * * *", metric="", threshold="")
+    ).content.decode()
+
+    assert "These values cannot be backtested" in body
+    assert "<strong>schedule</strong>: &#x27;61 * * * *&#x27; is not a valid cron expression" in body
+    assert not TriggerRule.objects.exists()
+
+
+def test_preview_can_run_before_the_rule_is_named(staff, tenant):
+    body = staff.post(f"{RULES}preview/", form(name="")).content.decode()
+
+    assert "These values cannot be backtested" not in body and 'data-alerts="0"' in body
+
+
+def test_preview_is_post_only_and_needs_a_rule_that_exists(staff, tenant):
+    assert staff.get(f"{RULES}preview/").status_code == 405
+    assert staff.post(f"{RULES}999999/preview/", form()).status_code == 404
+
+
+def test_add_form_carries_the_preview_button_and_the_type_switching_script(staff):
+    body = staff.get(f"{RULES}add/").content.decode()
+
+    assert 'id="rule-preview-button" data-url="/admin/proactive/triggerrule/preview/"' in body
+    assert "proactive/admin/rule_form.js" in body
+
+
+def test_preview_of_a_schedule_explains_it_and_counts_its_occurrences(staff, tenant):
+    body = staff.post(
+        f"{RULES}preview/",
+        form(type="schedule", schedule="0 */6 * * *", metric="", threshold="", preview_days="7"),
+    ).content.decode()
+
+    assert "<strong>Every 6 hours (UTC)</strong>" in body
+    assert re.search(r"the schedule had (2[89]|30) occurrences", body)
+    assert len(re.findall(r"<li>\d{4}-\d\d-\d\d \d\d:00 UTC</li>", body)) == 5
+
+
+def test_a_schedule_saved_before_cron_was_strict_still_shows_its_page(staff, tenant):
+    rule = TriggerRuleFactory(tenant=tenant, type="schedule", schedule="0 9 * * 1", metric="", threshold=None)
+    TriggerRule.objects.filter(pk=rule.pk).update(schedule="0 9 * * 1#2")  # croniter's "second Monday"
+
+    response = staff.get(f"{RULES}{rule.pk}/change/")
+
+    assert response.status_code == 200
+    assert "day of week &#x27;1#2&#x27; is not standard cron" in response.content.decode()
+
+
+def test_staff_who_may_only_view_rules_cannot_preview(client, tenant):
+    from django.contrib.auth.models import Permission
+
+    from tests.factories import UserFactory
+
+    viewer = UserFactory(is_staff=True)
+    viewer.user_permissions.add(Permission.objects.get(codename="view_triggerrule"))
+    client.force_login(viewer)
+    rule = TriggerRuleFactory(tenant=tenant)
+
+    page = client.get(f"{RULES}{rule.pk}/change/").content.decode()
+
+    assert "rule-preview-button" not in page
+    assert client.post(f"{RULES}{rule.pk}/preview/", form()).status_code == 403
+    assert client.post(f"{RULES}preview/", form()).status_code == 403
+
+
+def test_the_form_script_is_shipped_as_a_static_file():
+    from django.contrib.staticfiles import finders
+
+    script = Path(finders.find("proactive/admin/rule_form.js")).read_text()
+
+    assert '"schedule": ' not in script and "schedule:" in script and "rule-preview-button" in script

@@ -1,0 +1,91 @@
+"""The tenant pages of the staff console: daily usage charts and the overview."""
+
+import re
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from alerts.services import alert_resolve
+from billing.services.usage import usage_insert_if_missing
+from marketplace.services import widget_install, widget_register
+from proactive.models import TriggerRule
+from tests.factories import StaffUserFactory, TriggerRuleFactory, raise_alert
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def staff(client):
+    client.force_login(StaffUserFactory())
+    return client
+
+
+def usage(tenant, day, tokens=0, tasks=0, alerts=0, widgets=0):
+    usage_insert_if_missing(
+        tenant_id=tenant.pk,
+        day=day,
+        values={"tokens_used": tokens, "tasks_executed": tasks, "alerts_triggered": alerts, "active_widgets": widgets},
+    )
+
+
+def test_tenant_page_charts_the_four_usage_counters_over_ninety_days(staff, tenant):
+    today = timezone.now().date()
+    usage(tenant, today, tokens=1500, tasks=3, alerts=2, widgets=1)
+    usage(tenant, today - timedelta(days=89), tokens=700)
+    usage(tenant, today - timedelta(days=90), tokens=999_999)  # outside the 90 days
+
+    body = staff.get(f"/admin/tenants/tenant/{tenant.pk}/change/").content.decode()
+
+    for counter in ("tokens_used", "tasks_executed", "alerts_triggered", "active_widgets"):
+        assert f'class="pi-line" data-series="{counter}" data-points="90"' in body
+    tokens_chart = re.search(r"<svg[^>]*aria-label=\"Tokens used per day\".*?</svg>", body, re.S).group(0)
+    y_ticks = re.findall(r'class="pi-y-tick"[^>]*>([^<]+)<', tokens_chart)
+    assert y_ticks[-1] == "1500"  # the scale reaches today's 1,500, not the 999,999 before the 90 days
+
+
+def test_overview_shows_open_alerts_by_severity_rules_needing_attention_widgets_and_month_usage(
+    staff, tenant, other_tenant
+):
+    critical = TriggerRuleFactory(tenant=tenant, severity="critical")
+    raise_alert(critical)
+    raise_alert(TriggerRuleFactory(tenant=tenant, severity="warning"))
+    alert_resolve(alert=raise_alert(TriggerRuleFactory(tenant=tenant, severity="info")), actor="engine")
+    raise_alert(TriggerRuleFactory(tenant=other_tenant, severity="critical"))  # not this tenant's
+    broken = TriggerRuleFactory(tenant=tenant, name="Broken rule")
+    TriggerRule.objects.filter(pk=broken.pk).update(health="error", last_error="Reading 'x' failed: timeout")
+    silent = TriggerRuleFactory(tenant=tenant, name="Silent rule")
+    TriggerRule.objects.filter(pk=silent.pk).update(health="noData")
+    off = TriggerRuleFactory(tenant=tenant, name="Disabled rule", enabled=False)
+    TriggerRule.objects.filter(pk=off.pk).update(health="error")
+    today = timezone.now().date()
+    usage(tenant, today, tokens=1200, tasks=4, alerts=3, widgets=1)
+    if today.day > 1:
+        usage(tenant, today - timedelta(days=1), tokens=300, widgets=2)
+    usage(tenant, today.replace(day=1) - timedelta(days=1), tokens=50_000)  # last month
+    widget = widget_register(
+        slug="revenue-radar",
+        name="Revenue radar",
+        version="1.0.0",
+        dashboard={"tile": {"title": "Radar", "size": "md"}},
+    ).widget
+    widget_install(tenant=tenant, widget=widget)
+
+    response = staff.get(f"/admin/tenants/tenant/{tenant.pk}/overview/")
+    body = response.content.decode()
+
+    counts = dict(re.findall(r'<tr data-severity="(\w+)"><th>\w+</th><td class="pi-count">(?:<a [^>]+>)?(\d+)', body))
+    assert counts == {"critical": "1", "warning": "1", "info": "0"}
+    assert "Open alerts (2)" in body
+    assert "Broken rule" in body and "timeout" in body and "Silent rule" in body
+    assert "Disabled rule" not in body
+    assert "Revenue radar" in body and "Radar · md" in body
+    usage_rows = dict(re.findall(r"<tr><th>([^<]+)</th><td>([\d,]+)</td></tr>", body))
+    assert usage_rows["Tokens used"] == f"{1200 + (300 if today.day > 1 else 0):,}"
+    assert usage_rows["Active widgets (peak day)"] == ("2" if today.day > 1 else "1")
+
+
+def test_overview_of_an_unknown_tenant_is_404_and_needs_staff(staff, client, tenant):
+    assert staff.get("/admin/tenants/tenant/nope/overview/").status_code == 404
+    client.logout()
+    assert client.get(f"/admin/tenants/tenant/{tenant.pk}/overview/").status_code == 302  # to the login page
