@@ -232,3 +232,32 @@ def test_backtesting_a_daily_usage_anomaly_compares_whole_days(tenant, tenant_cl
     [alert] = result["alerts"]
     assert alert["evidence"]["value"] == 9000.0  # yesterday, seen from today's midnight on
     assert alert["openedAt"] == f"{today:%Y-%m-%d}T00:00:00Z" and alert["resolvedAt"] is None
+
+
+@pytestmark_db
+def test_the_api_counts_a_flapping_series_flaps(tenant, tenant_client):
+    # Every 20 minutes the value crosses 25 one way or the other: six alerts, each re-opened 20 minutes
+    # after the previous one resolved.
+    end = timezone.now().replace(second=0, microsecond=0) - timedelta(minutes=10)
+    values = [30.0 if i % 2 == 0 else 10.0 for i in range(12)]
+    metric_points(tenant, "checkout.errors", *values, end=end, every=timedelta(minutes=20))
+    body = {"name": "Flappy", "type": "metric_threshold", "metric": "checkout.errors", "threshold": 25}
+
+    result = tenant_client.post("/triggers/backtest", {**body, "autoResolve": True, "days": 1}, format="json").json()
+    held = tenant_client.post("/triggers/backtest", {**body, "days": 1}, format="json").json()
+
+    assert len(result["alerts"]) == 6 and result["flaps"] == 5 and result["firingCount"] == 6 * 20
+    assert all(a["resolvedAt"] is not None for a in result["alerts"])  # the series ends low
+    assert len(held["alerts"]) == 1 and held["flaps"] == 0  # without auto-resolve the first alert stays open
+
+
+@pytestmark_db
+def test_the_api_finds_nothing_in_a_quiet_series(tenant, tenant_client):
+    end = timezone.now().replace(second=0, microsecond=0) - HOUR
+    metric_points(tenant, "checkout.errors", *([3.0] * 24 * 7), end=end)
+    body = {"name": "Quiet", "type": "anomaly", "metric": "checkout.errors", "threshold": 2.5, "days": 7}
+
+    result = tenant_client.post("/triggers/backtest", body, format="json").json()
+
+    assert (result["firingCount"], result["alerts"], result["firings"], result["flaps"]) == (0, [], [], 0)
+    assert result["pointsRead"] == 24 * 7 and len(result["band"]) > 0
