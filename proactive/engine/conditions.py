@@ -8,7 +8,7 @@ Evidence is what goes into an alert's payload (JSON: no NaN or infinity).
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 
 import numpy as np
@@ -39,9 +39,15 @@ def latest_occurrence(schedule: str, now: datetime) -> datetime:
     return croniter(schedule, next_minute).get_prev(datetime)
 
 
-@lru_cache(maxsize=4096)
 def next_occurrence(schedule: str, now: datetime) -> datetime:
-    """The first cron occurrence strictly after `now`. Cached: a tick asks for the same few often."""
+    """The first cron occurrence strictly after `now`, in UTC (cron is UTC here, whatever zone `now` is in)."""
+    return _next_occurrence_utc(schedule, now.astimezone(UTC))
+
+
+@lru_cache(maxsize=4096)
+def _next_occurrence_utc(schedule: str, now: datetime) -> datetime:
+    # Cached by instant: a tick asks for the same few often. Only UTC instants come in, so the cache
+    # never answers a UTC question with an occurrence croniter computed in another zone.
     return croniter(schedule, now).get_next(datetime)
 
 

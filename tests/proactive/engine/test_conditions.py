@@ -151,3 +151,16 @@ class TestAnomaly:
         result = evaluate_anomaly(metric="m", points=points)
 
         assert not result.fired and not math.isinf(result.evidence["zScore"] or 0)
+
+
+def test_next_occurrence_is_the_utc_one_whatever_zone_now_is_in():
+    from datetime import timezone as tz
+
+    from proactive.engine.conditions import next_occurrence
+
+    utc_moment = datetime(2026, 11, 26, 9, 0, tzinfo=UTC)
+    elsewhere = utc_moment.astimezone(tz(timedelta(hours=-5)))
+
+    # Asked from another zone first: the cache must not hand that zone's reading to a UTC caller.
+    assert next_occurrence("0 9 * * *", elsewhere) == datetime(2026, 11, 27, 9, tzinfo=UTC)
+    assert next_occurrence("0 9 * * *", utc_moment) == datetime(2026, 11, 27, 9, tzinfo=UTC)
