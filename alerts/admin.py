@@ -1,6 +1,7 @@
 """
 Alerts in the staff console. Staff work alerts here (acknowledge, resolve, snooze) through the same
-services as the API, so the history records them as `user:<username>`; nothing else is editable.
+services as the API, so the history records them as `user:<username>`; nothing else is editable,
+and nothing is deleted.
 """
 
 import json
@@ -17,6 +18,7 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
 from alerts.models import Alert, AlertEvent, AlertStatus, Notification
+from alerts.selectors import alert_rules_of_tenant
 from alerts.services import alert_acknowledge, alert_resolve, alert_snooze
 from core.exceptions import ApplicationError
 from tenants.principals import actor_label
@@ -100,18 +102,19 @@ class AlertEventInline(admin.TabularInline):
 
 
 class RuleFilter(admin.SimpleListFilter):
-    """The rules that raised alerts — of the chosen tenant, once one is chosen."""
+    """The rules that raised the chosen tenant's alerts (listed once a tenant is chosen: there may be many)."""
 
-    title = "rule"
+    title = "rule (choose a tenant first)"
     parameter_name = "rule"
-    shown = 100
 
     def lookups(self, request, model_admin):
-        alerts = Alert.objects.exclude(rule=None)
-        if tenant_id := request.GET.get("tenant__id__exact"):
-            alerts = alerts.filter(tenant_id=tenant_id)
-        rules = alerts.order_by("rule_id").values_list("rule_id", "rule_name", "tenant_id").distinct()[: self.shown]
-        return [(str(rule_id), f"{name} ({tenant_id})") for rule_id, name, tenant_id in rules]
+        tenant_id = request.GET.get("tenant__id__exact")
+        if not tenant_id:
+            return []
+        return [(str(rule_id), name) for rule_id, name in alert_rules_of_tenant(tenant_id=tenant_id)]
+
+    def has_output(self):
+        return True  # shown even without choices, so its title says how to get them
 
     def queryset(self, request, queryset):
         if self.value():
@@ -120,6 +123,9 @@ class RuleFilter(admin.SimpleListFilter):
             except ValueError:
                 return queryset.none()
         return queryset
+
+
+MAX_WORKED_AT_ONCE = 500  # one request works this many alerts at most (each in its own transaction)
 
 
 @admin.action(description="Acknowledge selected alerts", permissions=["work"])
@@ -171,6 +177,7 @@ class AlertAdmin(admin.ModelAdmin):
     search_fields = ["rule_name", "tenant__id"]
     date_hierarchy = "triggered_at"
     list_select_related = ["tenant"]
+    show_full_result_count = False  # no second COUNT(*) over every alert on each filtered page
     inlines = [AlertEventInline]
     actions = [acknowledge_alerts, resolve_alerts, snooze_alerts]
     action_form = AlertActionForm
@@ -218,11 +225,23 @@ class AlertAdmin(admin.ModelAdmin):
     def has_change_permission(self, request, obj=None):
         return False  # fields never change by hand; the work actions below change the status
 
+    def has_delete_permission(self, request, obj=None):
+        return False  # alerts and their history are the record: resolve, never delete
+
     def has_work_permission(self, request, obj=None):
         return request.user.has_perm("alerts.change_alert")
 
     def work_many(self, request, queryset, done: str, change) -> None:
         """Apply `change` to each selected alert in its own transaction; report what was skipped and why."""
+        selected = queryset.count()
+        if selected > MAX_WORKED_AT_ONCE:
+            self.message_user(
+                request,
+                f"{selected} alerts selected; work at most {MAX_WORKED_AT_ONCE} at a time (filter the list first). "
+                "Nothing was changed.",
+                messages.ERROR,
+            )
+            return
         actor = actor_label(request.user)
         changed, skipped = 0, []
         for alert in queryset.order_by("pk"):

@@ -1,4 +1,4 @@
-from django.db.models import Count, Prefetch, QuerySet
+from django.db.models import Count, Max, Prefetch, QuerySet
 
 from alerts.models import Alert, AlertEvent, AlertStatus, Notification, Severity
 from tenants.models import Tenant
@@ -43,3 +43,16 @@ def alert_open_counts_by_severity(*, tenant: Tenant) -> dict[str, int]:
         .order_by()
     )
     return {severity: counts.get(severity, 0) for severity in Severity.values}
+
+
+def alert_rules_of_tenant(*, tenant_id: str) -> list[tuple[int, str]]:
+    """(rule id, name on its latest alert) of each rule that raised one of the tenant's alerts, by name."""
+    latest = (
+        Alert.objects.filter(tenant_id=tenant_id, rule__isnull=False)
+        .values("rule_id")
+        .annotate(latest=Max("id"))
+        .values("latest")
+    )
+    return sorted(
+        Alert.objects.filter(pk__in=latest).values_list("rule_id", "rule_name"), key=lambda rule: (rule[1], rule[0])
+    )

@@ -402,9 +402,15 @@ class BacktestOutputSerializer(serializers.Serializer):
         source="firing_count", help_text="One-minute evaluations (or occurrences) that fired, over the whole span."
     )
     alerts = BacktestAlertOutputSerializer(
-        many=True, help_text="What one open alert per rule and auto-resolve would have made, nobody acting meanwhile."
+        many=True,
+        help_text="The first 1,000 alerts one open alert per rule and auto-resolve would have made, nobody acting "
+        "meanwhile.",
     )
-    flaps = serializers.IntegerField(help_text="Alerts that re-opened within an hour of the previous one resolving.")
+    alertCount = serializers.IntegerField(source="alert_count", help_text="All the alerts it would have made.")
+    alertsTruncated = serializers.BooleanField(source="alerts_truncated")
+    flaps = serializers.IntegerField(
+        help_text="Alerts (of all of them) that re-opened within an hour of the previous one resolving."
+    )
 
 
 class BacktestDaysInputSerializer(StrictInputSerializer):

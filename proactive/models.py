@@ -15,6 +15,10 @@ MAX_WINDOW_DAYS = 365
 
 
 METRIC_RULE_TYPES = (RuleType.METRIC_THRESHOLD, RuleType.ANOMALY)
+# The condition fields each type uses; the others must be empty (these values) on a rule of that type.
+METRIC_FIELDS = ("metric", "threshold", "window_days", "auto_resolve")
+FIELDS_OF_TYPE = {RuleType.SCHEDULE: ("schedule",), **{kind: METRIC_FIELDS for kind in METRIC_RULE_TYPES}}
+UNUSED_FIELD_VALUES = {"schedule": "", "metric": "", "threshold": None, "window_days": None, "auto_resolve": False}
 
 
 class RuleHealth(models.TextChoices):

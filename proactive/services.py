@@ -8,7 +8,7 @@ from core.exceptions import InvalidInput
 from core.validators import reject_unknown_fields
 from proactive.engine.conditions import next_occurrence
 from proactive.metric_providers import builtin_provider_for, namespace_noun
-from proactive.models import MetricPoint, RuleHealth, RuleType, TriggerRule
+from proactive.models import FIELDS_OF_TYPE, UNUSED_FIELD_VALUES, MetricPoint, RuleHealth, RuleType, TriggerRule
 from proactive.validators import validate_metric_identifier
 from tenants.models import Tenant
 
@@ -50,7 +50,6 @@ def _normalize(fields: dict) -> dict:
     return fields
 
 
-@transaction.atomic
 def trigger_rule_build(*, tenant: Tenant, **fields) -> TriggerRule:
     """The rule create would store, validated the same way, not saved (what a backtest replays)."""
     reject_unknown_fields(fields, allowed=RULE_FIELDS, what="rule")
@@ -59,6 +58,7 @@ def trigger_rule_build(*, tenant: Tenant, **fields) -> TriggerRule:
     return rule
 
 
+@transaction.atomic
 def trigger_rule_create(*, tenant: Tenant, now: datetime | None = None, **fields) -> TriggerRule:
     rule = trigger_rule_build(tenant=tenant, **fields)
     rule.next_run_at = next_run_after(rule=rule, now=now or timezone.now())
@@ -73,14 +73,11 @@ def trigger_rule_update(*, rule: TriggerRule, now: datetime | None = None, **fie
     changed = {name for name, value in _normalize(fields).items() if getattr(rule, name) != value}
     for name in changed:
         setattr(rule, name, fields[name])
-    if rule.type == RuleType.SCHEDULE:
-        # A rule that stops being a metric rule drops its metric fields instead of failing on them.
-        if "type" in changed:
-            for name, empty in (("metric", ""), ("threshold", None), ("window_days", None), ("auto_resolve", False)):
-                if name not in fields:
-                    setattr(rule, name, empty)
-    elif "type" in changed and "schedule" not in fields:
-        rule.schedule = ""
+    if "type" in changed and rule.type in FIELDS_OF_TYPE:
+        # A rule that changes type drops the fields its new type does not use instead of failing on them.
+        for name, empty in UNUSED_FIELD_VALUES.items():
+            if name not in FIELDS_OF_TYPE[rule.type] and name not in fields:
+                setattr(rule, name, empty)
     rule.full_clean(exclude=["tenant"])
     if changed & SCHEDULING_FIELDS:
         rule.next_run_at = next_run_after(rule=rule, now=now or timezone.now())

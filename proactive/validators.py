@@ -95,8 +95,9 @@ def validate_cron(expression: str) -> None:
 def cron_field_values(expression: str) -> tuple[frozenset[int], ...]:
     """
     The values each field of a standard cron expression allows (minute, hour, day of month, month,
-    day of week with Sunday as 0), and whether day of month and day of week are both restricted
-    (then, as in cron and croniter, a day matches when either does). Raises ValueError if not standard.
+    day of week with Sunday as 0). When day of month and day of week are both restricted, a day
+    matches when either does (as in cron and croniter): callers check that on the expression's text.
+    Raises ValueError if not standard.
     """
     values = []
     for field, text in zip(_CRON_FIELDS, expression.split(), strict=True):

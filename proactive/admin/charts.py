@@ -6,7 +6,7 @@ from django.utils.dateparse import parse_datetime
 from django.utils.safestring import SafeString
 
 from core.charts import Band, Line, Marker, Span, Threshold, time_chart
-from proactive.engine.backtest import Backtest
+from proactive.engine.backtest import Backtest, downsample
 from proactive.metrics import MetricUnavailable, Series, metric_series
 
 MAX_ALERTS_DRAWN = 200
@@ -75,7 +75,7 @@ def alert_chart(*, alert, now: datetime) -> SafeString | None:
     value = payload.get("value")
     return time_chart(
         title=f"{metric} around the firing",
-        lines=[Line(metric, series)],
+        lines=[Line(metric, downsample(series))],
         thresholds=thresholds,
         bands=bands,
         markers=[Marker("fired", fired_at, value if isinstance(value, int | float) else None)],

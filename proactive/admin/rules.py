@@ -1,3 +1,4 @@
+from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -12,11 +13,12 @@ from core.exceptions import ApplicationError
 from proactive.admin.charts import backtest_chart
 from proactive.engine.backtest import MAX_BACKTEST_DAYS, trigger_rule_backtest
 from proactive.engine.schedules import describe_schedule, next_occurrences
-from proactive.models import MetricPoint, RuleHealth, RuleType, TriggerRule
+from proactive.models import FIELDS_OF_TYPE, UNUSED_FIELD_VALUES, MetricPoint, RuleHealth, RuleType, TriggerRule
 from proactive.services import (
     RULE_FIELDS,
     trigger_rule_build,
     trigger_rule_create,
+    trigger_rule_delete,
     trigger_rule_update,
     trigger_rules_set_enabled,
 )
@@ -29,13 +31,25 @@ DISABLED = "disabled"
 STATUS_COLORS = {RuleHealth.OK: "#2e7d32", RuleHealth.NO_DATA: "#b26a00", RuleHealth.ERROR: "#c62828"}
 
 
-@admin.action(description="Enable selected rules")
+class TriggerRuleAdminForm(forms.ModelForm):
+    def clean(self):
+        """The form shows only the chosen type's fields: what the others hold is dropped, not an error."""
+        cleaned = super().clean()
+        if (rule_type := cleaned.get("type")) in FIELDS_OF_TYPE:
+            for name, empty in UNUSED_FIELD_VALUES.items():
+                if name not in FIELDS_OF_TYPE[rule_type] and name in self.fields:
+                    cleaned[name] = empty
+                    self._errors.pop(name, None)
+        return cleaned
+
+
+@admin.action(description="Enable selected rules", permissions=["change"])
 def enable_rules(modeladmin, request, queryset):
     count = trigger_rules_set_enabled(rules=queryset, enabled=True)
     modeladmin.message_user(request, f"Enabled {count} rule(s).", messages.SUCCESS)
 
 
-@admin.action(description="Disable selected rules")
+@admin.action(description="Disable selected rules", permissions=["change"])
 def disable_rules(modeladmin, request, queryset):
     count = trigger_rules_set_enabled(rules=queryset, enabled=False)
     modeladmin.message_user(request, f"Disabled {count} rule(s).", messages.SUCCESS)
@@ -79,6 +93,7 @@ class TriggerRuleAdmin(admin.ModelAdmin):
     list_select_related = ["tenant"]
     autocomplete_fields = ["tenant"]
     actions = [enable_rules, disable_rules]
+    form = TriggerRuleAdminForm
     change_form_template = "admin/proactive/triggerrule/change_form.html"
     fieldsets = [
         (None, {"fields": ["tenant", "name", "type", "severity", "enabled"]}),
@@ -151,6 +166,13 @@ class TriggerRuleAdmin(admin.ModelAdmin):
         obj.pk = saved.pk
         obj.refresh_from_db()
 
+    def delete_model(self, request, obj):
+        trigger_rule_delete(rule=obj)  # locks as the engine does; the rule's alerts stay, unlinked
+
+    def delete_queryset(self, request, queryset):
+        for rule in queryset:
+            trigger_rule_delete(rule=rule)
+
     # --- Backtest: on a saved rule's page, and "Preview" of the form's unsaved values -----------
 
     def get_urls(self):
@@ -169,7 +191,16 @@ class TriggerRuleAdmin(admin.ModelAdmin):
             )
         else:
             preview_url = reverse("admin:proactive_triggerrule_preview")
-        context.update(preview_url=preview_url, preview_day_choices=PREVIEW_DAY_CHOICES, rule_page_days=RULE_PAGE_DAYS)
+        context.update(
+            preview_url=preview_url,
+            preview_day_choices=PREVIEW_DAY_CHOICES,
+            rule_page_days=RULE_PAGE_DAYS,
+            # What the form's script shows per type (the schedule's explanation goes with the schedule).
+            fields_of_type={
+                kind: [*fields, "schedule_explained"] if "schedule" in fields else list(fields)
+                for kind, fields in FIELDS_OF_TYPE.items()
+            },
+        )
         return super().render_change_form(request, context, add, change, form_url, obj)
 
     def preview_view(self, request, object_id=None):
@@ -211,7 +242,7 @@ class TriggerRuleAdmin(admin.ModelAdmin):
         context.update(
             result=result,
             alerts=result.alerts[:ALERTS_LISTED],
-            more_alerts=max(len(result.alerts) - ALERTS_LISTED, 0),
+            more_alerts=max(result.alert_count - ALERTS_LISTED, 0),
         )
         if rule.type == RuleType.SCHEDULE:
             if preview:  # a saved rule's page explains its schedule among its fields

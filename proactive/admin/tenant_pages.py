@@ -63,11 +63,6 @@ class TenantConsoleAdmin(TenantAdmin):
         (f"Usage, last {USAGE_CHART_DAYS} days (UTC)", {"fields": ["usage"]}),
     ]
 
-    def get_fieldsets(self, request, obj=None):
-        if obj is None:
-            return [(None, {"fields": ["id", "name", "slug", "stripe_customer_id"]})]
-        return self.fieldsets
-
     @admin.display(description="Overview")
     def overview_link(self, tenant):
         return format_html(
@@ -79,6 +74,13 @@ class TenantConsoleAdmin(TenantAdmin):
     def usage(self, tenant):
         return usage_charts(tenant=tenant, today=timezone.now().date())
 
+    def get_fieldsets(self, request, obj=None):
+        if obj is None:
+            return [(None, {"fields": ["id", "name", "slug", "stripe_customer_id"]})]
+        if not request.user.has_perm("billing.view_billingusage"):
+            return self.fieldsets[:1]
+        return self.fieldsets
+
     def get_urls(self):
         overview = self.admin_site.admin_view(self.overview_view)
         return [path("<str:tenant_id>/overview/", overview, name="tenants_tenant_overview"), *super().get_urls()]
@@ -87,30 +89,36 @@ class TenantConsoleAdmin(TenantAdmin):
         tenant = get_object_or_404(Tenant, pk=tenant_id)
         if not self.has_view_permission(request, tenant):
             raise PermissionDenied
+        may_view = request.user.has_perm
         today = timezone.now().date()
         month_start = today.replace(day=1)
-        open_alerts = alert_open_counts_by_severity(tenant=tenant)
-        alerts_url = reverse("admin:alerts_alert_changelist")
         context = {
             **self.admin_site.each_context(request),
             "opts": self.model._meta,
             "original": tenant,
             "tenant": tenant,
             "title": f"{tenant.name}: overview",
-            "open_alerts": [
+            "month_start": month_start,
+        }
+        # Each part only for staff who may see what it shows.
+        if may_view("alerts.view_alert"):
+            open_alerts = alert_open_counts_by_severity(tenant=tenant)
+            alerts_url = reverse("admin:alerts_alert_changelist")
+            context["open_alerts"] = [
                 (
                     Severity(severity).label,
                     count,
                     f"{alerts_url}?tenant__id__exact={tenant.pk}&severity__exact={severity}&status__in={OPEN_STATUSES}",
                 )
                 for severity, count in reversed(open_alerts.items())
-            ],
-            "open_alert_total": sum(open_alerts.values()),
-            "rules_needing_attention": trigger_rules_needing_attention(tenant=tenant),
-            "widgets": list(widget_list_for_tenant(tenant=tenant).filter(install_enabled=True)),
-            "month_start": month_start,
-            "month_usage": billing_usage_summary(tenant=tenant, since=month_start, until=today).totals,
-        }
+            ]
+            context["open_alert_total"] = sum(open_alerts.values())
+        if may_view("proactive.view_triggerrule"):
+            context["rules_needing_attention"] = list(trigger_rules_needing_attention(tenant=tenant))
+        if may_view("marketplace.view_widget"):
+            context["widgets"] = list(widget_list_for_tenant(tenant=tenant).filter(install_enabled=True))
+        if may_view("billing.view_billingusage"):
+            context["month_usage"] = billing_usage_summary(tenant=tenant, since=month_start, until=today).totals
         return TemplateResponse(request, "admin/tenants/tenant/overview.html", context)
 
 

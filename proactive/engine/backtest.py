@@ -17,10 +17,10 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from itertools import pairwise
 
 import numpy as np
 from croniter import croniter
+from django.utils import timezone
 
 from proactive.engine.conditions import (
     DEFAULT_WINDOW_DAYS,
@@ -38,6 +38,7 @@ DEFAULT_BACKTEST_DAYS = 30
 MAX_BACKTEST_DAYS = 90
 FLAP_WINDOW = timedelta(hours=1)  # an alert re-opened this soon after it resolved is a flap
 MAX_FIRINGS_LISTED = 1000
+MAX_ALERTS_LISTED = 1000
 MAX_SERIES_POINTS = 2000  # what a chart draws of the series (each bucket's low and high kept)
 BAND_SAMPLES = 400
 MINUTE = 60  # seconds
@@ -93,8 +94,13 @@ class Backtest:
     firings: list[Firing]  # the first MAX_FIRINGS_LISTED
     firings_truncated: bool
     firing_count: int  # one-minute evaluations (or occurrences) that fired
-    alerts: list[WouldBeAlert] = field(default_factory=list)
+    alerts: list[WouldBeAlert] = field(default_factory=list)  # the first MAX_ALERTS_LISTED
+    alert_count: int = 0
     flaps: int = 0
+
+    @property
+    def alerts_truncated(self) -> bool:
+        return self.alert_count > len(self.alerts)
 
 
 def _seconds(moment: datetime) -> int:
@@ -120,6 +126,15 @@ def _downsample(times: np.ndarray, values: np.ndarray, limit: int) -> list[Point
     buckets = np.array_split(np.arange(len(values)), limit // 2)
     kept = sorted({int(b[np.argmin(values[b])]) for b in buckets} | {int(b[np.argmax(values[b])]) for b in buckets})
     return [Point(_moment(times[i]), float(values[i])) for i in kept]
+
+
+def downsample(points: Sequence[tuple[datetime, float]], limit: int = MAX_SERIES_POINTS) -> list[Point]:
+    """A series cut down to at most `limit` points for a chart, each bucket's low and high kept."""
+    if len(points) <= limit:
+        return [Point(*point) for point in points]
+    times = np.fromiter((_seconds(t) for t, _ in points), dtype=np.int64, count=len(points))
+    values = np.fromiter((v for _, v in points), dtype=np.float64, count=len(points))
+    return _downsample(times, values, limit)
 
 
 # --- Metric rules ------------------------------------------------------------------------------
@@ -186,10 +201,10 @@ def backtest_metric_rule(
     def exact(i: int) -> Evaluation:
         if anomaly:
             return _exact_anomaly(rule, values, times, lo[i], hi[i], threshold)
-        window_points = list(points[lo[i] : hi[i] + 1])
-        return evaluate_threshold(metric=rule.metric, threshold=threshold, points=window_points)
+        latest = list(points[hi[i] : hi[i] + 1]) if count[i] >= 1 else []  # all a threshold reads of its window
+        return evaluate_threshold(metric=rule.metric, threshold=threshold, points=latest)
 
-    alerts = _would_be_alerts(evals, decided, fired, rule.auto_resolve, exact)
+    alerts, alert_count, flaps = _would_be_alerts(evals, decided, fired, rule.auto_resolve, exact)
     in_span = (times > start) & (times <= end)
     result = Backtest(
         since=_moment(start),
@@ -203,7 +218,8 @@ def backtest_metric_rule(
         firings_truncated=int(fired.sum()) > len(firings),
         firing_count=int(spans[fired].sum()),
         alerts=alerts,
-        flaps=_flaps(alerts),
+        alert_count=alert_count,
+        flaps=flaps,
     )
     return result
 
@@ -223,7 +239,10 @@ def _anomaly_decisions(values, lo, hi, count, threshold):
     shifted = values - shift
     sums = np.concatenate([[0.0], np.cumsum(shifted)])
     squares = np.concatenate([[0.0], np.cumsum(shifted * shifted)])
-    hi_safe, lo_safe = np.clip(hi, 0, None), np.clip(lo, 0, None)
+    # Windows with too few points (none left at all: lo past the end) are undecided; clipping only
+    # keeps their indexes in range.
+    last = len(values) - 1
+    hi_safe, lo_safe = np.clip(hi, 0, last), np.clip(lo, 0, last)
     history_end = np.maximum(hi_safe - 1, lo_safe)  # the earlier points: [lo, hi - 1]
     lowest, highest = _range_min_max(values, lo_safe, history_end)
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
@@ -360,45 +379,48 @@ def backtest_schedule_rule(*, rule: BacktestRule, since: datetime, until: dateti
         firings_truncated=len(occurrences) > len(firings),
         firing_count=len(occurrences),
         alerts=alerts,
+        alert_count=len(alerts),
     )
 
 
 # --- Alerts and flaps --------------------------------------------------------------------------
 
 
-def _would_be_alerts(evals, decided, fired, auto_resolve, exact) -> list[WouldBeAlert]:
-    """The one-open-alert rule over the replayed decisions; `exact(i)` explains evaluation i."""
+def _would_be_alerts(evals, decided, fired, auto_resolve, exact) -> tuple[list[WouldBeAlert], int, int]:
+    """
+    The one-open-alert rule over the replayed decisions: the first MAX_ALERTS_LISTED alerts
+    (`exact(i)` explains evaluation i), how many there were, and how many of them flapped (opened
+    within FLAP_WINDOW of the previous one resolving).
+    """
     alerts: list[WouldBeAlert] = []
-    open_at = None
+    count = flaps = 0
+    opened, explanation, last_resolved = None, None, None
+    flap_window = FLAP_WINDOW.total_seconds()
     for i in range(len(evals)):
-        if open_at is None and fired[i]:
-            explained = exact(i)
-            if explained.fired:  # the engine's own function agrees (it decided close calls already)
-                open_at = (evals[i], explained)
-        elif open_at is not None and auto_resolve and decided[i] and not fired[i]:
-            alerts.append(_alert(open_at, evals[i]))
-            open_at = None
-    if open_at is not None:
-        alerts.append(_alert(open_at, None))
-    return alerts
+        if opened is None and fired[i]:
+            if count < MAX_ALERTS_LISTED:
+                explanation = exact(i)
+                if not explanation.fired:  # the engine's own function decides (close calls are decided already)
+                    continue
+            opened = evals[i]
+            count += 1
+            if last_resolved is not None and opened - last_resolved <= flap_window:
+                flaps += 1
+        elif opened is not None and auto_resolve and decided[i] and not fired[i]:
+            if len(alerts) < MAX_ALERTS_LISTED:
+                alerts.append(_alert(opened, explanation, evals[i]))
+            opened, last_resolved = None, evals[i]
+    if opened is not None and len(alerts) < MAX_ALERTS_LISTED:
+        alerts.append(_alert(opened, explanation, None))
+    return alerts, count, flaps
 
 
-def _alert(opened: tuple, resolved_at) -> WouldBeAlert:
-    at, evaluation = opened
+def _alert(opened_at, explanation: Evaluation, resolved_at) -> WouldBeAlert:
     return WouldBeAlert(
-        opened_at=_moment(at),
+        opened_at=_moment(opened_at),
         resolved_at=None if resolved_at is None else _moment(resolved_at),
-        reason=evaluation.reason,
-        evidence=evaluation.evidence,
-    )
-
-
-def _flaps(alerts: Sequence[WouldBeAlert]) -> int:
-    """Alerts that opened within FLAP_WINDOW of the previous one resolving."""
-    return sum(
-        1
-        for previous, current in pairwise(alerts)
-        if previous.resolved_at is not None and current.opened_at - previous.resolved_at <= FLAP_WINDOW
+        reason=explanation.reason,
+        evidence=explanation.evidence,
     )
 
 
@@ -410,7 +432,7 @@ def trigger_rule_backtest(*, rule, days: int = DEFAULT_BACKTEST_DAYS, now: datet
     Backtest a rule — a TriggerRule, saved or only built and validated — over its tenant's last
     `days` days. Reads the metric; writes nothing.
     """
-    now = now or datetime.now(UTC)
+    now = now or timezone.now()
     tenant_id = rule.tenant_id
     rule = BacktestRule(
         type=rule.type,
@@ -424,8 +446,22 @@ def trigger_rule_backtest(*, rule, days: int = DEFAULT_BACKTEST_DAYS, now: datet
     if rule.type == "schedule":
         return backtest_schedule_rule(rule=rule, since=since, until=now)
     window = timedelta(days=rule.window_days or DEFAULT_WINDOW_DAYS)
-    request = SeriesRequest(tenant_id=tenant_id, metric=rule.metric, since=since - window, until=now)
-    series = metric_series_many(requests=[request])[request]
+    if rule.type == "anomaly":
+        request = SeriesRequest(tenant_id=tenant_id, metric=rule.metric, since=since - window, until=now)
+        series = metric_series_many(requests=[request])[request]
+    else:
+        # A threshold reads only the latest point of its window: of the window before the span, only
+        # the last point can matter.
+        before = SeriesRequest(
+            tenant_id=tenant_id,
+            metric=rule.metric,
+            since=since - window,
+            until=since - timedelta(microseconds=1),
+            latest_only=True,
+        )
+        span = SeriesRequest(tenant_id=tenant_id, metric=rule.metric, since=since, until=now)
+        read = metric_series_many(requests=[before, span])
+        series = read[before] + read[span]
     provider = builtin_provider_for(rule.metric)
     return backtest_metric_rule(
         rule=rule,

@@ -8,7 +8,7 @@ from django.utils import timezone
 from alerts.admin import evidence_rows, readable_number
 from alerts.models import Alert, AlertEvent
 from alerts.services import alert_resolve
-from tests.factories import StaffUserFactory, TriggerRuleFactory, UserFactory, alert_payload, metric_points, raise_alert
+from tests.factories import StaffUserFactory, TriggerRuleFactory, UserFactory, alert_payload, raise_alert
 
 pytestmark = pytest.mark.django_db
 
@@ -221,37 +221,39 @@ def test_evidence_rows_for_threshold_and_schedule_alerts():
     assert [readable_number(v) for v in (None, 0, 1500.4, -2.5)] == ["—", "0", "1,500", "-2.5"]
 
 
-def test_alert_page_charts_the_metric_around_the_firing(staff, tenant):
-    fired_at = timezone.now().replace(second=0, microsecond=0) - timedelta(hours=1)
-    rule = TriggerRuleFactory(tenant=tenant, metric="queue.depth", threshold=50.0)
-    metric_points(tenant, "queue.depth", *([10.0] * 40 + [80.0]), end=fired_at, every=timedelta(minutes=1))
-    payload = {**alert_payload(rule, value=80.0), "observedAt": fired_at.strftime("%Y-%m-%dT%H:%M:%SZ")}
-    alert = raise_alert(rule, payload, triggered_at=fired_at)
+def test_the_rule_filter_lists_the_chosen_tenants_rules_once_under_their_latest_name(staff, tenant, other_tenant):
+    rule = TriggerRuleFactory(tenant=tenant, name="Old name")
+    alert_resolve(alert=raise_alert(rule), actor="engine")
+    Alert.objects.filter(rule=rule).update(rule_name="Old name")
+    raise_alert(rule, {**alert_payload(rule), "reason": "again"})
+    Alert.objects.filter(rule=rule, status="pending").update(rule_name="New name")
+    raise_alert(TriggerRuleFactory(tenant=other_tenant, name="Theirs"))
 
-    body = staff.get(f"{CHANGELIST}{alert.pk}/change/").content.decode()
+    unfiltered = staff.get(CHANGELIST).content.decode()
+    chosen = staff.get(CHANGELIST, {"tenant__id__exact": tenant.pk}).content.decode()
 
-    assert 'class="pi-line" data-series="queue.depth" data-points="41"' in body
-    assert 'class="pi-threshold" data-series="threshold" data-value="50.0"' in body
-    assert f'class="pi-marker" data-series="fired" data-at="{fired_at:%Y-%m-%dT%H:%M:%SZ}" data-value="80.0"' in body
-
-
-def test_anomaly_alert_chart_draws_the_band_it_was_compared_with(staff, tenant):
-    fired_at = timezone.now().replace(second=0, microsecond=0)
-    rule = TriggerRuleFactory(tenant=tenant, type="anomaly", metric="latency", threshold=3.0, window_days=7)
-    metric_points(tenant, "latency", *([10.0, 12.0] * 20 + [30.0]), end=fired_at, every=timedelta(minutes=5))
-    alert = raise_alert(rule, {**alert_payload(rule, value=30.0), "observedAt": f"{fired_at:%Y-%m-%dT%H:%M:%SZ}"})
-
-    body = staff.get(f"{CHANGELIST}{alert.pk}/change/").content.decode()
-
-    assert 'class="pi-band" data-series="mean ± 3σ at the firing"' in body
-    assert 'data-series="latency" data-points="41"' in body
+    assert "rule (choose a tenant first)" in unfiltered and f"rule={rule.pk}" not in unfiltered
+    assert chosen.count(f"rule={rule.pk}") == 1 and "New name" in chosen and "Theirs" not in chosen
 
 
-def test_schedule_alert_page_has_no_chart_but_says_why(staff, tenant):
-    rule = TriggerRuleFactory(tenant=tenant, type="schedule", schedule="0 9 * * 1", metric="", threshold=None)
-    alert = raise_alert(rule)
+def test_working_more_alerts_than_the_limit_at_once_is_refused(staff, tenant, monkeypatch):
+    monkeypatch.setattr("alerts.admin.MAX_WORKED_AT_ONCE", 2)
+    alerts = [raise_alert(TriggerRuleFactory(tenant=tenant)) for _ in range(3)]
 
-    body = staff.get(f"{CHANGELIST}{alert.pk}/change/").content.decode()
+    response = act(staff, "acknowledge_alerts", alerts)
 
-    assert "pi-line" not in body and "a schedule alert has no series" in body
-    assert Alert.objects.get(pk=alert.pk).status == "pending"  # looking changes nothing
+    assert messages_of(response) == [
+        "3 alerts selected; work at most 2 at a time (filter the list first). Nothing was changed."
+    ]
+    assert not Alert.objects.filter(status="acknowledged").exists()
+
+
+def test_alerts_cannot_be_deleted_in_the_admin(staff, tenant):
+    alert = raise_alert(TriggerRuleFactory(tenant=tenant))
+
+    listing = staff.get(CHANGELIST).content.decode()
+    delete_page = staff.get(f"{CHANGELIST}{alert.pk}/delete/")
+
+    assert "delete_selected" not in listing
+    assert delete_page.status_code == 403
+    assert Alert.objects.filter(pk=alert.pk).exists()

@@ -1,15 +1,17 @@
 """The rule pages of the staff console: health, schedules explained, the backtest panel and Preview."""
 
+import json
 import re
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from django.contrib.auth.models import Permission
 from django.utils import timezone
 
 from alerts.models import Alert
 from proactive.models import TriggerRule
-from tests.factories import StaffUserFactory, TriggerRuleFactory, metric_points
+from tests.factories import StaffUserFactory, TriggerRuleFactory, UserFactory, metric_points, raise_alert
 
 pytestmark = pytest.mark.django_db
 
@@ -139,9 +141,27 @@ def test_preview_shows_the_same_validation_errors_as_saving_and_changes_nothing(
 
 
 def test_preview_can_run_before_the_rule_is_named(staff, tenant):
+    spiky_minutes(tenant)
+
     body = staff.post(f"{RULES}preview/", form(name="")).content.decode()
 
-    assert "These values cannot be backtested" not in body and 'data-alerts="0"' in body
+    # Three firings, but without auto-resolve the first alert stays open: one alert.
+    assert "These values cannot be backtested" not in body and 'data-alerts="1" data-flaps="0" data-firings="3"' in body
+
+
+def test_preview_and_the_alert_buttons_need_the_csrf_token(tenant):
+    from django.test import Client
+
+    from tests.factories import raise_alert as raise_one
+
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(StaffUserFactory())
+    alert = raise_one(TriggerRuleFactory(tenant=tenant))
+
+    assert client.post(f"{RULES}preview/", form()).status_code == 403
+    assert client.post(f"/admin/alerts/alert/{alert.pk}/work/", {"action": "acknowledge"}).status_code == 403
+    alert.refresh_from_db()
+    assert alert.status == "pending"
 
 
 def test_preview_is_post_only_and_needs_a_rule_that_exists(staff, tenant):
@@ -178,10 +198,6 @@ def test_a_schedule_saved_before_cron_was_strict_still_shows_its_page(staff, ten
 
 
 def test_staff_who_may_only_view_rules_cannot_preview(client, tenant):
-    from django.contrib.auth.models import Permission
-
-    from tests.factories import UserFactory
-
     viewer = UserFactory(is_staff=True)
     viewer.user_permissions.add(Permission.objects.get(codename="view_triggerrule"))
     client.force_login(viewer)
@@ -194,9 +210,71 @@ def test_staff_who_may_only_view_rules_cannot_preview(client, tenant):
     assert client.post(f"{RULES}preview/", form()).status_code == 403
 
 
-def test_the_form_script_is_shipped_as_a_static_file():
+def test_the_form_script_is_shipped_and_told_each_types_fields(staff):
     from django.contrib.staticfiles import finders
 
     script = Path(finders.find("proactive/admin/rule_form.js")).read_text()
+    page = staff.get(f"{RULES}add/").content.decode()
 
-    assert '"schedule": ' not in script and "schedule:" in script and "rule-preview-button" in script
+    declared = json.loads(
+        re.search(r'<script id="rule-fields-of-type" type="application/json">(.*?)</script>', page).group(1)
+    )
+    assert declared == {
+        "schedule": ["schedule", "schedule_explained"],
+        "metric_threshold": ["metric", "threshold", "window_days", "auto_resolve"],
+        "anomaly": ["metric", "threshold", "window_days", "auto_resolve"],
+    }
+    assert "rule-fields-of-type" in script and "rule-preview-button" in script
+
+
+def test_switching_a_rule_to_schedule_drops_the_hidden_metric_fields(staff, tenant):
+    rule = TriggerRuleFactory(tenant=tenant, metric="queue.depth", threshold=50.0, window_days=7, auto_resolve=True)
+
+    # What the browser posts after the type is switched: the hidden metric inputs still hold their values.
+    response = staff.post(
+        f"{RULES}{rule.pk}/change/",
+        {**form(type="schedule", schedule="0 9 * * 1", window_days="7", auto_resolve="on"), "tenant": tenant.pk},
+    )
+
+    assert response.status_code == 302, response.context["adminform"].form.errors
+    rule.refresh_from_db()
+    assert (rule.type, rule.schedule, rule.metric, rule.threshold, rule.window_days, rule.auto_resolve) == (
+        "schedule",
+        "0 9 * * 1",
+        "",
+        None,
+        None,
+        False,
+    )
+
+
+def test_a_bad_value_in_a_field_the_type_does_not_use_is_dropped_not_reported(staff, tenant):
+    response = staff.post(f"{RULES}add/", form(schedule="61 * * * *"))  # a metric rule; the schedule is hidden
+
+    assert response.status_code == 302
+    assert TriggerRule.objects.get().schedule == ""
+
+
+def test_staff_who_may_only_view_rules_cannot_enable_or_disable_them(client, tenant):
+    viewer = UserFactory(is_staff=True)
+    viewer.user_permissions.add(Permission.objects.get(codename="view_triggerrule"))
+    client.force_login(viewer)
+    rule = TriggerRuleFactory(tenant=tenant, enabled=False)
+
+    listing = client.get(RULES).content.decode()
+    client.post(RULES, {"action": "enable_rules", "_selected_action": [rule.pk]})
+
+    assert "enable_rules" not in listing
+    rule.refresh_from_db()
+    assert rule.enabled is False
+
+
+def test_deleting_a_rule_in_the_admin_keeps_its_alerts(staff, tenant):
+    rule = TriggerRuleFactory(tenant=tenant, name="Gone soon")
+    alert = raise_alert(rule)
+
+    staff.post(f"{RULES}{rule.pk}/delete/", {"post": "yes"})
+
+    alert.refresh_from_db()
+    assert not TriggerRule.objects.exists()
+    assert (alert.rule_id, alert.rule_name) == (None, "Gone soon")

@@ -89,3 +89,24 @@ def test_overview_of_an_unknown_tenant_is_404_and_needs_staff(staff, client, ten
     assert staff.get("/admin/tenants/tenant/nope/overview/").status_code == 404
     client.logout()
     assert client.get(f"/admin/tenants/tenant/{tenant.pk}/overview/").status_code == 302  # to the login page
+
+
+def test_overview_shows_only_what_the_staff_user_may_view(client, tenant):
+    from django.contrib.auth.models import Permission
+
+    from tests.factories import UserFactory
+
+    support = UserFactory(is_staff=True)
+    support.user_permissions.add(*Permission.objects.filter(codename__in=["view_tenant", "view_alert"]))
+    client.force_login(support)
+    raise_alert(TriggerRuleFactory(tenant=tenant, severity="critical"))
+    broken = TriggerRuleFactory(tenant=tenant, name="Secret rule")
+    TriggerRule.objects.filter(pk=broken.pk).update(health="error", last_error="credentials rejected")
+
+    overview = client.get(f"/admin/tenants/tenant/{tenant.pk}/overview/").content.decode()
+    page = client.get(f"/admin/tenants/tenant/{tenant.pk}/change/").content.decode()
+
+    assert 'id="overview-alerts"' in overview and "Open alerts (1)" in overview
+    assert 'id="overview-rules"' not in overview and "credentials rejected" not in overview
+    assert 'id="overview-widgets"' not in overview and 'id="overview-usage"' not in overview
+    assert "pi-chart" not in page  # the usage charts need the billing view permission

@@ -14,7 +14,7 @@ from django.utils import timezone
 from alerts.models import Alert
 from proactive.engine.backtest import BacktestRule, backtest_metric_rule, backtest_schedule_rule
 from proactive.engine.conditions import evaluate_anomaly, evaluate_threshold
-from proactive.models import TriggerRule
+from proactive.models import MetricPoint, TriggerRule
 from tests.factories import TriggerRuleFactory, metric_points
 
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
@@ -124,6 +124,38 @@ def test_the_same_decisions_as_evaluating_every_minute(seed):
         assert [(a.opened_at, a.resolved_at) for a in result.alerts] == expected_alerts
 
 
+@pytest.mark.parametrize("resumes", [False, True])
+def test_a_metric_that_stops_reporting_is_no_data_then_picks_up_again(resumes):
+    """Every point ages out of the window (the anomaly's sums must not read past the end), then maybe returns."""
+    rng = random.Random(3)
+    before = [(NOW - timedelta(days=3) + timedelta(minutes=10 * i), rng.gauss(10, 2)) for i in range(6 * 32)]
+    after = [(NOW - timedelta(hours=4) + timedelta(minutes=10 * i), rng.gauss(10, 2)) for i in range(24)]
+    points = before + (after if resumes else [])
+    points[-3] = (points[-3][0], 60.0)  # a spike shortly before the end of what is there
+    since = NOW - timedelta(days=2)
+
+    for rule in (
+        threshold_rule(threshold=40.0, window_days=1),
+        BacktestRule(type="anomaly", metric="m", threshold=3.0, window_days=1, auto_resolve=True),
+    ):
+        result = backtest_metric_rule(rule=rule, points=points, since=since, until=NOW)
+
+        expected_minutes, expected_alerts = _every_minute(rule, points, since, NOW)
+        assert result.firing_count == expected_minutes
+        assert [(a.opened_at, a.resolved_at) for a in result.alerts] == expected_alerts
+        assert result.alert_count == len(expected_alerts) >= 1
+
+
+def test_only_the_first_thousand_alerts_are_listed_but_all_are_counted():
+    # Crossing the threshold every minute for two days: 1,440 alerts, each re-opened a minute after resolving.
+    points = [(NOW - timedelta(minutes=2880 - i), 30.0 if i % 2 == 0 else 10.0) for i in range(2881)]
+
+    result = backtest_metric_rule(rule=threshold_rule(), points=points, since=NOW - timedelta(days=2), until=NOW)
+
+    assert len(result.alerts) == 1000 and result.alerts_truncated
+    assert result.alert_count == 1440 and result.flaps == 1439
+
+
 def _every_minute(rule, points, since, until):
     window, minute, open_at = timedelta(days=rule.window_days), since + timedelta(minutes=1), None
     fired_minutes, alerts = 0, []
@@ -168,7 +200,8 @@ def test_backtesting_an_unsaved_rule_over_the_tenants_history(tenant, tenant_cli
     [alert] = result["alerts"]
     assert alert["evidence"]["value"] == 50.0 and alert["resolvedAt"] is not None
     assert result["firingCount"] == 3 * 60 and result["flaps"] == 0
-    assert result["pointsRead"] == 56 and result["band"] is None
+    # The 47 points of the two days, and of the window before them only the latest (all a threshold reads).
+    assert result["pointsRead"] == 48 and result["band"] is None
     assert not TriggerRule.objects.exists() and not Alert.objects.exists()
 
 
@@ -261,3 +294,27 @@ def test_the_api_finds_nothing_in_a_quiet_series(tenant, tenant_client):
 
     assert (result["firingCount"], result["alerts"], result["firings"], result["flaps"]) == (0, [], [], 0)
     assert result["pointsRead"] == 24 * 7 and len(result["band"]) > 0
+
+
+@pytestmark_db
+def test_a_threshold_backtest_reads_only_the_latest_point_before_its_span(tenant):
+    from proactive.engine.backtest import trigger_rule_backtest
+
+    now = timezone.now().replace(second=0, microsecond=0)
+    # One high point 20 days ago (inside the 30-day window), then quiet points from 2 days ago.
+    metric_points(tenant, "m", 99.0, end=now - timedelta(days=20))
+    metric_points(tenant, "m", 50.0, 1.0, 2.0, 3.0, end=now - timedelta(days=1), every=timedelta(hours=6))
+    rule = TriggerRuleFactory.build(tenant=tenant, metric="m", threshold=10.0, window_days=30, auto_resolve=True)
+
+    result = trigger_rule_backtest(rule=rule, days=3, now=now)
+
+    expected_minutes, expected_alerts = _every_minute(
+        threshold_rule(threshold=10.0, window_days=30),
+        [(p.timestamp, p.value) for p in MetricPoint.objects.filter(tenant=tenant).order_by("timestamp")],
+        now - timedelta(days=3),
+        now,
+    )
+    assert result.points_read == 5
+    assert result.firing_count == expected_minutes
+    assert [(a.opened_at, a.resolved_at) for a in result.alerts] == expected_alerts
+    assert result.alerts[0].opened_at == now - timedelta(days=3) + timedelta(minutes=1)  # the old 99 still counts

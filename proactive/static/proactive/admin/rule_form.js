@@ -2,19 +2,14 @@
 // The trigger rule form: show only the fields of the chosen type, and "Preview" (a backtest of the
 // form's unsaved values, rendered by the server into the backtest panel).
 (function () {
-  const FIELDS_BY_TYPE = {
-    schedule: ["schedule", "schedule_explained"],
-    metric_threshold: ["metric", "threshold", "window_days", "auto_resolve"],
-    anomaly: ["metric", "threshold", "window_days", "auto_resolve"],
-  };
-  const TYPE_FIELDS = [...new Set(Object.values(FIELDS_BY_TYPE).flat())];
-
-  function showFieldsOf(type) {
-    const shown = FIELDS_BY_TYPE[type];
-    for (const name of TYPE_FIELDS) {
+  function showFieldsOf(type, fieldsOfType) {
+    const shown = fieldsOfType[type];
+    for (const name of new Set(Object.values(fieldsOfType).flat())) {
       const row = document.querySelector(".form-row.field-" + name);
       if (row) {
-        row.style.display = shown && !shown.includes(name) ? "none" : "";
+        // A row with an error stays visible, whatever the type.
+        const hide = shown && !shown.includes(name) && !row.classList.contains("errors");
+        row.style.display = hide ? "none" : "";
       }
     }
   }
@@ -51,9 +46,11 @@
 
   document.addEventListener("DOMContentLoaded", function () {
     const type = document.getElementById("id_type");
-    if (type) {
-      showFieldsOf(type.value);
-      type.addEventListener("change", function () { showFieldsOf(type.value); });
+    const declared = document.getElementById("rule-fields-of-type");  // the server's list, per type
+    if (type && declared) {
+      const fieldsOfType = JSON.parse(declared.textContent);
+      showFieldsOf(type.value, fieldsOfType);
+      type.addEventListener("change", function () { showFieldsOf(type.value, fieldsOfType); });
     }
     const button = document.getElementById("rule-preview-button");
     if (button) {
