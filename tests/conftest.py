@@ -3,7 +3,7 @@ from django.conf import settings
 from rest_framework.test import APIClient
 
 from tests.contract import enforce_contract
-from tests.factories import TenantFactory, issue_api_key
+from tests.factories import StaffUserFactory, TenantFactory, issue_api_key
 
 
 @pytest.fixture(autouse=True)
@@ -60,3 +60,10 @@ def celery_eager():
     app.conf.task_always_eager = True
     yield app
     app.conf.task_always_eager = previous
+
+
+@pytest.fixture
+def staff(client):
+    """The Django test client, logged in as a superuser (username "dana")."""
+    client.force_login(StaffUserFactory(username="dana"))
+    return client

@@ -82,6 +82,14 @@ class MetricPointFactory(factory.django.DjangoModelFactory):
     value = 1.0
 
 
+def rule_with_health(*, health: str, last_error: str = "", **fields):
+    """A rule whose last evaluation saw `health` (the engine's bookkeeping, written as the engine writes it)."""
+    rule = TriggerRuleFactory(**fields)
+    type(rule).objects.filter(pk=rule.pk).update(health=health, last_error=last_error)
+    rule.refresh_from_db()
+    return rule
+
+
 def metric_points(tenant, metric, *values, end, every=timedelta(hours=1)):
     """A series of `metric`: `values` oldest first, `every` apart, the last one at `end` (one INSERT)."""
     return MetricPointFactory._meta.model.objects.bulk_create(

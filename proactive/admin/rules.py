@@ -28,6 +28,16 @@ BACKTEST_TEMPLATE = "admin/proactive/triggerrule/backtest.html"
 PREVIEW_DAY_CHOICES = (1, 7, 30, 90)
 ALERTS_LISTED = 20
 DISABLED = "disabled"
+ENGINE_FIELDS = [  # what the engine reports on a rule: shown, never edited
+    "health",
+    "next_run_at",
+    "last_evaluated_at",
+    "last_fired_at",
+    "last_error",
+    "last_error_at",
+    "created_at",
+    "updated_at",
+]
 STATUS_COLORS = {RuleHealth.OK: "#2e7d32", RuleHealth.NO_DATA: "#b26a00", RuleHealth.ERROR: "#c62828"}
 
 
@@ -101,33 +111,9 @@ class TriggerRuleAdmin(admin.ModelAdmin):
             "Condition",
             {"fields": ["schedule", "schedule_explained", "metric", "threshold", "window_days", "auto_resolve"]},
         ),
-        (
-            "Engine",
-            {
-                "fields": [
-                    "health",
-                    "next_run_at",
-                    "last_evaluated_at",
-                    "last_fired_at",
-                    "last_error",
-                    "last_error_at",
-                    "created_at",
-                    "updated_at",
-                ]
-            },
-        ),
+        ("Engine", {"fields": ENGINE_FIELDS}),
     ]
-    readonly_fields = [
-        "schedule_explained",
-        "health",
-        "next_run_at",
-        "last_evaluated_at",
-        "last_fired_at",
-        "last_error",
-        "last_error_at",
-        "created_at",
-        "updated_at",
-    ]
+    readonly_fields = ["schedule_explained", *ENGINE_FIELDS]
 
     class Media:
         js = ["proactive/admin/rule_form.js"]

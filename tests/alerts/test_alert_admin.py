@@ -8,18 +8,11 @@ from django.utils import timezone
 from alerts.admin import evidence_rows, readable_number
 from alerts.models import Alert, AlertEvent
 from alerts.services import alert_resolve
-from tests.factories import StaffUserFactory, TriggerRuleFactory, UserFactory, alert_payload, raise_alert
+from tests.factories import TriggerRuleFactory, UserFactory, alert_payload, raise_alert
 
 pytestmark = pytest.mark.django_db
 
 CHANGELIST = "/admin/alerts/alert/"
-
-
-@pytest.fixture
-def staff(client):
-    user = StaffUserFactory(username="dana")
-    client.force_login(user)
-    return client
 
 
 def act(client, action, alerts, **extra):

@@ -6,17 +6,11 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from tests.factories import StaffUserFactory, TriggerRuleFactory, alert_payload, metric_points, raise_alert
+from tests.factories import TriggerRuleFactory, alert_payload, metric_points, raise_alert
 
 pytestmark = pytest.mark.django_db
 
 CHANGELIST = "/admin/alerts/alert/"
-
-
-@pytest.fixture
-def staff(client):
-    client.force_login(StaffUserFactory())
-    return client
 
 
 def test_alert_page_charts_the_metric_around_the_firing(staff, tenant):

@@ -11,17 +11,18 @@ from django.utils import timezone
 
 from alerts.models import Alert
 from proactive.models import TriggerRule
-from tests.factories import StaffUserFactory, TriggerRuleFactory, UserFactory, metric_points, raise_alert
+from tests.factories import (
+    StaffUserFactory,
+    TriggerRuleFactory,
+    UserFactory,
+    metric_points,
+    raise_alert,
+    rule_with_health,
+)
 
 pytestmark = pytest.mark.django_db
 
 RULES = "/admin/proactive/triggerrule/"
-
-
-@pytest.fixture
-def staff(client):
-    client.force_login(StaffUserFactory())
-    return client
 
 
 def form(**overrides):
@@ -50,14 +51,10 @@ def spiky_minutes(tenant, metric="queue.depth"):
 
 
 def test_status_column_and_health_filter_tell_disabled_from_ok_no_data_and_error(staff, tenant):
-    ok = TriggerRuleFactory(tenant=tenant, name="Healthy")
-    TriggerRule.objects.filter(pk=ok.pk).update(health="ok")
-    errored = TriggerRuleFactory(tenant=tenant, name="Broken")
-    TriggerRule.objects.filter(pk=errored.pk).update(health="error", last_error="boom")
-    no_data = TriggerRuleFactory(tenant=tenant, name="Silent")
-    TriggerRule.objects.filter(pk=no_data.pk).update(health="noData")
-    disabled_but_ok = TriggerRuleFactory(tenant=tenant, name="Switched off", enabled=False)
-    TriggerRule.objects.filter(pk=disabled_but_ok.pk).update(health="ok")
+    rule_with_health(tenant=tenant, name="Healthy", health="ok")
+    rule_with_health(tenant=tenant, name="Broken", health="error", last_error="boom")
+    rule_with_health(tenant=tenant, name="Silent", health="noData")
+    rule_with_health(tenant=tenant, name="Switched off", enabled=False, health="ok")
 
     def names(health):
         return sorted(rule.name for rule in staff.get(RULES, {"health": health}).context["cl"].result_list)

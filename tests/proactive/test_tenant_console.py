@@ -9,16 +9,9 @@ from django.utils import timezone
 from alerts.services import alert_resolve
 from billing.services.usage import usage_insert_if_missing
 from marketplace.services import widget_install, widget_register
-from proactive.models import TriggerRule
-from tests.factories import StaffUserFactory, TriggerRuleFactory, raise_alert
+from tests.factories import TriggerRuleFactory, raise_alert, rule_with_health
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def staff(client):
-    client.force_login(StaffUserFactory())
-    return client
 
 
 def usage(tenant, day, tokens=0, tasks=0, alerts=0, widgets=0):
@@ -52,12 +45,9 @@ def test_overview_shows_open_alerts_by_severity_rules_needing_attention_widgets_
     raise_alert(TriggerRuleFactory(tenant=tenant, severity="warning"))
     alert_resolve(alert=raise_alert(TriggerRuleFactory(tenant=tenant, severity="info")), actor="engine")
     raise_alert(TriggerRuleFactory(tenant=other_tenant, severity="critical"))  # not this tenant's
-    broken = TriggerRuleFactory(tenant=tenant, name="Broken rule")
-    TriggerRule.objects.filter(pk=broken.pk).update(health="error", last_error="Reading 'x' failed: timeout")
-    silent = TriggerRuleFactory(tenant=tenant, name="Silent rule")
-    TriggerRule.objects.filter(pk=silent.pk).update(health="noData")
-    off = TriggerRuleFactory(tenant=tenant, name="Disabled rule", enabled=False)
-    TriggerRule.objects.filter(pk=off.pk).update(health="error")
+    rule_with_health(tenant=tenant, name="Broken rule", health="error", last_error="Reading 'x' failed: timeout")
+    rule_with_health(tenant=tenant, name="Silent rule", health="noData")
+    rule_with_health(tenant=tenant, name="Disabled rule", enabled=False, health="error")
     today = timezone.now().date()
     usage(tenant, today, tokens=1200, tasks=4, alerts=3, widgets=1)
     if today.day > 1:
@@ -100,8 +90,7 @@ def test_overview_shows_only_what_the_staff_user_may_view(client, tenant):
     support.user_permissions.add(*Permission.objects.filter(codename__in=["view_tenant", "view_alert"]))
     client.force_login(support)
     raise_alert(TriggerRuleFactory(tenant=tenant, severity="critical"))
-    broken = TriggerRuleFactory(tenant=tenant, name="Secret rule")
-    TriggerRule.objects.filter(pk=broken.pk).update(health="error", last_error="credentials rejected")
+    rule_with_health(tenant=tenant, name="Secret rule", health="error", last_error="credentials rejected")
 
     overview = client.get(f"/admin/tenants/tenant/{tenant.pk}/overview/").content.decode()
     page = client.get(f"/admin/tenants/tenant/{tenant.pk}/change/").content.decode()
