@@ -21,6 +21,7 @@ from alerts.models import Alert, AlertEvent, AlertStatus, Notification
 from alerts.selectors import alert_rules_of_tenant
 from alerts.services import alert_acknowledge, alert_resolve, alert_snooze
 from core.exceptions import ApplicationError
+from tenants.models import Tenant
 from tenants.principals import actor_label
 
 SNOOZE_DURATIONS = {
@@ -102,15 +103,18 @@ class AlertEventInline(admin.TabularInline):
 
 
 class RuleFilter(admin.SimpleListFilter):
-    """The rules that raised the chosen tenant's alerts (listed once a tenant is chosen: there may be many)."""
+    """The rules that raised the chosen tenant's alerts (or the only tenant's): all tenants' could be many."""
 
-    title = "rule (choose a tenant first)"
+    title = "rule (of the chosen tenant)"
     parameter_name = "rule"
 
     def lookups(self, request, model_admin):
         tenant_id = request.GET.get("tenant__id__exact")
         if not tenant_id:
-            return []
+            only_tenant = list(Tenant.objects.values_list("id", flat=True)[:2])  # no tenant filter shows then
+            if len(only_tenant) != 1:
+                return []
+            tenant_id = only_tenant[0]
         return [(str(rule_id), name) for rule_id, name in alert_rules_of_tenant(tenant_id=tenant_id)]
 
     def has_output(self):

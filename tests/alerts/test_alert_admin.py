@@ -225,7 +225,7 @@ def test_the_rule_filter_lists_the_chosen_tenants_rules_once_under_their_latest_
     unfiltered = staff.get(CHANGELIST).content.decode()
     chosen = staff.get(CHANGELIST, {"tenant__id__exact": tenant.pk}).content.decode()
 
-    assert "rule (choose a tenant first)" in unfiltered and f"rule={rule.pk}" not in unfiltered
+    assert "rule (of the chosen tenant)" in unfiltered and f"rule={rule.pk}" not in unfiltered
     assert chosen.count(f"rule={rule.pk}") == 1 and "New name" in chosen and "Theirs" not in chosen
 
 
@@ -250,3 +250,12 @@ def test_alerts_cannot_be_deleted_in_the_admin(staff, tenant):
     assert "delete_selected" not in listing
     assert delete_page.status_code == 403
     assert Alert.objects.filter(pk=alert.pk).exists()
+
+
+def test_with_a_single_tenant_the_rule_filter_lists_its_rules_without_a_tenant_chosen(staff, tenant):
+    rule = TriggerRuleFactory(tenant=tenant, name="Only tenant's rule")
+    raise_alert(rule)
+
+    body = staff.get(CHANGELIST).content.decode()
+
+    assert f"?rule={rule.pk}" in body and "Only tenant&#x27;s rule" in body
