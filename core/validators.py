@@ -1,3 +1,8 @@
+import functools
+import zoneinfo
+
+from django.core.exceptions import ValidationError
+
 # The largest magnitude a stored number may have. Models check it with constraints (PostgreSQL
 # compares NaN as greater than every number, so the bound also keeps NaN out), inputs with it.
 FLOAT_BOUND = 1e300
@@ -43,3 +48,18 @@ def reject_unknown_fields(fields, *, allowed, what: str) -> None:
     unknown = set(fields) - set(allowed)
     if unknown:
         raise TypeError(f"Unknown {what} fields: {sorted(unknown)}")
+
+
+@functools.cache
+def known_timezones() -> frozenset[str]:
+    """The IANA zone names of the tz database this Python has (computed once: it reads the database)."""
+    return frozenset(zoneinfo.available_timezones()) | {"UTC"}
+
+
+def validate_timezone(name: str) -> None:
+    """An IANA time zone name (`Europe/Berlin`, `UTC`)."""
+    if name not in known_timezones():
+        raise ValidationError(
+            f"{name!r} is not an IANA time zone name (e.g. UTC, Europe/Berlin, America/New_York).",
+            code="invalid_timezone",
+        )

@@ -22,7 +22,18 @@ from proactive.engine.runner import trigger_rule_evaluate
 from proactive.engine.schedules import describe_schedule, next_occurrences
 from proactive.metric_providers import is_builtin_metric
 from proactive.metrics import metric_series
-from proactive.models import MAX_WINDOW_DAYS, RuleHealth, RuleType, Severity
+from proactive.models import (
+    MAX_EVALUATIONS,
+    MAX_WINDOW_DAYS,
+    Aggregate,
+    AnomalyMethod,
+    Comparison,
+    Direction,
+    NoData,
+    RuleHealth,
+    RuleType,
+    Severity,
+)
 from proactive.selectors import metric_point_list, trigger_rule_get, trigger_rule_list
 from proactive.services import (
     MAX_POINTS_PER_REQUEST,
@@ -41,6 +52,18 @@ from tenants.apis import TenantScopedApi
 from tenants.principals import actor_label
 
 NEXT_OCCURRENCES = 5
+COMPARISONS_HELP = (
+    "above (default) or below threshold; outside or inside threshold…thresholdHigh; changeAbove or changeBelow: "
+    "the percent change against the value compareDays earlier, compared with threshold (a percentage)."
+)
+AGGREGATES_HELP = "last (default: the latest value), or avg, sum, min, max or count over the last aggregateMinutes."
+NO_DATA_HELP = (
+    "ok (default: no data is not an alert, and may clear one), alert (raise a no-data alert) or keep (change nothing)."
+)
+METHODS_HELP = (
+    "zscore (default: mean and standard deviation), robust (median and MAD) or seasonal (against the same hour "
+    "of day and day of week)."
+)
 
 
 class TriggerRuleOutputSerializer(serializers.Serializer):
@@ -54,6 +77,19 @@ class TriggerRuleOutputSerializer(serializers.Serializer):
     severity = serializers.ChoiceField(choices=Severity.choices)
     enabled = serializers.BooleanField()
     autoResolve = serializers.BooleanField(source="auto_resolve")
+    comparison = EmptyAsNullCharField(allow_null=True, help_text="metric_threshold rules: " + COMPARISONS_HELP)
+    thresholdHigh = serializers.FloatField(source="threshold_high", allow_null=True)
+    compareDays = serializers.IntegerField(source="compare_days", allow_null=True)
+    aggregate = EmptyAsNullCharField(allow_null=True, help_text="metric_threshold rules: " + AGGREGATES_HELP)
+    aggregateMinutes = serializers.IntegerField(source="aggregate_minutes", allow_null=True)
+    forEvaluations = serializers.IntegerField(source="for_evaluations", allow_null=True)
+    clearEvaluations = serializers.IntegerField(source="clear_evaluations", allow_null=True)
+    noData = EmptyAsNullCharField(source="no_data", allow_null=True, help_text="Metric rules: " + NO_DATA_HELP)
+    method = EmptyAsNullCharField(allow_null=True, help_text="anomaly rules: " + METHODS_HELP)
+    direction = EmptyAsNullCharField(allow_null=True, help_text="anomaly rules: up, down or both.")
+    timezone = EmptyAsNullCharField(
+        allow_null=True, help_text="Schedule rules: the IANA zone its cron is read in; null: the tenant's zone."
+    )
     createdAt = serializers.DateTimeField(source="created_at")
     updatedAt = serializers.DateTimeField(source="updated_at")
     nextRunAt = serializers.DateTimeField(source="next_run_at", allow_null=True)
@@ -121,6 +157,27 @@ class TriggerRuleInputSerializer(StrictInputSerializer):
     severity = choice_field(Severity.choices, noun="severity", required=False)
     enabled = serializers.BooleanField(required=False)
     autoResolve = serializers.BooleanField(source="auto_resolve", required=False)
+    comparison = choice_field(Comparison.choices, noun="comparison", required=False, allow_null=True)
+    thresholdHigh = FiniteFloatField(source="threshold_high", required=False, allow_null=True)
+    compareDays = serializers.IntegerField(
+        source="compare_days", required=False, allow_null=True, min_value=1, max_value=MAX_WINDOW_DAYS
+    )
+    aggregate = choice_field(Aggregate.choices, noun="aggregate", required=False, allow_null=True)
+    aggregateMinutes = serializers.IntegerField(
+        source="aggregate_minutes", required=False, allow_null=True, min_value=1, max_value=MAX_WINDOW_DAYS * 1440
+    )
+    forEvaluations = serializers.IntegerField(
+        source="for_evaluations", required=False, allow_null=True, min_value=1, max_value=MAX_EVALUATIONS
+    )
+    clearEvaluations = serializers.IntegerField(
+        source="clear_evaluations", required=False, allow_null=True, min_value=1, max_value=MAX_EVALUATIONS
+    )
+    noData = choice_field(NoData.choices, noun="noData", source="no_data", required=False, allow_null=True)
+    method = choice_field(AnomalyMethod.choices, noun="method", required=False, allow_null=True)
+    direction = choice_field(Direction.choices, noun="direction", required=False, allow_null=True)
+    timezone = serializers.CharField(
+        max_length=64, required=False, allow_null=True, allow_blank=True, trim_whitespace=False
+    )
 
 
 class TriggerRuleListCreateApi(TenantScopedApi):

@@ -8,26 +8,42 @@ from core.exceptions import InvalidInput
 from core.validators import reject_unknown_fields
 from proactive.engine.conditions import next_occurrence
 from proactive.metric_providers import builtin_provider_for, namespace_noun
-from proactive.models import FIELDS_OF_TYPE, UNUSED_FIELD_VALUES, MetricPoint, RuleHealth, RuleType, TriggerRule
+from proactive.models import (
+    CHANGE_COMPARISONS,
+    FIELDS_OF_TYPE,
+    RANGE_COMPARISONS,
+    UNUSED_FIELD_VALUES,
+    Aggregate,
+    MetricPoint,
+    RuleHealth,
+    RuleType,
+    TriggerRule,
+)
 from proactive.validators import validate_metric_identifier
 from tenants.models import Tenant
 
 RULE_FIELDS = (
     "name",
     "type",
-    "schedule",
-    "metric",
-    "threshold",
-    "window_days",
     "severity",
     "enabled",
-    "auto_resolve",
+    *UNUSED_FIELD_VALUES,  # every type's condition fields: schedule, metric, threshold, comparison, …
 )
 # Metric rules are looked at on every tick; the engine's tick runs every minute.
 METRIC_EVALUATION_INTERVAL = timedelta(minutes=1)
-SCHEDULING_FIELDS = {"type", "schedule", "enabled"}
+SCHEDULING_FIELDS = {"type", "schedule", "timezone", "enabled"}
 # Changing what a rule reads makes its last evaluation's health say nothing about it any more.
-EVALUATED_FIELDS = {"type", "schedule", "metric", "window_days"}
+EVALUATED_FIELDS = {"type", "schedule", "timezone", "metric", "window_days", "aggregate", "aggregate_minutes"}
+# Changing what counts as breaching restarts the count of breaching (and clear) evaluations.
+STREAK_FIELDS = EVALUATED_FIELDS | {
+    "threshold",
+    "threshold_high",
+    "comparison",
+    "compare_days",
+    "method",
+    "direction",
+    "no_data",
+}
 MAX_POINTS_PER_REQUEST = 1000
 
 
@@ -42,7 +58,7 @@ def next_run_after(*, rule: TriggerRule, now: datetime) -> datetime | None:
 
 def _normalize(fields: dict) -> dict:
     # The API and the admin send null or "" for "not set"; the columns store "".
-    for text_field in ("schedule", "metric"):
+    for text_field in ("schedule", "timezone", "metric", "comparison", "aggregate", "no_data", "method", "direction"):
         if text_field in fields and fields[text_field] is None:
             fields[text_field] = ""
     if isinstance(fields.get("schedule"), str):
@@ -73,16 +89,25 @@ def trigger_rule_update(*, rule: TriggerRule, now: datetime | None = None, **fie
     changed = {name for name, value in _normalize(fields).items() if getattr(rule, name) != value}
     for name in changed:
         setattr(rule, name, fields[name])
+    # A change that leaves a field unused drops it (unless it was sent) instead of failing on it.
     if "type" in changed and rule.type in FIELDS_OF_TYPE:
-        # A rule that changes type drops the fields its new type does not use instead of failing on them.
         for name, empty in UNUSED_FIELD_VALUES.items():
             if name not in FIELDS_OF_TYPE[rule.type] and name not in fields:
                 setattr(rule, name, empty)
+    for name, still_used in (
+        ("threshold_high", rule.comparison in RANGE_COMPARISONS),
+        ("compare_days", rule.comparison in CHANGE_COMPARISONS),
+        ("aggregate_minutes", rule.aggregate not in ("", Aggregate.LAST)),
+    ):
+        if {"type", "comparison", "aggregate"} & changed and not still_used and name not in fields:
+            setattr(rule, name, None)
     rule.full_clean(exclude=["tenant"])
     if changed & SCHEDULING_FIELDS:
         rule.next_run_at = next_run_after(rule=rule, now=now or timezone.now())
     if changed & EVALUATED_FIELDS:
         rule.health = RuleHealth.UNKNOWN
+    if changed & STREAK_FIELDS:
+        rule.breaching_streak = rule.clear_streak = 0
     rule.save()
     return rule
 

@@ -10,7 +10,7 @@ from core.serializers import StrictInputSerializer
 from tenants.models import Tenant
 from tenants.permissions import ADMIN_AUTH, IsAdminCaller
 from tenants.selectors import tenant_for_caller
-from tenants.services import tenant_create
+from tenants.services import tenant_create, tenant_update
 
 
 class TenantScopedSchema(ApiAutoSchema):
@@ -89,15 +89,32 @@ class TenantOutputSerializer(serializers.Serializer):
     id = serializers.CharField()
     name = serializers.CharField()
     slug = serializers.CharField()
+    timezone = serializers.CharField(help_text="IANA zone; schedule rules read their cron in it unless they name one.")
     createdAt = serializers.DateTimeField(source="created_at")
 
 
 class CurrentTenantApi(TenantScopedApi):
+    class TenantUpdateInputSerializer(StrictInputSerializer):
+        name = serializers.CharField(max_length=200, required=False)
+        timezone = serializers.CharField(max_length=64, required=False, trim_whitespace=False)
+
     @extend_schema(
         operation_id="tenant_current", summary="Get the tenant you act for", responses=TenantOutputSerializer
     )
     def get(self, request):
         return Response(TenantOutputSerializer(self.tenant).data)
+
+    @extend_schema(
+        operation_id="tenant_update",
+        summary="Change your tenant's name or time zone",
+        request=TenantUpdateInputSerializer,
+        responses=TenantOutputSerializer,
+    )
+    def patch(self, request):
+        data = self.TenantUpdateInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        tenant = tenant_update(tenant=self.tenant, **data.validated_data)
+        return Response(TenantOutputSerializer(tenant).data)
 
 
 class TenantListCreateApi(APIView):
@@ -111,6 +128,7 @@ class TenantListCreateApi(APIView):
         name = serializers.CharField(max_length=200)
         slug = serializers.SlugField(max_length=80, required=False, trim_whitespace=False)
         stripeCustomerId = serializers.CharField(max_length=255, required=False, trim_whitespace=False)
+        timezone = serializers.CharField(max_length=64, required=False, trim_whitespace=False)
 
     class TenantAdminOutputSerializer(TenantOutputSerializer):
         stripeCustomerId = serializers.CharField(source="stripe_customer_id", allow_null=True)
@@ -150,5 +168,6 @@ class TenantListCreateApi(APIView):
             name=data.validated_data["name"],
             slug=data.validated_data.get("slug"),
             stripe_customer_id=data.validated_data.get("stripeCustomerId"),
+            timezone=data.validated_data.get("timezone", "UTC"),
         )
         return Response(self.TenantAdminOutputSerializer(tenant).data, status=status.HTTP_201_CREATED)

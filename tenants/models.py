@@ -5,6 +5,8 @@ from django.core.validators import RegexValidator
 from django.db import models
 from django.db.models import Q
 
+from core.validators import validate_timezone
+
 TENANT_ID_PATTERN = r"\A[a-z0-9][a-z0-9._-]{0,62}\Z"
 
 tenant_id_validator = RegexValidator(
@@ -20,6 +22,12 @@ class Tenant(models.Model):
     stripe_customer_id = models.CharField(
         max_length=255, unique=True, null=True, blank=True, help_text="Stripe's cus_… id, if billed."
     )
+    timezone = models.CharField(
+        max_length=64,
+        default="UTC",
+        validators=[validate_timezone],
+        help_text="IANA zone (Europe/Berlin): schedule rules read their cron in it unless they name their own.",
+    )
     members = models.ManyToManyField(settings.AUTH_USER_MODEL, through="Membership", related_name="tenants", blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -28,6 +36,7 @@ class Tenant(models.Model):
         constraints = [
             models.CheckConstraint(condition=~Q(id=""), name="tenant_id_not_empty"),
             models.CheckConstraint(condition=~Q(slug=""), name="tenant_slug_not_empty"),
+            models.CheckConstraint(condition=~Q(timezone=""), name="tenant_timezone_not_empty"),
             models.CheckConstraint(
                 condition=~Q(stripe_customer_id=""), name="tenant_stripe_customer_id_null_not_empty"
             ),

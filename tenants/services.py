@@ -14,8 +14,16 @@ from tenants.models import API_KEY_PREFIX, ApiKey, Membership, Tenant, hash_api_
 LAST_USED_RESOLUTION = timedelta(minutes=1)
 
 
-def tenant_create(*, id: str, name: str, slug: str | None = None, stripe_customer_id: str | None = None) -> Tenant:
-    tenant = Tenant(id=id, name=name, slug=slug or slugify(name), stripe_customer_id=stripe_customer_id or None)
+def tenant_create(
+    *, id: str, name: str, slug: str | None = None, stripe_customer_id: str | None = None, timezone: str = "UTC"
+) -> Tenant:
+    tenant = Tenant(
+        id=id,
+        name=name,
+        slug=slug or slugify(name),
+        stripe_customer_id=stripe_customer_id or None,
+        timezone=timezone,
+    )
     if not tenant.slug:
         raise ValidationError({"slug": ["Could not derive a slug from the name; give one."]})
     tenant.full_clean()
@@ -24,6 +32,23 @@ def tenant_create(*, id: str, name: str, slug: str | None = None, stripe_custome
             tenant.save(force_insert=True)
     except IntegrityError as exc:  # lost a race with a concurrent insert of the same id or slug
         raise ValidationError({"id": [f"A tenant with id {id!r} or slug {tenant.slug!r} exists."]}) from exc
+    return tenant
+
+
+TENANT_SETTINGS = ("name", "timezone")
+
+
+@transaction.atomic
+def tenant_update(*, tenant: Tenant, **fields) -> Tenant:
+    """A tenant changes its own settings: its name and its time zone (schedule rules read their cron in it)."""
+    unknown = set(fields) - set(TENANT_SETTINGS)
+    if unknown:
+        raise ValidationError({name: ["Not a tenant setting; allowed: name, timezone."] for name in sorted(unknown)})
+    tenant = Tenant.objects.select_for_update().get(pk=tenant.pk)
+    for name, value in fields.items():
+        setattr(tenant, name, value)
+    tenant.full_clean(validate_unique=False)
+    tenant.save(update_fields=list(fields))
     return tenant
 
 

@@ -13,7 +13,16 @@ from core.exceptions import ApplicationError
 from proactive.admin.charts import backtest_chart
 from proactive.engine.backtest import MAX_BACKTEST_DAYS, trigger_rule_backtest
 from proactive.engine.schedules import describe_schedule, next_occurrences
-from proactive.models import FIELDS_OF_TYPE, UNUSED_FIELD_VALUES, MetricPoint, RuleHealth, RuleType, TriggerRule
+from proactive.models import (
+    FIELDS_OF_OPTION,
+    FIELDS_OF_TYPE,
+    UNUSED_FIELD_VALUES,
+    MetricPoint,
+    RuleHealth,
+    RuleType,
+    TriggerRule,
+    fields_in_use,
+)
 from proactive.services import (
     RULE_FIELDS,
     trigger_rule_build,
@@ -43,12 +52,16 @@ STATUS_COLORS = {RuleHealth.OK: "#2e7d32", RuleHealth.NO_DATA: "#b26a00", RuleHe
 
 class TriggerRuleAdminForm(forms.ModelForm):
     def clean(self):
-        """The form shows only the chosen type's fields: what the others hold is dropped, not an error."""
+        """The form shows only the fields of the chosen type and options: what the others hold is dropped."""
         cleaned = super().clean()
-        if (rule_type := cleaned.get("type")) in FIELDS_OF_TYPE:
+        if cleaned.get("type") in FIELDS_OF_TYPE:
+            used = fields_in_use(
+                type=cleaned["type"], comparison=cleaned.get("comparison", ""), aggregate=cleaned.get("aggregate", "")
+            )
             for name, empty in UNUSED_FIELD_VALUES.items():
-                if name not in FIELDS_OF_TYPE[rule_type] and name in self.fields:
+                if name not in used and name in self.fields:
                     cleaned[name] = empty
+                    setattr(self.instance, name, empty)  # also when the post leaves the field out
                     self._errors.pop(name, None)
         return cleaned
 
@@ -109,8 +122,25 @@ class TriggerRuleAdmin(admin.ModelAdmin):
         (None, {"fields": ["tenant", "name", "type", "severity", "enabled"]}),
         (
             "Condition",
-            {"fields": ["schedule", "schedule_explained", "metric", "threshold", "window_days", "auto_resolve"]},
+            {
+                "fields": [
+                    "schedule",
+                    "timezone",
+                    "schedule_explained",
+                    "metric",
+                    "method",
+                    "direction",
+                    "comparison",
+                    "aggregate",
+                    "aggregate_minutes",
+                    "threshold",
+                    "threshold_high",
+                    "compare_days",
+                    "window_days",
+                ]
+            },
         ),
+        ("Firing and resolving", {"fields": ["for_evaluations", "clear_evaluations", "no_data", "auto_resolve"]}),
         ("Engine", {"fields": ENGINE_FIELDS}),
     ]
     readonly_fields = ["schedule_explained", *ENGINE_FIELDS]
@@ -181,10 +211,13 @@ class TriggerRuleAdmin(admin.ModelAdmin):
             preview_url=preview_url,
             preview_day_choices=PREVIEW_DAY_CHOICES,
             rule_page_days=RULE_PAGE_DAYS,
-            # What the form's script shows per type (the schedule's explanation goes with the schedule).
+            # What the form's script shows per type and option (the schedule's explanation goes with the schedule).
             fields_of_type={
-                kind: [*fields, "schedule_explained"] if "schedule" in fields else list(fields)
-                for kind, fields in FIELDS_OF_TYPE.items()
+                "type": {
+                    kind: [*fields, "schedule_explained"] if "schedule" in fields else list(fields)
+                    for kind, fields in FIELDS_OF_TYPE.items()
+                },
+                **FIELDS_OF_OPTION,
             },
         )
         return super().render_change_form(request, context, add, change, form_url, obj)

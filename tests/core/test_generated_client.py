@@ -282,6 +282,9 @@ def test_every_other_operation(generated, tenant_api, admin_api, live_server):
         client=generated.Client(base_url=live_server.url), body=event, stripe_signature=signature
     )
     health = endpoint("health", "health").sync(client=generated.Client(base_url=live_server.url))
+    moved = endpoint("tenant", "tenant_update").sync(
+        client=tenant_api, body=models.PatchedTenantUpdateInput(timezone="Europe/Berlin")
+    )
 
     assert isinstance(fetched.payload, models.ThresholdAlertPayload) and fetched.payload.reason == "Spike fired."
     assert snoozed.status == models.AlertStatusEnum.SNOOZED and snoozed.snoozed_until is not None
@@ -293,6 +296,7 @@ def test_every_other_operation(generated, tenant_api, admin_api, live_server):
     assert [t.id for t in tenants.results] == ["acme"] and tenants.next_ is not None
     assert (received.outcome, received.duplicate, again.duplicate) == (models.OutcomeEnum.APPLIED, False, True)
     assert (health.status, health.checks.database) == (models.HealthStatusEnum.OK, models.HealthStatusEnum.OK)
+    assert (moved.id, moved.timezone) == ("acme", "Europe/Berlin")
 
 
 def test_backtests(generated, tenant_api):

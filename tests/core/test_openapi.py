@@ -39,7 +39,7 @@ def test_the_schema_is_valid_openapi_3_1():
 
     validate(schema)
     assert schema["openapi"] == "3.1.0"
-    assert len(list(operations())) == 28
+    assert len(list(operations())) == 29
 
 
 def test_the_served_schema_is_the_one_the_suite_checks(client):

@@ -216,11 +216,21 @@ def test_the_form_script_is_shipped_and_told_each_types_fields(staff):
     declared = json.loads(
         re.search(r'<script id="rule-fields-of-type" type="application/json">(.*?)</script>', page).group(1)
     )
-    assert declared == {
-        "schedule": ["schedule", "schedule_explained"],
-        "metric_threshold": ["metric", "threshold", "window_days", "auto_resolve"],
-        "anomaly": ["metric", "threshold", "window_days", "auto_resolve"],
-    }
+    assert declared["type"]["schedule"] == ["schedule", "timezone", "schedule_explained"]
+    assert declared["type"]["anomaly"] == [
+        "metric",
+        "threshold",
+        "window_days",
+        "auto_resolve",
+        "for_evaluations",
+        "clear_evaluations",
+        "no_data",
+        "method",
+        "direction",
+    ]
+    assert "comparison" in declared["type"]["metric_threshold"] and "method" not in declared["type"]["metric_threshold"]
+    assert declared["comparison"]["outside"] == ["threshold_high"] and declared["comparison"]["above"] == []
+    assert declared["aggregate"]["avg"] == ["aggregate_minutes"] and declared["aggregate"]["last"] == []
     assert "rule-fields-of-type" in script and "rule-preview-button" in script
 
 

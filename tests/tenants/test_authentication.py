@@ -17,6 +17,7 @@ def test_valid_key_authenticates_as_its_tenant(tenant, tenant_client):
         "id": "acme",
         "name": "Acme Inc",
         "slug": "acme-inc",
+        "timezone": "UTC",
         "createdAt": tenant.created_at.isoformat().replace("+00:00", "Z"),
     }
 

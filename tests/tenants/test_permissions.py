@@ -26,6 +26,7 @@ def test_admin_key_is_allowed(admin_key_client):
         "name": "Initech",
         "slug": "initech",
         "stripeCustomerId": None,
+        "timezone": "UTC",
         "createdAt": response.json()["createdAt"],
     }
     assert Tenant.objects.get(pk="initech").slug == "initech"

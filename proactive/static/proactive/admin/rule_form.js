@@ -1,15 +1,23 @@
 "use strict";
-// The trigger rule form: show only the fields of the chosen type, and "Preview" (a backtest of the
-// form's unsaved values, rendered by the server into the backtest panel).
+// The trigger rule form: show only the fields of the chosen type and options, and "Preview" (a
+// backtest of the form's unsaved values, rendered by the server into the backtest panel).
 (function () {
-  function showFieldsOf(type, fieldsOfType) {
-    const shown = fieldsOfType[type];
-    for (const name of new Set(Object.values(fieldsOfType).flat())) {
+  // `shown`: for each select that governs fields (type, comparison, aggregate), the fields each of
+  // its options shows. A field is visible when every select that governs it shows it.
+  function showChosenFields(shown) {
+    const governing = Object.entries(shown).map(function ([select, options]) {
+      const input = document.getElementById("id_" + select);
+      const governed = new Set(Object.values(options).flat());
+      const visible = new Set(input ? options[input.value] || [] : governed);
+      return {governed: governed, visible: visible};
+    });
+    const fields = new Set(governing.flatMap(function (g) { return Array.from(g.governed); }));
+    for (const name of fields) {
       const row = document.querySelector(".form-row.field-" + name);
       if (row) {
-        // A row with an error stays visible, whatever the type.
-        const hide = shown && !shown.includes(name) && !row.classList.contains("errors");
-        row.style.display = hide ? "none" : "";
+        const hidden = governing.some(function (g) { return g.governed.has(name) && !g.visible.has(name); });
+        // A row with an error stays visible, whatever was chosen.
+        row.style.display = hidden && !row.classList.contains("errors") ? "none" : "";
       }
     }
   }
@@ -45,12 +53,16 @@
   }
 
   document.addEventListener("DOMContentLoaded", function () {
-    const type = document.getElementById("id_type");
-    const declared = document.getElementById("rule-fields-of-type");  // the server's list, per type
-    if (type && declared) {
-      const fieldsOfType = JSON.parse(declared.textContent);
-      showFieldsOf(type.value, fieldsOfType);
-      type.addEventListener("change", function () { showFieldsOf(type.value, fieldsOfType); });
+    const declared = document.getElementById("rule-fields-of-type");  // the server's lists, per type and option
+    if (document.getElementById("id_type") && declared) {
+      const shown = JSON.parse(declared.textContent);
+      showChosenFields(shown);
+      for (const select of Object.keys(shown)) {
+        const input = document.getElementById("id_" + select);
+        if (input) {
+          input.addEventListener("change", function () { showChosenFields(shown); });
+        }
+      }
     }
     const button = document.getElementById("rule-preview-button");
     if (button) {
