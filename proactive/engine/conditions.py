@@ -67,17 +67,122 @@ def evaluate_schedule(*, schedule: str, due_at: datetime | None, now: datetime) 
     )
 
 
-def evaluate_threshold(*, metric: str, threshold: float, points: Sequence[tuple[datetime, float]]) -> Evaluation:
-    """Fires when the most recent value is strictly greater than `threshold`."""
+@dataclass(frozen=True)
+class Reading:
+    """What a metric_threshold rule read of a window: its latest value, or an aggregate of it."""
+
+    value: float | None  # None: no datapoints (a count of none is 0, which is a value)
+    observed_at: datetime | None  # the latest point's time
+    points: int = 1
+
+
+NO_READING = Reading(value=None, observed_at=None, points=0)
+
+
+def reading_of_points(points: Sequence[tuple[datetime, float]]) -> Reading:
+    """The latest of `points` (oldest first), the reading of a rule that compares the last value."""
     if not points:
-        return Evaluation(
-            fired=False, reason=f"No datapoints for {metric!r} in the window.", decided=False, no_data=True
-        )
+        return NO_READING
     observed_at, value = points[-1]
-    evidence = {"metric": metric, "value": value, "threshold": threshold, "observedAt": iso_utc(observed_at)}
-    if value > threshold:
-        return Evaluation(fired=True, reason=f"{metric} is {value:g}, above {threshold:g}.", evidence=evidence)
-    return Evaluation(fired=False, reason=f"{metric} is {value:g}, not above {threshold:g}.", evidence=evidence)
+    return Reading(value=value, observed_at=observed_at)
+
+
+def evaluate_threshold(
+    *,
+    metric: str,
+    threshold: float,
+    points: Sequence[tuple[datetime, float]],
+    comparison: str = "above",
+    threshold_high: float | None = None,
+) -> Evaluation:
+    """The latest of `points` compared with the threshold; by default, fires when it is strictly greater."""
+    return evaluate_reading(
+        metric=metric,
+        reading=reading_of_points(points),
+        threshold=threshold,
+        comparison=comparison,
+        threshold_high=threshold_high,
+    )
+
+
+def evaluate_reading(
+    *,
+    metric: str,
+    reading: Reading,
+    threshold: float,
+    comparison: str = "above",
+    threshold_high: float | None = None,
+    aggregate: str = "last",
+    aggregate_minutes: int | None = None,
+    baseline: Reading | None = None,
+    compare_days: int | None = None,
+) -> Evaluation:
+    """
+    A metric_threshold rule's condition. `above`: value > threshold (the guide's); `below`: value <
+    threshold; `outside`: below threshold or above threshold_high; `inside`: within both, bounds
+    included; `changeAbove` / `changeBelow`: the percent change against `baseline` (the value
+    `compare_days` earlier) is above / below threshold.
+    """
+    what = metric if aggregate == "last" else f"the {aggregate} of {metric} over the last {aggregate_minutes} minutes"
+    if reading.value is None:
+        window = "in the window" if aggregate == "last" else f"in the last {aggregate_minutes} minutes"
+        return Evaluation(fired=False, reason=f"No datapoints for {metric!r} {window}.", decided=False, no_data=True)
+    value = reading.value
+    evidence = {"metric": metric, "value": value, "threshold": threshold, "observedAt": iso_utc(reading.observed_at)}
+    if aggregate != "last":
+        evidence.update(aggregate=aggregate, aggregateMinutes=aggregate_minutes, points=reading.points)
+    if comparison != "above":
+        evidence["comparison"] = comparison
+
+    if comparison in ("changeAbove", "changeBelow"):
+        return _evaluate_change(what, metric, value, threshold, comparison, baseline, compare_days, evidence)
+    if comparison in ("outside", "inside"):
+        evidence["thresholdHigh"] = threshold_high
+        inside = threshold <= value <= threshold_high
+        fired = not inside if comparison == "outside" else inside
+        where = f"inside {threshold:g}…{threshold_high:g}" if inside else f"outside {threshold:g}…{threshold_high:g}"
+        verdict = "" if fired else f", not {comparison}"
+        return Evaluation(fired=fired, reason=f"{_capital(what)} is {value:g}, {where}{verdict}.", evidence=evidence)
+    fired = value > threshold if comparison == "above" else value < threshold
+    relation = ("above" if fired else "not above") if comparison == "above" else ("below" if fired else "not below")
+    return Evaluation(
+        fired=fired, reason=f"{_capital(what)} is {value:g}, {relation} {threshold:g}.", evidence=evidence
+    )
+
+
+def _evaluate_change(what, metric, value, threshold, comparison, baseline, compare_days, evidence) -> Evaluation:
+    earlier = f"{compare_days} day{'s' if compare_days != 1 else ''} earlier"
+    if baseline is None or baseline.value is None:
+        return Evaluation(
+            fired=False,
+            reason=f"No datapoints for {metric!r} {earlier} to compare with.",
+            decided=False,
+            no_data=True,
+        )
+    evidence.update(baseline=baseline.value, baselineAt=iso_utc(baseline.observed_at), compareDays=compare_days)
+    if baseline.value == 0:
+        return Evaluation(
+            fired=False,
+            reason=f"{_capital(what)} was 0 {earlier}: a percent change against 0 is undefined.",
+            evidence=evidence,
+            decided=False,
+        )
+    change = (value - baseline.value) / abs(baseline.value) * 100
+    if not math.isfinite(change):
+        return Evaluation(fired=False, reason=f"The change of {what} overflows.", evidence=evidence, decided=False)
+    evidence["changePercent"] = change
+    fired = change > threshold if comparison == "changeAbove" else change < threshold
+    relation = ("more" if fired else "not more") if comparison == "changeAbove" else ("less" if fired else "not less")
+    return Evaluation(
+        fired=fired,
+        reason=f"{_capital(what)} is {value:g}, {change:+.4g}% against {baseline.value:g} {earlier}: "
+        f"{relation} than {threshold:+g}%.",
+        evidence=evidence,
+    )
+
+
+def _capital(text: str) -> str:
+    return text[:1].upper() + text[1:] if text.startswith("the ") else text
 
 
 def evaluate_anomaly(
