@@ -10,14 +10,43 @@ from rest_framework import serializers
 from core.serializers import ClosedSerializer
 
 
-class ThresholdEvidenceOutputSerializer(ClosedSerializer):
+class PendingEvidenceOutputSerializer(ClosedSerializer):
+    """Present when the rule has a pending period (forEvaluations > 1)."""
+
+    breachingEvaluations = serializers.IntegerField(
+        required=False, min_value=1, help_text="Breaching evaluations in a row so far (counted up to forEvaluations)."
+    )
+    forEvaluations = serializers.IntegerField(required=False, min_value=2)
+
+
+class ThresholdEvidenceOutputSerializer(PendingEvidenceOutputSerializer):
+    """The guide's four keys; the others are present only for the options that produce them."""
+
     metric = serializers.CharField()
-    value = serializers.FloatField(help_text="The metric's latest value in the window.")
+    value = serializers.FloatField(help_text="The value compared: the latest in the window, or the aggregate.")
     threshold = serializers.FloatField()
-    observedAt = serializers.DateTimeField(help_text="When that value was measured.")
+    observedAt = serializers.DateTimeField(help_text="When the (latest) value was measured.")
+    comparison = serializers.CharField(required=False, help_text="Present unless it is `above`.")
+    thresholdHigh = serializers.FloatField(required=False, help_text="outside / inside: the range's upper bound.")
+    aggregate = serializers.CharField(required=False, help_text="avg, sum, min, max or count; absent for last.")
+    aggregateMinutes = serializers.IntegerField(required=False, min_value=1)
+    points = serializers.IntegerField(required=False, min_value=0, help_text="The points the aggregate reduced.")
+    baseline = serializers.FloatField(required=False, help_text="changeAbove / changeBelow: the value compared with.")
+    baselineAt = serializers.DateTimeField(required=False)
+    compareDays = serializers.IntegerField(required=False, min_value=1)
+    changePercent = serializers.FloatField(required=False, help_text="(value − baseline) / |baseline| × 100.")
 
 
-class AnomalyEvidenceOutputSerializer(ClosedSerializer):
+class NoDataEvidenceOutputSerializer(PendingEvidenceOutputSerializer):
+    """A rule with `noData: alert` found no datapoints (too few, for an anomaly)."""
+
+    metric = serializers.CharField()
+    noData = serializers.BooleanField(help_text="Always true.")
+    windowDays = serializers.IntegerField(required=False, min_value=1, help_text="The window it looked at…")
+    aggregateMinutes = serializers.IntegerField(required=False, min_value=1, help_text="…or the aggregate's minutes.")
+
+
+class AnomalyEvidenceOutputSerializer(PendingEvidenceOutputSerializer):
     metric = serializers.CharField()
     value = serializers.FloatField(help_text="The latest value.")
     mean = serializers.FloatField(help_text="Mean of the earlier points of the window.")
@@ -54,6 +83,10 @@ class ScheduleAlertPayloadOutputSerializer(ScheduleEvidenceOutputSerializer, _Pa
     pass
 
 
+class NoDataAlertPayloadOutputSerializer(NoDataEvidenceOutputSerializer, _PayloadFieldsOutputSerializer):
+    pass
+
+
 @extend_schema_field(
     PolymorphicProxySerializer(
         component_name="Evidence",
@@ -61,12 +94,13 @@ class ScheduleAlertPayloadOutputSerializer(ScheduleEvidenceOutputSerializer, _Pa
             AnomalyEvidenceOutputSerializer,
             ThresholdEvidenceOutputSerializer,
             ScheduleEvidenceOutputSerializer,
+            NoDataEvidenceOutputSerializer,
         ],
         resource_type_field_name=None,
     )
 )
 class EvidenceField(serializers.JSONField):
-    """The evidence of one evaluation: anomaly, threshold or schedule keys."""
+    """The evidence of one evaluation: anomaly, threshold, schedule or no-data keys."""
 
 
 @extend_schema_field(
@@ -76,9 +110,10 @@ class EvidenceField(serializers.JSONField):
             AnomalyAlertPayloadOutputSerializer,
             ThresholdAlertPayloadOutputSerializer,
             ScheduleAlertPayloadOutputSerializer,
+            NoDataAlertPayloadOutputSerializer,
         ],
         resource_type_field_name=None,
     )
 )
 class AlertPayloadField(serializers.JSONField):
-    """An alert's payload: its rule type's evidence, plus `reason`."""
+    """An alert's payload: its rule type's evidence (or a no-data alert's), plus `reason`."""

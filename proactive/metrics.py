@@ -11,7 +11,9 @@ It is batch-first, so evaluating a thousand rules costs a couple of queries, not
 a failing provider fails only the requests it serves.
 """
 
+import json
 import logging
+import math
 from bisect import bisect_left, bisect_right
 from collections import defaultdict
 from collections.abc import Sequence
@@ -19,7 +21,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import NamedTuple
 
-from django.db.models import F, Window
+from django.db import connection
+from django.db.models import Avg, Count, F, Max, Min, Sum, Window
 from django.db.models.functions import RowNumber
 
 from core.exceptions import ApplicationError
@@ -68,20 +71,27 @@ def _bounds(requests: Sequence[SeriesRequest]) -> dict:
     return lookups
 
 
+def _batch_key(request: SeriesRequest) -> tuple:
+    return (True, request.until) if request.latest_only else (False, None)
+
+
 class CustomMetricProvider:
     """Tenant datapoints in MetricPoint, read on the (tenant, metric, timestamp) index."""
 
     def series_many(self, requests: Sequence[SeriesRequest]) -> dict[SeriesRequest, Series]:
-        rows_by_series: dict[tuple[str, str], Series] = defaultdict(list)
-        for latest_only in (False, True):
-            batch = [r for r in requests if r.latest_only == latest_only]
-            if batch:
-                for tenant_id, metric, timestamp, value in self._rows(batch, latest_only=latest_only):
-                    rows_by_series[(tenant_id, metric, latest_only)].append(Point(timestamp, value))
+        # One query for the series, and one per distinct end of the latest-only requests: the newest
+        # row of a series before one end is not the newest before another (a change's baseline).
+        batches: dict[tuple, list[SeriesRequest]] = defaultdict(list)
+        for request in requests:
+            batches[_batch_key(request)].append(request)
+        rows_by_series: dict[tuple, Series] = defaultdict(list)
+        for key, batch in batches.items():
+            for tenant_id, metric, timestamp, value in self._rows(batch, latest_only=key[0]):
+                rows_by_series[(tenant_id, metric, key)].append(Point(timestamp, value))
         result = {}
         for request in requests:
             # Rows come oldest first, so each request's window is one slice of its series.
-            points = rows_by_series.get((request.tenant_id, request.metric, request.latest_only), [])
+            points = rows_by_series.get((request.tenant_id, request.metric, _batch_key(request)), [])
             timestamps = [point.timestamp for point in points]
             first = 0 if request.since is None else bisect_left(timestamps, request.since)
             points = points[first : bisect_right(timestamps, request.until)]
@@ -107,6 +117,65 @@ class CustomMetricProvider:
         return queryset.order_by("tenant_id", "metric", "timestamp").values_list(
             "tenant_id", "metric", "timestamp", "value"
         )
+
+    def aggregate_many(self, requests: Sequence["AggregateRequest"]) -> dict["AggregateRequest", "Aggregated"]:
+        """Every request's aggregate, computed by the database: one query for all of them on PostgreSQL."""
+        if connection.vendor != "postgresql":  # the zero-config SQLite: one small query per request
+            return {request: _aggregate_with_orm(request) for request in requests}
+        document = [
+            {
+                "i": i,
+                "tenant_id": r.tenant_id,
+                "metric": r.metric,
+                "since": r.since.isoformat(),
+                "until": r.until.isoformat(),
+            }
+            for i, r in enumerate(requests)
+        ]
+        with connection.cursor() as cursor:
+            cursor.execute(_AGGREGATES_SQL, [json.dumps(document)])
+            rows = {row[0]: row[1:] for row in cursor.fetchall()}
+        return {request: _aggregated(request.aggregate, *rows[i]) for i, request in enumerate(requests)}
+
+
+# Each request is one row of a JSON document; the (tenant, metric, timestamp) index serves each range.
+_AGGREGATES_SQL = f"""
+SELECT r.i, count(p.value), avg(p.value), sum(p.value), min(p.value), max(p.value)
+FROM jsonb_to_recordset(%s::jsonb) AS r(i integer, tenant_id text, metric text, since timestamptz, until timestamptz)
+LEFT JOIN {MetricPoint._meta.db_table} AS p
+  ON p.tenant_id = r.tenant_id AND p.metric = r.metric AND p.timestamp >= r.since AND p.timestamp <= r.until
+GROUP BY r.i
+"""
+
+
+def _aggregate_with_orm(request: "AggregateRequest") -> "Aggregated":
+    row = MetricPoint.objects.filter(
+        tenant_id=request.tenant_id, metric=request.metric, timestamp__gte=request.since, timestamp__lte=request.until
+    ).aggregate(
+        count=Count("value"),
+        avg=Avg("value"),
+        sum=Sum("value"),
+        min=Min("value"),
+        max=Max("value"),
+    )
+    return _aggregated(request.aggregate, row["count"], row["avg"], row["sum"], row["min"], row["max"])
+
+
+def _aggregated(aggregate: str, count, avg, total, lowest, highest) -> "Aggregated":
+    if aggregate == "count":
+        return Aggregated(value=float(count), points=count)
+    value = {"avg": avg, "sum": total, "min": lowest, "max": highest}[aggregate] if count else None
+    return Aggregated(value=None if value is None else float(value), points=count)
+
+
+def reduce_points(aggregate: str, points: Sequence[tuple[datetime, float]]) -> "Aggregated":
+    """The same aggregate, in Python, over a series a provider answered with."""
+    values = [value for _, value in points]
+    if not values:
+        return _aggregated(aggregate, 0, None, None, None, None)
+    return _aggregated(
+        aggregate, len(values), math.fsum(values) / len(values), math.fsum(values), min(values), max(values)
+    )
 
 
 _custom_provider = CustomMetricProvider()
@@ -134,6 +203,59 @@ def metric_series_batch(
             for request in provider_requests:
                 failures[request] = f"Reading {request.metric!r} failed: {exc}"
     return series, failures
+
+
+@dataclass(frozen=True)
+class AggregateRequest:
+    """An aggregate (avg, sum, min, max, count) of a tenant's metric over [since, until]."""
+
+    tenant_id: str
+    metric: str
+    since: datetime
+    until: datetime
+    aggregate: str
+
+
+class Aggregated(NamedTuple):
+    value: float | None  # None: no points (except for count, which is then 0)
+    points: int
+
+
+def metric_aggregates_batch(
+    *, requests: Sequence[AggregateRequest]
+) -> tuple[dict[AggregateRequest, Aggregated], dict[AggregateRequest, str]]:
+    """
+    Every request's aggregate, and why each request that failed, failed. Custom metrics are
+    aggregated by the database, all requests in one query; a built-in provider's series (small:
+    one point a day) is reduced in Python, unless the provider aggregates itself.
+    """
+    grouped: dict[int, tuple[object, list[AggregateRequest]]] = {}
+    for request in dict.fromkeys(requests):
+        provider = builtin_provider_for(request.metric) or _custom_provider
+        grouped.setdefault(id(provider), (provider, []))[1].append(request)
+
+    aggregates: dict[AggregateRequest, Aggregated] = {}
+    failures: dict[AggregateRequest, str] = {}
+    for provider, provider_requests in grouped.values():
+        try:
+            if hasattr(provider, "aggregate_many"):
+                aggregates.update(provider.aggregate_many(provider_requests))
+                continue
+            as_series = {
+                request: SeriesRequest(
+                    tenant_id=request.tenant_id, metric=request.metric, since=request.since, until=request.until
+                )
+                for request in provider_requests
+            }
+            answered = provider.series_many(list(as_series.values()))
+            for request, series_request in as_series.items():
+                points = [Point(*pair) for pair in answered.get(series_request, [])]
+                aggregates[request] = reduce_points(request.aggregate, points)
+        except Exception as exc:  # one provider's outage fails its own requests only
+            logger.exception("metric provider %s failed", type(provider).__name__)
+            for request in provider_requests:
+                failures[request] = f"Reading {request.metric!r} failed: {exc}"
+    return aggregates, failures
 
 
 def metric_series_many(*, requests: Sequence[SeriesRequest]) -> dict[SeriesRequest, Series]:

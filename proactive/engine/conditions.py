@@ -128,6 +128,10 @@ def evaluate_reading(
         window = "in the window" if aggregate == "last" else f"in the last {aggregate_minutes} minutes"
         return Evaluation(fired=False, reason=f"No datapoints for {metric!r} {window}.", decided=False, no_data=True)
     value = reading.value
+    if not math.isfinite(value):
+        return Evaluation(
+            fired=False, reason=f"{_capital(what)} is too large to compare (it overflows).", decided=False
+        )
     evidence = {"metric": metric, "value": value, "threshold": threshold, "observedAt": iso_utc(reading.observed_at)}
     if aggregate != "last":
         evidence.update(aggregate=aggregate, aggregateMinutes=aggregate_minutes, points=reading.points)

@@ -25,12 +25,15 @@ from core.exceptions import Conflict
 from core.telemetry import telemetry_capture
 from proactive.engine.conditions import (
     Evaluation,
+    Reading,
     evaluate_anomaly,
+    evaluate_reading,
     evaluate_schedule,
-    evaluate_threshold,
+    reading_of_points,
 )
-from proactive.metrics import SeriesRequest, metric_series_batch
-from proactive.models import RuleHealth, RuleType, TriggerRule
+from proactive.engine.policy import Streaks, apply_policy
+from proactive.metrics import AggregateRequest, SeriesRequest, metric_aggregates_batch, metric_series_batch
+from proactive.models import CHANGE_COMPARISONS, Aggregate, Comparison, NoData, RuleHealth, RuleType, TriggerRule
 from proactive.services import METRIC_EVALUATION_INTERVAL, next_run_after
 from proactive.validators import nonstandard_cron_problem
 
@@ -53,6 +56,16 @@ RULE_COLUMNS_READ = (
     "next_run_at",
     "last_fired_at",
     "health",
+    "comparison",
+    "threshold_high",
+    "compare_days",
+    "aggregate",
+    "aggregate_minutes",
+    "for_evaluations",
+    "clear_evaluations",
+    "no_data",
+    "breaching_streak",
+    "clear_streak",
 )
 MAX_ERROR_LENGTH = 2000
 TELEMETRY_NAMESPACE = uuid.UUID("6f1c7f0e-3a5b-4d8e-9c61-2f4b8d7a1e90")
@@ -62,14 +75,13 @@ TELEMETRY_NAMESPACE = uuid.UUID("6f1c7f0e-3a5b-4d8e-9c61-2f4b8d7a1e90")
 class RuleResult:
     rule: TriggerRule
     evaluation: Evaluation | None = None
+    fired: bool = False  # raise an alert, or keep the open one (after any pending period)
+    clears: bool = False  # clear for long enough: an auto-resolving rule resolves its open alert
+    streaks: Streaks | None = None  # consecutive breaching and clear evaluations after this one
     error: str = ""
     alert_id: int | None = None
     alert_created: bool = False
     resolved_alert_id: int | None = None
-
-    @property
-    def fired(self) -> bool:
-        return self.evaluation is not None and self.evaluation.fired
 
     @property
     def health(self) -> str:
@@ -211,21 +223,58 @@ def evaluate_rules(
     return EngineReport(results=results, skipped=len(set(rule_ids)) - len(rules))
 
 
-def evaluate_conditions(*, rules: Sequence[TriggerRule], now: datetime) -> list[RuleResult]:
-    """Read every metric rule's series in one batch, then run each rule's pure condition."""
-    requests: dict[int, SeriesRequest] = {}
-    for rule in rules:
-        if rule.is_metric_rule:
-            requests[rule.pk] = SeriesRequest(
+@dataclass(frozen=True)
+class _Reads:
+    """What one metric rule reads: a series or an aggregate of its window, and maybe a baseline."""
+
+    current: SeriesRequest | AggregateRequest
+    baseline: SeriesRequest | AggregateRequest | None = None
+
+    @property
+    def requests(self):
+        return [request for request in (self.current, self.baseline) if request is not None]
+
+
+def _reads(rule: TriggerRule, now: datetime) -> _Reads:
+    window = timedelta(days=rule.window_days)
+    if rule.type == RuleType.ANOMALY:
+        # An anomaly compares whole days of a daily metric, never today's running total.
+        return _Reads(
+            SeriesRequest(
                 tenant_id=rule.tenant_id,
                 metric=rule.metric,
-                since=now - timedelta(days=rule.window_days),
+                since=now - window,
                 until=now,
-                latest_only=rule.type == RuleType.METRIC_THRESHOLD,
-                # An anomaly compares whole days of a daily metric, never today's running total.
-                completed_periods_only=rule.type == RuleType.ANOMALY,
+                completed_periods_only=True,
             )
-    series, failures = metric_series_batch(requests=list(requests.values()))
+        )
+
+    def read_until(until: datetime) -> SeriesRequest | AggregateRequest:
+        if rule.aggregate in ("", Aggregate.LAST):
+            return SeriesRequest(
+                tenant_id=rule.tenant_id, metric=rule.metric, since=until - window, until=until, latest_only=True
+            )
+        since = until - timedelta(minutes=rule.aggregate_minutes)
+        return AggregateRequest(
+            tenant_id=rule.tenant_id, metric=rule.metric, since=since, until=until, aggregate=rule.aggregate
+        )
+
+    compared = rule.comparison in CHANGE_COMPARISONS
+    return _Reads(read_until(now), read_until(now - timedelta(days=rule.compare_days)) if compared else None)
+
+
+def evaluate_conditions(*, rules: Sequence[TriggerRule], now: datetime) -> list[RuleResult]:
+    """
+    Read every metric rule's series and aggregates in one batch each, then run each rule's pure
+    condition and the alerting policy (pending period, hysteresis, no data) on its streaks.
+    """
+    reads = {rule.pk: _reads(rule, now) for rule in rules if rule.is_metric_rule}
+    requests = [request for read in reads.values() for request in read.requests]
+    series, failures = metric_series_batch(requests=[r for r in requests if isinstance(r, SeriesRequest)])
+    aggregates, aggregate_failures = metric_aggregates_batch(
+        requests=[r for r in requests if isinstance(r, AggregateRequest)]
+    )
+    failures = {**failures, **aggregate_failures}
 
     results = []
     for rule in rules:
@@ -233,25 +282,66 @@ def evaluate_conditions(*, rules: Sequence[TriggerRule], now: datetime) -> list[
         try:
             if rule.type == RuleType.SCHEDULE:
                 result.evaluation = evaluate_schedule(schedule=rule.schedule, due_at=rule.next_run_at, now=now)
+                result.fired = result.evaluation.fired
                 result.error = nonstandard_cron_problem(rule.schedule)
-            elif requests[rule.pk] in failures:
-                result.error = failures[requests[rule.pk]]
-            elif rule.type == RuleType.METRIC_THRESHOLD:
-                result.evaluation = evaluate_threshold(
-                    metric=rule.metric, threshold=rule.threshold, points=series.get(requests[rule.pk], [])
-                )
+            elif failed := next((failures[r] for r in reads[rule.pk].requests if r in failures), None):
+                result.error = failed
             else:
-                result.evaluation = evaluate_anomaly(
-                    metric=rule.metric,
-                    points=series.get(requests[rule.pk], []),
-                    threshold=rule.threshold,
-                    window_days=rule.window_days,
-                )
+                _decide(result, rule, reads[rule.pk], series, aggregates)
         except Exception as exc:  # one rule's failure is recorded on it; the others still run
             logger.exception("rule %s failed to evaluate", rule.pk)
             result.error = f"{type(exc).__name__}: {exc}"
         results.append(result)
     return results
+
+
+def _decide(result: RuleResult, rule: TriggerRule, reads: _Reads, series, aggregates) -> None:
+    def reading(request) -> Reading:
+        if isinstance(request, AggregateRequest):
+            aggregated = aggregates[request]  # observed over the window that ends at `until`
+            return Reading(value=aggregated.value, observed_at=request.until, points=aggregated.points)
+        return reading_of_points(series.get(request, []))
+
+    if rule.type == RuleType.METRIC_THRESHOLD:
+        evaluation = evaluate_reading(
+            metric=rule.metric,
+            reading=reading(reads.current),
+            threshold=rule.threshold,
+            comparison=rule.comparison or Comparison.ABOVE,
+            threshold_high=rule.threshold_high,
+            aggregate=rule.aggregate or Aggregate.LAST,
+            aggregate_minutes=rule.aggregate_minutes,
+            baseline=reading(reads.baseline) if reads.baseline is not None else None,
+            compare_days=rule.compare_days,
+        )
+    else:
+        evaluation = evaluate_anomaly(
+            metric=rule.metric,
+            points=series.get(reads.current, []),
+            threshold=rule.threshold,
+            window_days=rule.window_days,
+        )
+    outcome = apply_policy(
+        evaluation,
+        streaks=Streaks(breaching=rule.breaching_streak, clear=rule.clear_streak),
+        metric=rule.metric,
+        window=_window_evidence(rule),
+        for_evaluations=rule.for_evaluations or 1,
+        clear_evaluations=rule.clear_evaluations or 1,
+        no_data=rule.no_data or NoData.OK,
+    )
+    result.evaluation, result.fired, result.clears, result.streaks = (
+        outcome.evaluation,
+        outcome.fires,
+        outcome.clears,
+        outcome.streaks,
+    )
+
+
+def _window_evidence(rule: TriggerRule) -> dict:
+    if rule.type == RuleType.METRIC_THRESHOLD and rule.aggregate not in ("", Aggregate.LAST):
+        return {"aggregateMinutes": rule.aggregate_minutes}
+    return {"windowDays": rule.window_days}
 
 
 def _raise_alerts(results: Sequence[RuleResult], now: datetime, actor: str) -> None:
@@ -338,11 +428,7 @@ def _auto_resolve(results: Sequence[RuleResult], now: datetime, actor: str) -> N
     cleared = {
         result.rule.pk: result
         for result in results
-        if result.rule.auto_resolve
-        and result.rule.open_alert_id
-        and result.evaluation is not None
-        and result.evaluation.decided
-        and not result.evaluation.fired
+        if result.rule.auto_resolve and result.rule.open_alert_id and result.clears
     }
     if not cleared:
         return
@@ -363,7 +449,16 @@ def _next_run_at(rule: TriggerRule, now: datetime) -> datetime:
     return now.replace(second=0, microsecond=0) + METRIC_EVALUATION_INTERVAL
 
 
-BOOKKEEPING_COLUMNS = ("last_evaluated_at", "next_run_at", "last_error", "last_error_at", "last_fired_at", "health")
+BOOKKEEPING_COLUMNS = (
+    "last_evaluated_at",
+    "next_run_at",
+    "last_error",
+    "last_error_at",
+    "last_fired_at",
+    "health",
+    "breaching_streak",
+    "clear_streak",
+)
 
 
 def _save_bookkeeping(results: Sequence[RuleResult], now: datetime) -> None:
@@ -378,5 +473,7 @@ def _save_bookkeeping(results: Sequence[RuleResult], now: datetime) -> None:
         if result.alert_created:
             rule.last_fired_at = now
         rule.health = result.health
+        if result.streaks is not None:  # an error or a schedule leaves the counts as they were
+            rule.breaching_streak, rule.clear_streak = result.streaks.breaching, result.streaks.clear
         rows.append((rule.pk, *(getattr(rule, column) for column in BOOKKEEPING_COLUMNS)))
     update_rows(model=TriggerRule, columns=BOOKKEEPING_COLUMNS, rows=rows)

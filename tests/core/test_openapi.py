@@ -159,7 +159,7 @@ def test_payload_and_evidence_are_typed_per_rule_type():
     evidence = schemas["TriggerEvaluation"]["properties"]["evidence"]
 
     assert schemas["AlertPayload"]["oneOf"] == [
-        {"$ref": f"#/components/schemas/{name}AlertPayload"} for name in ("Anomaly", "Threshold", "Schedule")
+        {"$ref": f"#/components/schemas/{name}AlertPayload"} for name in ("Anomaly", "Threshold", "Schedule", "NoData")
     ]
     assert alert["allOf"] == [{"$ref": "#/components/schemas/AlertPayload"}]
     assert evidence["oneOf"] == [{"$ref": "#/components/schemas/Evidence"}, {"type": "null"}]
@@ -176,7 +176,8 @@ def test_payload_and_evidence_are_typed_per_rule_type():
         "observedAt",
     }
     assert set(schemas["ScheduleEvidence"]["required"]) == {"schedule", "scheduledFor"}
-    for name in ("ThresholdEvidence", "AnomalyEvidence", "ScheduleEvidence", "AnomalyAlertPayload"):
+    assert set(schemas["NoDataEvidence"]["required"]) == {"metric", "noData"}
+    for name in ("ThresholdEvidence", "AnomalyEvidence", "ScheduleEvidence", "NoDataEvidence", "AnomalyAlertPayload"):
         assert schemas[name]["additionalProperties"] is False
     assert "reason" in schemas["ThresholdAlertPayload"]["required"]
 

@@ -206,14 +206,20 @@ def test_auto_resolve_when_the_condition_clears(tenant):
     assert Alert.objects.get(rule=sticky).status == "pending"
 
 
-def test_no_data_does_not_auto_resolve(tenant):
-    rule(tenant, threshold=10, auto_resolve=True, window_days=1)
+@pytest.mark.parametrize(("no_data", "status"), [("ok", "resolved"), ("keep", "pending")])
+def test_no_data_clears_an_alert_only_when_no_data_is_ok(tenant, no_data, status):
+    rule(tenant, threshold=10, auto_resolve=True, window_days=1, no_data=no_data)
     metric_points(tenant, "analytics.mql.delta", 20, end=NOW)
     tick()
 
     tick(now=NOW + timedelta(days=2))  # the only point has left the window
 
-    assert Alert.objects.get().status == "pending"
+    alert = Alert.objects.get()
+    assert alert.status == status
+    if status == "resolved":
+        assert (
+            alert.history.last().reason == "Condition cleared: No datapoints for 'analytics.mql.delta' in the window."
+        )
 
 
 def test_queries_do_not_grow_with_the_number_of_rules(tenant):
