@@ -26,12 +26,16 @@ from proactive.engine.conditions import (
     DEFAULT_WINDOW_DAYS,
     DEFAULT_Z_THRESHOLD,
     MIN_ANOMALY_POINTS,
+    NO_READING,
     Evaluation,
+    Reading,
     evaluate_anomaly_values,
-    evaluate_threshold,
+    evaluate_reading,
+    reading_of_points,
 )
+from proactive.engine.policy import Streaks, apply_policy
 from proactive.metric_providers import builtin_provider_for
-from proactive.metrics import Point, SeriesRequest, metric_series_many
+from proactive.metrics import Point, SeriesRequest, metric_series_many, reduce_points
 from proactive.validators import cron_field_values
 
 DEFAULT_BACKTEST_DAYS = 30
@@ -47,7 +51,7 @@ _CLOSE_CALL = 1e-6  # relative distance to the threshold (or to a constant histo
 
 @dataclass(frozen=True)
 class BacktestRule:
-    """What a backtest needs of a rule: its definition, saved or not."""
+    """What a backtest needs of a rule: its definition, saved or not (the defaults are the guide's)."""
 
     type: str
     schedule: str = ""
@@ -55,6 +59,29 @@ class BacktestRule:
     threshold: float | None = None
     window_days: int | None = None
     auto_resolve: bool = False
+    comparison: str = "above"
+    threshold_high: float | None = None
+    compare_days: int | None = None
+    aggregate: str = "last"
+    aggregate_minutes: int | None = None
+    for_evaluations: int = 1
+    clear_evaluations: int = 1
+    no_data: str = "ok"
+
+    @classmethod
+    def of(cls, rule) -> "BacktestRule":
+        """A TriggerRule's definition; its empty options read as their defaults."""
+        defaults = cls(type=rule.type)
+        fields = {
+            name: getattr(rule, name)
+            for name in cls.__dataclass_fields__
+            if getattr(rule, name, None) not in (None, "") or name in ("type", "auto_resolve")
+        }
+        return cls(**{**{name: getattr(defaults, name) for name in cls.__dataclass_fields__}, **fields})
+
+    @property
+    def compares_change(self) -> bool:
+        return self.comparison in ("changeAbove", "changeBelow")
 
 
 @dataclass(frozen=True)
@@ -150,28 +177,35 @@ def backtest_metric_rule(
 ) -> Backtest:
     """
     Replay a metric rule every minute in (since, until] over `points` (oldest first; they must
-    reach `window_days` before `since`). `completed_periods_only`: a daily series whose running day
-    an anomaly leaves out, as the engine does.
+    reach back as far as the rule reads before `since`: its window, and a change's compareDays).
+    `completed_periods_only`: a daily series whose running day an anomaly leaves out, as the
+    engine does.
     """
-    window = (rule.window_days or DEFAULT_WINDOW_DAYS) * 86400
     anomaly = rule.type == "anomaly"
     threshold = rule.threshold if rule.threshold is not None else DEFAULT_Z_THRESHOLD
     times = np.fromiter((_seconds(t) for t, _ in points), dtype=np.int64, count=len(points))
     values = np.fromiter((v for _, v in points), dtype=np.float64, count=len(points))
     start, end = _floor_minute(np.int64(_seconds(since))), _floor_minute(np.int64(_seconds(until)))
     day_excluded = anomaly and completed_periods_only
+    # What one evaluation reads: the window (an anomaly, a latest value) or the aggregate's minutes,
+    # and for a change the same again compare_days earlier.
+    window = (rule.window_days or DEFAULT_WINDOW_DAYS) * 86400
+    reads = window if anomaly or rule.aggregate == "last" else rule.aggregate_minutes * MINUTE
+    shift = rule.compare_days * 86400 if rule.compares_change else None
 
     # When what the rule reads can change: a point enters (its minute, or for a daily series the
-    # midnight after its day) or leaves (the minute after it is older than the window).
+    # midnight after its day) or leaves (the minute after it is older than what is read).
     entries = _ceil_minute(times) if not day_excluded else (times - times % 86400) + 86400
-    exits = _floor_minute(times + window) + MINUTE
-    evals = np.unique(np.concatenate([[start + MINUTE], entries, exits]))
+    changes = [[start + MINUTE], entries, _floor_minute(times + reads) + MINUTE]
+    if shift is not None:
+        changes += [_ceil_minute(times + shift), _floor_minute(times + shift + reads) + MINUTE]
+    evals = np.unique(np.concatenate(changes))
     evals = evals[(evals > start) & (evals <= end)]
-    # Points the engine would read at each of those minutes: [t - window, t], for a daily series
+    # Points the engine would read at each of those minutes: [t - reads, t], for a daily series
     # without the running day.
     upper = evals if not day_excluded else evals - evals % 86400 - 1
     hi = np.searchsorted(times, upper, side="right") - 1
-    lo = np.searchsorted(times, evals - window, side="left")
+    lo = np.searchsorted(times, evals - reads, side="left")
     count = hi - lo + 1
 
     if anomaly:
@@ -181,32 +215,48 @@ def backtest_metric_rule(
             decided[i], fired[i] = exact.decided, exact.fired
             exact_z = exact.evidence.get("zScore")
             z[i] = exact_z if exact_z is not None else (math.inf if exact.evidence.get("constantHistory") else np.nan)
+        no_data = count < MIN_ANOMALY_POINTS
+        shown = np.where(count >= 1, values[np.clip(hi, 0, max(len(values) - 1, 0))], np.nan) if len(values) else z
+
+        def exact(i: int) -> Evaluation:
+            return _exact_anomaly(rule, values, times, lo[i], hi[i], threshold)
+
     else:
-        decided = count >= 1
-        latest = values[np.clip(hi, 0, None)] if len(values) else np.zeros(len(evals))
-        fired = decided & (latest > threshold)
+        prefix = np.concatenate([[0.0], np.cumsum(values)])
+        current = _aggregates(rule.aggregate, values, prefix, lo, hi)
+        baseline = b_lo = b_hi = None
+        if shift is not None:
+            b_hi = np.searchsorted(times, evals - shift, side="right") - 1
+            b_lo = np.searchsorted(times, evals - shift - reads, side="left")
+            baseline = _aggregates(rule.aggregate, values, prefix, b_lo, b_hi)
+        decided, fired, no_data, shown, close = _compare(rule, threshold, current, baseline)
         z = np.full(len(evals), np.nan)
 
+        def exact(i: int) -> Evaluation:
+            """The engine's own condition, on readings computed as exactly as the database would."""
+            return evaluate_reading(
+                metric=rule.metric,
+                reading=_reading(rule.aggregate, points, values, lo[i], hi[i], evals[i]),
+                threshold=threshold,
+                comparison=rule.comparison,
+                threshold_high=rule.threshold_high,
+                aggregate=rule.aggregate,
+                aggregate_minutes=rule.aggregate_minutes,
+                baseline=_reading(rule.aggregate, points, values, b_lo[i], b_hi[i], evals[i] - shift)
+                if shift is not None
+                else None,
+                compare_days=rule.compare_days,
+            )
+
+        for i in np.flatnonzero(close):
+            verdict = exact(i)
+            decided[i], fired[i], no_data[i] = verdict.decided, verdict.fired, verdict.no_data
+
     spans = np.diff(np.append(evals, end + MINUTE)) // MINUTE  # one-minute evaluations each stands for
-    firings = [
-        Firing(
-            at=_moment(evals[i]),
-            minutes=int(spans[i]),
-            value=float(values[hi[i]]),
-            z_score=None if anomaly and not math.isfinite(z[i]) else (float(z[i]) if anomaly else None),
-        )
-        for i in np.flatnonzero(fired)[:MAX_FIRINGS_LISTED]
-    ]
-
-    def exact(i: int) -> Evaluation:
-        if anomaly:
-            return _exact_anomaly(rule, values, times, lo[i], hi[i], threshold)
-        latest = list(points[hi[i] : hi[i] + 1]) if count[i] >= 1 else []  # all a threshold reads of its window
-        return evaluate_threshold(metric=rule.metric, threshold=threshold, points=latest)
-
-    alerts, alert_count, flaps = _would_be_alerts(evals, decided, fired, rule.auto_resolve, exact)
+    state = np.where(no_data, _NO_DATA, np.where(~decided, _UNDECIDED, np.where(fired, _BREACH, _CLEAR)))
+    replay = _replay_policy(rule, evals, spans, state, exact, shown, z if anomaly else None)
     in_span = (times > start) & (times <= end)
-    result = Backtest(
+    return Backtest(
         since=_moment(start),
         until=_moment(end),
         evaluations=len(evals),
@@ -214,14 +264,73 @@ def backtest_metric_rule(
         points_read=len(points),
         series=_downsample(times[in_span], values[in_span], MAX_SERIES_POINTS),
         band=_band(values, times, start, end, window, threshold, day_excluded) if anomaly else None,
-        firings=firings,
-        firings_truncated=int(fired.sum()) > len(firings),
-        firing_count=int(spans[fired].sum()),
-        alerts=alerts,
-        alert_count=alert_count,
-        flaps=flaps,
+        firings=replay.firings,
+        firings_truncated=replay.firing_spans > len(replay.firings),
+        firing_count=replay.firing_count,
+        alerts=replay.alerts,
+        alert_count=replay.alert_count,
+        flaps=replay.flaps,
     )
-    return result
+
+
+def _aggregates(aggregate: str, values: np.ndarray, prefix: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    """What a metric_threshold rule reads of each window [lo, hi]: NaN where there is nothing (but count: 0)."""
+    count = np.maximum(hi - lo + 1, 0)
+    if aggregate == "count":
+        return count.astype(np.float64)
+    some = count >= 1
+    found = np.full(len(lo), np.nan)
+    if not len(values) or not some.any():
+        return found
+    lo_safe, hi_safe = np.clip(lo, 0, len(values) - 1), np.clip(hi, 0, len(values) - 1)
+    if aggregate == "last":
+        found[some] = values[hi_safe[some]]
+    elif aggregate in ("sum", "avg"):
+        total = prefix[hi_safe + 1] - prefix[lo_safe]
+        found[some] = (total / np.maximum(count, 1) if aggregate == "avg" else total)[some]
+    else:
+        lowest, highest = _range_min_max(values, lo_safe, np.maximum(hi_safe, lo_safe))
+        found[some] = (lowest if aggregate == "min" else highest)[some]
+    return found
+
+
+def _compare(rule: BacktestRule, threshold: float, current: np.ndarray, baseline: np.ndarray | None):
+    """evaluate_reading's verdicts for every evaluation at once; `close` marks those it decides itself."""
+    low, high = threshold, rule.threshold_high
+    # Sums and averages are rounded differently here (prefix sums) than in the database: near the
+    # threshold, the engine's function decides on exactly computed values.
+    tolerance = 1e-9 if rule.aggregate in ("sum", "avg") or baseline is not None else 0.0
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+        no_data = np.isnan(current) if baseline is None else np.isnan(current) | np.isnan(baseline)
+        if baseline is not None:
+            compared = (current - baseline) / np.abs(baseline) * 100
+            decided = ~no_data & (baseline != 0) & np.isfinite(compared)
+        else:
+            compared = current
+            decided = ~no_data & np.isfinite(current)
+        if rule.comparison in ("above", "changeAbove"):
+            fired = compared > low
+        elif rule.comparison in ("below", "changeBelow"):
+            fired = compared < low
+        else:
+            inside = (compared >= low) & (compared <= high)
+            fired = ~inside if rule.comparison == "outside" else inside
+        bounds = [low] if high is None else [low, high]
+        close = np.zeros(len(current), dtype=bool)
+        if tolerance:
+            for bound in bounds:
+                close |= np.abs(compared - bound) <= tolerance * max(1.0, abs(bound))
+        close &= ~no_data
+    return decided, fired & decided, no_data, current, close
+
+
+def _reading(aggregate: str, points, values: np.ndarray, lo: int, hi: int, at) -> Reading:
+    """One window's reading, computed the way the engine gets it (the database's aggregate, exactly summed)."""
+    if aggregate == "last":
+        return reading_of_points(points[hi : hi + 1]) if hi >= max(lo, 0) else NO_READING
+    window = values[max(lo, 0) : hi + 1] if hi >= 0 else values[:0]
+    aggregated = reduce_points(aggregate, [(None, float(v)) for v in window])
+    return Reading(value=aggregated.value, observed_at=_moment(at), points=aggregated.points)
 
 
 def _anomaly_decisions(values, lo, hi, count, threshold):
@@ -386,33 +495,76 @@ def backtest_schedule_rule(*, rule: BacktestRule, since: datetime, until: dateti
 # --- Alerts and flaps --------------------------------------------------------------------------
 
 
-def _would_be_alerts(evals, decided, fired, auto_resolve, exact) -> tuple[list[WouldBeAlert], int, int]:
+_CLEAR, _BREACH, _NO_DATA, _UNDECIDED = 0, 1, 2, 3
+
+
+@dataclass
+class _Replay:
+    alerts: list[WouldBeAlert] = field(default_factory=list)  # the first MAX_ALERTS_LISTED
+    alert_count: int = 0
+    flaps: int = 0
+    firings: list[Firing] = field(default_factory=list)  # the first MAX_FIRINGS_LISTED
+    firing_spans: int = 0
+    firing_count: int = 0
+
+
+def _replay_policy(rule: BacktestRule, evals, spans, state, exact, shown, z) -> _Replay:
     """
-    The one-open-alert rule over the replayed decisions: the first MAX_ALERTS_LISTED alerts
-    (`exact(i)` explains evaluation i), how many there were, and how many of them flapped (opened
-    within FLAP_WINDOW of the previous one resolving).
+    The engine's policy over the replayed verdicts, minute by minute: each evaluation stands for
+    `spans[i]` minutes with the same verdict, in which the breaching (or clear) streak grows by one a
+    minute — so a pending period ends, or a hysteresis clears, part-way through one. What no data
+    means follows the rule's `noData`; one open alert at a time; `exact(i)` explains evaluation i.
     """
-    alerts: list[WouldBeAlert] = []
-    count = flaps = 0
-    opened, explanation, last_resolved = None, None, None
+    replay = _Replay()
+    breaching = clearing = 0
+    opened = explanation = last_resolved = None
     flap_window = FLAP_WINDOW.total_seconds()
+    period, clear_after = rule.for_evaluations, rule.clear_evaluations
+    no_data_as = {"alert": _BREACH, "ok": _CLEAR, "keep": _UNDECIDED}[rule.no_data]
     for i in range(len(evals)):
-        if opened is None and fired[i]:
-            if count < MAX_ALERTS_LISTED:
-                explanation = exact(i)
-                if not explanation.fired:  # the engine's own function decides (close calls are decided already)
-                    continue
-            opened = evals[i]
-            count += 1
-            if last_resolved is not None and opened - last_resolved <= flap_window:
-                flaps += 1
-        elif opened is not None and auto_resolve and decided[i] and not fired[i]:
-            if len(alerts) < MAX_ALERTS_LISTED:
-                alerts.append(_alert(opened, explanation, evals[i]))
-            opened, last_resolved = None, evals[i]
-    if opened is not None and len(alerts) < MAX_ALERTS_LISTED:
-        alerts.append(_alert(opened, explanation, None))
-    return alerts, count, flaps
+        kind = no_data_as if state[i] == _NO_DATA else state[i]
+        minutes = int(spans[i])
+        if kind == _BREACH:
+            # The minute of this stretch at which the streak reaches the pending period, if any.
+            first = max(0, period - breaching - 1)
+            firing_minutes = max(0, minutes - first)
+            if firing_minutes:
+                at = int(evals[i]) + first * MINUTE
+                replay.firing_spans += 1
+                replay.firing_count += firing_minutes
+                if len(replay.firings) < MAX_FIRINGS_LISTED:
+                    value = None if state[i] == _NO_DATA or not math.isfinite(shown[i]) else float(shown[i])
+                    z_score = None if z is None or not math.isfinite(z[i]) else float(z[i])
+                    replay.firings.append(Firing(at=_moment(at), minutes=firing_minutes, value=value, z_score=z_score))
+                if opened is None:
+                    replay.alert_count += 1
+                    if last_resolved is not None and at - last_resolved <= flap_window:
+                        replay.flaps += 1
+                    opened = at
+                    if replay.alert_count <= MAX_ALERTS_LISTED:
+                        explanation = apply_policy(
+                            exact(i),
+                            streaks=Streaks(breaching=breaching + first),
+                            metric=rule.metric,
+                            window={"windowDays": rule.window_days or DEFAULT_WINDOW_DAYS}
+                            if rule.aggregate == "last" or rule.type == "anomaly"
+                            else {"aggregateMinutes": rule.aggregate_minutes},
+                            for_evaluations=period,
+                            clear_evaluations=clear_after,
+                            no_data=rule.no_data,
+                        ).evaluation
+            breaching, clearing = breaching + minutes, 0
+        elif kind == _CLEAR:
+            first = max(0, clear_after - clearing - 1)
+            if opened is not None and rule.auto_resolve and first < minutes:
+                resolved = int(evals[i]) + first * MINUTE
+                if len(replay.alerts) < MAX_ALERTS_LISTED:
+                    replay.alerts.append(_alert(opened, explanation, resolved))
+                opened, last_resolved = None, resolved
+            breaching, clearing = 0, clearing + minutes
+    if opened is not None and len(replay.alerts) < MAX_ALERTS_LISTED:
+        replay.alerts.append(_alert(opened, explanation, None))
+    return replay
 
 
 def _alert(opened_at, explanation: Evaluation, resolved_at) -> WouldBeAlert:
@@ -434,14 +586,7 @@ def trigger_rule_backtest(*, rule, days: int = DEFAULT_BACKTEST_DAYS, now: datet
     """
     now = now or timezone.now()
     tenant_id = rule.tenant_id
-    rule = BacktestRule(
-        type=rule.type,
-        schedule=rule.schedule,
-        metric=rule.metric,
-        threshold=rule.threshold,
-        window_days=rule.window_days,
-        auto_resolve=rule.auto_resolve,
-    )
+    rule = BacktestRule.of(rule)
     since = now - timedelta(days=days)
     if rule.type == "schedule":
         return backtest_schedule_rule(rule=rule, since=since, until=now)
@@ -450,18 +595,25 @@ def trigger_rule_backtest(*, rule, days: int = DEFAULT_BACKTEST_DAYS, now: datet
         request = SeriesRequest(tenant_id=tenant_id, metric=rule.metric, since=since - window, until=now)
         series = metric_series_many(requests=[request])[request]
     else:
-        # A threshold reads only the latest point of its window: of the window before the span, only
-        # the last point can matter.
-        before = SeriesRequest(
-            tenant_id=tenant_id,
-            metric=rule.metric,
-            since=since - window,
-            until=since - timedelta(microseconds=1),
-            latest_only=True,
-        )
-        span = SeriesRequest(tenant_id=tenant_id, metric=rule.metric, since=since, until=now)
-        read = metric_series_many(requests=[before, span])
-        series = read[before] + read[span]
+        # What the replay reads, from as far back as its first evaluation looks (a change: compareDays more).
+        reach = since - timedelta(days=rule.compare_days if rule.compares_change else 0)
+        if rule.aggregate == "last":
+            # A latest value reads only the newest point of its window: before `reach`, only the
+            # newest point can matter.
+            before = SeriesRequest(
+                tenant_id=tenant_id,
+                metric=rule.metric,
+                since=reach - window,
+                until=reach - timedelta(microseconds=1),
+                latest_only=True,
+            )
+            span = SeriesRequest(tenant_id=tenant_id, metric=rule.metric, since=reach, until=now)
+            read = metric_series_many(requests=[before, span])
+            series = read[before] + read[span]
+        else:
+            first = reach - timedelta(minutes=rule.aggregate_minutes)
+            request = SeriesRequest(tenant_id=tenant_id, metric=rule.metric, since=first, until=now)
+            series = metric_series_many(requests=[request])[request]
     provider = builtin_provider_for(rule.metric)
     return backtest_metric_rule(
         rule=rule,

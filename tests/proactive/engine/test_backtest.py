@@ -13,7 +13,9 @@ from django.utils import timezone
 
 from alerts.models import Alert
 from proactive.engine.backtest import BacktestRule, backtest_metric_rule, backtest_schedule_rule
-from proactive.engine.conditions import evaluate_anomaly, evaluate_threshold
+from proactive.engine.conditions import Reading, evaluate_anomaly, evaluate_reading, reading_of_points
+from proactive.engine.policy import Streaks, apply_policy
+from proactive.metrics import reduce_points
 from proactive.models import MetricPoint, TriggerRule
 from tests.factories import TriggerRuleFactory, metric_points
 
@@ -158,22 +160,81 @@ def assert_same_as_every_minute(rule, points, since):
 
 
 def _every_minute(rule, points, since, until):
+    """The reference: the engine's condition and policy, evaluated at every minute one by one."""
     window, minute, open_at = timedelta(days=rule.window_days), since + timedelta(minutes=1), None
-    fired_minutes, alerts = 0, []
+    streaks, fired_minutes, alerts = Streaks(), 0, []
+
+    def read(at):
+        if rule.aggregate == "last":
+            return reading_of_points([(ts, v) for ts, v in points if at - window <= ts <= at][-1:])
+        seen = [(ts, v) for ts, v in points if at - timedelta(minutes=rule.aggregate_minutes) <= ts <= at]
+        aggregated = reduce_points(rule.aggregate, seen)
+        return Reading(value=aggregated.value, observed_at=at, points=aggregated.points)
+
     while minute <= until:
-        seen = [(ts, v) for ts, v in points if minute - window <= ts <= minute]
         if rule.type == "anomaly":
-            decision = evaluate_anomaly(metric="m", points=seen, threshold=rule.threshold, window_days=rule.window_days)
+            seen = [(ts, v) for ts, v in points if minute - window <= ts <= minute]
+            verdict = evaluate_anomaly(metric="m", points=seen, threshold=rule.threshold, window_days=rule.window_days)
         else:
-            decision = evaluate_threshold(metric="m", threshold=rule.threshold, points=seen[-1:])
-        if decision.fired:
+            verdict = evaluate_reading(
+                metric="m",
+                reading=read(minute),
+                threshold=rule.threshold,
+                comparison=rule.comparison,
+                threshold_high=rule.threshold_high,
+                aggregate=rule.aggregate,
+                aggregate_minutes=rule.aggregate_minutes,
+                baseline=read(minute - timedelta(days=rule.compare_days)) if rule.compares_change else None,
+                compare_days=rule.compare_days,
+            )
+        outcome = apply_policy(
+            verdict,
+            streaks=streaks,
+            metric="m",
+            window={},
+            for_evaluations=rule.for_evaluations,
+            clear_evaluations=rule.clear_evaluations,
+            no_data=rule.no_data,
+        )
+        streaks = outcome.streaks
+        if outcome.fires:
             fired_minutes += 1
             open_at = open_at or minute
-        elif open_at and decision.decided:
+        elif open_at and rule.auto_resolve and outcome.clears:
             alerts.append((open_at, minute))
             open_at = None
         minute += timedelta(minutes=1)
     return fired_minutes, alerts + ([(open_at, None)] if open_at else [])
+
+
+OPTION_RULES = [
+    dict(comparison="below", threshold=8.0),
+    dict(comparison="outside", threshold=7.0, threshold_high=13.0),
+    dict(comparison="inside", threshold=9.0, threshold_high=11.0, for_evaluations=3),
+    dict(comparison="changeAbove", threshold=40.0, compare_days=1),
+    dict(comparison="changeBelow", threshold=-30.0, compare_days=1, aggregate="avg", aggregate_minutes=30),
+    dict(aggregate="avg", aggregate_minutes=20, threshold=12.0, clear_evaluations=4),
+    dict(aggregate="sum", aggregate_minutes=60, threshold=70.0, for_evaluations=5, clear_evaluations=3),
+    dict(aggregate="max", aggregate_minutes=15, threshold=20.0, no_data="alert", for_evaluations=2),
+    dict(aggregate="min", aggregate_minutes=45, threshold=7.0, comparison="below", no_data="keep"),
+    dict(aggregate="count", aggregate_minutes=30, threshold=3.0, comparison="below"),
+]
+
+
+@pytest.mark.parametrize("options", OPTION_RULES, ids=lambda options: "-".join(f"{k}={v}" for k, v in options.items()))
+@pytest.mark.parametrize("seed", range(3))
+def test_every_option_makes_the_same_decisions_as_evaluating_every_minute(options, seed):
+    """Random series with gaps longer than the windows, each option replayed both ways."""
+    rng = random.Random(seed)
+    since, points, t = NOW - timedelta(hours=10), [], NOW - timedelta(days=1, hours=11)
+    while t < NOW:
+        t += timedelta(seconds=rng.choice([30, 90, 300, 600, 3600, 7200]))
+        value = rng.gauss(10, 2) if rng.random() > 0.1 else rng.gauss(25, 5)
+        if t <= NOW:
+            points.append((t, value))
+    rule = BacktestRule(type="metric_threshold", metric="m", window_days=1, auto_resolve=True, **options)
+
+    assert_same_as_every_minute(rule, points, since)
 
 
 # --- The API -----------------------------------------------------------------------------------
