@@ -54,7 +54,19 @@ def evidence_rows(payload: dict) -> list[tuple[str, str]]:
             ("Scheduled for", _utc(payload.get("scheduledFor"))),
         ]
     metric = payload.get("metric", "the metric")
-    rows = [("Metric", metric), ("Observed value", readable_number(payload.get("value")))]
+    if payload.get("noData"):
+        looked_at = (
+            f"the last {payload['aggregateMinutes']} minute(s)"
+            if "aggregateMinutes" in payload
+            else f"the last {payload.get('windowDays', '?')} day(s)"
+        )
+        return [("Metric", metric), ("No data", f"no datapoints in {looked_at} (the rule alerts on no data)")]
+    observed = readable_number(payload.get("value"))
+    if "aggregate" in payload:
+        observed += (
+            f" ({payload['aggregate']} of {payload.get('points', '?')} point(s) over {payload['aggregateMinutes']} min)"
+        )
+    rows = [("Metric", metric), ("Observed value", observed)]
     if "zScore" in payload or "mean" in payload:
         mean, std, z_limit = payload.get("mean"), payload.get("std"), payload.get("threshold")
         z = payload.get("zScore")
@@ -77,9 +89,33 @@ def evidence_rows(payload: dict) -> list[tuple[str, str]]:
         shown_z = "unbounded (the history was constant)" if payload.get("constantHistory") else readable_number(z)
         rows.append(("z-score", f"{shown_z}σ (fires at ±{readable_number(z_limit)}σ)"))
     else:
-        rows.append(("Compared with", f"above {readable_number(payload.get('threshold'))} (threshold)"))
+        rows += _threshold_rows(payload)
+    if "forEvaluations" in payload:
+        rows.append(
+            ("Breaching for", f"{payload.get('breachingEvaluations', '?')} of {payload['forEvaluations']} evaluations")
+        )
     rows.append(("Observed at", _utc(payload.get("observedAt"))))
     return rows
+
+
+def _threshold_rows(payload: dict) -> list[tuple[str, str]]:
+    comparison, threshold = payload.get("comparison", "above"), readable_number(payload.get("threshold"))
+    if comparison in ("outside", "inside"):
+        return [("Compared with", f"{comparison} {threshold} to {readable_number(payload.get('thresholdHigh'))}")]
+    if comparison in ("changeAbove", "changeBelow"):
+        return [
+            (
+                "Compared with",
+                f"{readable_number(payload.get('baseline'))} {payload.get('compareDays', '?')} day(s) earlier "
+                f"({_utc(payload.get('baselineAt'))})",
+            ),
+            (
+                "Change",
+                f"{readable_number(payload.get('changePercent'))}% — fires "
+                f"{'above' if comparison == 'changeAbove' else 'below'} {threshold}%",
+            ),
+        ]
+    return [("Compared with", f"{comparison} {threshold} (threshold)")]
 
 
 def _utc(iso: str | None) -> str:

@@ -17,7 +17,7 @@ ENOUGH_POINTS = 30
 
 def backtest_chart(*, rule, result: Backtest, title: str) -> SafeString:
     """A metric rule's backtest: the series it read, its threshold or band, the would-be alerts shaded."""
-    thresholds = [Threshold("threshold", rule.threshold)] if rule.type == "metric_threshold" else []
+    thresholds = _threshold_lines(rule) if rule.type == "metric_threshold" else []
     bands = []
     if result.band:
         bands = [
@@ -33,11 +33,25 @@ def backtest_chart(*, rule, result: Backtest, title: str) -> SafeString:
         markers=[
             Marker("would-be alert opens", alert.opened_at, alert.evidence.get("value"))
             for alert in alerts
-            if isinstance(alert.evidence.get("value"), int | float)
+            # An aggregate or a change is not a point of the drawn series: its alerts are shaded only.
+            if isinstance(alert.evidence.get("value"), int | float) and "aggregate" not in alert.evidence
         ],
         since=result.since,
         until=result.until,
     )
+
+
+def _threshold_lines(rule) -> list[Threshold]:
+    """The lines a threshold rule compares the metric with: none for a change (a percentage of another value)."""
+    comparison = rule.comparison or "above"
+    if comparison in ("changeAbove", "changeBelow"):
+        return []
+    of = (
+        "" if (rule.aggregate or "last") == "last" else f" (for the {rule.aggregate} over {rule.aggregate_minutes} min)"
+    )
+    if comparison in ("outside", "inside"):
+        return [Threshold(f"low{of}", rule.threshold), Threshold(f"high{of}", rule.threshold_high)]
+    return [Threshold(f"threshold{of}", rule.threshold)]
 
 
 def series_around(*, tenant_id: str, metric: str, at: datetime, until: datetime) -> tuple[Series, datetime]:

@@ -259,3 +259,49 @@ def test_with_a_single_tenant_the_rule_filter_lists_its_rules_without_a_tenant_c
     body = staff.get(CHANGELIST).content.decode()
 
     assert f"?rule={rule.pk}" in body and "Only tenant&#x27;s rule" in body
+
+
+def test_evidence_rows_say_what_each_option_compared():
+    ranged = evidence_rows(
+        {
+            "metric": "m",
+            "value": 95.0,
+            "threshold": 10,
+            "thresholdHigh": 90,
+            "comparison": "outside",
+            "observedAt": None,
+        }
+    )
+    change = evidence_rows(
+        {
+            "metric": "signups",
+            "value": 150.0,
+            "threshold": -20,
+            "comparison": "changeBelow",
+            "baseline": 200.0,
+            "baselineAt": "2026-11-19T13:25:00Z",
+            "compareDays": 7,
+            "changePercent": -25.0,
+            "observedAt": "2026-11-26T13:25:00Z",
+            "aggregate": "avg",
+            "aggregateMinutes": 15,
+            "points": 3,
+            "breachingEvaluations": 3,
+            "forEvaluations": 3,
+        }
+    )
+    no_data = evidence_rows({"metric": "m", "noData": True, "aggregateMinutes": 15})
+
+    assert ranged[2] == ("Compared with", "outside 10 to 90")
+    assert change == [
+        ("Metric", "signups"),
+        ("Observed value", "150 (avg of 3 point(s) over 15 min)"),
+        ("Compared with", "200 7 day(s) earlier (2026-11-19 13:25:00 UTC)"),
+        ("Change", "-25% — fires below -20%"),
+        ("Breaching for", "3 of 3 evaluations"),
+        ("Observed at", "2026-11-26 13:25:00 UTC"),
+    ]
+    assert no_data == [
+        ("Metric", "m"),
+        ("No data", "no datapoints in the last 15 minute(s) (the rule alerts on no data)"),
+    ]

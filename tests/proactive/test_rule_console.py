@@ -285,3 +285,21 @@ def test_deleting_a_rule_in_the_admin_keeps_its_alerts(staff, tenant):
     alert.refresh_from_db()
     assert not TriggerRule.objects.exists()
     assert (alert.rule_id, alert.rule_name) == (None, "Gone soon")
+
+
+def test_preview_draws_a_ranges_two_lines_and_no_line_for_a_change(staff, tenant):
+    spiky_minutes(tenant)
+
+    ranged = staff.post(
+        f"{RULES}preview/", form(comparison="outside", threshold="5", threshold_high="50", aggregate="last")
+    ).content.decode()
+    change = staff.post(
+        f"{RULES}preview/", form(comparison="changeAbove", threshold="100", compare_days="1", aggregate="last")
+    ).content.decode()
+
+    assert re.findall(r'class="pi-threshold" data-series="(\w+)" data-value="([\d.]+)"', ranged) == [
+        ("low", "5.0"),
+        ("high", "50.0"),
+    ]
+    assert 'data-alerts="1" data-flaps="0" data-firings="3"' in ranged  # no auto-resolve: one alert stays open
+    assert "pi-threshold" not in change and "These values cannot be backtested" not in change
