@@ -1,7 +1,7 @@
 """
 Benchmark of one full engine tick on PostgreSQL.
 
-    .venv/bin/python benchmarks/engine.py [--tenants 1000] [--rules-per-tenant 100] [--workers 2]
+    .venv/bin/python benchmarks/engine.py [--tenants 1000] [--rules-per-tenant 100] [--workers 2] [--options]
 
 Seeds (once; later runs reuse it) 1,000 tenants and 100,000 rules of mixed types with 30 days of
 metric history and usage snapshots in the database `proactive_insights_bench`, then runs a full
@@ -29,6 +29,7 @@ import django  # noqa: E402
 
 METRICS_PER_TENANT = 10
 HISTORY_DAYS = 30
+GUIDE_DEFAULTS = {"for_evaluations": 1, "clear_evaluations": 1, "no_data": "ok"}
 
 
 def ensure_database():
@@ -116,6 +117,9 @@ def seed(tenants: int, rules_per_tenant: int, now: datetime) -> None:
                         threshold=105 + (r % 5) * 60,
                         window_days=30,
                         auto_resolve=r % 2 == 0,
+                        comparison="above",
+                        aggregate="last",
+                        **GUIDE_DEFAULTS,
                         **common,
                     )
                 )
@@ -123,7 +127,14 @@ def seed(tenants: int, rules_per_tenant: int, now: datetime) -> None:
                 metric = "usage.tokensUsed" if kind == 7 else f"bench.m{r % METRICS_PER_TENANT}"
                 rules.append(
                     TriggerRule(
-                        type="anomaly", metric=metric, threshold=2.5 + (r % 3), window_days=HISTORY_DAYS, **common
+                        type="anomaly",
+                        metric=metric,
+                        threshold=2.5 + (r % 3),
+                        window_days=HISTORY_DAYS,
+                        method="zscore",
+                        direction="both",
+                        **GUIDE_DEFAULTS,
+                        **common,
                     )
                 )
             else:
@@ -135,6 +146,42 @@ def seed(tenants: int, rules_per_tenant: int, now: datetime) -> None:
         f"seeded in {time.perf_counter() - started:.1f} s: {len(tenant_ids)} tenants, {len(rules)} rules, "
         f"{len(points)} metric points"
     )
+
+
+def spread_options(enabled: bool) -> None:
+    """
+    With `--options`, a quarter of the rules read a window (an aggregate, or a week-over-week change:
+    a second read) and a quarter have a pending period; the threshold rules' comparisons vary.
+    Without, every rule has the guide's defaults, as seeded.
+    """
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE proactive_triggerrule SET comparison = 'above', aggregate = 'last', aggregate_minutes = NULL, "
+            "threshold_high = NULL, compare_days = NULL, for_evaluations = 1, breaching_streak = 0, clear_streak = 0 "
+            "WHERE type = 'metric_threshold'"
+        )
+        cursor.execute(
+            "UPDATE proactive_triggerrule SET for_evaluations = 1, breaching_streak = 0, clear_streak = 0 "
+            "WHERE type = 'anomaly'"
+        )
+        if not enabled:
+            return
+        # The id decides, so the options spread evenly over tenants and kinds.
+        cursor.execute(
+            "UPDATE proactive_triggerrule SET aggregate = 'avg', aggregate_minutes = 3 * 1440 "
+            "WHERE type = 'metric_threshold' AND id % 8 IN (0, 1, 2, 3, 4)"
+        )
+        cursor.execute(
+            "UPDATE proactive_triggerrule SET comparison = 'changeAbove', threshold = 50, compare_days = 7 "
+            "WHERE type = 'metric_threshold' AND id % 8 IN (5, 6)"
+        )
+        cursor.execute(
+            "UPDATE proactive_triggerrule SET comparison = 'outside', threshold = 90, threshold_high = 120 "
+            "WHERE type = 'metric_threshold' AND id % 8 = 7"
+        )
+        cursor.execute("UPDATE proactive_triggerrule SET for_evaluations = 3 WHERE type <> 'schedule' AND id % 16 < 5")
 
 
 def reset(now: datetime) -> None:
@@ -216,6 +263,11 @@ def main():
     parser.add_argument("--rules-per-tenant", type=int, default=100)
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 2)
     parser.add_argument("--chunk-size", type=int, default=1000)
+    parser.add_argument(
+        "--options",
+        action="store_true",
+        help="spread the rule options: a quarter of the rules read windows, a quarter have pending periods",
+    )
     options = parser.parse_args()
 
     ensure_database()
@@ -227,6 +279,7 @@ def main():
     call_command("migrate", verbosity=0)
     now = datetime.now(UTC).replace(second=30, microsecond=0)
     seed(options.tenants, options.rules_per_tenant, now)
+    spread_options(options.options)
     reset(now)
 
     first = run_tick(now, options.workers, options.chunk_size)
@@ -237,6 +290,7 @@ def main():
 
     print()
     print(f"machine: {os.cpu_count()} cores, {options.workers} worker process(es), chunks of {options.chunk_size}")
+    print("rule options:", "spread (--options)" if options.options else "the guide's defaults")
     for label, tick in (("tick 1", first), ("tick 2 (+61 s)", second)):
         print(
             f"{label}: {tick['evaluated']:,} of {tick['due']:,} due rules in {tick['seconds']:.2f} s "
