@@ -165,7 +165,7 @@ class TriggerRule(models.Model):
         blank=True,
         default="",
         validators=[validate_cron],
-        help_text="Cron expression, UTC, five fields (schedule rules), e.g. 0 13 * * 1.",
+        help_text="Cron expression, five fields (schedule rules), e.g. 0 13 * * 1; read in the rule's time zone.",
     )
     metric = models.CharField(
         max_length=200,
@@ -375,6 +375,13 @@ class TriggerRule(models.Model):
     @property
     def is_metric_rule(self) -> bool:
         return self.type in METRIC_RULE_TYPES
+
+    @property
+    def schedule_timezone(self) -> str | None:
+        """The zone a schedule rule's cron is read in: its own, else its tenant's. None for metric rules."""
+        if self.type != RuleType.SCHEDULE:
+            return None
+        return self.timezone or self.tenant.timezone
 
     def clean(self):
         """Cross-field rules; the admin form and the API (through the services) both run them."""

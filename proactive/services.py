@@ -52,7 +52,7 @@ def next_run_after(*, rule: TriggerRule, now: datetime) -> datetime | None:
     if not rule.enabled:
         return None
     if rule.type == RuleType.SCHEDULE:
-        return next_occurrence(rule.schedule, now)
+        return next_occurrence(rule.schedule, now, rule.schedule_timezone)
     return now
 
 

@@ -41,9 +41,11 @@ CHUNK_SIZE = 1000
 RULE_COLUMNS_READ = (
     "id",
     "tenant_id",
+    "tenant__timezone",  # a schedule rule without its own zone reads its cron in this one: joined, not a query per rule
     "name",
     "type",
     "schedule",
+    "timezone",
     "metric",
     "threshold",
     "window_days",
@@ -193,6 +195,7 @@ def evaluate_rules(
         open_alert = Alert.objects.filter(rule_id=OuterRef("pk")).exclude(status=AlertStatus.RESOLVED)
         queryset = (
             TriggerRule.objects.filter(pk__in=rule_ids)
+            .select_related("tenant")
             .only(*RULE_COLUMNS_READ)
             .annotate(open_alert_id=Subquery(open_alert.values("pk")[:1]))
         )
@@ -232,7 +235,9 @@ def evaluate_conditions(*, rules: Sequence[TriggerRule], now: datetime) -> list[
         result = RuleResult(rule=rule)
         try:
             if rule.type == RuleType.SCHEDULE:
-                result.evaluation = evaluate_schedule(schedule=rule.schedule, due_at=rule.next_run_at, now=now)
+                result.evaluation = evaluate_schedule(
+                    schedule=rule.schedule, due_at=rule.next_run_at, now=now, timezone=rule.schedule_timezone
+                )
                 result.error = nonstandard_cron_problem(rule.schedule)
             elif requests[rule.pk] in failures:
                 result.error = failures[requests[rule.pk]]

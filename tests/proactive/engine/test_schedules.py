@@ -166,7 +166,7 @@ def test_next_occurrences_need_an_aware_time():
 )
 def test_next_occurrences_are_when_the_engine_runs_the_rule(expression):
     after = at(2026, 12, 30, 12, 0, 30)
-    rule = TriggerRule(type="schedule", schedule=expression, enabled=True)
+    rule = TriggerRule(type="schedule", schedule=expression, timezone="UTC", enabled=True)
 
     occurrences = next_occurrences(expression, after=after, count=8)
 
