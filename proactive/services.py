@@ -133,6 +133,26 @@ def trigger_rules_set_enabled(*, rules, enabled: bool, now: datetime | None = No
     return len(changing)
 
 
+def trigger_rules_reschedule_for_tenant(*, tenant: Tenant, changed: frozenset[str], now: datetime) -> int:
+    """
+    The tenant's time zone changed (a hook settings.TENANT_SETTINGS_CHANGED_HOOKS names, called inside
+    the tenant's update): its enabled schedule rules that read their cron in the tenant's zone get their
+    next run from the new zone. Returns how many.
+    """
+    if "timezone" not in changed:
+        return 0
+    rules = list(
+        TriggerRule.objects.select_for_update()
+        .filter(tenant=tenant, type=RuleType.SCHEDULE, timezone="", enabled=True)
+        .only("id", "type", "schedule", "timezone", "enabled")
+    )
+    for rule in rules:
+        rule.tenant = tenant  # its new zone, without reading it again
+        rule.next_run_at = next_run_after(rule=rule, now=now)
+    TriggerRule.objects.bulk_update(rules, ["next_run_at"], batch_size=1000)
+    return len(rules)
+
+
 def metric_points_write(*, tenant: Tenant, metric: str, points: list[tuple[datetime, float]]) -> int:
     """
     Upsert datapoints: a point at a timestamp that already has one replaces its value, so a client

@@ -10,6 +10,7 @@ from alerts.models import Alert
 from proactive.engine.runner import due_rule_ids, evaluate_rules
 from proactive.models import TriggerRule
 from proactive.services import trigger_rule_update, trigger_rules_set_enabled
+from tenants.services import tenant_update
 from tests.factories import TenantFactory, TriggerRuleFactory
 
 pytestmark = pytest.mark.django_db
@@ -134,6 +135,53 @@ def test_zoned_rules_cost_no_query_per_rule():
 class TestRescheduling:
     NOW = at(2026, 11, 26, 12)  # a Thursday, 13:00 in Berlin
 
+    def test_a_tenant_moving_zone_moves_the_next_run_of_its_rules_that_follow_it(self, berlin):
+        follows = schedule_rule(berlin, "0 9 * * *", created=self.NOW)
+        own_zone = schedule_rule(berlin, "0 9 * * *", created=self.NOW, timezone="Asia/Tokyo")
+        disabled = schedule_rule(berlin, "0 9 * * *", created=self.NOW, enabled=False)
+        metric = TriggerRuleFactory(tenant=berlin, now=self.NOW)
+        elsewhere = schedule_rule(TenantFactory(id="other", timezone="Europe/Berlin"), "0 9 * * *", created=self.NOW)
+        assert follows.next_run_at == at(2026, 11, 27, 8)  # 09:00 CET
+
+        tenant_update(tenant=berlin, timezone="America/New_York", now=self.NOW)
+
+        next_runs = {
+            rule.pk: rule.next_run_at
+            for rule in TriggerRule.objects.filter(
+                pk__in=[follows.pk, own_zone.pk, disabled.pk, metric.pk, elsewhere.pk]
+            )
+        }
+        assert next_runs == {
+            follows.pk: at(2026, 11, 26, 14),  # 09:00 EST, still to come today
+            own_zone.pk: at(2026, 11, 27, 0),  # 09:00 JST, as before
+            disabled.pk: None,
+            metric.pk: self.NOW,
+            elsewhere.pk: at(2026, 11, 27, 8),
+        }
+
+    def test_renaming_a_tenant_reschedules_nothing(self, berlin):
+        rule = schedule_rule(berlin, "0 9 * * *", created=self.NOW)
+        TriggerRule.objects.filter(pk=rule.pk).update(next_run_at=at(2030, 1, 1))
+
+        tenant_update(tenant=berlin, name="Berlin AG", timezone="Europe/Berlin", now=self.NOW)
+
+        rule.refresh_from_db()
+        assert rule.next_run_at == at(2030, 1, 1)
+
+    def test_the_tenant_change_and_the_rescheduling_are_one_transaction(self, berlin, settings):
+        rule = schedule_rule(berlin, "0 9 * * *", created=self.NOW)
+        settings.TENANT_SETTINGS_CHANGED_HOOKS = [
+            "proactive.services.trigger_rules_reschedule_for_tenant",
+            "tests.proactive.engine.test_timezones.failing_hook",
+        ]
+
+        with pytest.raises(RuntimeError):
+            tenant_update(tenant=berlin, timezone="America/New_York", now=self.NOW)
+
+        berlin.refresh_from_db()
+        rule.refresh_from_db()
+        assert (berlin.timezone, rule.next_run_at) == ("Europe/Berlin", at(2026, 11, 27, 8))
+
     def test_a_rule_changing_its_own_zone_gets_its_next_run_from_it(self, berlin):
         rule = schedule_rule(berlin, "0 9 * * *", created=self.NOW)
 
@@ -152,3 +200,7 @@ class TestRescheduling:
 
         rule.refresh_from_db()
         assert rule.next_run_at == at(2026, 11, 27, 8)
+
+
+def failing_hook(*, tenant, changed, now):
+    raise RuntimeError("a hook failed")
