@@ -181,6 +181,15 @@ def test_payload_and_evidence_are_typed_per_rule_type():
     assert "reason" in schemas["ThresholdAlertPayload"]["required"]
 
 
+def test_schedule_evidence_may_name_its_zone_and_local_time():
+    evidence = published_schema()["components"]["schemas"]["ScheduleEvidence"]
+
+    assert set(evidence["properties"]) == {"schedule", "scheduledFor", "timezone", "scheduledForLocal"}
+    assert set(evidence["required"]) == {"schedule", "scheduledFor"}
+    assert evidence["properties"]["timezone"]["type"] == "string"
+    assert evidence["properties"]["scheduledForLocal"]["format"] == "date-time"
+
+
 @pytest.mark.parametrize(
     ("operation_id", "parameter", "format_"),
     [
