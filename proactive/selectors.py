@@ -7,7 +7,8 @@ from tenants.models import Tenant
 
 
 def trigger_rule_list(*, tenant: Tenant, filters: dict | None = None) -> QuerySet[TriggerRule]:
-    queryset = TriggerRule.objects.filter(tenant=tenant)
+    # With its tenant: a schedule rule without its own zone is read in the tenant's.
+    queryset = TriggerRule.objects.filter(tenant=tenant).select_related("tenant")
     filters = filters or {}
     for name in ("type", "severity", "enabled"):
         if filters.get(name) is not None:
@@ -16,7 +17,7 @@ def trigger_rule_list(*, tenant: Tenant, filters: dict | None = None) -> QuerySe
 
 
 def trigger_rule_get(*, tenant: Tenant, rule_id: int) -> TriggerRule | None:
-    return TriggerRule.objects.filter(tenant=tenant, pk=rule_id).first()
+    return TriggerRule.objects.filter(tenant=tenant, pk=rule_id).select_related("tenant").first()
 
 
 def metric_point_list(

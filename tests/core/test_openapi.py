@@ -241,6 +241,26 @@ def test_a_rule_describes_its_schedule_and_next_occurrences():
     }
 
 
+def test_a_rule_names_the_zone_of_its_schedule_and_its_next_occurrences_there():
+    properties = published_schema()["components"]["schemas"]["TriggerRule"]["properties"]
+    local = {k: v for k, v in properties["nextOccurrencesLocal"].items() if k != "description"}
+
+    assert {k: v for k, v in properties["scheduleTimezone"].items() if k != "description"} == {
+        "type": ["string", "null"]
+    }
+    assert local == {
+        "type": ["array", "null"],
+        "items": {
+            "type": "string",
+            "format": "date-time",
+            "pattern": r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}[+-]\d{2}:\d{2}$",
+        },
+        "minItems": 5,
+        "maxItems": 5,
+        "readOnly": True,
+    }
+
+
 def test_tenant_operations_document_the_tenant_header():
     for path, method, op in operations():
         names = {p["name"] for p in op.get("parameters", [])}
