@@ -124,7 +124,7 @@ def trigger_rules_set_enabled(*, rules, enabled: bool, now: datetime | None = No
     """Enable or disable many rules at once (the admin's bulk actions), in one UPDATE."""
     now = now or timezone.now()
     with transaction.atomic():
-        changing = list(rules.select_for_update().filter(enabled=not enabled))
+        changing = list(rules.select_for_update(of=("self",)).filter(enabled=not enabled).with_tenant_timezone())
         for rule in changing:
             rule.enabled = enabled
             rule.next_run_at = next_run_after(rule=rule, now=now)

@@ -204,3 +204,17 @@ class TestRescheduling:
 
 def failing_hook(*, tenant, changed, now):
     raise RuntimeError("a hook failed")
+
+
+def test_enabling_many_schedule_rules_costs_no_query_per_rule(berlin):
+    now = at(2026, 11, 26, 12)
+
+    def queries_to_enable(count: int) -> int:
+        ids = [schedule_rule(berlin, "0 9 * * *", created=now, enabled=False).pk for _ in range(count)]
+        with CaptureQueriesContext(connection) as queries:
+            enabled = trigger_rules_set_enabled(rules=TriggerRule.objects.filter(pk__in=ids), enabled=True, now=now)
+        assert enabled == count
+        return len(queries)
+
+    assert queries_to_enable(1) == queries_to_enable(10)
+    assert set(TriggerRule.objects.values_list("next_run_at", flat=True)) == {at(2026, 11, 27, 8)}  # 09:00 CET
