@@ -49,10 +49,14 @@ def readable_number(value) -> str:
 def evidence_rows(payload: dict) -> list[tuple[str, str]]:
     """What the engine compared with what, as (label, value) rows for people."""
     if "schedule" in payload:
-        return [
-            ("Schedule (cron, UTC)", payload.get("schedule", "—")),
+        zone = payload.get("timezone", "UTC")  # absent: read in UTC
+        rows = [
+            (f"Schedule (cron, {zone})", payload.get("schedule", "—")),
             ("Scheduled for", _utc(payload.get("scheduledFor"))),
         ]
+        if "scheduledForLocal" in payload:
+            rows.append((f"Scheduled for ({zone})", payload["scheduledForLocal"].replace("T", " ")))
+        return rows
     metric = payload.get("metric", "the metric")
     if payload.get("noData"):
         looked_at = (

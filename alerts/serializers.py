@@ -62,8 +62,15 @@ class AnomalyEvidenceOutputSerializer(PendingEvidenceOutputSerializer):
 
 
 class ScheduleEvidenceOutputSerializer(ClosedSerializer):
-    schedule = serializers.CharField(help_text="The rule's cron expression (UTC).")
-    scheduledFor = serializers.DateTimeField(help_text="The occurrence that fired.")
+    schedule = serializers.CharField(help_text="The rule's cron expression, read in `timezone` (UTC when absent).")
+    scheduledFor = serializers.DateTimeField(help_text="The occurrence that fired, in UTC.")
+    timezone = serializers.CharField(
+        required=False, help_text="Present when the cron was read in a zone other than UTC: its IANA name."
+    )
+    scheduledForLocal = serializers.DateTimeField(
+        required=False,
+        help_text="Present with `timezone`: the occurrence with the zone's offset (2026-03-30T09:00:00+02:00).",
+    )
 
 
 class _PayloadFieldsOutputSerializer(serializers.Serializer):

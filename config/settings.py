@@ -265,3 +265,6 @@ LOGGING = {
 METRIC_PROVIDERS = ["billing.metrics.UsageSnapshotMetricProvider"]
 # Where alert news goes (alerts.channels). The in-app channel backs GET /notifications.
 ALERT_NOTIFICATION_CHANNELS = ["alerts.channels.InAppChannel"]
+# Called in the transaction of a tenant's settings change (tenants.services.tenant_update) as
+# hook(tenant=, changed=, now=): the apps above tenants that depend on a setting, which tenants cannot import.
+TENANT_SETTINGS_CHANGED_HOOKS = ["proactive.services.trigger_rules_reschedule_for_tenant"]

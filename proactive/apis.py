@@ -1,4 +1,5 @@
-from datetime import timedelta
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from django.core.exceptions import ValidationError
 from django.utils import timezone
@@ -66,6 +67,19 @@ METHODS_HELP = (
 )
 
 
+# An ISO 8601 time with its zone's offset, never Z: 2026-11-27T09:00:00+01:00.
+LOCAL_TIME_PATTERN = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}[+-]\d{2}:\d{2}$"
+
+
+def _occurrences_schema(**item) -> dict:
+    return {
+        "type": ["array", "null"],
+        "items": {"type": "string", "format": "date-time", **item},
+        "minItems": NEXT_OCCURRENCES,
+        "maxItems": NEXT_OCCURRENCES,
+    }
+
+
 class TriggerRuleOutputSerializer(serializers.Serializer):
     id = serializers.IntegerField()
     name = serializers.CharField()
@@ -103,15 +117,27 @@ class TriggerRuleOutputSerializer(serializers.Serializer):
         "anomaly rule needs: the rule cannot tell, which is not all clear); `error` (see lastError); `unknown` "
         "(not evaluated since it was created or its metric, schedule or window changed).",
     )
+    scheduleTimezone = serializers.CharField(
+        source="schedule_timezone",
+        allow_null=True,
+        help_text="Schedule rules: the IANA zone the cron is read in — `timezone`, else the tenant's. Null for "
+        "metric rules.",
+    )
     scheduleDescription = serializers.SerializerMethodField(
         method_name="get_schedule_description",
-        help_text='Schedule rules: what `schedule` means, in plain English, e.g. "At 09:00, Monday through Friday '
-        '(UTC)". Null for metric rules and for a schedule that is not standard cron (see lastError).',
+        help_text='Schedule rules: what `schedule` means, in plain English and in scheduleTimezone, e.g. "At 09:00, '
+        'Monday through Friday (Europe/Berlin)". Null for metric rules and for a schedule that is not standard '
+        "cron (see lastError).",
     )
     nextOccurrences = serializers.SerializerMethodField(
         method_name="get_next_occurrences",
-        help_text=f"Schedule rules: the next {NEXT_OCCURRENCES} times the schedule occurs after now, the times the "
-        "engine runs the rule (also shown while it is disabled). Null for metric rules.",
+        help_text=f"Schedule rules: the next {NEXT_OCCURRENCES} times the schedule occurs after now, in UTC: the "
+        "times the engine runs the rule (also shown while it is disabled). Null for metric rules.",
+    )
+    nextOccurrencesLocal = serializers.SerializerMethodField(
+        method_name="get_next_occurrences_local",
+        help_text="Schedule rules: the same instants as nextOccurrences with scheduleTimezone's offset "
+        "(2026-11-27T09:00:00+01:00). Null for metric rules.",
     )
 
     @extend_schema_field(serializers.CharField(allow_null=True))
@@ -119,28 +145,34 @@ class TriggerRuleOutputSerializer(serializers.Serializer):
         if rule.type != RuleType.SCHEDULE:
             return None
         try:
-            return describe_schedule(rule.schedule)
+            return describe_schedule(rule.schedule, rule.schedule_timezone)
         except ValueError:
             return None
 
-    @extend_schema_field(
-        {
-            "type": ["array", "null"],
-            "items": {"type": "string", "format": "date-time"},
-            "minItems": NEXT_OCCURRENCES,
-            "maxItems": NEXT_OCCURRENCES,
-        }
-    )
+    @extend_schema_field(_occurrences_schema())
     def get_next_occurrences(self, rule) -> list[str] | None:
+        occurrences = self._next_occurrences(rule)
+        if occurrences is None:
+            return None
+        return [serializers.DateTimeField().to_representation(moment) for moment in occurrences]
+
+    @extend_schema_field(_occurrences_schema(pattern=LOCAL_TIME_PATTERN))
+    def get_next_occurrences_local(self, rule) -> list[str] | None:
+        occurrences = self._next_occurrences(rule)
+        if occurrences is None:
+            return None
+        zone = ZoneInfo(rule.schedule_timezone)
+        return [moment.astimezone(zone).isoformat() for moment in occurrences]
+
+    def _next_occurrences(self, rule) -> list[datetime] | None:
         if rule.type != RuleType.SCHEDULE:
             return None
         # One "now" for the whole response: every rule of a page counts from the same moment.
         now = self.context.setdefault("now", timezone.now())
         try:
-            occurrences = next_occurrences(rule.schedule, after=now, count=NEXT_OCCURRENCES)
+            return next_occurrences(rule.schedule, after=now, count=NEXT_OCCURRENCES, timezone=rule.schedule_timezone)
         except ValueError:  # croniter finds none: a schedule that never occurs, which only an old rule can have
             return None
-        return [serializers.DateTimeField().to_representation(moment) for moment in occurrences]
 
 
 class TriggerRuleInputSerializer(StrictInputSerializer):

@@ -7,7 +7,7 @@ from tenants.models import Tenant
 
 
 def trigger_rule_list(*, tenant: Tenant, filters: dict | None = None) -> QuerySet[TriggerRule]:
-    queryset = TriggerRule.objects.filter(tenant=tenant)
+    queryset = TriggerRule.objects.filter(tenant=tenant).with_tenant_timezone()
     filters = filters or {}
     for name in ("type", "severity", "enabled"):
         if filters.get(name) is not None:
@@ -16,7 +16,7 @@ def trigger_rule_list(*, tenant: Tenant, filters: dict | None = None) -> QuerySe
 
 
 def trigger_rule_get(*, tenant: Tenant, rule_id: int) -> TriggerRule | None:
-    return TriggerRule.objects.filter(tenant=tenant, pk=rule_id).first()
+    return TriggerRule.objects.filter(tenant=tenant, pk=rule_id).with_tenant_timezone().first()
 
 
 def metric_point_list(

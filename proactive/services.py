@@ -52,7 +52,7 @@ def next_run_after(*, rule: TriggerRule, now: datetime) -> datetime | None:
     if not rule.enabled:
         return None
     if rule.type == RuleType.SCHEDULE:
-        return next_occurrence(rule.schedule, now)
+        return next_occurrence(rule.schedule, now, rule.schedule_timezone)
     return now
 
 
@@ -124,13 +124,33 @@ def trigger_rules_set_enabled(*, rules, enabled: bool, now: datetime | None = No
     """Enable or disable many rules at once (the admin's bulk actions), in one UPDATE."""
     now = now or timezone.now()
     with transaction.atomic():
-        changing = list(rules.select_for_update().filter(enabled=not enabled))
+        changing = list(rules.select_for_update(of=("self",)).filter(enabled=not enabled).with_tenant_timezone())
         for rule in changing:
             rule.enabled = enabled
             rule.next_run_at = next_run_after(rule=rule, now=now)
             rule.updated_at = now
         TriggerRule.objects.bulk_update(changing, ["enabled", "next_run_at", "updated_at"], batch_size=1000)
     return len(changing)
+
+
+def trigger_rules_reschedule_for_tenant(*, tenant: Tenant, changed: frozenset[str], now: datetime) -> int:
+    """
+    The tenant's time zone changed (a hook settings.TENANT_SETTINGS_CHANGED_HOOKS names, called inside
+    the tenant's update): its enabled schedule rules that read their cron in the tenant's zone get their
+    next run from the new zone. Returns how many.
+    """
+    if "timezone" not in changed:
+        return 0
+    rules = list(
+        TriggerRule.objects.select_for_update()
+        .filter(tenant=tenant, type=RuleType.SCHEDULE, timezone="", enabled=True)
+        .only("id", "type", "schedule", "timezone", "enabled")
+    )
+    for rule in rules:
+        rule.tenant = tenant  # its new zone, without reading it again
+        rule.next_run_at = next_run_after(rule=rule, now=now)
+    TriggerRule.objects.bulk_update(rules, ["next_run_at"], batch_size=1000)
+    return len(rules)
 
 
 def metric_points_write(*, tenant: Tenant, metric: str, points: list[tuple[datetime, float]]) -> int:

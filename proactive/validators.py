@@ -68,7 +68,7 @@ def _check_cron_field(field: _CronField, text: str) -> None:
 
 
 def validate_cron(expression: str) -> None:
-    """A standard five-field cron expression (UTC) that occurs at least once."""
+    """A standard five-field cron expression (wall-clock times in the rule's zone) that occurs at least once."""
     fields = expression.split()
     if len(fields) != 5:
         raise ValidationError(

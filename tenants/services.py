@@ -1,10 +1,14 @@
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
+from functools import cache
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from django.utils.module_loading import import_string
 from django.utils.text import slugify
 
 from tenants.models import API_KEY_PREFIX, ApiKey, Membership, Tenant, hash_api_key
@@ -38,17 +42,36 @@ def tenant_create(
 TENANT_SETTINGS = ("name", "timezone")
 
 
+@cache
+def _settings_changed_hooks(paths: tuple[str, ...]) -> tuple[Callable, ...]:
+    return tuple(import_string(path) for path in paths)
+
+
+def tenant_settings_changed_hooks() -> tuple[Callable, ...]:
+    """What settings.TENANT_SETTINGS_CHANGED_HOOKS names: called as hook(tenant=, changed=, now=)."""
+    return _settings_changed_hooks(tuple(settings.TENANT_SETTINGS_CHANGED_HOOKS))
+
+
 @transaction.atomic
-def tenant_update(*, tenant: Tenant, **fields) -> Tenant:
-    """A tenant changes its own settings: its name and its time zone (schedule rules read their cron in it)."""
+def tenant_update(*, tenant: Tenant, now: datetime | None = None, **fields) -> Tenant:
+    """
+    A tenant changes its own settings: its name and its time zone (schedule rules read their cron in
+    it). The apps above that depend on a setting hear of its change in the same transaction, through
+    settings.TENANT_SETTINGS_CHANGED_HOOKS (this app cannot import them).
+    """
     unknown = set(fields) - set(TENANT_SETTINGS)
     if unknown:
         raise ValidationError({name: ["Not a tenant setting; allowed: name, timezone."] for name in sorted(unknown)})
     tenant = Tenant.objects.select_for_update().get(pk=tenant.pk)
+    changed = frozenset(name for name, value in fields.items() if getattr(tenant, name) != value)
     for name, value in fields.items():
         setattr(tenant, name, value)
     tenant.full_clean(validate_unique=False)
     tenant.save(update_fields=list(fields))
+    if changed:
+        now = now or timezone.now()
+        for hook in tenant_settings_changed_hooks():
+            hook(tenant=tenant, changed=changed, now=now)
     return tenant
 
 

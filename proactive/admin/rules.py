@@ -1,3 +1,5 @@
+from zoneinfo import ZoneInfo
+
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
@@ -167,7 +169,7 @@ class TriggerRuleAdmin(admin.ModelAdmin):
     def schedule_explained(self, rule):
         if rule is None or rule.type != RuleType.SCHEDULE or not rule.schedule:
             return "—"
-        return _schedule_html(rule.schedule)
+        return _schedule_html(rule.schedule, rule.schedule_timezone)
 
     def get_readonly_fields(self, request, obj=None):
         return [*self.readonly_fields, "tenant"] if obj else self.readonly_fields
@@ -265,7 +267,7 @@ class TriggerRuleAdmin(admin.ModelAdmin):
         )
         if rule.type == RuleType.SCHEDULE:
             if preview:  # a saved rule's page explains its schedule among its fields
-                context["schedule_html"] = _schedule_html(rule.schedule)
+                context["schedule_html"] = _schedule_html(rule.schedule, rule.schedule_timezone)
         else:
             context["chart"] = backtest_chart(
                 rule=rule, result=result, title=f"{rule.metric}, last {days} day(s), replayed"
@@ -280,17 +282,26 @@ def _days(value) -> int:
         return RULE_PAGE_DAYS
 
 
-def _schedule_html(schedule: str):
+def _schedule_html(schedule: str, zone: str):
     try:
-        description = describe_schedule(schedule)
+        description = describe_schedule(schedule, zone)
     except ValueError as exc:  # saved before the validator was strict; the engine still runs it
         return format_html('<div class="pi-schedule">{}</div>', str(exc))
-    upcoming = next_occurrences(schedule, after=timezone.now(), count=5)
+    upcoming = next_occurrences(schedule, after=timezone.now(), count=5, timezone=zone)
     return format_html(
         '<div class="pi-schedule"><strong>{}</strong><br>Next: <ol class="pi-next-runs">{}</ol></div>',
         description,
-        format_html_join("", "<li>{}</li>", ((f"{at:%Y-%m-%d %H:%M} UTC",) for at in upcoming)),
+        format_html_join("", "<li>{}</li>", ((_run_time(at, zone),) for at in upcoming)),
     )
+
+
+def _run_time(at, zone: str) -> str:
+    """2026-11-27 09:00 Europe/Berlin (08:00 UTC); the UTC date too when it is another day."""
+    if zone == "UTC":
+        return f"{at:%Y-%m-%d %H:%M} UTC"
+    local = at.astimezone(ZoneInfo(zone))
+    utc = f"{at:%H:%M}" if at.date() == local.date() else f"{at:%Y-%m-%d %H:%M}"
+    return f"{local:%Y-%m-%d %H:%M} {zone} ({utc} UTC)"
 
 
 @admin.register(MetricPoint)

@@ -17,10 +17,11 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import numpy as np
 from croniter import croniter
-from django.utils import timezone
+from django.utils import timezone as django_timezone
 
 from proactive.engine.conditions import (
     DEFAULT_WINDOW_DAYS,
@@ -32,7 +33,9 @@ from proactive.engine.conditions import (
     evaluate_anomaly_values,
     evaluate_reading,
     reading_of_points,
+    schedule_fired,
 )
+from proactive.engine.cron import occurrences_after, offset_changes
 from proactive.engine.policy import Streaks, apply_policy
 from proactive.metric_providers import builtin_provider_for
 from proactive.metrics import Point, SeriesRequest, metric_series_many, reduce_points
@@ -431,48 +434,89 @@ def _band(values, times, start, end, window, threshold, day_excluded) -> list[Ba
 # --- Schedule rules ----------------------------------------------------------------------------
 
 
-def schedule_occurrences(schedule: str, *, since: datetime, until: datetime) -> np.ndarray:
-    """Every occurrence in (since, until] as Unix seconds, from the cron fields over all minutes at once."""
+def schedule_occurrences(schedule: str, *, since: datetime, until: datetime, timezone: str = "UTC") -> np.ndarray:
+    """
+    Every occurrence in (since, until] as Unix seconds, the cron read in `timezone`: from the cron
+    fields over all minutes at once, and where the zone's clocks change, from the engine's own walk.
+    """
     start, end = _floor_minute(np.int64(_seconds(since))), _floor_minute(np.int64(_seconds(until)))
     try:
-        minutes, hours, days, months, weekdays = cron_field_values(schedule)
+        fields = cron_field_values(schedule)
     except ValueError:  # a legacy non-standard schedule: croniter reads it, one occurrence at a time
+        return _walked_occurrences(schedule, start, end, timezone)
+    grid = np.arange(start + MINUTE, end + MINUTE, MINUTE, dtype=np.int64)
+    if timezone == "UTC":
+        return grid[_cron_matches(schedule, fields, grid)]
+    # Between changes of the offset, local time is UTC plus a constant: the same grid, shifted.
+    changes = offset_changes(timezone, since=_moment(start), until=_moment(end))
+    change_at = np.array([_seconds(at) for at, _, _ in changes], dtype=np.int64)
+    first_offset = _moment(start).astimezone(ZoneInfo(timezone)).utcoffset()
+    offsets = np.array([_total_seconds(offset) for offset in (first_offset, *(after for _, _, after in changes))])
+    matches = _cron_matches(schedule, fields, grid + offsets[np.searchsorted(change_at, grid, side="right")])
+    # Around a change (the skipped or repeated time, and a minute either side) the engine's walk decides.
+    walked = []
+    for at, before, after in changes:
+        reach = abs(_total_seconds(after - before)) + MINUTE
+        low, high = max(_seconds(at) - reach, start), min(_seconds(at) + reach, end)
+        matches &= (grid <= low) | (grid > high)
+        walked.append(_walked_occurrences(schedule, low, high, timezone))
+    return np.union1d(grid[matches], np.concatenate([np.empty(0, dtype=np.int64), *walked]))
+
+
+def _total_seconds(delta: timedelta) -> int:
+    return delta // timedelta(seconds=1)
+
+
+def _walked_occurrences(schedule: str, start: int, end: int, timezone: str) -> np.ndarray:
+    """The occurrences in (start, end] one by one: croniter in UTC, the engine's own walk in another zone."""
+    if timezone == "UTC":
         found, moment = [], croniter(schedule, _moment(start))
         while (nxt := moment.get_next(datetime)) <= _moment(end):
             found.append(_seconds(nxt))
         return np.array(found, dtype=np.int64)
-    grid = np.arange(start + MINUTE, end + MINUTE, MINUTE, dtype=np.int64).astype("datetime64[s]")
+    found = []
+    for occurrence in occurrences_after(schedule, _moment(start), timezone):
+        if occurrence > _moment(end):
+            break
+        found.append(_seconds(occurrence))
+    return np.array(found, dtype=np.int64)
+
+
+def _cron_matches(schedule: str, fields, wall_clock: np.ndarray) -> np.ndarray:
+    """Which of the wall-clock times (Unix seconds as if the zone were UTC) the cron fields match."""
+    minutes, hours, days, months, weekdays = fields
+    grid = wall_clock.astype("datetime64[s]")
     day = grid.astype("datetime64[D]")
     month = grid.astype("datetime64[M]")
-    fields = {
+    values = {
         "minute": (grid.astype("datetime64[m]") - grid.astype("datetime64[h]")).astype(int),
         "hour": (grid.astype("datetime64[h]") - day).astype(int),
         "day": (day - month).astype(int) + 1,
         "month": month.astype(int) % 12 + 1,
         "weekday": (day.astype(int) + 4) % 7,  # 1970-01-01 was a Thursday; Sunday is 0
     }
-    match = np.isin(fields["minute"], list(minutes)) & np.isin(fields["hour"], list(hours))
-    match &= np.isin(fields["month"], list(months))
+    match = np.isin(values["minute"], list(minutes)) & np.isin(values["hour"], list(hours))
+    match &= np.isin(values["month"], list(months))
     day_field, weekday_field = schedule.split()[2], schedule.split()[4]
-    by_day, by_weekday = np.isin(fields["day"], list(days)), np.isin(fields["weekday"], list(weekdays))
+    by_day, by_weekday = np.isin(values["day"], list(days)), np.isin(values["weekday"], list(weekdays))
     both_restricted = day_field != "*" and weekday_field != "*"
     match &= (by_day | by_weekday) if both_restricted else (by_day & by_weekday)
-    return grid[match].astype(np.int64)
+    return match
 
 
-def backtest_schedule_rule(*, rule: BacktestRule, since: datetime, until: datetime) -> Backtest:
-    """Each occurrence fires; the first opens the alert, which stays open (schedules do not auto-resolve)."""
-    occurrences = schedule_occurrences(rule.schedule, since=since, until=until)
+def backtest_schedule_rule(*, rule: BacktestRule, since: datetime, until: datetime, timezone: str = "UTC") -> Backtest:
+    """
+    Each occurrence (the cron read in `timezone`) fires; the first opens the alert, which stays open
+    (schedules do not auto-resolve).
+    """
+    occurrences = schedule_occurrences(rule.schedule, since=since, until=until, timezone=timezone)
     firings = [Firing(at=_moment(t), minutes=1) for t in occurrences[:MAX_FIRINGS_LISTED]]
     alerts = []
     if len(occurrences):
-        first = _moment(occurrences[0])
+        first = schedule_fired(schedule=rule.schedule, occurrence=_moment(occurrences[0]), timezone=timezone)
         alerts.append(
             WouldBeAlert(
-                opened_at=first,
-                resolved_at=None,
-                reason=f"The schedule {rule.schedule!r} occurred at {first:%Y-%m-%dT%H:%M:%SZ}.",
-                evidence={"schedule": rule.schedule, "scheduledFor": f"{first:%Y-%m-%dT%H:%M:%SZ}"},
+                opened_at=_moment(occurrences[0]), resolved_at=None, reason=first.reason, evidence=first.evidence
             )
         )
     start, end = _floor_minute(np.int64(_seconds(since))), _floor_minute(np.int64(_seconds(until)))
@@ -584,12 +628,13 @@ def trigger_rule_backtest(*, rule, days: int = DEFAULT_BACKTEST_DAYS, now: datet
     Backtest a rule — a TriggerRule, saved or only built and validated — over its tenant's last
     `days` days. Reads the metric; writes nothing.
     """
-    now = now or timezone.now()
+    now = now or django_timezone.now()
+    schedule_timezone = rule.schedule_timezone  # before `rule` becomes a BacktestRule
     tenant_id = rule.tenant_id
     rule = BacktestRule.of(rule)
     since = now - timedelta(days=days)
     if rule.type == "schedule":
-        return backtest_schedule_rule(rule=rule, since=since, until=now)
+        return backtest_schedule_rule(rule=rule, since=since, until=now, timezone=schedule_timezone)
     window = timedelta(days=rule.window_days or DEFAULT_WINDOW_DAYS)
     if rule.type == "anomaly":
         request = SeriesRequest(tenant_id=tenant_id, metric=rule.metric, since=since - window, until=now)

@@ -10,11 +10,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
+from zoneinfo import ZoneInfo
 
 import numpy as np
 from croniter import croniter
 
 from core.timeutils import iso_utc
+from proactive.engine.cron import latest_occurrence_in_zone, next_occurrence_in_zone
 
 DEFAULT_Z_THRESHOLD = 2.5
 MIN_ANOMALY_POINTS = 5
@@ -33,14 +35,21 @@ class Evaluation:
 
 
 @lru_cache(maxsize=4096)
-def latest_occurrence(schedule: str, now: datetime) -> datetime:
-    """The most recent cron occurrence at or before `now` (cron has minute resolution)."""
+def latest_occurrence(schedule: str, now: datetime, timezone: str = "UTC") -> datetime:
+    """The most recent cron occurrence at or before `now` (cron has minute resolution), read in `timezone`."""
+    if timezone != "UTC":
+        return latest_occurrence_in_zone(schedule, now, timezone)
     next_minute = now.replace(second=0, microsecond=0) + timedelta(minutes=1)
     return croniter(schedule, next_minute).get_prev(datetime)
 
 
-def next_occurrence(schedule: str, now: datetime) -> datetime:
-    """The first cron occurrence strictly after `now`, in UTC (cron is UTC here, whatever zone `now` is in)."""
+def next_occurrence(schedule: str, now: datetime, timezone: str = "UTC") -> datetime:
+    """
+    The first cron occurrence strictly after `now`, in UTC whatever zone `now` is in. The cron is read
+    in `timezone` (an IANA name; `cron.py` says what happens where its clocks change).
+    """
+    if timezone != "UTC":
+        return next_occurrence_in_zone(schedule, now.astimezone(UTC), timezone)
     return _next_occurrence_utc(schedule, now.astimezone(UTC))
 
 
@@ -51,20 +60,39 @@ def _next_occurrence_utc(schedule: str, now: datetime) -> datetime:
     return croniter(schedule, now).get_next(datetime)
 
 
-def evaluate_schedule(*, schedule: str, due_at: datetime | None, now: datetime) -> Evaluation:
+def evaluate_schedule(*, schedule: str, due_at: datetime | None, now: datetime, timezone: str = "UTC") -> Evaluation:
     """
     `due_at` is the first occurrence the rule has not run for. Once it has passed, the rule fires
     once, for the latest occurrence so far: missed ticks give one alert, not a burst.
     """
     if due_at is None or due_at > now:
-        upcoming = due_at or next_occurrence(schedule, now)
-        return Evaluation(fired=False, reason=f"Next occurrence is {iso_utc(upcoming)}.", decided=False)
-    occurrence = latest_occurrence(schedule, now)
+        upcoming = due_at or next_occurrence(schedule, now, timezone)
+        return Evaluation(fired=False, reason=f"Next occurrence is {_when(upcoming, timezone)}.", decided=False)
+    return schedule_fired(schedule=schedule, occurrence=latest_occurrence(schedule, now, timezone), timezone=timezone)
+
+
+def schedule_fired(*, schedule: str, occurrence: datetime, timezone: str = "UTC") -> Evaluation:
+    """
+    A schedule firing for `occurrence`. Read in a zone other than UTC, the evidence also names the
+    zone and the occurrence's local time (`scheduledFor` stays UTC).
+    """
+    evidence = {"schedule": schedule, "scheduledFor": iso_utc(occurrence)}
+    if timezone != "UTC":
+        evidence |= {"timezone": timezone, "scheduledForLocal": occurrence.astimezone(ZoneInfo(timezone)).isoformat()}
     return Evaluation(
         fired=True,
-        reason=f"The schedule {schedule!r} occurred at {iso_utc(occurrence)}.",
-        evidence={"schedule": schedule, "scheduledFor": iso_utc(occurrence)},
+        reason=f"The schedule {schedule!r} occurred at {_when(occurrence, timezone)}.",
+        evidence=evidence,
     )
+
+
+def _when(moment: datetime, timezone: str) -> str:
+    """The instant in UTC, and in another zone also its wall-clock time there (with its date if that differs)."""
+    if timezone == "UTC":
+        return iso_utc(moment)
+    local = moment.astimezone(ZoneInfo(timezone))
+    shown = f"{local:%H:%M}" if local.date() == moment.astimezone(UTC).date() else f"{local:%Y-%m-%d %H:%M}"
+    return f"{iso_utc(moment)} ({shown} {timezone})"
 
 
 @dataclass(frozen=True)

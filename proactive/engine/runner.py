@@ -47,6 +47,7 @@ RULE_COLUMNS_READ = (
     "name",
     "type",
     "schedule",
+    "timezone",
     "metric",
     "threshold",
     "window_days",
@@ -206,6 +207,7 @@ def evaluate_rules(
         queryset = (
             TriggerRule.objects.filter(pk__in=rule_ids)
             .only(*RULE_COLUMNS_READ)
+            .with_tenant_timezone()
             .annotate(open_alert_id=Subquery(open_alert.values("pk")[:1]))
         )
         if not include_disabled:
@@ -281,7 +283,9 @@ def evaluate_conditions(*, rules: Sequence[TriggerRule], now: datetime) -> list[
         result = RuleResult(rule=rule)
         try:
             if rule.type == RuleType.SCHEDULE:
-                result.evaluation = evaluate_schedule(schedule=rule.schedule, due_at=rule.next_run_at, now=now)
+                result.evaluation = evaluate_schedule(
+                    schedule=rule.schedule, due_at=rule.next_run_at, now=now, timezone=rule.schedule_timezone
+                )
                 result.fired = result.evaluation.fired
                 result.error = nonstandard_cron_problem(rule.schedule)
             elif failed := next((failures[r] for r in reads[rule.pk].requests if r in failures), None):

@@ -19,10 +19,11 @@ _EVERY_WEEKDAY = frozenset(range(7))
 
 
 @lru_cache(maxsize=1024)
-def describe_schedule(expression: str) -> str:
+def describe_schedule(expression: str, timezone: str = "UTC") -> str:
     """
-    "At 09:00, Monday through Friday (UTC)" for "0 9 * * mon-fri". Raises ValueError for an
-    expression that is not standard cron (a schedule saved before that was enforced).
+    "At 09:00, Monday through Friday (Europe/Berlin)" for "0 9 * * mon-fri" read in Europe/Berlin.
+    Raises ValueError for an expression that is not standard cron (a schedule saved before that was
+    enforced).
     """
     minutes, hours, days, months, weekdays = cron_field_values(expression)
     minute, hour, day, month, weekday = expression.split()
@@ -52,7 +53,7 @@ def describe_schedule(expression: str) -> str:
         on_weekdays = descriptor.get_day_of_week_description()  # ", only on Monday", ", Monday through Friday"
         or_weekdays = " or " + on_weekdays.removeprefix(", ").removeprefix("only ")
         description = description.replace(on_days + on_weekdays, on_days + or_weekdays)
-    return f"{description} (UTC)"
+    return f"{description} ({timezone})"
 
 
 def _readable(text: str, values: frozenset[int]) -> str:
@@ -94,16 +95,16 @@ class _Descriptor(ExpressionDescriptor):
         return description
 
 
-def next_occurrences(expression: str, *, after: datetime, count: int = 5) -> list[datetime]:
+def next_occurrences(expression: str, *, after: datetime, count: int = 5, timezone: str = "UTC") -> list[datetime]:
     """
-    The next `count` occurrences strictly after `after` (timezone-aware), in UTC: one after the
-    other, as the engine sets a rule's next run each time it has run it.
+    The next `count` occurrences strictly after `after` (timezone-aware), in UTC, the cron read in
+    `timezone`: one after the other, as the engine sets a rule's next run each time it has run it.
     """
     if after.utcoffset() is None:
         raise ValueError("`after` must be timezone-aware.")
     occurrences = []
     moment = after.astimezone(UTC)  # croniter reads the expression in the zone of the time it starts from
     for _ in range(count):
-        moment = next_occurrence(expression, moment)
+        moment = next_occurrence(expression, moment, timezone)
         occurrences.append(moment)
     return occurrences

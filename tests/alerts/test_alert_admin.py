@@ -214,6 +214,23 @@ def test_evidence_rows_for_threshold_and_schedule_alerts():
     assert [readable_number(v) for v in (None, 0, 1500.4, -2.5)] == ["—", "0", "1,500", "-2.5"]
 
 
+def test_evidence_rows_of_a_schedule_read_in_a_zone_give_its_local_time():
+    rows = evidence_rows(
+        {
+            "schedule": "30 2 * * *",
+            "scheduledFor": "2026-03-29T01:00:00Z",
+            "timezone": "Europe/Berlin",
+            "scheduledForLocal": "2026-03-29T03:00:00+02:00",
+        }
+    )
+
+    assert rows == [
+        ("Schedule (cron, Europe/Berlin)", "30 2 * * *"),
+        ("Scheduled for", "2026-03-29 01:00:00 UTC"),
+        ("Scheduled for (Europe/Berlin)", "2026-03-29 03:00:00+02:00"),
+    ]
+
+
 def test_the_rule_filter_lists_the_chosen_tenants_rules_once_under_their_latest_name(staff, tenant, other_tenant):
     rule = TriggerRuleFactory(tenant=tenant, name="Old name")
     alert_resolve(alert=raise_alert(rule), actor="engine")

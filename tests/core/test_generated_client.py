@@ -316,8 +316,25 @@ def test_backtests(generated, tenant_api):
         ),
     )
 
+    zoned = endpoint("triggers", "triggers_create").sync(
+        client=tenant_api,
+        body=models.TriggerRuleInput(
+            name="Berlin mornings", type_=models.RuleTypeEnum.SCHEDULE, schedule="0 9 * * 1-5", timezone="Europe/Berlin"
+        ),
+    )
+
     assert rule.schedule_description == "At 13:00, only on Monday (UTC)"
     assert len(rule.next_occurrences) == 5
+    assert (rule.schedule_timezone, rule.next_occurrences_local) == ("UTC", rule.next_occurrences)
+    assert (zoned.schedule_timezone, zoned.schedule_description) == (
+        "Europe/Berlin",
+        "At 09:00, Monday through Friday (Europe/Berlin)",
+    )
+    assert zoned.next_occurrences_local == zoned.next_occurrences  # the same instants, with Berlin's offset
+    assert {(moment.hour, moment.utcoffset() - timedelta(hours=1)) for moment in zoned.next_occurrences_local} <= {
+        (9, timedelta(0)),
+        (9, timedelta(hours=1)),
+    }
     assert all(
         (moment.weekday(), moment.hour, moment.utcoffset()) == (0, 13, timedelta(0)) for moment in rule.next_occurrences
     )

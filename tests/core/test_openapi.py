@@ -182,6 +182,15 @@ def test_payload_and_evidence_are_typed_per_rule_type():
     assert "reason" in schemas["ThresholdAlertPayload"]["required"]
 
 
+def test_schedule_evidence_may_name_its_zone_and_local_time():
+    evidence = published_schema()["components"]["schemas"]["ScheduleEvidence"]
+
+    assert set(evidence["properties"]) == {"schedule", "scheduledFor", "timezone", "scheduledForLocal"}
+    assert set(evidence["required"]) == {"schedule", "scheduledFor"}
+    assert evidence["properties"]["timezone"]["type"] == "string"
+    assert evidence["properties"]["scheduledForLocal"]["format"] == "date-time"
+
+
 @pytest.mark.parametrize(
     ("operation_id", "parameter", "format_"),
     [
@@ -227,6 +236,26 @@ def test_a_rule_describes_its_schedule_and_next_occurrences():
     assert {k: v for k, v in properties["nextOccurrences"].items() if k != "description"} == {
         "type": ["array", "null"],
         "items": {"type": "string", "format": "date-time"},
+        "minItems": 5,
+        "maxItems": 5,
+        "readOnly": True,
+    }
+
+
+def test_a_rule_names_the_zone_of_its_schedule_and_its_next_occurrences_there():
+    properties = published_schema()["components"]["schemas"]["TriggerRule"]["properties"]
+    local = {k: v for k, v in properties["nextOccurrencesLocal"].items() if k != "description"}
+
+    assert {k: v for k, v in properties["scheduleTimezone"].items() if k != "description"} == {
+        "type": ["string", "null"]
+    }
+    assert local == {
+        "type": ["array", "null"],
+        "items": {
+            "type": "string",
+            "format": "date-time",
+            "pattern": r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}[+-]\d{2}:\d{2}$",
+        },
         "minItems": 5,
         "maxItems": 5,
         "readOnly": True,

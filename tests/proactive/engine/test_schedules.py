@@ -166,7 +166,7 @@ def test_next_occurrences_need_an_aware_time():
 )
 def test_next_occurrences_are_when_the_engine_runs_the_rule(expression):
     after = at(2026, 12, 30, 12, 0, 30)
-    rule = TriggerRule(type="schedule", schedule=expression, enabled=True)
+    rule = TriggerRule(type="schedule", schedule=expression, timezone="UTC", enabled=True)
 
     occurrences = next_occurrences(expression, after=after, count=8)
 
@@ -175,5 +175,71 @@ def test_next_occurrences_are_when_the_engine_runs_the_rule(expression):
         moment = next_run_after(rule=rule, now=moment)
         engine.append(moment)
     replayed = schedule_occurrences(expression, since=after, until=occurrences[-1])
+    assert occurrences == engine
+    assert [int(moment.timestamp()) for moment in occurrences] == replayed.tolist()
+
+
+@pytest.mark.parametrize(
+    ("expression", "timezone", "description"),
+    [
+        ("0 9 * * 1-5", "Europe/Berlin", "At 09:00, Monday through Friday (Europe/Berlin)"),
+        ("30 2 * * *", "America/New_York", "At 02:30 (America/New_York)"),
+        ("*/15 * * * *", "Asia/Kolkata", "Every 15 minutes (Asia/Kolkata)"),
+        ("0 9 * * 1-5", "UTC", "At 09:00, Monday through Friday (UTC)"),
+    ],
+)
+def test_a_schedule_is_described_in_the_zone_it_is_read_in(expression, timezone, description):
+    assert describe_schedule(expression, timezone) == description
+
+
+@pytest.mark.parametrize(
+    ("expression", "timezone", "after", "expected"),
+    [
+        (  # Berlin's spring-forward night: 02:30 does not exist, it fires at 03:00 CEST
+            "30 2 * * *",
+            "Europe/Berlin",
+            at(2026, 3, 27, 12),
+            [at(2026, 3, 28, 1, 30), at(2026, 3, 29, 1), at(2026, 3, 30, 0, 30), at(2026, 3, 31, 0, 30)],
+        ),
+        (  # New York's fall-back night: 01:30 happens twice, it fires on the first (EDT)
+            "30 1 * * *",
+            "America/New_York",
+            at(2026, 10, 30, 12),
+            [at(2026, 10, 31, 5, 30), at(2026, 11, 1, 5, 30), at(2026, 11, 2, 6, 30), at(2026, 11, 3, 6, 30)],
+        ),
+        (  # 2026-11-26 is a Thursday: Friday, then Monday to Wednesday, 09:00 CET
+            "0 9 * * 1-5",
+            "Europe/Berlin",
+            at(2026, 11, 26, 12),
+            [at(2026, 11, 27, 8), at(2026, 11, 30, 8), at(2026, 12, 1, 8), at(2026, 12, 2, 8)],
+        ),
+    ],
+)
+def test_next_occurrences_in_a_zone_are_utc_instants(expression, timezone, after, expected):
+    occurrences = next_occurrences(expression, after=after, count=4, timezone=timezone)
+
+    assert occurrences == expected
+    assert all(moment.utcoffset() == timedelta(0) for moment in occurrences)
+
+
+@pytest.mark.parametrize(
+    ("timezone", "after"),
+    [
+        ("Europe/Berlin", at(2026, 3, 28, 23)),
+        ("Europe/Berlin", at(2026, 10, 24, 23)),
+        ("America/New_York", at(2026, 11, 1, 4)),
+    ],
+)
+@pytest.mark.parametrize("expression", ["*/20 * * * *", "30 2 * * *", "0 1,2,3 * * *", "* 1-2 * * *"])
+def test_next_occurrences_in_a_zone_are_when_the_engine_runs_the_rule(expression, timezone, after):
+    rule = TriggerRule(type="schedule", schedule=expression, timezone=timezone, enabled=True)
+
+    occurrences = next_occurrences(expression, after=after, count=12, timezone=timezone)
+
+    engine, moment = [], after
+    for _ in range(12):
+        moment = next_run_after(rule=rule, now=moment)
+        engine.append(moment)
+    replayed = schedule_occurrences(expression, since=after, until=occurrences[-1], timezone=timezone)
     assert occurrences == engine
     assert [int(moment.timestamp()) for moment in occurrences] == replayed.tolist()
