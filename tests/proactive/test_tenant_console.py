@@ -99,3 +99,39 @@ def test_overview_shows_only_what_the_staff_user_may_view(client, tenant):
     assert 'id="overview-rules"' not in overview and "credentials rejected" not in overview
     assert 'id="overview-widgets"' not in overview and 'id="overview-usage"' not in overview
     assert "pi-chart" not in page  # the usage charts need the billing view permission
+
+
+def test_moving_a_tenant_to_another_zone_in_the_admin_moves_its_schedule_rules(staff, tenant):
+    from datetime import UTC, datetime
+
+    follows = TriggerRuleFactory(tenant=tenant, type="schedule", schedule="0 9 * * *")
+    own_zone = TriggerRuleFactory(tenant=tenant, type="schedule", schedule="0 9 * * *", timezone="UTC")
+
+    response = staff.post(
+        f"/admin/tenants/tenant/{tenant.pk}/change/",
+        {
+            "name": tenant.name,
+            "slug": tenant.slug,
+            "timezone": "Asia/Tokyo",
+            "stripe_customer_id": "",
+            **{
+                f"{prefix}-{field}": value
+                for prefix in ("memberships", "api_keys")
+                for field, value in (
+                    ("TOTAL_FORMS", "0"),
+                    ("INITIAL_FORMS", "0"),
+                    ("MIN_NUM_FORMS", "0"),
+                    ("MAX_NUM_FORMS", "1000"),
+                )
+            },
+        },
+    )
+
+    assert response.status_code == 302, response.context["adminform"].form.errors
+    follows.refresh_from_db()
+    own_zone.refresh_from_db()
+    tenant.refresh_from_db()
+    assert tenant.timezone == "Asia/Tokyo"
+    assert follows.next_run_at.astimezone(UTC).hour == 0  # 09:00 in Tokyo
+    assert own_zone.next_run_at.astimezone(UTC).hour == 9
+    assert follows.next_run_at > datetime.now(UTC)
