@@ -39,6 +39,11 @@ def builtin_provider_for(metric: str) -> MetricProvider | None:
     return next((provider for provider in metric_providers() if metric.startswith(provider.prefix)), None)
 
 
+def is_daily_metric(metric: str) -> bool:
+    """A built-in metric with one point per UTC day."""
+    return bool(getattr(builtin_provider_for(metric), "daily", False))
+
+
 def namespace_noun(provider: MetricProvider) -> str:
     """How messages name a provider's metrics: "usage" for "usage."."""
     return provider.prefix.rstrip(".:-_")

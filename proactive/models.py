@@ -389,8 +389,11 @@ class TriggerRule(models.Model):
         """The zone a schedule rule's cron is read in: its own, else its tenant's. None for metric rules."""
         if self.type != RuleType.SCHEDULE:
             return None
-        if self.timezone:
-            return self.timezone
+        return self.timezone or self.local_timezone
+
+    @property
+    def local_timezone(self) -> str:
+        """The tenant's zone: where a seasonal anomaly's hours of day and weekdays are read."""
         # Loaded `with_tenant_timezone()`: an annotation, cheaper than a Tenant per row (the engine's hot path).
         return getattr(self, "tenant_timezone", None) or self.tenant.timezone
 

@@ -16,6 +16,7 @@ import numpy as np
 from croniter import croniter
 
 from core.timeutils import iso_utc
+from proactive.engine import anomaly
 from proactive.engine.cron import latest_occurrence_in_zone, next_occurrence_in_zone
 
 DEFAULT_Z_THRESHOLD = 2.5
@@ -224,13 +225,20 @@ def evaluate_anomaly(
     threshold: float | None = None,
     window_days: int | None = None,
     min_points: int = MIN_ANOMALY_POINTS,
+    method: str = "zscore",
+    direction: str = "both",
+    timezone: str = "UTC",
+    daily: bool = False,
 ) -> Evaluation:
     """
-    The z-score of the most recent value against the other points of the window (population
-    standard deviation). Fires when |z| >= threshold. A constant history and a different latest
-    value is an anomaly of unbounded z (reported as `zScore: null`, `constantHistory: true`).
+    The latest value's score against the other points of the window (see `anomaly.py` for the
+    methods); fires when it reaches ±threshold in the watched direction. A constant history and a
+    different latest value is an anomaly of unbounded score (reported as null, `constantHistory`).
     """
     values = np.fromiter((value for _, value in points), dtype=float, count=len(points))
+    times = None
+    if method == "seasonal":
+        times = np.fromiter((int(moment.timestamp()) for moment, _ in points), dtype=np.int64, count=len(points))
     return evaluate_anomaly_values(
         metric=metric,
         values=values,
@@ -238,6 +246,11 @@ def evaluate_anomaly(
         threshold=threshold,
         window_days=window_days,
         min_points=min_points,
+        method=method,
+        direction=direction,
+        times=times,
+        timezone=timezone,
+        daily=daily,
     )
 
 
@@ -249,8 +262,16 @@ def evaluate_anomaly_values(
     threshold: float | None = None,
     window_days: int | None = None,
     min_points: int = MIN_ANOMALY_POINTS,
+    method: str = "zscore",
+    direction: str = "both",
+    times: np.ndarray | None = None,
+    timezone: str = "UTC",
+    daily: bool = False,
 ) -> Evaluation:
-    """`evaluate_anomaly` over the window's values as an array (oldest first), the latest observed at `observed_at`."""
+    """
+    `evaluate_anomaly` over the window's values as an array (oldest first), the latest observed at
+    `observed_at`; `times` (Unix seconds, the seasonal method's) beside them.
+    """
     threshold = DEFAULT_Z_THRESHOLD if threshold is None else threshold
     window_days = window_days or DEFAULT_WINDOW_DAYS
     if len(values) < min_points:
@@ -261,40 +282,65 @@ def evaluate_anomaly_values(
             decided=False,
             no_data=True,
         )
-    latest, history = values[-1], values[:-1]
-    with np.errstate(over="ignore", invalid="ignore"):
-        mean = float(history.mean())
-        std = float(history.std())
-    if not (math.isfinite(mean) and math.isfinite(std)):
+    latest, history = float(values[-1]), values[:-1]
+    if method == "seasonal":
+        found = anomaly.seasonal(latest, history, times, timezone=timezone, daily=daily)
+        if found is None and np.isfinite(history).all():
+            return Evaluation(
+                fired=False,
+                reason=f"{metric} has fewer than {anomaly.SEASON_MIN_POINTS} earlier point(s) in the latest's "
+                f"hour of day in the last {window_days} days; the seasonal method needs at least that many.",
+                decided=False,
+                no_data=True,
+            )
+    else:
+        found = (anomaly.robust if method == "robust" else anomaly.zscore)(latest, history)
+    if found is None:
         return Evaluation(
             fired=False,
             reason=f"{metric}'s values are too large to compare (their spread overflows).",
             decided=False,
         )
-    constant = std <= 1e-12 * max(1.0, abs(mean))
-    if constant:
-        z = 0.0 if math.isclose(latest, mean, rel_tol=1e-12, abs_tol=1e-12) else math.copysign(math.inf, latest - mean)
-    else:
-        z = (float(latest) - mean) / std
-    fired = abs(z) >= threshold
-    evidence = {
-        "metric": metric,
-        "value": float(latest),
-        "mean": mean,
-        "std": 0.0 if constant else std,
-        "zScore": None if math.isinf(z) else z,
+    fired = anomaly.fires(found.score, threshold, direction)
+    unbounded = math.isinf(found.score)
+    evidence = {"metric": metric}
+    if method != "zscore":
+        evidence["method"] = method
+    if direction != "both":
+        evidence["direction"] = direction
+    evidence |= {"value": latest, **found.evidence}
+    evidence[SCORE_KEY[method]] = None if unbounded else found.score
+    evidence |= {
         "threshold": threshold,
         "windowDays": window_days,
         "points": len(values),
         "observedAt": iso_utc(observed_at),
     }
-    if constant:
+    if found.spread == 0:
         evidence["constantHistory"] = True
-    shown = "unbounded (constant history)" if math.isinf(z) else f"{z:.2f}"
-    verdict = "at or beyond" if fired else "within"
-    return Evaluation(
-        fired=fired,
-        reason=f"{metric} is {float(latest):g}; z-score {shown} is {verdict} ±{threshold:g} "
-        f"against {len(values) - 1} earlier point(s) (mean {mean:g}, std {evidence['std']:g}).",
-        evidence=evidence,
+    return Evaluation(fired=fired, reason=_anomaly_reason(metric, found, evidence, fired, direction), evidence=evidence)
+
+
+SCORE_KEY = {"zscore": "zScore", "robust": "score", "seasonal": "score"}
+_WATCHED = {"both": "±", "up": "+", "down": "−"}
+
+
+def _anomaly_reason(metric: str, found: anomaly.Score, evidence: dict, fired: bool, direction: str) -> str:
+    threshold = evidence["threshold"]
+    limit = f"{_WATCHED[direction]}{threshold:g}"
+    verdict = "reaches" if fired else "stays within" if direction == "both" else "does not reach"
+    value = f"{metric} is {evidence['value']:g}"
+    shown = "unbounded (constant history)" if math.isinf(found.score) else f"{found.score:.2f}"
+    if "zScore" in evidence:
+        return (
+            f"{value}; z-score {shown} {verdict} {limit} against {evidence['points'] - 1} earlier point(s) "
+            f"(mean {found.center:g}, std {found.spread:g})."
+        )
+    if "seasonPoints" in evidence:
+        against = f"{evidence['seasonPoints']} earlier point(s) of {anomaly.season_description(evidence)}"
+    else:
+        against = f"{evidence['points'] - 1} earlier point(s)"
+    return (
+        f"{value}; robust score {shown} {verdict} {limit} against {against} "
+        f"(median {found.center:g}, MAD {evidence['mad']:g})."
     )

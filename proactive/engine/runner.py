@@ -32,8 +32,19 @@ from proactive.engine.conditions import (
     reading_of_points,
 )
 from proactive.engine.policy import Streaks, apply_policy
+from proactive.metric_providers import is_daily_metric
 from proactive.metrics import AggregateRequest, SeriesRequest, metric_aggregates_batch, metric_series_batch
-from proactive.models import CHANGE_COMPARISONS, Aggregate, Comparison, NoData, RuleHealth, RuleType, TriggerRule
+from proactive.models import (
+    CHANGE_COMPARISONS,
+    Aggregate,
+    AnomalyMethod,
+    Comparison,
+    Direction,
+    NoData,
+    RuleHealth,
+    RuleType,
+    TriggerRule,
+)
 from proactive.services import METRIC_EVALUATION_INTERVAL, next_run_after
 from proactive.validators import nonstandard_cron_problem
 
@@ -65,6 +76,8 @@ RULE_COLUMNS_READ = (
     "for_evaluations",
     "clear_evaluations",
     "no_data",
+    "method",
+    "direction",
     "breaching_streak",
     "clear_streak",
 )
@@ -319,11 +332,16 @@ def _decide(result: RuleResult, rule: TriggerRule, reads: _Reads, series, aggreg
             compare_days=rule.compare_days,
         )
     else:
+        method = rule.method or AnomalyMethod.ZSCORE
         evaluation = evaluate_anomaly(
             metric=rule.metric,
             points=series.get(reads.current, []),
             threshold=rule.threshold,
             window_days=rule.window_days,
+            method=method,
+            direction=rule.direction or Direction.BOTH,
+            timezone=rule.local_timezone if method == AnomalyMethod.SEASONAL else "UTC",
+            daily=method == AnomalyMethod.SEASONAL and is_daily_metric(rule.metric),
         )
     outcome = apply_policy(
         evaluation,
