@@ -71,7 +71,9 @@ def evidence_rows(payload: dict) -> list[tuple[str, str]]:
             f" ({payload['aggregate']} of {payload.get('points', '?')} point(s) over {payload['aggregateMinutes']} min)"
         )
     rows = [("Metric", metric), ("Observed value", observed)]
-    if "zScore" in payload or "mean" in payload:
+    if "median" in payload:
+        rows += _robust_rows(payload)
+    elif "zScore" in payload or "mean" in payload:
         mean, std, z_limit = payload.get("mean"), payload.get("std"), payload.get("threshold")
         z = payload.get("zScore")
         rows += [
@@ -91,7 +93,7 @@ def evidence_rows(payload: dict) -> list[tuple[str, str]]:
                 )
             )
         shown_z = "unbounded (the history was constant)" if payload.get("constantHistory") else readable_number(z)
-        rows.append(("z-score", f"{shown_z}σ (fires at ±{readable_number(z_limit)}σ)"))
+        rows.append(("z-score", f"{shown_z}σ (fires at {_limit(payload)})"))
     else:
         rows += _threshold_rows(payload)
     if "forEvaluations" in payload:
@@ -99,6 +101,53 @@ def evidence_rows(payload: dict) -> list[tuple[str, str]]:
             ("Breaching for", f"{payload.get('breachingEvaluations', '?')} of {payload['forEvaluations']} evaluations")
         )
     rows.append(("Observed at", _utc(payload.get("observedAt"))))
+    return rows
+
+
+def _limit(payload: dict) -> str:
+    """Where an anomaly fires: ±3σ, or +3σ (up only) / −3σ (down only)."""
+    limit = readable_number(payload.get("threshold"))
+    direction = payload.get("direction", "both")
+    if direction == "both":
+        return f"±{limit}σ"
+    return f"{'+' if direction == 'up' else '−'}{limit}σ, {direction} only"
+
+
+def _season(payload: dict) -> str:
+    weekday, hour = payload.get("seasonWeekday"), payload.get("seasonHour")
+    days = f"{weekday}s" if weekday else "any day"
+    if hour is None:
+        return days
+    return f"{days} {hour:02d}:00–{(hour + 1) % 24:02d}:00 {payload.get('timezone', 'UTC')}"
+
+
+def _robust_rows(payload: dict) -> list[tuple[str, str]]:
+    median, spread, limit = payload.get("median"), payload.get("spread"), payload.get("threshold")
+    if payload.get("method") == "seasonal":
+        method = "seasonal (median and MAD of the same hour and weekday)"
+        against = f"{payload.get('seasonPoints', '?')} earlier point(s) of {_season(payload)}"
+    else:
+        method = "robust (median and MAD)"
+        against = (
+            f"{max(payload.get('points', 1) - 1, 0)} earlier point(s) over {payload.get('windowDays', '?')} day(s)"
+        )
+    rows = [
+        ("Method", method),
+        ("Compared with", f"the median ± {readable_number(limit)}σ of {against}"),
+        ("Median", readable_number(median)),
+        ("MAD", readable_number(payload.get("mad"))),
+        ("Robust σ", readable_number(spread)),
+    ]
+    if all(isinstance(v, int | float) for v in (median, spread, limit)):
+        rows.append(
+            ("Normal band", f"{readable_number(median - limit * spread)} to {readable_number(median + limit * spread)}")
+        )
+    score = (
+        "unbounded (the history was constant)"
+        if payload.get("constantHistory")
+        else readable_number(payload.get("score"))
+    )
+    rows.append(("Score", f"{score}σ (fires at {_limit(payload)})"))
     return rows
 
 

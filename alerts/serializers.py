@@ -46,8 +46,16 @@ class NoDataEvidenceOutputSerializer(PendingEvidenceOutputSerializer):
     aggregateMinutes = serializers.IntegerField(required=False, min_value=1, help_text="…or the aggregate's minutes.")
 
 
+DIRECTIONS = ["up", "down"]
+
+
 class AnomalyEvidenceOutputSerializer(PendingEvidenceOutputSerializer):
+    """The z-score method (the guide's)."""
+
     metric = serializers.CharField()
+    direction = serializers.ChoiceField(
+        choices=DIRECTIONS, required=False, help_text="Present unless both: the only direction that fires."
+    )
     value = serializers.FloatField(help_text="The latest value.")
     mean = serializers.FloatField(help_text="Mean of the earlier points of the window.")
     std = serializers.FloatField(help_text="Their (population) standard deviation.")
@@ -59,6 +67,47 @@ class AnomalyEvidenceOutputSerializer(PendingEvidenceOutputSerializer):
     points = serializers.IntegerField(min_value=0, help_text="How many points the window held.")
     observedAt = serializers.DateTimeField()
     constantHistory = serializers.BooleanField(required=False, help_text="Present (true) when std is 0.")
+
+
+class RobustAnomalyEvidenceOutputSerializer(PendingEvidenceOutputSerializer):
+    """The robust and seasonal methods: the median and MAD of the earlier points (of the season)."""
+
+    metric = serializers.CharField()
+    method = serializers.ChoiceField(choices=["robust", "seasonal"])
+    direction = serializers.ChoiceField(
+        choices=DIRECTIONS, required=False, help_text="Present unless both: the only direction that fires."
+    )
+    value = serializers.FloatField(help_text="The latest value.")
+    median = serializers.FloatField(help_text="Median of the earlier points (seasonal: of the season's).")
+    mad = serializers.FloatField(min_value=0, help_text="Their median absolute deviation from the median.")
+    spread = serializers.FloatField(
+        min_value=0,
+        help_text="The σ estimated from the MAD (MAD / 0.6745), or from the mean absolute deviation (× 1.2533) "
+        "where the MAD is 0.",
+    )
+    score = serializers.FloatField(
+        allow_null=True, help_text="(value − median) / spread; null when the spread is 0 and the value differs."
+    )
+    threshold = serializers.FloatField(help_text="The score at which the rule fires.")
+    windowDays = serializers.IntegerField(min_value=1)
+    points = serializers.IntegerField(min_value=0, help_text="How many points the window held.")
+    observedAt = serializers.DateTimeField()
+    constantHistory = serializers.BooleanField(required=False, help_text="Present (true) when the spread is 0.")
+    seasonWeekday = serializers.ChoiceField(
+        choices=["Sunday", "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday"],
+        allow_null=True,
+        required=False,
+        help_text="Seasonal: the weekday compared; null when too few points fell on it and the hour of any day was.",
+    )
+    seasonHour = serializers.IntegerField(
+        min_value=0,
+        max_value=23,
+        allow_null=True,
+        required=False,
+        help_text="Seasonal: the hour; null for a daily metric.",
+    )
+    seasonPoints = serializers.IntegerField(min_value=0, required=False, help_text="Seasonal: the points compared.")
+    timezone = serializers.CharField(required=False, help_text="Seasonal: the zone the hours are read in.")
 
 
 class ScheduleEvidenceOutputSerializer(ClosedSerializer):
@@ -86,6 +135,10 @@ class AnomalyAlertPayloadOutputSerializer(AnomalyEvidenceOutputSerializer, _Payl
     pass
 
 
+class RobustAnomalyAlertPayloadOutputSerializer(RobustAnomalyEvidenceOutputSerializer, _PayloadFieldsOutputSerializer):
+    pass
+
+
 class ScheduleAlertPayloadOutputSerializer(ScheduleEvidenceOutputSerializer, _PayloadFieldsOutputSerializer):
     pass
 
@@ -99,6 +152,7 @@ class NoDataAlertPayloadOutputSerializer(NoDataEvidenceOutputSerializer, _Payloa
         component_name="Evidence",
         serializers=[
             AnomalyEvidenceOutputSerializer,
+            RobustAnomalyEvidenceOutputSerializer,
             ThresholdEvidenceOutputSerializer,
             ScheduleEvidenceOutputSerializer,
             NoDataEvidenceOutputSerializer,
@@ -115,6 +169,7 @@ class EvidenceField(serializers.JSONField):
         component_name="AlertPayload",
         serializers=[
             AnomalyAlertPayloadOutputSerializer,
+            RobustAnomalyAlertPayloadOutputSerializer,
             ThresholdAlertPayloadOutputSerializer,
             ScheduleAlertPayloadOutputSerializer,
             NoDataAlertPayloadOutputSerializer,

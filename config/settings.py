@@ -216,6 +216,10 @@ SPECTACULAR_SETTINGS = {
         "RuleTypeEnum": "alerts.models.RuleType",
         "RuleHealthEnum": "proactive.models.RuleHealth",
         "HealthStatusEnum": ["ok", "unavailable"],
+        "AnomalyMethodEnum": "proactive.models.AnomalyMethod",
+        "DirectionEnum": "proactive.models.Direction",
+        "RobustMethodEnum": ["robust", "seasonal"],  # the methods whose evidence gives a median and MAD
+        "FiringDirectionEnum": ["up", "down"],  # the direction an evidence names when it is not both
     },
 }
 

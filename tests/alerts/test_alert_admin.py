@@ -8,6 +8,7 @@ from django.utils import timezone
 from alerts.admin import evidence_rows, readable_number
 from alerts.models import Alert, AlertEvent
 from alerts.services import alert_resolve
+from proactive.engine.conditions import evaluate_anomaly
 from tests.factories import TriggerRuleFactory, UserFactory, alert_payload, raise_alert
 
 pytestmark = pytest.mark.django_db
@@ -322,3 +323,26 @@ def test_evidence_rows_say_what_each_option_compared():
         ("Metric", "m"),
         ("No data", "no datapoints in the last 15 minute(s) (the rule alerts on no data)"),
     ]
+
+
+def test_evidence_rows_of_robust_and_seasonal_anomalies():
+    start = datetime(2026, 1, 5, tzinfo=UTC)  # a Monday
+    mondays = [(start + timedelta(days=7 * week, hours=8), 100.0 + week) for week in range(4)]  # 09:00 in Berlin
+    latest = (start + timedelta(days=28, hours=8), 150.0)
+    seasonal = evaluate_anomaly(
+        metric="checkouts", points=[*mondays, latest], method="seasonal", direction="up", timezone="Europe/Berlin"
+    )
+    robust = evaluate_anomaly(metric="m", points=[*mondays, (latest[0], 101.5)], method="robust")
+
+    rows = dict(evidence_rows(seasonal.evidence))
+
+    # median 101.5, deviations 1.5 0.5 0.5 1.5 → MAD 1, σ 1.4826; (150 − 101.5) / 1.4826 = 32.71
+    assert rows["Method"] == "seasonal (median and MAD of the same hour and weekday)"
+    assert rows["Compared with"] == "the median ± 2.5σ of 4 earlier point(s) of Mondays 09:00–10:00 Europe/Berlin"
+    assert rows["Median"] == "101.5" and rows["MAD"] == "1" and rows["Robust σ"] == "1.48"
+    assert rows["Normal band"] == "97.79 to 105.21"
+    assert rows["Score"] == "32.71σ (fires at +2.5σ, up only)"
+    assert dict(evidence_rows(robust.evidence))["Score"] == "0σ (fires at ±2.5σ)"
+    assert dict(evidence_rows(robust.evidence))["Compared with"] == (
+        "the median ± 2.5σ of 4 earlier point(s) over 30 day(s)"
+    )

@@ -159,7 +159,8 @@ def test_payload_and_evidence_are_typed_per_rule_type():
     evidence = schemas["TriggerEvaluation"]["properties"]["evidence"]
 
     assert schemas["AlertPayload"]["oneOf"] == [
-        {"$ref": f"#/components/schemas/{name}AlertPayload"} for name in ("Anomaly", "Threshold", "Schedule", "NoData")
+        {"$ref": f"#/components/schemas/{name}AlertPayload"}
+        for name in ("Anomaly", "RobustAnomaly", "Threshold", "Schedule", "NoData")
     ]
     assert alert["allOf"] == [{"$ref": "#/components/schemas/AlertPayload"}]
     assert evidence["oneOf"] == [{"$ref": "#/components/schemas/Evidence"}, {"type": "null"}]
@@ -175,9 +176,29 @@ def test_payload_and_evidence_are_typed_per_rule_type():
         "points",
         "observedAt",
     }
+    assert set(schemas["RobustAnomalyEvidence"]["required"]) == {
+        "metric",
+        "method",
+        "value",
+        "median",
+        "mad",
+        "spread",
+        "score",
+        "threshold",
+        "windowDays",
+        "points",
+        "observedAt",
+    }
     assert set(schemas["ScheduleEvidence"]["required"]) == {"schedule", "scheduledFor"}
     assert set(schemas["NoDataEvidence"]["required"]) == {"metric", "noData"}
-    for name in ("ThresholdEvidence", "AnomalyEvidence", "ScheduleEvidence", "NoDataEvidence", "AnomalyAlertPayload"):
+    for name in (
+        "ThresholdEvidence",
+        "AnomalyEvidence",
+        "RobustAnomalyEvidence",
+        "ScheduleEvidence",
+        "NoDataEvidence",
+        "AnomalyAlertPayload",
+    ):
         assert schemas[name]["additionalProperties"] is False
     assert "reason" in schemas["ThresholdAlertPayload"]["required"]
 
