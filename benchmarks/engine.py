@@ -151,7 +151,8 @@ def seed(tenants: int, rules_per_tenant: int, now: datetime) -> None:
 def spread_options(enabled: bool) -> None:
     """
     With `--options`, a quarter of the rules read a window (an aggregate, or a week-over-week change:
-    a second read) and a quarter have a pending period; the threshold rules' comparisons vary.
+    a second read) and a quarter have a pending period; the threshold rules' comparisons vary, and
+    the anomaly rules' methods and directions; half the tenants are in Europe/Berlin.
     Without, every rule has the guide's defaults, as seeded.
     """
     from django.db import connection
@@ -163,9 +164,10 @@ def spread_options(enabled: bool) -> None:
             "WHERE type = 'metric_threshold'"
         )
         cursor.execute(
-            "UPDATE proactive_triggerrule SET for_evaluations = 1, breaching_streak = 0, clear_streak = 0 "
-            "WHERE type = 'anomaly'"
+            "UPDATE proactive_triggerrule SET for_evaluations = 1, breaching_streak = 0, clear_streak = 0, "
+            "method = 'zscore', direction = 'both' WHERE type = 'anomaly'"
         )
+        cursor.execute("UPDATE tenants_tenant SET timezone = 'UTC'")
         if not enabled:
             return
         # The id decides, so the options spread evenly over tenants and kinds.
@@ -182,6 +184,15 @@ def spread_options(enabled: bool) -> None:
             "WHERE type = 'metric_threshold' AND id % 8 = 7"
         )
         cursor.execute("UPDATE proactive_triggerrule SET for_evaluations = 3 WHERE type <> 'schedule' AND id % 16 < 5")
+        # A third of the anomaly rules robust, a third seasonal (in their tenant's zone); a quarter fire only upwards.
+        cursor.execute(
+            "UPDATE proactive_triggerrule SET method = (ARRAY['zscore', 'robust', 'seasonal'])[id % 3 + 1], "
+            "direction = CASE WHEN id % 4 = 0 THEN 'up' ELSE 'both' END WHERE type = 'anomaly'"
+        )
+        cursor.execute(
+            "UPDATE tenants_tenant SET timezone = 'Europe/Berlin' "
+            "WHERE id IN (SELECT id FROM tenants_tenant ORDER BY id LIMIT (SELECT count(*) / 2 FROM tenants_tenant))"
+        )
 
 
 def reset(now: datetime) -> None:
