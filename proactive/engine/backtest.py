@@ -28,6 +28,7 @@ from proactive.engine.conditions import (
     DEFAULT_Z_THRESHOLD,
     MIN_ANOMALY_POINTS,
     NO_READING,
+    SCORE_KEY,
     Evaluation,
     Reading,
     evaluate_anomaly_values,
@@ -70,6 +71,8 @@ class BacktestRule:
     for_evaluations: int = 1
     clear_evaluations: int = 1
     no_data: str = "ok"
+    method: str = "zscore"
+    direction: str = "both"
 
     @classmethod
     def of(cls, rule) -> "BacktestRule":
@@ -177,12 +180,14 @@ def backtest_metric_rule(
     since: datetime,
     until: datetime,
     completed_periods_only: bool = False,
+    timezone: str = "UTC",
 ) -> Backtest:
     """
     Replay a metric rule every minute in (since, until] over `points` (oldest first; they must
     reach back as far as the rule reads before `since`: its window, and a change's compareDays).
-    `completed_periods_only`: a daily series whose running day an anomaly leaves out, as the
-    engine does.
+    `completed_periods_only`: a daily series (a built-in daily metric) whose running day an anomaly
+    leaves out and whose seasons are weekdays, as the engine does. `timezone`: the tenant's, where
+    the seasonal method reads hours and weekdays.
     """
     anomaly = rule.type == "anomaly"
     threshold = rule.threshold if rule.threshold is not None else DEFAULT_Z_THRESHOLD
@@ -212,17 +217,23 @@ def backtest_metric_rule(
     count = hi - lo + 1
 
     if anomaly:
-        decided, fired, z, means, stds = _anomaly_decisions(values, lo, hi, count, threshold)
-        for i in np.flatnonzero(_close_calls(count, z, means, stds, threshold)):
-            exact = _exact_anomaly(rule, values, times, lo[i], hi[i], threshold)
-            decided[i], fired[i] = exact.decided, exact.fired
-            exact_z = exact.evidence.get("zScore")
-            z[i] = exact_z if exact_z is not None else (math.inf if exact.evidence.get("constantHistory") else np.nan)
-        no_data = count < MIN_ANOMALY_POINTS
-        shown = np.where(count >= 1, values[np.clip(hi, 0, max(len(values) - 1, 0))], np.nan) if len(values) else z
+        zone = timezone if rule.method == "seasonal" else "UTC"
+        daily = rule.method == "seasonal" and completed_periods_only
 
         def exact(i: int) -> Evaluation:
-            return _exact_anomaly(rule, values, times, lo[i], hi[i], threshold)
+            return _exact_anomaly(rule, values, times, lo[i], hi[i], threshold, zone, daily)
+
+        decided, fired, z, means, stds = _anomaly_decisions(values, lo, hi, count, threshold, rule.direction)
+        no_data = count < MIN_ANOMALY_POINTS
+        close = _close_calls(count, z, means, stds, threshold)
+        if rule.method != "zscore":
+            close = count >= MIN_ANOMALY_POINTS
+        for i in np.flatnonzero(close):
+            verdict = exact(i)
+            decided[i], fired[i], no_data[i] = verdict.decided, verdict.fired, verdict.no_data
+            score = verdict.evidence.get(SCORE_KEY[rule.method])
+            z[i] = score if score is not None else (math.inf if verdict.evidence.get("constantHistory") else np.nan)
+        shown = np.where(count >= 1, values[np.clip(hi, 0, max(len(values) - 1, 0))], np.nan) if len(values) else z
 
     else:
         prefix = np.concatenate([[0.0], np.cumsum(values)])
@@ -336,7 +347,7 @@ def _reading(aggregate: str, points, values: np.ndarray, lo: int, hi: int, at) -
     return Reading(value=aggregated.value, observed_at=_moment(at), points=aggregated.points)
 
 
-def _anomaly_decisions(values, lo, hi, count, threshold):
+def _anomaly_decisions(values, lo, hi, count, threshold, direction="both"):
     """
     z of the latest point against the rest of the window, for every evaluation at once: means and
     standard deviations from prefix sums, and an exactly constant history (min == max of the
@@ -371,8 +382,18 @@ def _anomaly_decisions(values, lo, hi, count, threshold):
             (latest - mean) / np.where(std > 0, std, 1.0),
         )
     decided = decided & np.isfinite(mean) & np.isfinite(std)
-    fired = decided & (np.abs(z) >= threshold)
+    fired = decided & _fires(z, threshold, direction)
     return decided, fired, z, mean, std
+
+
+def _fires(score: np.ndarray, threshold: float, direction: str) -> np.ndarray:
+    """`anomaly.fires` over arrays (NaN fires nothing)."""
+    with np.errstate(invalid="ignore"):
+        if direction == "up":
+            return score >= threshold
+        if direction == "down":
+            return score <= -threshold
+        return np.abs(score) >= threshold
 
 
 def _range_min_max(values: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -405,15 +426,20 @@ def _close_calls(count, z, means, stds, threshold) -> np.ndarray:
     return (count >= MIN_ANOMALY_POINTS) & (near_threshold | near_constant | unsure)
 
 
-def _exact_anomaly(rule, values, times, lo, hi, threshold) -> Evaluation:
-    """The engine's own anomaly condition over the window [lo, hi] (a view of the arrays, no copy)."""
-    window = values[max(lo, 0) : hi + 1] if hi >= 0 else values[:0]
+def _exact_anomaly(rule, values, times, lo, hi, threshold, timezone="UTC", daily=False) -> Evaluation:
+    """The engine's own anomaly condition over the window [lo, hi] (views of the arrays, no copy)."""
+    window = slice(max(lo, 0), hi + 1) if hi >= 0 else slice(0, 0)
     return evaluate_anomaly_values(
         metric=rule.metric,
-        values=window,
+        values=values[window],
         observed_at=_moment(times[hi]) if hi >= 0 else None,
         threshold=threshold,
         window_days=rule.window_days,
+        method=rule.method,
+        direction=rule.direction,
+        times=times[window] if rule.method == "seasonal" else None,
+        timezone=timezone,
+        daily=daily,
     )
 
 
@@ -630,6 +656,8 @@ def trigger_rule_backtest(*, rule, days: int = DEFAULT_BACKTEST_DAYS, now: datet
     """
     now = now or django_timezone.now()
     schedule_timezone = rule.schedule_timezone  # before `rule` becomes a BacktestRule
+    # The tenant's zone, read (a query for an unsaved rule) only where the seasonal method needs it.
+    local_timezone = rule.local_timezone if rule.type == "anomaly" and rule.method == "seasonal" else "UTC"
     tenant_id = rule.tenant_id
     rule = BacktestRule.of(rule)
     since = now - timedelta(days=days)
@@ -666,4 +694,5 @@ def trigger_rule_backtest(*, rule, days: int = DEFAULT_BACKTEST_DAYS, now: datet
         since=since,
         until=now,
         completed_periods_only=bool(provider is not None and getattr(provider, "daily", False)),
+        timezone=local_timezone,
     )

@@ -4,6 +4,8 @@ series, a schedule over a month), the same decisions as evaluating every minute 
 the API that serves it (validated like creating a rule, scoped to the tenant, writing nothing).
 """
 
+import bisect
+import functools
 import random
 from datetime import UTC, datetime, timedelta
 
@@ -149,20 +151,39 @@ def test_only_the_first_thousand_alerts_are_listed_but_all_are_counted():
     assert result.alert_count == 1440 and result.flaps == 1439
 
 
-def assert_same_as_every_minute(rule, points, since):
-    result = backtest_metric_rule(rule=rule, points=points, since=since, until=NOW)
+def assert_same_as_every_minute(rule, points, since, *, until=NOW, timezone="UTC", daily=False):
+    """`daily`: a daily built-in series (its running day left out, its seasons weekdays)."""
+    result = backtest_metric_rule(
+        rule=rule, points=points, since=since, until=until, timezone=timezone, completed_periods_only=daily
+    )
 
-    expected_minutes, expected_alerts = _every_minute(rule, points, since, NOW)
+    expected_minutes, expected_alerts = _every_minute(rule, points, since, until, timezone=timezone, daily=daily)
     assert result.firing_count == expected_minutes
     assert [(a.opened_at, a.resolved_at) for a in result.alerts] == expected_alerts
     assert result.alert_count == len(expected_alerts)
     return result
 
 
-def _every_minute(rule, points, since, until):
+def _every_minute(rule, points, since, until, *, timezone="UTC", daily=False):
     """The reference: the engine's condition and policy, evaluated at every minute one by one."""
     window, minute, open_at = timedelta(days=rule.window_days), since + timedelta(minutes=1), None
     streaks, fired_minutes, alerts = Streaks(), 0, []
+    moments = [ts for ts, _ in points]
+    seasonal = rule.method == "seasonal"
+
+    @functools.cache
+    def anomaly(first, last):
+        """The engine's verdict on points[first:last] (the same points decide the same, whatever the minute)."""
+        return evaluate_anomaly(
+            metric="m",
+            points=points[first:last],
+            threshold=rule.threshold,
+            window_days=rule.window_days,
+            method=rule.method,
+            direction=rule.direction,
+            timezone=timezone if seasonal else "UTC",
+            daily=seasonal and daily,
+        )
 
     def read(at):
         if rule.aggregate == "last":
@@ -173,8 +194,9 @@ def _every_minute(rule, points, since, until):
 
     while minute <= until:
         if rule.type == "anomaly":
-            seen = [(ts, v) for ts, v in points if minute - window <= ts <= minute]
-            verdict = evaluate_anomaly(metric="m", points=seen, threshold=rule.threshold, window_days=rule.window_days)
+            # A daily series is read without its running day.
+            last = minute if not daily else minute.replace(hour=0, minute=0) - timedelta(microseconds=1)
+            verdict = anomaly(bisect.bisect_left(moments, minute - window), bisect.bisect_right(moments, last))
         else:
             verdict = evaluate_reading(
                 metric="m",
