@@ -3,11 +3,14 @@ Backtest: what a rule would have done over the tenant's own history, before anyo
 
 The replay runs the engine's cadence — every minute for metric rules, each occurrence for schedule
 rules — and the engine's decisions: the same window, the same "latest value above the threshold",
-the same z-score of the latest value against the rest of the window. Minutes in which nothing the
-rule reads changed (no point entered or left its window) are not evaluated one by one: the
-decision of the last change holds for them, so 90 days of one-minute points take a few hundred
-milliseconds. Where the fast arithmetic is too close to call (a z-score at the threshold, a
-near-constant history), and for every alert it would open, the engine's own pure condition decides.
+the same anomaly score of the latest value against the rest of the window (or its season), in the
+direction watched. Minutes in which nothing the rule reads changed (no point entered or left its
+window) are not evaluated one by one: the decision of the last change holds for them, so 90 days
+of one-minute points take a few hundred milliseconds. The z-score comes from prefix sums; the
+robust and seasonal methods' medians and MADs are order statistics of slices of the series, all
+answered at once, so they are the engine's own numbers. Where the fast arithmetic is too close to
+call (a score at the threshold, a near-constant history, a mean absolute deviation), and for every
+alert it would open, the engine's own pure condition decides.
 
 It writes nothing. Alerts follow the engine's rules: one open alert per rule, auto-resolve when
 the condition is decided and false, and nobody acknowledging or resolving anything meanwhile.
@@ -23,6 +26,7 @@ import numpy as np
 from croniter import croniter
 from django.utils import timezone as django_timezone
 
+from proactive.engine.anomaly import MAD_NORMAL_SCALE, MEAN_AD_NORMAL_FACTOR, SEASON_MIN_POINTS, season_keys
 from proactive.engine.conditions import (
     DEFAULT_WINDOW_DAYS,
     DEFAULT_Z_THRESHOLD,
@@ -223,11 +227,16 @@ def backtest_metric_rule(
         def exact(i: int) -> Evaluation:
             return _exact_anomaly(rule, values, times, lo[i], hi[i], threshold, zone, daily)
 
-        decided, fired, z, means, stds = _anomaly_decisions(values, lo, hi, count, threshold, rule.direction)
-        no_data = count < MIN_ANOMALY_POINTS
-        close = _close_calls(count, z, means, stds, threshold)
-        if rule.method != "zscore":
-            close = count >= MIN_ANOMALY_POINTS
+        robust = None
+        if rule.method in ("robust", "seasonal"):
+            robust = _RobustScores(values, times, seasonal=rule.method == "seasonal", timezone=zone, daily=daily)
+            decided, fired, no_data, z, _center, _spread, close = robust.decide(
+                lo, hi, count, threshold, rule.direction
+            )
+        else:
+            decided, fired, z, means, stds = _anomaly_decisions(values, lo, hi, count, threshold, rule.direction)
+            no_data = count < MIN_ANOMALY_POINTS
+            close = _close_calls(count, z, means, stds, threshold)
         for i in np.flatnonzero(close):
             verdict = exact(i)
             decided[i], fired[i], no_data[i] = verdict.decided, verdict.fired, verdict.no_data
@@ -277,7 +286,7 @@ def backtest_metric_rule(
         minutes=int((end - start) // MINUTE),
         points_read=len(points),
         series=_downsample(times[in_span], values[in_span], MAX_SERIES_POINTS),
-        band=_band(values, times, start, end, window, threshold, day_excluded) if anomaly else None,
+        band=_band(values, times, start, end, window, threshold, day_excluded, robust) if anomaly else None,
         firings=replay.firings,
         firings_truncated=replay.firing_spans > len(replay.firings),
         firing_count=replay.firing_count,
@@ -443,18 +452,281 @@ def _exact_anomaly(rule, values, times, lo, hi, threshold, timezone="UTC", daily
     )
 
 
-def _band(values, times, start, end, window, threshold, day_excluded) -> list[BandPoint]:
-    """mean ± threshold·std of the window, sampled across the span (what an anomaly is measured against)."""
+def _band(values, times, start, end, window, threshold, day_excluded, robust=None) -> list[BandPoint]:
+    """
+    What an anomaly is measured against, sampled across the span: mean ± threshold·std of the
+    window, or for the robust and seasonal methods median ± threshold·spread (of the latest's season).
+    """
     samples = np.unique(np.linspace(start + MINUTE, end, num=BAND_SAMPLES).astype(np.int64))
     upper = samples if not day_excluded else samples - samples % 86400 - 1
     hi = np.searchsorted(times, upper, side="right") - 1
     lo = np.searchsorted(times, samples - window, side="left")
-    decided, _fired, _z, means, stds = _anomaly_decisions(values, lo, hi, hi - lo + 1, threshold)
+    if robust is None:
+        decided, _fired, _z, centers, spreads = _anomaly_decisions(values, lo, hi, hi - lo + 1, threshold)
+    else:
+        decided, *_, centers, spreads, _unsure = robust.decide(lo, hi, hi - lo + 1, threshold, every_score=True)
     return [
         BandPoint(_moment(t), float(m - threshold * s), float(m + threshold * s))
-        for t, ok, m, s in zip(samples, decided, means, stds, strict=True)
+        for t, ok, m, s in zip(samples, decided, centers, spreads, strict=True)
         if ok and math.isfinite(m) and math.isfinite(s)
     ]
+
+
+# --- Robust and seasonal scores ----------------------------------------------------------------
+
+
+class _OrderStatistics:
+    """
+    The k-th smallest of any slice values[start:stop], for many slices at once and exactly: a wavelet
+    matrix over the values' ranks answers each in log₂(len(values)) vectorised steps however long the
+    slice, where a sorted window kept in Python would cost a loop step, and a move of much of the
+    window, per evaluation.
+    """
+
+    def __init__(self, values: np.ndarray):
+        order = np.argsort(values, kind="stable")
+        self.values = values
+        self.sorted = values[order]
+        ranks = np.empty(len(values), dtype=np.int64)
+        ranks[order] = np.arange(len(values))
+        # From the ranks' top bit down: how many of the first i have it 0, then the ranks stably
+        # reordered with those first (the next level's order).
+        self.zeros = []
+        for bit in reversed(range(max(1, (len(values) - 1).bit_length()))):
+            is_zero = ((ranks >> bit) & 1) == 0
+            zeros = np.zeros(len(values) + 1, dtype=np.int64)
+            np.cumsum(is_zero, out=zeros[1:])
+            self.zeros.append(zeros)
+            ranks = np.concatenate([ranks[is_zero], ranks[~is_zero]])
+
+    def kth(self, start: np.ndarray, stop: np.ndarray, k: np.ndarray) -> np.ndarray:
+        """The k-th smallest (from 0) of each values[start:stop]."""
+        rank = np.zeros(len(start), dtype=np.int64)
+        for zeros in self.zeros:
+            zeros_before, zeros_to = zeros[start], zeros[stop]
+            zeros_in = zeros_to - zeros_before
+            one = k >= zeros_in
+            k = k - zeros_in * one
+            start = np.where(one, zeros[-1] + start - zeros_before, zeros_before)
+            stop = np.where(one, zeros[-1] + stop - zeros_to, zeros_to)
+            rank = rank * 2 + one
+        return self.sorted[rank]
+
+
+class _Seasons:
+    """The points grouped by season, each in time order: a window's earlier points of a season are one slice."""
+
+    def __init__(self, values: np.ndarray, keys: np.ndarray):
+        self.keys = keys
+        codes = keys * len(values) + np.arange(len(values))
+        order = np.argsort(codes, kind="stable")
+        self.codes = codes[order]
+        self.statistics = _OrderStatistics(values[order])
+
+    def slices(self, lo: np.ndarray, latest: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Where the points in [lo, latest) of the season of `latest` lie in the grouped order."""
+        base = self.keys[latest] * len(self.keys)
+        return np.searchsorted(self.codes, base + lo), np.searchsorted(self.codes, base + latest)
+
+
+class _RobustScores:
+    """
+    The robust method's score (against the median and MAD of the window's earlier points) or the
+    seasonal method's (of the earlier points of the latest's season, else of its hour of any day)
+    for many evaluations at once: medians and MADs are order statistics, so they are the engine's own
+    numbers bit for bit; only a mean absolute deviation (where the MAD is 0) is summed differently.
+    """
+
+    def __init__(self, values: np.ndarray, times: np.ndarray, *, seasonal: bool, timezone: str, daily: bool):
+        self.values = values
+        self.seasonal = seasonal
+        if seasonal:
+            self.keys = season_keys(times, timezone=timezone, daily=daily)
+        else:
+            self.keys = (np.zeros(len(values), dtype=np.int64),)
+        self.levels: dict[int, _Seasons] = {}
+        self.not_finite = np.concatenate([[0], np.cumsum(~np.isfinite(values))])
+
+    def level(self, index: int) -> _Seasons:
+        """0: the season (for `robust`, the whole window); 1: the hour of any day (built when first needed)."""
+        if index not in self.levels:
+            self.levels[index] = _Seasons(self.values, self.keys[index])
+        return self.levels[index]
+
+    def decide(self, lo, hi, count, threshold, direction="both", every_score=False):
+        """
+        Each evaluation of the window values[lo..hi]: decided, fired, no_data, score, center, spread,
+        and `unsure` — the engine's own function decides those (values that are not finite, a mean
+        absolute deviation too close to call). Unless `every_score`, score, center and spread are
+        NaN where the evaluation cannot fire.
+        """
+        size = len(lo)
+        decided = count >= MIN_ANOMALY_POINTS
+        no_data = ~decided
+        fired, unsure = np.zeros(size, dtype=bool), np.zeros(size, dtype=bool)
+        score, center, spread = np.full(size, np.nan), np.full(size, np.nan), np.full(size, np.nan)
+        rows = np.flatnonzero(decided)
+        unsure[rows] = self.not_finite[hi[rows] + 1] > self.not_finite[lo[rows]]
+        start, stop = self.level(0).slices(lo[rows], hi[rows])
+        level = np.zeros(len(rows), dtype=np.int64)
+        if self.seasonal:
+            thin = np.flatnonzero(stop - start < SEASON_MIN_POINTS)
+            if len(thin):
+                start[thin], stop[thin] = self.level(1).slices(lo[rows[thin]], hi[rows[thin]])
+                level[thin] = 1
+            missing = stop - start < SEASON_MIN_POINTS
+            decided[rows[missing]], no_data[rows[missing]] = False, True
+            rows, start, stop, level = rows[~missing], start[~missing], stop[~missing], level[~missing]
+        for index in np.unique(level):
+            at = level == index
+            found = _robust_statistics(
+                self.level(int(index)).statistics,
+                start[at],
+                stop[at],
+                self.values[hi[rows[at]]],
+                threshold,
+                direction,
+                every_score,
+            )
+            fired[rows[at]], score[rows[at]], center[rows[at]], spread[rows[at]], close = found
+            unsure[rows[at]] |= close
+        return decided, fired, no_data, score, center, spread, unsure
+
+
+_MAX_CENTERS = 64  # distinct medians whose mean absolute deviations are summed at once; the rest go exact
+
+
+def _robust_statistics(statistics: _OrderStatistics, start, stop, latest, threshold, direction, every_score):
+    """
+    `anomaly.robust` of each `latest` against values[start:stop] (not empty): fired, score, center,
+    spread and `unsure`.
+
+    The MAD is the largest distance to the median in the block of the n//2 + 1 values nearest to it
+    (for an even n, the mean of that and the block's next largest distance), found by a binary search
+    for the block's first position. Each step bounds the block's ends, so the MAD: unless
+    `every_score`, an evaluation leaves the search once those bounds show it cannot fire (its
+    score, center and spread then stay NaN).
+    """
+    n = stop - start
+    half = n // 2
+    even = n % 2 == 0
+    block = half + 1
+    upper = statistics.kth(start, stop, half)
+    lower = upper.copy()
+    lower[even] = statistics.kth(start[even], stop[even], half[even] - 1)
+    first, last = np.zeros_like(n), n - block
+    settled = np.zeros(len(n), dtype=bool)
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        center = np.where(even, (lower + upper) / 2, upper)
+        # Bounds on the block's first value (at position first..last) and its last value.
+        first_low, last_high = statistics.kth(start, stop, np.zeros_like(n)), statistics.kth(start, stop, n - 1)
+        first_high, last_low = lower.copy(), upper.copy()
+        searching = np.arange(len(n))
+        while len(searching):
+            if not every_score:
+                quiet = _cannot_fire(
+                    center[searching],
+                    latest[searching],
+                    even[searching],
+                    (first_low[searching], first_high[searching], last_low[searching], last_high[searching]),
+                    threshold,
+                    direction,
+                )
+                settled[searching[quiet]] = True
+                searching = searching[~quiet]
+            searching = searching[first[searching] < last[searching]]
+            if not len(searching):
+                break
+            s, e, m = start[searching], stop[searching], center[searching]
+            middle = (first[searching] + last[searching]) // 2
+            at, beyond = statistics.kth(s, e, middle), statistics.kth(s, e, middle + block[searching])
+            starts_by = m - at <= beyond - m  # the block starts at `middle` or before
+            early, late = searching[starts_by], searching[~starts_by]
+            last[early], first_high[early], last_high[early] = middle[starts_by], at[starts_by], beyond[starts_by]
+            first[late], first_low[late], last_low[late] = middle[~starts_by] + 1, at[~starts_by], beyond[~starts_by]
+
+        rows = np.flatnonzero(~settled)
+        s, e, m, a, size = start[rows], stop[rows], center[rows], first[rows], block[rows]
+        near_end = np.abs(statistics.kth(s, e, a) - m)
+        far_end = np.abs(statistics.kth(s, e, a + size - 1) - m)
+        farthest = np.maximum(near_end, far_end)
+        mad = farthest.copy()
+        pair = np.flatnonzero(even[rows])  # the next largest distance: the block without its farther end
+        drop_first = near_end[pair] >= far_end[pair]
+        second_at = np.where(drop_first, a[pair] + 1, a[pair] + size[pair] - 2)
+        second = np.abs(statistics.kth(s[pair], e[pair], second_at) - m[pair])
+        next_largest = np.where(drop_first, np.maximum(second, far_end[pair]), np.maximum(near_end[pair], second))
+        mad[pair] = (next_largest + farthest[pair]) / 2
+
+        spread = mad / MAD_NORMAL_SCALE
+        unsure = ~np.isfinite(m) | ~np.isfinite(mad)
+        relative_error = np.zeros(len(rows))
+        zero = np.flatnonzero((mad == 0) & ~unsure)
+        if len(zero):
+            mean, constant, uncertain, error = _mean_abs_deviations(statistics.values, s[zero], e[zero], m[zero])
+            spread[zero] = np.where(constant, 0.0, mean * MEAN_AD_NORMAL_FACTOR)
+            unsure[zero] |= uncertain
+            relative_error[zero] = error
+        difference = latest[rows] - m
+        found = np.where(
+            spread > 0,
+            difference / np.where(spread > 0, spread, 1.0),
+            np.where(difference == 0, 0.0, np.copysign(np.inf, difference)),
+        )
+        tolerance = _CLOSE_CALL * max(1.0, threshold) + 2 * relative_error * np.abs(found)
+        unsure |= ~np.isfinite(spread) | np.isnan(found) | (np.abs(np.abs(found) - threshold) <= tolerance)
+
+    fired = np.zeros(len(n), dtype=bool)
+    score, center_out, spread_out = np.full(len(n), np.nan), np.full(len(n), np.nan), np.full(len(n), np.nan)
+    fired[rows], score[rows], center_out[rows], spread_out[rows] = _fires(found, threshold, direction), found, m, spread
+    close = np.zeros(len(n), dtype=bool)
+    close[rows] = unsure
+    return fired, score, center_out, spread_out, close
+
+
+def _cannot_fire(center, latest, even, ends, threshold, direction) -> np.ndarray:
+    """
+    Whether every MAD the block's bounds allow gives a score that does not fire. The score is monotone
+    in the MAD (rounding included), so the two extremes tell.
+    """
+    first_low, first_high, last_low, last_high = ends
+    inner_first, inner_last = center - first_high, last_low - center
+    far_low = np.maximum(np.maximum(inner_first, inner_last), 0.0)
+    near_low = np.maximum(np.minimum(inner_first, inner_last), 0.0)  # the other end stays in the even case's pair
+    mad_low = np.where(even, (near_low + far_low) / 2, far_low)
+    mad_high = np.maximum(center - first_low, last_high - center)
+    difference = latest - center
+    bounded = (mad_low > 0) & np.isfinite(mad_high) & np.isfinite(difference)
+    one = np.where(difference == 0, 0.0, difference / (mad_low / MAD_NORMAL_SCALE))
+    other = np.where(difference == 0, 0.0, difference / (mad_high / MAD_NORMAL_SCALE))
+    known = bounded | (difference == 0)
+    return known & ~_fires(one, threshold, direction) & ~_fires(other, threshold, direction)
+
+
+def _mean_abs_deviations(values, start, stop, center):
+    """
+    Σ|x − center| / n over each values[start:stop], from prefix sums for each distinct center (a
+    median the MAD of which is 0: few). Returns the means, whether each slice is constant (exactly),
+    whether the sum is too uncertain to use (or its center one too many), and a bound on its
+    relative error: cumulative sums err by at most their length·ε times what they have summed.
+    """
+    mean, error = np.full(len(start), np.nan), np.full(len(start), np.inf)
+    constant, uncertain = np.zeros(len(start), dtype=bool), np.ones(len(start), dtype=bool)
+    centers, group, sizes = np.unique(center, return_inverse=True, return_counts=True)
+    epsilon = np.finfo(np.float64).eps
+    for index in np.argsort(-sizes, kind="stable")[:_MAX_CENTERS]:
+        value, rows = centers[index], np.flatnonzero(group == index)
+        below = np.concatenate([[0.0], np.cumsum(np.where(values < value, value - values, 0.0))])
+        above = np.concatenate([[0.0], np.cumsum(np.where(values > value, values - value, 0.0))])
+        others = np.concatenate([[0], np.cumsum(values != value)])
+        s, e = start[rows], stop[rows]
+        total = (below[e] - below[s]) + (above[e] - above[s])
+        bound = 2 * len(values) * epsilon * (below[e] + above[e]) + (e - s + 4) * epsilon * total
+        mean[rows] = total / (e - s)
+        constant[rows] = others[e] == others[s]
+        uncertain[rows] = ~constant[rows] & ~(total > 2 * bound)
+        error[rows] = np.where(constant[rows], 0.0, bound / np.where(total > 0, total, 1.0))
+    return mean, constant, uncertain, error
 
 
 # --- Schedule rules ----------------------------------------------------------------------------
