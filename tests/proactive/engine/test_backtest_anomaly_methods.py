@@ -12,12 +12,15 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from proactive.engine.backtest import BacktestRule
+from proactive.engine.anomaly import MAD_NORMAL_SCALE
+from proactive.engine.backtest import BacktestRule, backtest_metric_rule
+from proactive.engine.conditions import evaluate_anomaly
 from tests.proactive.engine.test_backtest import assert_same_as_every_minute
 
 # Europe/Berlin leaves summer time at 2026-10-25 01:00 UTC (03:00 CEST becomes 02:00 CET).
 CLOCK_CHANGE = datetime(2026, 10, 25, 1, 0, tzinfo=UTC)
 END = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
+HOUR = timedelta(hours=1)
 
 
 def anomaly_rule(method, direction="both", threshold=3.0, window_days=3, **options):
@@ -86,6 +89,7 @@ def test_robust_on_a_rhythmic_series_with_a_level_shift(seed, direction):
     result = assert_same_as_every_minute(rule, points, since, until=END)
 
     assert result.evaluations > 20
+    assert_the_engines_scores_and_band(rule, points, result)
 
 
 @pytest.mark.parametrize("direction", ["both", "up"])
@@ -124,6 +128,7 @@ def test_seasonal_in_berlin_across_its_clock_change(direction):
     result = assert_same_as_every_minute(rule, points, since, until=until, timezone="Europe/Berlin")
 
     assert result.evaluations > 20
+    assert_the_engines_scores_and_band(rule, points, result, timezone="Europe/Berlin")
 
 
 @pytest.mark.parametrize("seed", range(2))
@@ -164,3 +169,148 @@ def test_seasonal_on_a_daily_metric_compares_weekdays(direction):
     result = assert_same_as_every_minute(rule, points, END - timedelta(days=10), until=END, daily=True)
 
     assert result.evaluations >= 10
+
+
+def test_values_the_engine_cannot_compare_are_left_to_it():
+    # An infinity, a NaN and two values whose median overflows: the engine's own function decides
+    # every window that holds one.
+    rng = random.Random(3)
+    points = rhythmic(rng, END - timedelta(days=3), END, steps=(20, 30), gaps=0)
+    for index, value in ((40, math.inf), (80, math.nan), (120, 1e308), (121, 1e308)):
+        points[index] = (points[index][0], value)
+    since = END - timedelta(days=2)
+
+    for method in ("robust", "seasonal"):
+        assert_same_as_every_minute(anomaly_rule(method, window_days=1), points, since, until=END)
+
+
+def test_a_bogus_huge_reading_long_ago_does_not_swallow_later_deviations():
+    # A count whose median is 0 (MAD 0, so the mean absolute deviation): after a reading of 1e20,
+    # running sums of |x − 0| no longer change by 1, 2 or 3. The windows after it are told from a
+    # constant history (by counting, not by those sums) and left to the engine's function.
+    rng = random.Random(2)
+    points = counts(rng, END - timedelta(days=3), END)
+    points[3] = (points[3][0], 1e20)
+    rule = anomaly_rule("robust", window_days=1)
+
+    result = assert_same_as_every_minute(rule, points, END - timedelta(days=1), until=END)
+
+    assert result.alert_count >= 1
+
+
+def assert_the_engines_scores_and_band(rule, points, result, timezone="UTC"):
+    """Each firing's score, and each band point (median ± threshold·spread), are the engine's at that minute."""
+
+    def engine_at(moment):
+        seen = [(ts, v) for ts, v in points if moment - timedelta(days=rule.window_days) <= ts <= moment]
+        return evaluate_anomaly(
+            metric="m",
+            points=seen,
+            threshold=rule.threshold,
+            window_days=rule.window_days,
+            method=rule.method,
+            direction=rule.direction,
+            timezone=timezone,
+        )
+
+    for firing in result.firings:
+        assert firing.z_score == engine_at(firing.at).evidence["score"]
+    assert len(result.band) > 300
+    for band in result.band[::40]:
+        evidence = engine_at(band.timestamp).evidence
+        spread = evidence["spread"]
+        assert (band.low, band.high) == (
+            evidence["median"] - rule.threshold * spread,
+            evidence["median"] + rule.threshold * spread,
+        )
+
+
+# --- What each method is for -------------------------------------------------------------------
+
+
+def weekday_peaks(*, missing=None):
+    """
+    Five weeks of hourly points from Monday 2026-10-19: 100 + the week's number (100…104) at 09:00 UTC
+    on weekdays, otherwise 10, 10.5 or 11 by the hour (the same every day). `missing`: a peak
+    that reads 10.
+    """
+    first = datetime(2026, 10, 19, tzinfo=UTC)
+    points = []
+    for hour in range(35 * 24):
+        moment = first + HOUR * hour
+        peak = moment.weekday() < 5 and moment.hour == 9 and moment != missing
+        points.append((moment, 100.0 + hour // (7 * 24) if peak else 10 + (moment.hour % 3) * 0.5))
+    return points
+
+
+@pytest.mark.parametrize(
+    ("method", "direction", "alerts"),
+    [
+        ("zscore", "both", 4),
+        ("robust", "both", 4),
+        ("seasonal", "both", 1),
+        ("seasonal", "down", 1),
+        ("seasonal", "up", 0),
+    ],
+)
+def test_a_weekday_rhythm_alerts_only_the_seasonal_method_to_a_missing_peak(method, direction, alerts):
+    # The last week, with a 28-day window: its Monday, Tuesday, Thursday and Friday peaks (104), and
+    # Wednesday's missing.
+    # - zscore: the window's 20 earlier peaks among 672 hours give mean ≈ 12.7, std ≈ 15.3: each peak
+    #   is z ≈ 5.9 (4 alerts, an hour each); the missing one reads 10, z ≈ −0.2.
+    # - robust: median 10.5, MAD 0.5 (spread 0.74): each peak scores 126 (4 alerts); 10 scores −0.67.
+    # - seasonal: a peak's season (the same weekday at 09:00) holds 100…103: median 101.5, MAD 1, so
+    #   104 scores 1.69 and is expected; the missing Wednesday scores (10 − 101.5)/1.48 = −61.7 (one
+    #   alert, down or both); every other hour equals its season's constant history (score 0).
+    points = weekday_peaks(missing=datetime(2026, 11, 18, 9, tzinfo=UTC))
+    since, until = datetime(2026, 11, 16, tzinfo=UTC), datetime(2026, 11, 23, tzinfo=UTC)
+
+    result = backtest_metric_rule(
+        rule=anomaly_rule(method, direction, window_days=28), points=points, since=since, until=until
+    )
+
+    assert result.alert_count == alerts
+    assert result.firing_count == 60 * alerts  # each fires for the hour its point is the latest
+    if method == "seasonal" and alerts:
+        [alert] = result.alerts
+        assert alert.opened_at == datetime(2026, 11, 18, 9, tzinfo=UTC)
+        assert alert.evidence["seasonWeekday"] == "Wednesday" and alert.evidence["seasonPoints"] == 4
+        assert alert.evidence["score"] == pytest.approx(-91.5 * MAD_NORMAL_SCALE)
+
+
+def test_one_huge_old_spike_hides_the_next_from_the_zscore_but_not_from_robust():
+    # Eight days of hourly 10, 10.5, 11, …; a 1000 on the second day and a 20 ten hours before the end.
+    # The 7-day window holds the 1000 throughout the last two days: mean ≈ 16.4, std ≈ 76, so the 20
+    # is z ≈ 0.05 (no alert); robust: median 10.5, MAD 0.5, so it scores 9.5/0.74 = 12.8 (one alert).
+    values = [10 + (i % 3) * 0.5 for i in range(8 * 24)]
+    values[24], values[-10] = 1000.0, 20.0
+    points = [(END - HOUR * (len(values) - 1 - i), v) for i, v in enumerate(values)]
+
+    zscore, robust = (
+        backtest_metric_rule(
+            rule=anomaly_rule(method, window_days=7), points=points, since=END - timedelta(days=2), until=END
+        )
+        for method in ("zscore", "robust")
+    )
+
+    assert zscore.alert_count == 0
+    [alert] = robust.alerts
+    assert alert.opened_at == END - HOUR * 9 and alert.evidence["value"] == 20.0
+    assert alert.evidence["score"] == pytest.approx(9.5 * MAD_NORMAL_SCALE / 0.5)
+    assert robust.firings[0].z_score == alert.evidence["score"]
+
+
+@pytest.mark.parametrize(("direction", "alerts"), [("both", 2), ("up", 1), ("down", 1)])
+def test_upward_only_ignores_drops(direction, alerts):
+    # Four days of hourly 10, 10.5, 11, …; a 20 (robust score +12.8) and later a 0 (−14.2).
+    values = [10 + (i % 3) * 0.5 for i in range(4 * 24)]
+    values[-30], values[-10] = 20.0, 0.0
+    points = [(END - HOUR * (len(values) - 1 - i), v) for i, v in enumerate(values)]
+
+    result = backtest_metric_rule(
+        rule=anomaly_rule("robust", direction), points=points, since=END - timedelta(hours=36), until=END
+    )
+
+    assert result.alert_count == alerts
+    kept = {"both": [20.0, 0.0], "up": [20.0], "down": [0.0]}[direction]
+    assert [alert.evidence["value"] for alert in result.alerts] == kept
