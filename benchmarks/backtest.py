@@ -5,9 +5,11 @@ before them), as `POST /triggers/{id}/backtest` with `days: 90` reads and replay
     .venv/bin/python benchmarks/backtest.py [--repeat 5]
 
 Seeds (once) a tenant with 120 days of one-minute points of one metric in the database
-`proactive_insights_bench`, then times the backtest of a threshold rule and of an anomaly rule,
-each with a 30-day window, as the API runs it: reading the series, replaying 129,600 minutes and
-serializing the response.
+`proactive_insights_bench`, then times the backtest of a threshold rule and of anomaly rules of each
+method (zscore, robust, seasonal in UTC and in Europe/Berlin), each with a 30-day window, as the
+API runs it: reading the series, replaying 129,600 minutes and serializing the response. Beside
+each: the replay alone (in memory), and the replay without auto-resolve — one alert for the
+engine's function to explain instead of hundreds, so what the decisions themselves cost.
 """
 
 import argparse
@@ -75,44 +77,73 @@ def main() -> None:
     from proactive.metrics import SeriesRequest, metric_series_many
     from proactive.models import TriggerRule
 
-    def replay_seconds(rule, series) -> float:
+    def replay_seconds(rule, series, timezone="UTC", auto_resolve=True) -> float:
         started = time.perf_counter()
-        backtest_metric_rule(rule=as_backtest_rule(rule), points=series, since=now - timedelta(days=DAYS), until=now)
+        backtest_metric_rule(
+            rule=as_backtest_rule(rule, auto_resolve),
+            points=series,
+            since=now - timedelta(days=DAYS),
+            until=now,
+            timezone=timezone,
+        )
         return time.perf_counter() - started
 
-    def as_backtest_rule(rule):
+    def as_backtest_rule(rule, auto_resolve=True):
         return BacktestRule(
             type=rule.type,
             metric=rule.metric,
             threshold=rule.threshold,
             window_days=rule.window_days,
-            auto_resolve=True,
+            auto_resolve=auto_resolve,
+            method=rule.method or "zscore",
         )
 
     now = datetime.now(UTC).replace(second=0, microsecond=0)
     points = seed(now)
     print(f"{points:,} one-minute points of {METRIC} ({DAYS} days + a {WINDOW_DAYS}-day window)")
     request = SeriesRequest(tenant_id=TENANT, metric=METRIC, since=now - timedelta(days=DAYS + WINDOW_DAYS), until=now)
-    window_series = metric_series_many(requests=[request])[request]
-    worst = 0.0
-    for kind, threshold in (("metric_threshold", 130.0), ("anomaly", 3.0)):
+    reads = []
+    for _ in range(args.repeat):
+        started = time.perf_counter()
+        window_series = metric_series_many(requests=[request])[request]
+        reads.append(time.perf_counter() - started)
+    print(f"reading the {len(window_series):,} points an anomaly rule reads: {statistics.median(reads):.2f} s median")
+    met = True
+    cases = [
+        ("metric_threshold", 130.0, "", "UTC", 2.0),
+        ("anomaly", 3.0, "zscore", "UTC", 2.0),
+        ("anomaly", 3.0, "robust", "UTC", 3.0),
+        ("anomaly", 3.0, "seasonal", "UTC", 3.0),
+        ("anomaly", 3.0, "seasonal", "Europe/Berlin", 3.0),
+    ]
+    for kind, threshold, method, zone, target in cases:
         rule = TriggerRule(
-            tenant_id=TENANT, type=kind, metric=METRIC, threshold=threshold, window_days=WINDOW_DAYS, auto_resolve=True
+            tenant_id=TENANT,
+            type=kind,
+            metric=METRIC,
+            threshold=threshold,
+            window_days=WINDOW_DAYS,
+            auto_resolve=True,
+            method=method,
         )
-        totals, replays = [], []
+        rule.tenant_timezone = zone  # as `with_tenant_timezone()` reads it: the tenant as if in that zone
+        totals, replays, decisions = [], [], []
         for _ in range(args.repeat):
             started = time.perf_counter()
             result = trigger_rule_backtest(rule=rule, days=DAYS, now=now)
             body = BacktestOutputSerializer(result).data  # what the API sends back
             totals.append(time.perf_counter() - started)
-            replays.append(replay_seconds(rule, window_series))
-        total, replay = statistics.median(totals), statistics.median(replays)
-        worst = max(worst, *totals)
+            replays.append(replay_seconds(rule, window_series, zone))
+            decisions.append(replay_seconds(rule, window_series, zone, auto_resolve=False))
+        total, replay, decided = (statistics.median(found) for found in (totals, replays, decisions))
+        met &= max(totals) <= target
+        name = kind if kind != "anomaly" else f"anomaly {method}" + (f" ({zone})" if zone != "UTC" else "")
         print(
-            f"{kind}: {total:.2f} s median of {args.repeat} ({result.points_read:,} points read; the replay alone "
-            f"{replay:.2f} s); {result.minutes:,} minutes as {result.evaluations:,} evaluations; "
+            f"{name}: {total:.2f} s median of {args.repeat}, slowest {max(totals):.2f} s (target {target:g} s); "
+            f"{result.points_read:,} points read; the replay alone {replay:.2f} s, without auto-resolve (one alert "
+            f"to explain) {decided:.2f} s; {result.minutes:,} minutes as {result.evaluations:,} evaluations; "
             f"{result.firing_count:,} firing minutes, {result.alert_count} would-be alerts, {result.flaps} flaps; "
-            f"{len(body['series'])} chart points"
+            f"{len(body['series'])} chart points, {len(body['band'] or [])} band points"
         )
 
     # The worst case for alerts: a series crossing the threshold every minute for 90 days (64,800 alerts).
@@ -128,8 +159,7 @@ def main() -> None:
         f"flapping every minute (in memory): replay {statistics.median(replays):.2f} s median; "
         f"{result.alert_count:,} would-be alerts ({len(result.alerts):,} listed), {result.flaps:,} flaps"
     )
-    print(f"slowest run {worst:.2f} s; target (< 2 s for 90 days of one-minute points, one rule):", end=" ")
-    print("met" if worst < 2 else "NOT met")
+    print("targets (90 days of one-minute points, one rule, as the API runs it):", "met" if met else "NOT met")
 
 
 if __name__ == "__main__":
