@@ -11,10 +11,12 @@ from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
+from django.utils import timezone
 
 from proactive.engine.anomaly import MAD_NORMAL_SCALE
 from proactive.engine.backtest import BacktestRule, backtest_metric_rule
 from proactive.engine.conditions import evaluate_anomaly
+from tests.factories import metric_points
 from tests.proactive.engine.test_backtest import assert_same_as_every_minute
 
 # Europe/Berlin leaves summer time at 2026-10-25 01:00 UTC (03:00 CEST becomes 02:00 CET).
@@ -314,3 +316,25 @@ def test_upward_only_ignores_drops(direction, alerts):
     assert result.alert_count == alerts
     kept = {"both": [20.0, 0.0], "up": [20.0], "down": [0.0]}[direction]
     assert [alert.evidence["value"] for alert in result.alerts] == kept
+
+
+@pytest.mark.django_db
+def test_the_api_backtests_a_seasonal_rule_in_the_tenants_zone(tenant, tenant_client):
+    # 29 days of hourly 10s but a 0 three hours before the last point: against its season (the same
+    # weekday and hour in Berlin, a constant 10) the 0 is an unbounded drop.
+    tenant.timezone = "Europe/Berlin"
+    tenant.save(update_fields=["timezone"])
+    end = timezone.now().replace(minute=0, second=0, microsecond=0) - HOUR
+    values = [10.0] * (29 * 24)
+    values[-4] = 0.0
+    metric_points(tenant, "checkout.orders", *values, end=end)
+    body = {"name": "Orders", "type": "anomaly", "metric": "checkout.orders", "method": "seasonal", "windowDays": 28}
+
+    down = tenant_client.post("/triggers/backtest", {**body, "direction": "down", "days": 1}, format="json").json()
+    up = tenant_client.post("/triggers/backtest", {**body, "direction": "up", "days": 1}, format="json").json()
+
+    [alert] = down["alerts"]
+    assert alert["openedAt"] == f"{end - HOUR * 3:%Y-%m-%dT%H:%M:%SZ}"
+    assert alert["evidence"]["timezone"] == "Europe/Berlin" and alert["evidence"]["constantHistory"] is True
+    assert (alert["evidence"]["method"], alert["evidence"]["direction"]) == ("seasonal", "down")
+    assert up["alerts"] == [] and up["firingCount"] == 0
