@@ -494,7 +494,7 @@ class _OrderStatistics:
         self.zeros = []
         for bit in reversed(range(max(1, (len(values) - 1).bit_length()))):
             is_zero = ((ranks >> bit) & 1) == 0
-            zeros = np.zeros(len(values) + 1, dtype=np.int64)
+            zeros = np.zeros(len(values) + 1, dtype=np.int32)
             np.cumsum(is_zero, out=zeros[1:])
             self.zeros.append(zeros)
             ranks = np.concatenate([ranks[is_zero], ranks[~is_zero]])
