@@ -6,7 +6,8 @@ rules — and the engine's decisions: the same window, the same "latest value ab
 the same anomaly score of the latest value against the rest of the window (or its season), in the
 direction watched. Minutes in which nothing the rule reads changed (no point entered or left its
 window) are not evaluated one by one: the decision of the last change holds for them, so 90 days
-of one-minute points take a few hundred milliseconds. The z-score comes from prefix sums; the
+of one-minute points are decided in a few hundred milliseconds (each would-be alert then costs one
+call of the engine's function to explain it). The z-score comes from prefix sums; the
 robust and seasonal methods' medians and MADs are order statistics of slices of the series, all
 answered at once, so they are the engine's own numbers. Where the fast arithmetic is too close to
 call (a score at the threshold, a near-constant history, a mean absolute deviation), and for every
