@@ -18,9 +18,10 @@ from bisect import bisect_left, bisect_right
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import NamedTuple
 
+import numpy as np
 from django.db import connection
 from django.db.models import Avg, Count, F, Max, Min, Sum, Window
 from django.db.models.functions import RowNumber
@@ -268,3 +269,50 @@ def metric_series_many(*, requests: Sequence[SeriesRequest]) -> dict[SeriesReque
 def metric_series(*, tenant_id: str, metric: str, since: datetime | None, until: datetime) -> Series:
     request = SeriesRequest(tenant_id=tenant_id, metric=metric, since=since, until=until)
     return metric_series_many(requests=[request])[request]
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+@dataclass(frozen=True, eq=False)
+class SeriesColumns:
+    """A series as two arrays, oldest first: Unix microseconds (int64) and values (float64)."""
+
+    micros: np.ndarray
+    values: np.ndarray
+
+    @classmethod
+    def of(cls, points: Sequence[tuple[datetime, float]]) -> "SeriesColumns":
+        micros = np.fromiter(((t - _EPOCH) // timedelta(microseconds=1) for t, _ in points), np.int64, len(points))
+        return cls(micros, np.fromiter((v for _, v in points), np.float64, len(points)))
+
+    def __len__(self) -> int:
+        return len(self.values)
+
+    def moment(self, i: int) -> datetime:
+        return _EPOCH + timedelta(microseconds=int(self.micros[i]))
+
+    def __add__(self, other: "SeriesColumns") -> "SeriesColumns":
+        return SeriesColumns(np.concatenate([self.micros, other.micros]), np.concatenate([self.values, other.values]))
+
+
+_SERIES_COLUMNS_SQL = f"""
+SELECT (extract(epoch FROM timestamp) * 1000000)::bigint, value FROM {MetricPoint._meta.db_table}
+WHERE tenant_id = %s AND metric = %s AND timestamp >= %s AND timestamp <= %s ORDER BY timestamp
+"""
+
+
+def metric_series_columns(*, request: SeriesRequest) -> SeriesColumns:
+    """
+    One request's series as arrays, for reading a long one (a backtest's): a custom metric on
+    PostgreSQL is read as numbers, without turning every timestamp into a datetime (3-4x faster).
+    """
+    if request.latest_only or request.since is None or builtin_provider_for(request.metric) is not None:
+        return SeriesColumns.of(metric_series_many(requests=[request])[request])
+    if connection.vendor != "postgresql":
+        return SeriesColumns.of(_custom_provider.series_many([request])[request])
+    with connection.cursor() as cursor:
+        cursor.execute(_SERIES_COLUMNS_SQL, [request.tenant_id, request.metric, request.since, request.until])
+        rows = cursor.fetchall()
+    micros = np.fromiter((row[0] for row in rows), np.int64, len(rows))
+    return SeriesColumns(micros, np.fromiter((row[1] for row in rows), np.float64, len(rows)))

@@ -17,6 +17,7 @@ A history whose spread is 0 and a different latest value is an anomaly of unboun
 import math
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -74,7 +75,7 @@ def robust(latest: float, history: np.ndarray) -> Score | None:
     """None when the values overflow."""
     with np.errstate(over="ignore", invalid="ignore"):
         median = float(np.median(history))
-        mad = float(median_abs_deviation(history))
+        mad = float(median_abs_deviation(history, center=lambda _values, axis: median))
         mean_ad = float(np.mean(np.abs(history - median))) if mad == 0 else 0.0
     if not (math.isfinite(median) and math.isfinite(mad) and math.isfinite(mean_ad)):
         return None
@@ -91,13 +92,21 @@ def local_seconds(times: np.ndarray, timezone: str) -> np.ndarray:
     """Unix seconds as the wall clock of `timezone` reads them (seconds since 1970-01-01 00:00 local)."""
     if timezone == "UTC" or not len(times):
         return times
+    at, seconds = _offsets(timezone, int(times[0]) // DAY, int(times[-1]) // DAY + 1)
+    return times + seconds[np.searchsorted(at, times, side="right")]
+
+
+@lru_cache(maxsize=1024)
+def _offsets(timezone: str, first_day: int, end_day: int) -> tuple[np.ndarray, np.ndarray]:
+    """The zone's offset changes between two UTC days (Unix days): their instants, and the offsets from each."""
     zone = ZoneInfo(timezone)
-    first, last = datetime.fromtimestamp(int(times[0]), UTC), datetime.fromtimestamp(int(times[-1]), UTC)
-    changes = offset_changes(timezone, since=first, until=last)
+    first, end = datetime.fromtimestamp(first_day * DAY, UTC), datetime.fromtimestamp(end_day * DAY, UTC)
+    changes = offset_changes(timezone, since=first, until=end)
     offsets = [first.astimezone(zone).utcoffset(), *(after for _, _, after in changes)]
     at = np.array([int(moment.timestamp()) for moment, _, _ in changes], dtype=np.int64)
     seconds = np.array([offset.total_seconds() for offset in offsets], dtype=np.int64)
-    return times + seconds[np.searchsorted(at, times, side="right")]
+    at.flags.writeable = seconds.flags.writeable = False  # cached: shared by every caller
+    return at, seconds
 
 
 def season_keys(times: np.ndarray, *, timezone: str, daily: bool) -> tuple[np.ndarray, np.ndarray]:

@@ -38,13 +38,12 @@ from proactive.engine.conditions import (
     Reading,
     evaluate_anomaly_values,
     evaluate_reading,
-    reading_of_points,
     schedule_fired,
 )
 from proactive.engine.cron import occurrences_after, offset_changes
 from proactive.engine.policy import Streaks, apply_policy
 from proactive.metric_providers import builtin_provider_for
-from proactive.metrics import Point, SeriesRequest, metric_series_many, reduce_points
+from proactive.metrics import Point, SeriesColumns, SeriesRequest, metric_series_columns, reduce_points
 from proactive.validators import cron_field_values
 
 DEFAULT_BACKTEST_DAYS = 30
@@ -181,7 +180,7 @@ def downsample(points: Sequence[tuple[datetime, float]], limit: int = MAX_SERIES
 def backtest_metric_rule(
     *,
     rule: BacktestRule,
-    points: Sequence[tuple[datetime, float]],
+    points: Sequence[tuple[datetime, float]] | SeriesColumns,
     since: datetime,
     until: datetime,
     completed_periods_only: bool = False,
@@ -196,8 +195,8 @@ def backtest_metric_rule(
     """
     anomaly = rule.type == "anomaly"
     threshold = rule.threshold if rule.threshold is not None else DEFAULT_Z_THRESHOLD
-    times = np.fromiter((_seconds(t) for t, _ in points), dtype=np.int64, count=len(points))
-    values = np.fromiter((v for _, v in points), dtype=np.float64, count=len(points))
+    columns = points if isinstance(points, SeriesColumns) else SeriesColumns.of(points)
+    times, values = columns.micros // 1_000_000, columns.values
     start, end = _floor_minute(np.int64(_seconds(since))), _floor_minute(np.int64(_seconds(until)))
     day_excluded = anomaly and completed_periods_only
     # What one evaluation reads: the window (an anomaly, a latest value) or the aggregate's minutes,
@@ -260,13 +259,13 @@ def backtest_metric_rule(
             """The engine's own condition, on readings computed as exactly as the database would."""
             return evaluate_reading(
                 metric=rule.metric,
-                reading=_reading(rule.aggregate, points, values, lo[i], hi[i], evals[i]),
+                reading=_reading(rule.aggregate, columns, lo[i], hi[i], evals[i]),
                 threshold=threshold,
                 comparison=rule.comparison,
                 threshold_high=rule.threshold_high,
                 aggregate=rule.aggregate,
                 aggregate_minutes=rule.aggregate_minutes,
-                baseline=_reading(rule.aggregate, points, values, b_lo[i], b_hi[i], evals[i] - shift)
+                baseline=_reading(rule.aggregate, columns, b_lo[i], b_hi[i], evals[i] - shift)
                 if shift is not None
                 else None,
                 compare_days=rule.compare_days,
@@ -285,7 +284,7 @@ def backtest_metric_rule(
         until=_moment(end),
         evaluations=len(evals),
         minutes=int((end - start) // MINUTE),
-        points_read=len(points),
+        points_read=len(columns),
         series=_downsample(times[in_span], values[in_span], MAX_SERIES_POINTS),
         band=_band(values, times, start, end, window, threshold, day_excluded, robust) if anomaly else None,
         firings=replay.firings,
@@ -348,11 +347,11 @@ def _compare(rule: BacktestRule, threshold: float, current: np.ndarray, baseline
     return decided, fired & decided, no_data, current, close
 
 
-def _reading(aggregate: str, points, values: np.ndarray, lo: int, hi: int, at) -> Reading:
+def _reading(aggregate: str, columns: SeriesColumns, lo: int, hi: int, at) -> Reading:
     """One window's reading, computed the way the engine gets it (the database's aggregate, exactly summed)."""
     if aggregate == "last":
-        return reading_of_points(points[hi : hi + 1]) if hi >= max(lo, 0) else NO_READING
-    window = values[max(lo, 0) : hi + 1] if hi >= 0 else values[:0]
+        return Reading(float(columns.values[hi]), columns.moment(hi)) if hi >= max(lo, 0) else NO_READING
+    window = columns.values[max(lo, 0) : hi + 1] if hi >= 0 else columns.values[:0]
     aggregated = reduce_points(aggregate, [(None, float(v)) for v in window])
     return Reading(value=aggregated.value, observed_at=_moment(at), points=aggregated.points)
 
@@ -938,8 +937,9 @@ def trigger_rule_backtest(*, rule, days: int = DEFAULT_BACKTEST_DAYS, now: datet
         return backtest_schedule_rule(rule=rule, since=since, until=now, timezone=schedule_timezone)
     window = timedelta(days=rule.window_days or DEFAULT_WINDOW_DAYS)
     if rule.type == "anomaly":
-        request = SeriesRequest(tenant_id=tenant_id, metric=rule.metric, since=since - window, until=now)
-        series = metric_series_many(requests=[request])[request]
+        series = metric_series_columns(
+            request=SeriesRequest(tenant_id=tenant_id, metric=rule.metric, since=since - window, until=now)
+        )
     else:
         # What the replay reads, from as far back as its first evaluation looks (a change: compareDays more).
         reach = since - timedelta(days=rule.compare_days if rule.compares_change else 0)
@@ -954,12 +954,12 @@ def trigger_rule_backtest(*, rule, days: int = DEFAULT_BACKTEST_DAYS, now: datet
                 latest_only=True,
             )
             span = SeriesRequest(tenant_id=tenant_id, metric=rule.metric, since=reach, until=now)
-            read = metric_series_many(requests=[before, span])
-            series = read[before] + read[span]
+            series = metric_series_columns(request=before) + metric_series_columns(request=span)
         else:
             first = reach - timedelta(minutes=rule.aggregate_minutes)
-            request = SeriesRequest(tenant_id=tenant_id, metric=rule.metric, since=first, until=now)
-            series = metric_series_many(requests=[request])[request]
+            series = metric_series_columns(
+                request=SeriesRequest(tenant_id=tenant_id, metric=rule.metric, since=first, until=now)
+            )
     provider = builtin_provider_for(rule.metric)
     return backtest_metric_rule(
         rule=rule,

@@ -4,7 +4,7 @@ import pytest
 
 from core.exceptions import ApplicationError
 from proactive.metric_providers import metric_providers
-from proactive.metrics import Point, SeriesRequest, metric_series, metric_series_many
+from proactive.metrics import Point, SeriesRequest, metric_series, metric_series_columns, metric_series_many
 from tests.factories import MetricPointFactory
 
 pytestmark = pytest.mark.django_db
@@ -76,3 +76,20 @@ def test_the_provider_owns_its_names(settings):
         validate_metric_identifier("usage.nope")
     settings.METRIC_PROVIDERS = []
     validate_metric_identifier("usage.nope")  # without the provider, "usage." is nobody's namespace
+
+
+def test_series_columns_read_as_numbers_are_the_same_series_to_the_microsecond(tenant, other_tenant):
+    moments = [NOW - timedelta(days=9, microseconds=1), NOW - timedelta(hours=3, microseconds=999_999), NOW]
+    for i, moment in enumerate(moments):
+        MetricPointFactory(tenant=tenant, metric="m", timestamp=moment, value=i + 0.5)
+    MetricPointFactory(tenant=other_tenant, metric="m", timestamp=NOW, value=100.0)
+    MetricPointFactory(tenant=tenant, metric="m", timestamp=NOW - timedelta(days=11), value=7.0)  # before since
+    request = SeriesRequest(tenant_id=tenant.id, metric="m", since=NOW - timedelta(days=10), until=NOW)
+
+    columns = metric_series_columns(request=request)
+
+    assert [columns.moment(i) for i in range(len(columns))] == moments
+    assert columns.values.tolist() == [0.5, 1.5, 2.5]
+    assert [Point(columns.moment(i), float(v)) for i, v in enumerate(columns.values)] == metric_series_many(
+        requests=[request]
+    )[request]
