@@ -31,6 +31,9 @@ SEASON_MIN_POINTS = 3
 # deviation times √(π/2) does.
 MAD_NORMAL_SCALE = float(ndtri(0.75))
 MEAN_AD_NORMAL_FACTOR = math.sqrt(math.pi / 2)
+# scipy's own computation without its axis/NaN-policy wrapper, which costs ~300 µs a call — ten times
+# the statistic on a 30-point window, paid by every robust and seasonal rule every minute.
+_median_abs_deviation = getattr(median_abs_deviation, "__wrapped__", median_abs_deviation)
 WEEKDAYS = ("Sunday", "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday")
 DAY = 86400
 
@@ -75,7 +78,7 @@ def robust(latest: float, history: np.ndarray) -> Score | None:
     """None when the values overflow."""
     with np.errstate(over="ignore", invalid="ignore"):
         median = float(np.median(history))
-        mad = float(median_abs_deviation(history, center=lambda _values, axis: median))
+        mad = float(_median_abs_deviation(history, center=lambda _values, axis: median))
         mean_ad = float(np.mean(np.abs(history - median))) if mad == 0 else 0.0
     if not (math.isfinite(median) and math.isfinite(mad) and math.isfinite(mean_ad)):
         return None

@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import pytest
+from scipy.stats import median_abs_deviation
 
 from proactive.engine.anomaly import MAD_NORMAL_SCALE, season_keys
 from proactive.engine.conditions import evaluate_anomaly
@@ -22,8 +23,13 @@ def strict_json(evidence):
     return json.loads(json.dumps(evidence, allow_nan=False))
 
 
-def test_the_normal_scale_is_scipys():
+def test_the_normal_scale_and_the_mad_are_scipys():
+    history = np.array([3.0, 7.5, 1.0, 9.25, 4.0, 4.0, 100.0, -2.5])
+    found = evaluate_anomaly(metric="m", points=series(*history, 5.0), method="robust")
+
     assert 1 / MAD_NORMAL_SCALE == pytest.approx(MAD_TO_SIGMA, rel=1e-15)
+    assert found.evidence["mad"] == median_abs_deviation(history)
+    assert found.evidence["spread"] == median_abs_deviation(history, scale="normal")
 
 
 class TestRobust:
