@@ -160,8 +160,9 @@ def spread_options(enabled: bool) -> None:
     with connection.cursor() as cursor:
         cursor.execute(
             "UPDATE proactive_triggerrule SET comparison = 'above', aggregate = 'last', aggregate_minutes = NULL, "
-            "threshold_high = NULL, compare_days = NULL, for_evaluations = 1, breaching_streak = 0, clear_streak = 0 "
-            "WHERE type = 'metric_threshold'"
+            "threshold_high = NULL, compare_days = NULL, for_evaluations = 1, breaching_streak = 0, clear_streak = 0, "
+            # the seeded threshold (105 + (r % 5) × 60 for "rule r"), which the options change
+            "threshold = 105 + (split_part(name, ' ', 2)::int % 5) * 60 WHERE type = 'metric_threshold'"
         )
         cursor.execute(
             "UPDATE proactive_triggerrule SET for_evaluations = 1, breaching_streak = 0, clear_streak = 0, "
