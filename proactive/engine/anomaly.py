@@ -55,6 +55,15 @@ def robust_spread(mad: float, mean_abs_deviation: float) -> float:
     return mean_abs_deviation * MEAN_AD_NORMAL_FACTOR
 
 
+def sorted_median(values: np.ndarray) -> float:
+    """np.median's value (the middle, or the mean of the two middles) from a sort: ~10x faster on a small window."""
+    ordered = np.sort(values)
+    if not len(ordered) or math.isnan(ordered[-1]):  # NaN sorts last; np.median answers NaN
+        return math.nan
+    middle = len(ordered) // 2
+    return float(ordered[middle]) if len(ordered) % 2 else float((ordered[middle - 1] + ordered[middle]) / 2)
+
+
 def scaled_score(latest: float, center: float, spread: float) -> float:
     if spread > 0:
         return (latest - center) / spread
@@ -77,7 +86,7 @@ def zscore(latest: float, history: np.ndarray) -> Score | None:
 def robust(latest: float, history: np.ndarray) -> Score | None:
     """None when the values overflow."""
     with np.errstate(over="ignore", invalid="ignore"):
-        median = float(np.median(history))
+        median = sorted_median(history)
         mad = float(_median_abs_deviation(history, center=lambda _values, axis: median))
         mean_ad = float(np.mean(np.abs(history - median))) if mad == 0 else 0.0
     if not (math.isfinite(median) and math.isfinite(mad) and math.isfinite(mean_ad)):

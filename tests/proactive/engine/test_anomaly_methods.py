@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from scipy.stats import median_abs_deviation
 
-from proactive.engine.anomaly import MAD_NORMAL_SCALE, season_keys
+from proactive.engine.anomaly import MAD_NORMAL_SCALE, season_keys, sorted_median
 from proactive.engine.conditions import evaluate_anomaly
 
 NOW = datetime(2026, 11, 26, 13, 30, tzinfo=UTC)
@@ -21,6 +21,15 @@ def series(*values, end=NOW, step=timedelta(days=1)):
 
 def strict_json(evidence):
     return json.loads(json.dumps(evidence, allow_nan=False))
+
+
+@pytest.mark.parametrize("size", [1, 2, 3, 8, 31, 1000])
+def test_the_sorted_median_is_numpys(size):
+    rng = np.random.default_rng(size)
+    values = rng.normal(1e6, 1e3, size) * rng.choice([1.0, 1e-3, 1e9], size)
+
+    assert sorted_median(values) == float(np.median(values))
+    assert math.isnan(sorted_median(np.append(values, np.nan)))
 
 
 def test_the_normal_scale_and_the_mad_are_scipys():
