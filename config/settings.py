@@ -170,6 +170,12 @@ POSTHOG_API_KEY = os.environ.get("POSTHOG_API_KEY", "")
 POSTHOG_HOST = os.environ.get("POSTHOG_HOST", "https://us.i.posthog.com")
 TELEMETRY_DISABLED_TENANTS = frozenset(env_list("TELEMETRY_DISABLED_TENANTS"))
 
+# --- Outbound requests (core.outbound: what notification channels send with) -------------------
+# Let channels send to loopback, private, link-local (cloud metadata) and other non-public
+# addresses. Off in production: a tenant's webhook URL must not reach our own network. For local
+# development with a receiver on this machine, and for the test suite (config/settings_test.py).
+OUTBOUND_ALLOW_PRIVATE_ADDRESSES = env_bool("OUTBOUND_ALLOW_PRIVATE_ADDRESSES", False)
+
 # --- REST framework and OpenAPI ----------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [

@@ -10,6 +10,7 @@ os.environ.setdefault("STRIPE_WEBHOOK_SECRET", "whsec_test_secret")
 os.environ.setdefault("SECURE_SSL_REDIRECT", "0")
 os.environ.setdefault("DATABASE_CONN_MAX_AGE", "0")  # threads of the live server close theirs
 os.environ.setdefault("ALLOWED_HOSTS", "testserver,localhost,127.0.0.1")  # the test client and live_server
+os.environ.setdefault("OUTBOUND_ALLOW_PRIVATE_ADDRESSES", "1")  # channels' tests send to receivers on 127.0.0.1
 
 from config.settings import *  # noqa: E402,F403
 
