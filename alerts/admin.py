@@ -17,7 +17,19 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
-from alerts.models import Alert, AlertEvent, AlertStatus, Notification
+from alerts.channel_messages import new_webhook_secret
+from alerts.deliveries import deliveries_retry
+from alerts.models import (
+    Alert,
+    AlertEvent,
+    AlertStatus,
+    Channel,
+    ChannelEvent,
+    ChannelKind,
+    Delivery,
+    DeliveryAttempt,
+    Notification,
+)
 from alerts.selectors import alert_rules_of_tenant
 from alerts.services import alert_acknowledge, alert_resolve, alert_snooze
 from core.exceptions import ApplicationError
@@ -407,3 +419,97 @@ class NotificationAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request, obj=None):
         return False
+
+
+class ChannelAdminForm(forms.ModelForm):
+    """The secret is write-only: shown masked, kept when left empty; a webhook without one gets a new one."""
+
+    secret = forms.CharField(
+        required=False,
+        widget=forms.PasswordInput(render_value=False),
+        help_text="Webhook: a whsec_ secret (empty: generated, shown once). PagerDuty: the routing key. "
+        "Left empty on an existing channel, the saved one stays.",
+    )
+    events = forms.MultipleChoiceField(
+        choices=ChannelEvent.choices, widget=forms.CheckboxSelectMultiple, initial=ChannelEvent.values
+    )
+
+    class Meta:
+        model = Channel
+        fields = ["tenant", "name", "kind", "target", "secret", "min_severity", "events", "enabled"]
+
+    def clean(self):
+        cleaned = super().clean()
+        if not cleaned.get("secret") and self.instance.pk:
+            cleaned["secret"] = Channel.objects.values_list("secret", flat=True).get(pk=self.instance.pk)
+        if not cleaned.get("secret") and cleaned.get("kind") == ChannelKind.WEBHOOK:
+            cleaned["secret"] = self.generated_secret = new_webhook_secret()
+        self.instance.secret = cleaned.get("secret", "")
+        return cleaned
+
+
+def masked(secret: str) -> str:
+    return f"{secret[:10]}…" if secret else "—"
+
+
+@admin.register(Channel)
+class ChannelAdmin(admin.ModelAdmin):
+    form = ChannelAdminForm
+    list_display = ["name", "tenant", "kind", "min_severity", "subscribed_events", "enabled", "secret_shown"]
+    list_filter = ["kind", "enabled", "min_severity"]
+    search_fields = ["name", "tenant__id", "tenant__name"]
+
+    @admin.display(description="events")
+    def subscribed_events(self, channel):
+        return ", ".join(channel.events)
+
+    @admin.display(description="secret")
+    def secret_shown(self, channel):
+        return masked(channel.secret)
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        if getattr(form, "generated_secret", None):
+            self.message_user(
+                request,
+                f"The webhook's signing secret (shown this once; receivers verify with it): {form.generated_secret}",
+            )
+
+
+class DeliveryAttemptInline(admin.TabularInline):
+    model = DeliveryAttempt
+    extra = 0
+    can_delete = False
+    fields = ["at", "status_code", "duration_ms", "error"]
+    readonly_fields = fields
+
+
+@admin.register(Delivery)
+class DeliveryAdmin(admin.ModelAdmin):
+    list_display = ["id", "tenant", "channel", "alert", "event", "status", "attempts", "next_attempt_at", "sent_at"]
+    list_filter = ["status", "event", "channel__kind"]
+    search_fields = ["tenant__id", "channel__name"]
+    list_select_related = ["tenant", "channel", "alert"]
+    readonly_fields = [
+        "tenant",
+        "channel",
+        "alert",
+        "alert_event",
+        "event",
+        "status",
+        "attempts",
+        "next_attempt_at",
+        "sent_at",
+        "last_error",
+        "created_at",
+    ]
+    inlines = [DeliveryAttemptInline]
+    actions = ["retry_now"]
+
+    def has_add_permission(self, request):
+        return False
+
+    @admin.action(description="Retry the selected failed deliveries now")
+    def retry_now(self, request, queryset):
+        retried = deliveries_retry(ids=list(queryset.values_list("pk", flat=True)))
+        self.message_user(request, f"{retried} failed delivery(ies) queued again.")

@@ -1,3 +1,5 @@
+from django.core.exceptions import ValidationError
+from django.core.validators import URLValidator, validate_email
 from django.db import models
 from django.db.models import Q
 
@@ -118,3 +120,141 @@ class Notification(models.Model):
 
     def __str__(self):
         return self.title
+
+
+class ChannelKind(models.TextChoices):
+    EMAIL = "email"
+    SLACK = "slack"
+    PAGERDUTY = "pagerduty"
+    WEBHOOK = "webhook"
+
+
+class ChannelEvent(models.TextChoices):
+    """The alert events a channel can be told of."""
+
+    FIRED = "fired"
+    ACKNOWLEDGED = "acknowledged"
+    RESOLVED = "resolved"
+    SNOOZE_ENDED = "snoozeEnded"
+
+
+SEVERITY_RANK = {Severity.INFO: 0, Severity.WARNING: 1, Severity.CRITICAL: 2}
+
+
+class Channel(models.Model):
+    """Where a tenant's alerts are delivered: an email list, a Slack or PagerDuty integration, or a webhook."""
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="channels")
+    name = models.CharField(max_length=100)
+    kind = models.CharField(max_length=10, choices=ChannelKind.choices)
+    # email: the addresses, comma-separated; slack: the incoming-webhook URL; webhook: the URL;
+    # pagerduty: empty (the Events API v2 endpoint).
+    target = models.CharField(max_length=2000, blank=True, default="")
+    # webhook: the `whsec_` signing secret; pagerduty: the routing key. Never shown in full again.
+    secret = models.CharField(max_length=200, blank=True, default="")
+    min_severity = models.CharField(max_length=10, choices=Severity.choices, default=Severity.INFO)
+    events = models.JSONField(default=list, help_text="fired, acknowledged, resolved, snoozeEnded")
+    enabled = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["tenant", "name"], name="channel_name_unique_per_tenant"),
+            models.CheckConstraint(condition=Q(kind__in=ChannelKind.values), name="channel_kind_valid"),
+            models.CheckConstraint(condition=Q(min_severity__in=Severity.values), name="channel_min_severity_valid"),
+        ]
+
+    def __str__(self):
+        return f"{self.name} ({self.kind})"
+
+    def clean(self):
+        errors = {}
+        if self.kind == ChannelKind.EMAIL:
+            addresses = [address.strip() for address in self.target.split(",") if address.strip()]
+            if not addresses:
+                errors["target"] = "An email channel needs at least one address (comma-separated)."
+            for address in addresses:
+                try:
+                    validate_email(address)
+                except ValidationError:
+                    errors["target"] = f"{address!r} is not an email address."
+        elif self.kind in (ChannelKind.SLACK, ChannelKind.WEBHOOK):
+            try:
+                URLValidator(schemes=["https", "http"])(self.target)
+            except ValidationError:
+                errors["target"] = f"A {self.kind} channel needs an http(s) URL."
+        elif self.target:
+            errors["target"] = "A PagerDuty channel sends to the Events API; leave it empty."
+        if self.kind == ChannelKind.PAGERDUTY and not self.secret:
+            errors["secret"] = "A PagerDuty channel needs its integration's routing key."
+        if self.kind == ChannelKind.WEBHOOK and self.secret and not self.secret.startswith("whsec_"):
+            errors["secret"] = "A webhook secret starts with whsec_ (leave it empty to have one generated)."
+        if self.kind in (ChannelKind.EMAIL, ChannelKind.SLACK) and self.secret:
+            errors["secret"] = f"An {self.kind} channel has no secret; leave it empty."
+        unknown = [event for event in self.events or [] if event not in ChannelEvent.values]
+        if not isinstance(self.events, list) or not self.events or unknown:
+            errors["events"] = f"A list of one or more of: {', '.join(ChannelEvent.values)}."
+        if errors:
+            raise ValidationError(errors)
+
+    def wants(self, *, event: str, severity: str) -> bool:
+        return self.enabled and event in self.events and SEVERITY_RANK[severity] >= SEVERITY_RANK[self.min_severity]
+
+
+class DeliveryStatus(models.TextChoices):
+    PENDING = "pending"  # not sent yet, or waiting for its next attempt
+    SENT = "sent"
+    FAILED = "failed"  # a final answer, or out of attempts
+
+
+class Delivery(models.Model):
+    """One alert event for one channel: created with the event, sent after commit, retried until done."""
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="deliveries")
+    channel = models.ForeignKey(Channel, on_delete=models.CASCADE, related_name="deliveries")
+    alert = models.ForeignKey(Alert, on_delete=models.CASCADE, related_name="deliveries")
+    alert_event = models.ForeignKey(AlertEvent, on_delete=models.CASCADE, related_name="deliveries")
+    event = models.CharField(max_length=12, choices=ChannelEvent.choices)
+    status = models.CharField(max_length=8, choices=DeliveryStatus.choices, default=DeliveryStatus.PENDING)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.CharField(max_length=1000, blank=True, default="")
+    created_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["tenant", "-created_at", "-id"], name="delivery_tenant_recent"),
+            models.Index(fields=["next_attempt_at"], condition=Q(status="pending"), name="delivery_pending_due"),
+        ]
+        constraints = [
+            # Nothing is delivered twice: one delivery per (alert event, channel), whoever creates it.
+            models.UniqueConstraint(fields=["alert_event", "channel"], name="delivery_one_per_event_and_channel"),
+            models.CheckConstraint(condition=Q(status__in=DeliveryStatus.values), name="delivery_status_valid"),
+            models.CheckConstraint(condition=Q(event__in=ChannelEvent.values), name="delivery_event_valid"),
+            models.CheckConstraint(
+                condition=~Q(status="sent") | Q(sent_at__isnull=False), name="delivery_sent_has_time"
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.event} of alert #{self.alert_id} to {self.channel_id} ({self.status})"
+
+
+class DeliveryAttempt(models.Model):
+    """One try at sending a delivery: what the receiver answered, how long it took, or what went wrong."""
+
+    delivery = models.ForeignKey(Delivery, on_delete=models.CASCADE, related_name="attempt_log")
+    at = models.DateTimeField()
+    status_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    duration_ms = models.FloatField()
+    error = models.CharField(max_length=1000, blank=True, default="")
+
+    class Meta:
+        ordering = ["at", "id"]
+
+    def __str__(self):
+        return f"{self.status_code or self.error[:40]} in {self.duration_ms:.0f} ms"

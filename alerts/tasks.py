@@ -2,6 +2,7 @@ import logging
 
 from celery import shared_task
 
+from alerts.deliveries import deliveries_due, deliveries_enqueue, delivery_send
 from alerts.models import Alert, AlertEvent
 from alerts.notifications import channel_by_name
 from alerts.services import alerts_wake_due
@@ -45,3 +46,25 @@ def deliver_alert_notification(self, channel_name: str, kind: str, alert_ids: li
 @shared_task(max_retries=0, ignore_result=True, expires=55)
 def wake_snoozed_alerts() -> int:
     return alerts_wake_due()
+
+
+@shared_task(acks_late=True, reject_on_worker_lost=True, ignore_result=True)
+def send_delivery(delivery_id: int) -> str | None:
+    """
+    Send one delivery; schedule its retry if it asks for one. Acknowledged late and requeued if the
+    worker dies, so a delivery cut off mid-send is sent again rather than lost.
+    """
+    outcome = delivery_send(delivery_id=delivery_id)
+    if outcome is None:
+        return None
+    if outcome.retry_in is not None:
+        send_delivery.apply_async((delivery_id,), countdown=outcome.retry_in)
+    return outcome.status
+
+
+@shared_task(max_retries=0, ignore_result=True, expires=55)
+def sweep_deliveries() -> int:
+    """Re-enqueue pending deliveries that are overdue: their task was lost with the broker or a worker."""
+    due = deliveries_due()
+    deliveries_enqueue(due)
+    return len(due)

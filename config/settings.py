@@ -274,7 +274,19 @@ LOGGING = {
 # and metric names. Anything else a rule names is a tenant's custom metric.
 METRIC_PROVIDERS = ["billing.metrics.UsageSnapshotMetricProvider"]
 # Where alert news goes (alerts.channels). The in-app channel backs GET /notifications.
-ALERT_NOTIFICATION_CHANNELS = ["alerts.channels.InAppChannel"]
+ALERT_NOTIFICATION_CHANNELS = ["alerts.channels.InAppChannel", "alerts.deliveries.TenantChannels"]
+# The tenants' own channels (alerts.deliveries): where a notice links to, where email comes from and
+# goes through, and PagerDuty's Events API v2.
+PUBLIC_BASE_URL = os.environ.get("PUBLIC_BASE_URL", "http://localhost:8000").rstrip("/")
+DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "alerts@localhost")
+EMAIL_BACKEND = os.environ.get("EMAIL_BACKEND", "django.core.mail.backends.smtp.EmailBackend")
+EMAIL_HOST = os.environ.get("EMAIL_HOST", "localhost")
+EMAIL_PORT = int(os.environ.get("EMAIL_PORT", "25"))
+EMAIL_HOST_USER = os.environ.get("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = os.environ.get("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
+EMAIL_TIMEOUT = 10
+PAGERDUTY_EVENTS_URL = os.environ.get("PAGERDUTY_EVENTS_URL", "https://events.pagerduty.com/v2/enqueue")
 # Called in the transaction of a tenant's settings change (tenants.services.tenant_update) as
 # hook(tenant=, changed=, now=): the apps above tenants that depend on a setting, which tenants cannot import.
 TENANT_SETTINGS_CHANGED_HOOKS = ["proactive.services.trigger_rules_reschedule_for_tenant"]

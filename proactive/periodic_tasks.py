@@ -24,6 +24,7 @@ class PeriodicTaskSpec:
 PERIODIC_TASKS: list[PeriodicTaskSpec] = [
     PeriodicTaskSpec(name="proactive: engine tick", task="proactive.tasks.engine_tick", cron="* * * * *"),
     PeriodicTaskSpec(name="alerts: wake snoozed alerts", task="alerts.tasks.wake_snoozed_alerts", cron="* * * * *"),
+    PeriodicTaskSpec(name="alerts: sweep overdue deliveries", task="alerts.tasks.sweep_deliveries", cron="* * * * *"),
     # Hourly: a missed run is repaired within the hour.
     PeriodicTaskSpec(name="billing: daily usage rollup", task="billing.tasks.rollup_daily_usage", cron="5 * * * *"),
 ]

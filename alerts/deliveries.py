@@ -1,0 +1,265 @@
+"""
+Deliveries to the tenants' own channels (email, Slack, PagerDuty, webhooks).
+
+Routing writes one `Delivery` per (alert event, channel) in the alert's own transaction — the
+unique constraint makes a second one impossible — and after commit each is sent by its own Celery
+task, so a slow or dead endpoint delays nobody else's. A delivery is marked sent only once the
+receiver accepted it; a failed attempt is recorded and retried with a bounded exponential backoff
+(5xx, 408, 429 — honouring Retry-After —, timeouts and connection errors), a final answer (another
+4xx, a refused URL) fails it at once. A worker killed mid-send leaves it pending: the task is
+acknowledged late, and the sweeper re-enqueues pending deliveries that are due.
+"""
+
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.core.mail import EmailMessage
+from django.db import transaction
+from django.utils import timezone
+
+from alerts.channel_messages import (
+    AlertNotice,
+    email_message,
+    json_body,
+    pagerduty_event,
+    slack_message,
+    webhook_event,
+    webhook_signature_headers,
+)
+from alerts.channels import NotificationChannel
+from alerts.models import (
+    Alert,
+    AlertEvent,
+    AlertStatus,
+    Channel,
+    ChannelEvent,
+    ChannelKind,
+    Delivery,
+    DeliveryAttempt,
+    DeliveryStatus,
+)
+from core.outbound import OutboundError, is_retryable_status, post_json
+
+logger = logging.getLogger(__name__)
+
+MAX_ATTEMPTS = 6
+FIRST_RETRY_SECONDS = 10  # then 20, 40, 80, 160: the last attempt about five minutes after the first
+MAX_RETRY_AFTER_SECONDS = 3600
+
+
+def channel_event_of(event: AlertEvent) -> str | None:
+    """What a channel is told of an alert event, if anything."""
+    if not event.from_status:
+        return ChannelEvent.FIRED
+    if event.to_status == AlertStatus.ACKNOWLEDGED:
+        return ChannelEvent.ACKNOWLEDGED
+    if event.to_status == AlertStatus.RESOLVED:
+        return ChannelEvent.RESOLVED
+    if event.from_status == AlertStatus.SNOOZED and event.to_status == AlertStatus.PENDING:
+        return ChannelEvent.SNOOZE_ENDED
+    return None
+
+
+class TenantChannels(NotificationChannel):
+    """Routes alert events to the tenant's channels: deliveries written with the event, sent after commit."""
+
+    name = "tenant_channels"
+    deliver_after_commit = False
+
+    def alerts_raised(self, alerts: Sequence[Alert]) -> None:
+        events = AlertEvent.objects.filter(alert__in=alerts, from_status="").order_by("alert_id", "at", "id")
+        first = {}
+        for event in events:
+            first.setdefault(event.alert_id, event)
+        by_id = {alert.pk: alert for alert in alerts}
+        deliveries_route([(by_id[alert_id], event) for alert_id, event in first.items()])
+
+    def alerts_changed(self, changes: Sequence[tuple[Alert, AlertEvent]]) -> None:
+        deliveries_route(changes)
+
+
+def deliveries_route(changes: Sequence[tuple[Alert, AlertEvent]]) -> list[Delivery]:
+    """
+    One delivery per channel that wants each event: its kind and the alert's severity. A resolve
+    also goes to every channel that was told of the firing, whatever it subscribes to.
+    """
+    routed = [(alert, event, kind) for alert, event in changes if (kind := channel_event_of(event)) is not None]
+    if not routed:
+        return []
+    tenants = {alert.tenant_id for alert, _, _ in routed}
+    channels: dict[str, list[Channel]] = {}
+    for channel in Channel.objects.filter(tenant_id__in=tenants, enabled=True):
+        channels.setdefault(channel.tenant_id, []).append(channel)
+    if not channels:
+        return []
+    resolved = [alert.pk for alert, _, kind in routed if kind == ChannelEvent.RESOLVED]
+    told_of_firing: dict[int, set[int]] = {}
+    for alert_id, channel_id in Delivery.objects.filter(alert_id__in=resolved, event=ChannelEvent.FIRED).values_list(
+        "alert_id", "channel_id"
+    ):
+        told_of_firing.setdefault(alert_id, set()).add(channel_id)
+    now = timezone.now()
+    deliveries = [
+        Delivery(
+            tenant_id=alert.tenant_id,
+            channel=channel,
+            alert=alert,
+            alert_event=event,
+            event=kind,
+            next_attempt_at=now,
+            created_at=now,
+        )
+        for alert, event, kind in routed
+        for channel in channels.get(alert.tenant_id, [])
+        if channel.wants(event=kind, severity=alert.severity) or channel.pk in told_of_firing.get(alert.pk, ())
+    ]
+    Delivery.objects.bulk_create(deliveries)
+    ids = [delivery.pk for delivery in deliveries]
+    transaction.on_commit(lambda: deliveries_enqueue(ids))
+    return deliveries
+
+
+def deliveries_enqueue(delivery_ids: Sequence[int]) -> None:
+    """One task per delivery. A broker outage loses nothing: the sweeper finds them still pending."""
+    from alerts.tasks import send_delivery
+
+    for delivery_id in delivery_ids:
+        try:
+            send_delivery.delay(delivery_id)
+        except Exception:
+            logger.exception("could not enqueue delivery %s; the sweeper will retry it", delivery_id)
+            return
+
+
+@dataclass(frozen=True)
+class SendOutcome:
+    status: str
+    retry_in: float | None = None  # seconds until the next attempt, if any
+
+
+def delivery_send(*, delivery_id: int, now: datetime | None = None) -> SendOutcome | None:
+    """
+    Send one pending, due delivery and record the attempt. None when there is nothing to do (sent,
+    failed, not due, or another worker is sending it right now).
+    """
+    with transaction.atomic():
+        delivery = (
+            Delivery.objects.select_for_update(skip_locked=True, of=("self",))
+            .select_related("channel", "alert", "alert_event")
+            .filter(pk=delivery_id, status=DeliveryStatus.PENDING)
+            .first()
+        )
+        now = now or timezone.now()
+        if delivery is None or (delivery.next_attempt_at and delivery.next_attempt_at > now):
+            return None
+        started = time.perf_counter()
+        status_code, error, retryable, retry_after = None, "", False, None
+        try:
+            response = _send(delivery)
+            status_code = response.status_code
+            if not 200 <= status_code < 300:
+                error = f"HTTP {status_code}: {response.body[:300].decode(errors='replace')}"
+                retryable, retry_after = is_retryable_status(status_code), response.retry_after_seconds
+        except OutboundError as exc:
+            error, retryable = str(exc), exc.retryable
+        except Exception as exc:  # an SMTP error, a bug in a message builder: recorded, retried
+            logger.exception("delivery %s failed", delivery.pk)
+            error, retryable = f"{type(exc).__name__}: {exc}", True
+        duration_ms = (time.perf_counter() - started) * 1000
+        DeliveryAttempt.objects.create(
+            delivery=delivery, at=now, status_code=status_code, duration_ms=duration_ms, error=error[:1000]
+        )
+        delivery.attempts += 1
+        outcome = _outcome(delivery, error=error, retryable=retryable, retry_after=retry_after)
+        delivery.status = outcome.status
+        delivery.last_error = error[:1000]
+        if outcome.status == DeliveryStatus.SENT:
+            delivery.sent_at, delivery.next_attempt_at = now, None
+        elif outcome.retry_in is not None:
+            delivery.next_attempt_at = now + timedelta(seconds=outcome.retry_in)
+        else:
+            delivery.next_attempt_at = None
+        delivery.save(update_fields=["attempts", "status", "last_error", "sent_at", "next_attempt_at"])
+    return outcome
+
+
+def _outcome(delivery: Delivery, *, error: str, retryable: bool, retry_after: float | None) -> SendOutcome:
+    if not error:
+        return SendOutcome(DeliveryStatus.SENT)
+    if not retryable or delivery.attempts >= MAX_ATTEMPTS:
+        return SendOutcome(DeliveryStatus.FAILED)
+    backoff = FIRST_RETRY_SECONDS * 2 ** (delivery.attempts - 1)
+    if retry_after is not None:
+        backoff = min(max(retry_after, 0.0), MAX_RETRY_AFTER_SECONDS)
+    return SendOutcome(DeliveryStatus.PENDING, retry_in=backoff)
+
+
+def notice_of(delivery: Delivery) -> AlertNotice:
+    alert, event = delivery.alert, delivery.alert_event
+    payload = alert.payload if isinstance(alert.payload, dict) else {}
+    value = payload.get("value")
+    return AlertNotice(
+        tenant_id=alert.tenant_id,
+        alert_id=alert.pk,
+        event=delivery.event,
+        at=event.at,
+        rule_name=alert.rule_name,
+        rule_type=alert.rule_type,
+        severity=alert.severity,
+        status=event.to_status,
+        reason=str(payload.get("reason") or alert.rule_name),
+        triggered_at=alert.triggered_at,
+        url=f"{settings.PUBLIC_BASE_URL}/alerts/{alert.pk}",
+        value=float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None,
+        metric=payload.get("metric") if isinstance(payload.get("metric"), str) else None,
+        actor=event.actor if event.from_status else "",
+    )
+
+
+class _Accepted:
+    status_code = 250
+    body = b""
+    retry_after_seconds = None
+
+
+def _send(delivery: Delivery):
+    channel, notice = delivery.channel, notice_of(delivery)
+    if channel.kind == ChannelKind.EMAIL:
+        subject, body = email_message(notice)
+        addresses = [address.strip() for address in channel.target.split(",") if address.strip()]
+        EmailMessage(subject, body, settings.DEFAULT_FROM_EMAIL, addresses).send()
+        return _Accepted()
+    if channel.kind == ChannelKind.SLACK:
+        return post_json(channel.target, json_body(slack_message(notice)), {})
+    if channel.kind == ChannelKind.PAGERDUTY:
+        message = pagerduty_event(notice, routing_key=channel.secret)
+        return post_json(settings.PAGERDUTY_EVENTS_URL, json_body(message), {})
+    body = json_body(webhook_event(notice))
+    # The id stays the same across retries, so a receiver can tell a redelivery from a new event.
+    headers = webhook_signature_headers(
+        secret=channel.secret, message_id=f"msg_{delivery.pk}", timestamp=int(time.time()), body=body
+    )
+    return post_json(channel.target, body, headers)
+
+
+def deliveries_retry(*, ids: Sequence[int], now: datetime | None = None) -> int:
+    """Failed deliveries queued again now ("retry now"), with a fresh count of attempts."""
+    now = now or timezone.now()
+    retried = list(Delivery.objects.filter(pk__in=ids, status=DeliveryStatus.FAILED).values_list("pk", flat=True))
+    Delivery.objects.filter(pk__in=retried).update(status=DeliveryStatus.PENDING, attempts=0, next_attempt_at=now)
+    transaction.on_commit(lambda: deliveries_enqueue(retried))
+    return len(retried)
+
+
+def deliveries_due(*, now: datetime | None = None, limit: int = 1000) -> list[int]:
+    """Pending deliveries whose attempt is due (their task was lost, or their retry is late)."""
+    now = now or timezone.now()
+    return list(
+        Delivery.objects.filter(status=DeliveryStatus.PENDING, next_attempt_at__lte=now - timedelta(seconds=30))
+        .order_by("next_attempt_at")
+        .values_list("pk", flat=True)[:limit]
+    )

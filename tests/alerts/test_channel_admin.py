@@ -1,0 +1,79 @@
+"""Staff manage channels and deliveries in the admin: secrets write-only, failed deliveries retried."""
+
+import pytest
+from django.contrib.messages import get_messages
+from django.utils import timezone
+
+from alerts.models import Channel, Delivery, DeliveryStatus
+from tests.factories import TriggerRuleFactory, raise_alert
+
+pytestmark = pytest.mark.django_db
+
+CHANNELS = "/admin/alerts/channel/"
+DELIVERIES = "/admin/alerts/delivery/"
+
+
+def form(tenant, **fields):
+    return {
+        "tenant": tenant.pk,
+        "name": "On-call hook",
+        "kind": "webhook",
+        "target": "https://hooks.acme.example/alerts",
+        "secret": "",
+        "min_severity": "warning",
+        "events": ["fired", "resolved"],
+        "enabled": "on",
+        **fields,
+    }
+
+
+def test_a_new_webhook_gets_a_secret_shown_once_and_masked_after(staff, tenant):
+    response = staff.post(f"{CHANNELS}add/", form(tenant), follow=True)
+
+    channel = Channel.objects.get()
+    assert channel.secret.startswith("whsec_") and channel.events == ["fired", "resolved"]
+    shown = [str(message) for message in get_messages(response.wsgi_request)]
+    assert any(channel.secret in message for message in shown)
+    page = staff.get(f"{CHANNELS}{channel.pk}/change/").content.decode()
+    assert channel.secret not in page
+    assert channel.secret[:10] + "…" in staff.get(CHANNELS).content.decode()
+
+
+def test_an_edit_that_leaves_the_secret_empty_keeps_it(staff, tenant):
+    staff.post(f"{CHANNELS}add/", form(tenant))
+    channel = Channel.objects.get()
+    secret = channel.secret
+
+    staff.post(f"{CHANNELS}{channel.pk}/change/", form(tenant, name="Renamed"))
+
+    channel.refresh_from_db()
+    assert (channel.name, channel.secret) == ("Renamed", secret)
+
+
+def test_a_bad_channel_is_refused_and_names_the_field(staff, tenant):
+    response = staff.post(f"{CHANNELS}add/", form(tenant, kind="email", target="oncall@acme, nope"))
+
+    assert response.status_code == 200
+    assert "is not an email address" in response.content.decode()
+    assert not Channel.objects.exists()
+
+
+def test_retry_now_queues_failed_deliveries_again(staff, tenant):
+    channel = Channel.objects.create(
+        tenant=tenant,
+        name="hook",
+        kind="webhook",
+        target="https://x.example",
+        secret="whsec_" + "A" * 44,
+        events=["fired"],
+    )
+    raise_alert(TriggerRuleFactory(tenant=tenant, type="metric_threshold", metric="m", threshold=1))
+    Delivery.objects.update(status=DeliveryStatus.FAILED, attempts=6, last_error="HTTP 500: down", next_attempt_at=None)
+    delivery = channel.deliveries.get()
+
+    response = staff.post(DELIVERIES, {"action": "retry_now", "_selected_action": [delivery.pk]}, follow=True)
+
+    delivery.refresh_from_db()
+    assert (delivery.status, delivery.attempts) == ("pending", 0)
+    assert delivery.next_attempt_at <= timezone.now()
+    assert "1 failed delivery(ies) queued again." in response.content.decode()
