@@ -71,18 +71,31 @@ class TenantChannels(NotificationChannel):
     deliver_after_commit = False
 
     def alerts_raised(self, alerts: Sequence[Alert]) -> None:
+        channels = _channels_of({alert.tenant_id for alert in alerts})
+        if not channels:  # the engine's hot path: one query for a chunk whose tenants have no channels
+            return
+        alerts = [alert for alert in alerts if alert.tenant_id in channels]
         events = AlertEvent.objects.filter(alert__in=alerts, from_status="").order_by("alert_id", "at", "id")
         first = {}
         for event in events:
             first.setdefault(event.alert_id, event)
         by_id = {alert.pk: alert for alert in alerts}
-        deliveries_route([(by_id[alert_id], event) for alert_id, event in first.items()])
+        deliveries_route([(by_id[alert_id], event) for alert_id, event in first.items()], channels=channels)
 
     def alerts_changed(self, changes: Sequence[tuple[Alert, AlertEvent]]) -> None:
         deliveries_route(changes)
 
 
-def deliveries_route(changes: Sequence[tuple[Alert, AlertEvent]]) -> list[Delivery]:
+def _channels_of(tenant_ids: set[str]) -> dict[str, list[Channel]]:
+    channels: dict[str, list[Channel]] = {}
+    for channel in Channel.objects.filter(tenant_id__in=tenant_ids, enabled=True):
+        channels.setdefault(channel.tenant_id, []).append(channel)
+    return channels
+
+
+def deliveries_route(
+    changes: Sequence[tuple[Alert, AlertEvent]], *, channels: dict[str, list[Channel]] | None = None
+) -> list[Delivery]:
     """
     One delivery per channel that wants each event: its kind and the alert's severity. A resolve
     also goes to every channel that was told of the firing, whatever it subscribes to.
@@ -90,10 +103,8 @@ def deliveries_route(changes: Sequence[tuple[Alert, AlertEvent]]) -> list[Delive
     routed = [(alert, event, kind) for alert, event in changes if (kind := channel_event_of(event)) is not None]
     if not routed:
         return []
-    tenants = {alert.tenant_id for alert, _, _ in routed}
-    channels: dict[str, list[Channel]] = {}
-    for channel in Channel.objects.filter(tenant_id__in=tenants, enabled=True):
-        channels.setdefault(channel.tenant_id, []).append(channel)
+    if channels is None:
+        channels = _channels_of({alert.tenant_id for alert, _, _ in routed})
     if not channels:
         return []
     resolved = [alert.pk for alert, _, kind in routed if kind == ChannelEvent.RESOLVED]
