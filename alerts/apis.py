@@ -2,17 +2,28 @@ from datetime import timedelta
 
 from django.utils import timezone
 from drf_spectacular.utils import OpenApiParameter, extend_schema
-from rest_framework import serializers
+from rest_framework import serializers, status
 from rest_framework.response import Response
 
-from alerts.models import AlertStatus, RuleType, Severity
-from alerts.selectors import alert_get, alert_list, notification_get, notification_list
+from alerts.models import AlertStatus, ChannelEvent, ChannelKind, DeliveryStatus, RuleType, Severity
+from alerts.selectors import (
+    alert_get,
+    alert_list,
+    channel_get,
+    channel_list,
+    delivery_list,
+    notification_get,
+    notification_list,
+)
 from alerts.serializers import AlertPayloadField
 from alerts.services import (
     MAX_SNOOZE,
     alert_acknowledge,
     alert_resolve,
     alert_snooze,
+    channel_create,
+    channel_delete,
+    channel_update,
     notification_mark_read,
 )
 from core.openapi import error_response
@@ -21,6 +32,7 @@ from core.serializers import (
     AwareDateTimeField,
     EmptyAsNullChoiceField,
     StrictInputSerializer,
+    choice_field,
     serializer_with_fields,
 )
 from tenants.apis import TenantScopedApi
@@ -224,3 +236,155 @@ class NotificationReadApi(TenantScopedApi):
     def post(self, request, notification_id: int):
         notification = self.get_or_404(notification_get, tenant=self.tenant, notification_id=notification_id)
         return Response(NotificationOutputSerializer(notification_mark_read(notification=notification)).data)
+
+
+# --- Channels and deliveries -------------------------------------------------------------------
+
+
+def _hint(secret: str) -> str | None:
+    """What is shown of a secret after it is saved: enough to tell two apart, never enough to use."""
+    return f"{secret[:10]}…" if secret else None
+
+
+class ChannelOutputSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+    kind = serializers.ChoiceField(choices=ChannelKind.choices)
+    target = serializers.SerializerMethodField(
+        help_text="email: the addresses; webhook: the URL; slack: the start of its (secret) URL; pagerduty: empty."
+    )
+    secretHint = serializers.SerializerMethodField(help_text="The secret's first characters; it is never returned.")
+    minSeverity = serializers.ChoiceField(source="min_severity", choices=Severity.choices)
+    events = serializers.ListField(child=serializers.ChoiceField(choices=ChannelEvent.choices))
+    enabled = serializers.BooleanField()
+    createdAt = serializers.DateTimeField(source="created_at")
+    updatedAt = serializers.DateTimeField(source="updated_at")
+
+    def get_target(self, channel) -> str:
+        return _hint(channel.target) if channel.kind == ChannelKind.SLACK else channel.target
+
+    def get_secretHint(self, channel) -> str | None:  # noqa: N802 (the API's field name)
+        return _hint(channel.secret)
+
+
+class ChannelCreatedOutputSerializer(ChannelOutputSerializer):
+    secret = serializers.CharField(
+        allow_null=True,
+        help_text="The webhook's signing secret (generated unless given) or the routing key, shown this once.",
+    )
+
+    def to_representation(self, channel):
+        return {**super().to_representation(channel), "secret": channel.secret or None}
+
+
+class ChannelInputSerializer(StrictInputSerializer):
+    name = serializers.CharField(max_length=100)
+    kind = choice_field(ChannelKind.choices, noun="kind")
+    target = serializers.CharField(max_length=2000, required=False, allow_blank=True, trim_whitespace=False)
+    secret = serializers.CharField(
+        max_length=200, required=False, allow_blank=True, allow_null=True, trim_whitespace=False, write_only=True
+    )
+    minSeverity = choice_field(Severity.choices, noun="minSeverity", source="min_severity", required=False)
+    events = serializers.ListField(
+        child=choice_field(ChannelEvent.choices, noun="event"), required=False, min_length=1, max_length=4
+    )
+    enabled = serializers.BooleanField(required=False)
+
+
+class ChannelListCreateApi(TenantScopedApi):
+    pagination_class = NewestFirstCursorPagination
+
+    @extend_schema(
+        operation_id="channels_list", summary="List the tenant's channels", responses=ChannelOutputSerializer(many=True)
+    )
+    def get(self, request):
+        return self.page(channel_list(tenant=self.tenant), serializer_class=ChannelOutputSerializer)
+
+    @extend_schema(
+        operation_id="channels_create",
+        summary="Create a channel",
+        description="A webhook without a `secret` gets a generated `whsec_` one: the response is the only time "
+        "it is shown.",
+        request=ChannelInputSerializer,
+        responses={201: ChannelCreatedOutputSerializer},
+    )
+    def post(self, request):
+        data = ChannelInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        channel = channel_create(tenant=self.tenant, **data.validated_data)
+        return Response(ChannelCreatedOutputSerializer(channel).data, status=status.HTTP_201_CREATED)
+
+
+class ChannelDetailApi(TenantScopedApi):
+    def get_channel(self, channel_id: int):
+        return self.get_or_404(channel_get, tenant=self.tenant, channel_id=channel_id)
+
+    @extend_schema(operation_id="channels_retrieve", summary="Get a channel", responses=ChannelOutputSerializer)
+    def get(self, request, channel_id: int):
+        return Response(ChannelOutputSerializer(self.get_channel(channel_id)).data)
+
+    @extend_schema(
+        operation_id="channels_partial_update",
+        summary="Change some fields of a channel",
+        description="Only the fields sent change; a `secret` left out or empty stays as it is.",
+        request=ChannelInputSerializer(partial=True),
+        responses=ChannelOutputSerializer,
+    )
+    def patch(self, request, channel_id: int):
+        channel = self.get_channel(channel_id)
+        data = ChannelInputSerializer(data=request.data, partial=True)
+        data.is_valid(raise_exception=True)
+        return Response(ChannelOutputSerializer(channel_update(channel=channel, **data.validated_data)).data)
+
+    @extend_schema(
+        operation_id="channels_destroy",
+        summary="Delete a channel",
+        description="Its deliveries go with it.",
+        responses={204: None},
+    )
+    def delete(self, request, channel_id: int):
+        channel_delete(channel=self.get_channel(channel_id))
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+DeliveryAttemptOutputSerializer = serializer_with_fields(
+    "DeliveryAttemptOutputSerializer",
+    {
+        "at": serializers.DateTimeField(),
+        "statusCode": serializers.IntegerField(source="status_code", allow_null=True),
+        "durationMs": serializers.FloatField(source="duration_ms"),
+        "error": serializers.CharField(),
+    },
+)
+
+
+class DeliveryOutputSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    channelId = serializers.IntegerField(source="channel_id")
+    alertId = serializers.IntegerField(source="alert_id")
+    event = serializers.ChoiceField(choices=ChannelEvent.choices)
+    status = serializers.ChoiceField(choices=DeliveryStatus.choices)
+    attempts = serializers.IntegerField()
+    nextAttemptAt = serializers.DateTimeField(source="next_attempt_at", allow_null=True)
+    sentAt = serializers.DateTimeField(source="sent_at", allow_null=True)
+    lastError = serializers.CharField(source="last_error")
+    createdAt = serializers.DateTimeField(source="created_at")
+    attemptLog = DeliveryAttemptOutputSerializer(source="attempt_log", many=True)
+
+
+class DeliveryListApi(TenantScopedApi):
+    class FilterSerializer(serializers.Serializer):
+        channel = serializers.IntegerField(source="channel_id", required=False, min_value=1, max_value=2**63 - 1)
+        status = choice_field(DeliveryStatus.choices, noun="status", required=False)
+
+    pagination_class = NewestFirstCursorPagination
+
+    @extend_schema(
+        operation_id="deliveries_list",
+        summary="List deliveries to the tenant's channels, newest first",
+        parameters=[FilterSerializer],
+        responses=DeliveryOutputSerializer(many=True),
+    )
+    def get(self, request):
+        filters = self.query(self.FilterSerializer)
+        return self.page(delivery_list(tenant=self.tenant, filters=filters), serializer_class=DeliveryOutputSerializer)

@@ -1,6 +1,6 @@
 from django.db.models import Count, Max, Prefetch, QuerySet
 
-from alerts.models import Alert, AlertEvent, AlertStatus, Notification, Severity
+from alerts.models import Alert, AlertEvent, AlertStatus, Channel, Delivery, DeliveryAttempt, Notification, Severity
 from tenants.models import Tenant
 
 
@@ -56,3 +56,23 @@ def alert_rules_of_tenant(*, tenant_id: str) -> list[tuple[int, str]]:
     return sorted(
         Alert.objects.filter(pk__in=latest).values_list("rule_id", "rule_name"), key=lambda rule: (rule[1], rule[0])
     )
+
+
+def channel_list(*, tenant: Tenant) -> QuerySet[Channel]:
+    return Channel.objects.filter(tenant=tenant)
+
+
+def channel_get(*, tenant: Tenant, channel_id: int) -> Channel | None:
+    return channel_list(tenant=tenant).filter(pk=channel_id).first()
+
+
+def delivery_list(*, tenant: Tenant, filters: dict | None = None) -> QuerySet[Delivery]:
+    filters = filters or {}
+    queryset = Delivery.objects.filter(tenant=tenant).prefetch_related(
+        Prefetch("attempt_log", queryset=DeliveryAttempt.objects.order_by("at", "id"))
+    )
+    if filters.get("channel_id") is not None:
+        queryset = queryset.filter(channel_id=filters["channel_id"])
+    if filters.get("status"):
+        queryset = queryset.filter(status=filters["status"])
+    return queryset

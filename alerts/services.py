@@ -7,11 +7,14 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from alerts.models import Alert, AlertEvent, AlertStatus, Notification
+from alerts.channel_messages import new_webhook_secret
+from alerts.models import Alert, AlertEvent, AlertStatus, Channel, ChannelEvent, ChannelKind, Notification
 from alerts.notifications import notify_alert_changed, notify_alerts_changed, notify_alerts_raised
 from core.db import insert_rows
 from core.exceptions import Conflict
 from core.timeutils import iso_utc
+from core.validators import reject_unknown_fields
+from tenants.models import Tenant
 
 ENGINE = "engine"
 SYSTEM = "system"
@@ -292,3 +295,41 @@ def notification_mark_read(*, notification: Notification, now: datetime | None =
         Notification.objects.filter(pk=notification.pk, read_at__isnull=True).update(read_at=now)
         notification.refresh_from_db(fields=["read_at"])
     return notification
+
+
+CHANNEL_FIELDS = {"name", "kind", "target", "secret", "min_severity", "events", "enabled"}
+
+
+def _channel_save(channel: Channel) -> Channel:
+    if channel.kind == ChannelKind.WEBHOOK and not channel.secret:
+        channel.secret = new_webhook_secret()
+    channel.full_clean(exclude=["tenant"])
+    if Channel.objects.filter(tenant_id=channel.tenant_id, name=channel.name).exclude(pk=channel.pk).exists():
+        raise ValidationError({"name": f"The tenant already has a channel named {channel.name!r}."})
+    channel.save()
+    return channel
+
+
+@transaction.atomic
+def channel_create(*, tenant: Tenant, **fields) -> Channel:
+    """A new channel; a webhook without a secret gets one (returned once, in the response)."""
+    reject_unknown_fields(fields, allowed=CHANNEL_FIELDS, what="channel")
+    fields.setdefault("events", list(ChannelEvent.values))
+    return _channel_save(Channel(tenant=tenant, **{k: v for k, v in fields.items() if v is not None}))
+
+
+@transaction.atomic
+def channel_update(*, channel: Channel, **fields) -> Channel:
+    """Only the fields sent change; a secret left out (or empty) stays."""
+    reject_unknown_fields(fields, allowed=CHANNEL_FIELDS, what="channel")
+    channel = Channel.objects.select_for_update().get(pk=channel.pk)
+    for name, value in fields.items():
+        if name == "secret" and not value:
+            continue
+        setattr(channel, name, value if value is not None else Channel._meta.get_field(name).get_default())
+    return _channel_save(channel)
+
+
+def channel_delete(*, channel: Channel) -> None:
+    """Its deliveries go with it; the alerts stay."""
+    channel.delete()

@@ -4,6 +4,9 @@ from alerts.apis import (
     AlertListApi,
     AlertResolveApi,
     AlertSnoozeApi,
+    ChannelDetailApi,
+    ChannelListCreateApi,
+    DeliveryListApi,
     NotificationListApi,
     NotificationReadApi,
 )
@@ -15,6 +18,9 @@ urlpatterns = [
     *optional_slash("alerts/<int:alert_id>/acknowledge", AlertAcknowledgeApi.as_view(), name="alert-acknowledge"),
     *optional_slash("alerts/<int:alert_id>/resolve", AlertResolveApi.as_view(), name="alert-resolve"),
     *optional_slash("alerts/<int:alert_id>/snooze", AlertSnoozeApi.as_view(), name="alert-snooze"),
+    *optional_slash("channels", ChannelListCreateApi.as_view(), name="channel-list"),
+    *optional_slash("channels/<int:channel_id>", ChannelDetailApi.as_view(), name="channel-detail"),
+    *optional_slash("deliveries", DeliveryListApi.as_view(), name="delivery-list"),
     *optional_slash("notifications", NotificationListApi.as_view(), name="notification-list"),
     *optional_slash(
         "notifications/<int:notification_id>/read", NotificationReadApi.as_view(), name="notification-read"

@@ -225,7 +225,9 @@ SPECTACULAR_SETTINGS = {
         "AnomalyMethodEnum": "proactive.models.AnomalyMethod",
         "DirectionEnum": "proactive.models.Direction",
         "RobustMethodEnum": ["robust", "seasonal"],  # the methods whose evidence gives a median and MAD
-        "FiringDirectionEnum": ["up", "down"],  # the direction an evidence names when it is not both
+        "FiringDirectionEnum": ["up", "down"],
+        "ChannelEventEnum": "alerts.models.ChannelEvent",
+        "ChannelKindEnum": "alerts.models.ChannelKind",  # the direction an evidence names when it is not both
     },
 }
 

@@ -285,6 +285,20 @@ def test_every_other_operation(generated, tenant_api, admin_api, live_server):
     moved = endpoint("tenant", "tenant_update").sync(
         client=tenant_api, body=models.PatchedTenantUpdateInput(timezone="Europe/Berlin")
     )
+    channel = endpoint("channels", "channels_create").sync(
+        client=tenant_api,
+        body=models.ChannelInput(name="Hook", kind=models.ChannelKindEnum.WEBHOOK, target="https://hooks.example/x"),
+    )
+    channels = endpoint("channels", "channels_list").sync(client=tenant_api)
+    channel_fetched = endpoint("channels", "channels_retrieve").sync(client=tenant_api, channel_id=channel.id)
+    channel_patched = endpoint("channels", "channels_partial_update").sync(
+        client=tenant_api,
+        channel_id=channel.id,
+        body=models.PatchedChannelInput(events=[models.ChannelEventEnum.FIRED]),
+    )
+    raise_alert(TriggerRuleFactory(tenant=tenant, name="Routed"))
+    deliveries = endpoint("deliveries", "deliveries_list").sync(client=tenant_api, channel=channel.id)
+    channel_deleted = endpoint("channels", "channels_destroy").sync_detailed(client=tenant_api, channel_id=channel.id)
 
     assert isinstance(fetched.payload, models.ThresholdAlertPayload) and fetched.payload.reason == "Spike fired."
     assert snoozed.status == models.AlertStatusEnum.SNOOZED and snoozed.snoozed_until is not None
@@ -297,6 +311,13 @@ def test_every_other_operation(generated, tenant_api, admin_api, live_server):
     assert (received.outcome, received.duplicate, again.duplicate) == (models.OutcomeEnum.APPLIED, False, True)
     assert (health.status, health.checks.database) == (models.HealthStatusEnum.OK, models.HealthStatusEnum.OK)
     assert (moved.id, moved.timezone) == ("acme", "Europe/Berlin")
+    assert channel.secret.startswith("whsec_") and channel.secret_hint == channel.secret[:10] + "…"
+    assert [c.id for c in channels.results] == [channel.id] and channel_fetched.name == "Hook"
+    assert channel_patched.events == [models.ChannelEventEnum.FIRED]
+    assert [(d.channel_id, d.event, d.status) for d in deliveries.results] == [
+        (channel.id, models.ChannelEventEnum.FIRED, models.DeliveryStatusEnum.PENDING)
+    ]
+    assert channel_deleted.status_code == 204
 
 
 def test_backtests(generated, tenant_api):
