@@ -18,7 +18,7 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
 from alerts.channel_messages import new_webhook_secret
-from alerts.deliveries import deliveries_retry
+from alerts.deliveries import channel_send_test, deliveries_retry
 from alerts.models import (
     Alert,
     AlertEvent,
@@ -458,6 +458,17 @@ class ChannelAdmin(admin.ModelAdmin):
     list_display = ["name", "tenant", "kind", "min_severity", "subscribed_events", "enabled", "secret_shown"]
     list_filter = ["kind", "enabled", "min_severity"]
     search_fields = ["name", "tenant__id", "tenant__name"]
+
+    actions = ["send_test"]
+
+    @admin.action(description="Send a test notification")
+    def send_test(self, request, queryset):
+        for channel in queryset:
+            result = channel_send_test(channel=channel)
+            if result.ok:
+                self.message_user(request, f"{channel}: accepted ({result.status_code}, {result.duration_ms:.0f} ms).")
+            else:
+                self.message_user(request, f"{channel}: not delivered — {result.error}", level=messages.ERROR)
 
     @admin.display(description="events")
     def subscribed_events(self, channel):

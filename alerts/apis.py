@@ -5,6 +5,7 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status
 from rest_framework.response import Response
 
+from alerts.deliveries import channel_send_test
 from alerts.models import AlertStatus, ChannelEvent, ChannelKind, DeliveryStatus, RuleType, Severity
 from alerts.selectors import (
     alert_get,
@@ -315,10 +316,12 @@ class ChannelListCreateApi(TenantScopedApi):
         return Response(ChannelCreatedOutputSerializer(channel).data, status=status.HTTP_201_CREATED)
 
 
-class ChannelDetailApi(TenantScopedApi):
+class _ChannelApi(TenantScopedApi):
     def get_channel(self, channel_id: int):
         return self.get_or_404(channel_get, tenant=self.tenant, channel_id=channel_id)
 
+
+class ChannelDetailApi(_ChannelApi):
     @extend_schema(operation_id="channels_retrieve", summary="Get a channel", responses=ChannelOutputSerializer)
     def get(self, request, channel_id: int):
         return Response(ChannelOutputSerializer(self.get_channel(channel_id)).data)
@@ -388,3 +391,29 @@ class DeliveryListApi(TenantScopedApi):
     def get(self, request):
         filters = self.query(self.FilterSerializer)
         return self.page(delivery_list(tenant=self.tenant, filters=filters), serializer_class=DeliveryOutputSerializer)
+
+
+ChannelTestOutputSerializer = serializer_with_fields(
+    "ChannelTestOutputSerializer",
+    {
+        "ok": serializers.BooleanField(help_text="The receiver accepted it."),
+        "statusCode": serializers.IntegerField(
+            source="status_code", allow_null=True, help_text="The receiver's answer (email: 250); null if none came."
+        ),
+        "durationMs": serializers.FloatField(source="duration_ms"),
+        "error": serializers.CharField(help_text="What went wrong; empty when ok."),
+    },
+)
+
+
+class ChannelTestApi(_ChannelApi):
+    @extend_schema(
+        operation_id="channels_test",
+        summary="Send a test notification",
+        description="Sent now, answered now: whether the receiver accepted it. PagerDuty gets a trigger and its "
+        "resolve. Nothing is stored.",
+        request=None,
+        responses=ChannelTestOutputSerializer,
+    )
+    def post(self, request, channel_id: int):
+        return Response(ChannelTestOutputSerializer(channel_send_test(channel=self.get_channel(channel_id))).data)

@@ -111,12 +111,12 @@ def _slack_escape(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
-def pagerduty_event(notice: AlertNotice, *, routing_key: str) -> dict:
-    """An Events API v2 event; only a trigger carries the payload."""
+def pagerduty_event(notice: AlertNotice, *, routing_key: str, dedup_key: str | None = None) -> dict:
+    """An Events API v2 event (keyed by the alert's id unless told otherwise); only a trigger carries the payload."""
     event = {
         "routing_key": routing_key,
         "event_action": PAGERDUTY_ACTION[notice.event],
-        "dedup_key": str(notice.alert_id),
+        "dedup_key": dedup_key or str(notice.alert_id),
     }
     if event["event_action"] == "trigger":
         event["payload"] = {

@@ -10,8 +10,10 @@ receiver accepted it; a failed attempt is recorded and retried with a bounded ex
 acknowledged late, and the sweeper re-enqueues pending deliveries that are due.
 """
 
+import dataclasses
 import logging
 import time
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -238,7 +240,12 @@ class _Accepted:
 
 
 def _send(delivery: Delivery):
-    channel, notice = delivery.channel, notice_of(delivery)
+    # The id stays the same across retries, so a receiver can tell a redelivery from a new event.
+    return send_notice(delivery.channel, notice_of(delivery), message_id=f"msg_{delivery.pk}")
+
+
+def send_notice(channel: Channel, notice: AlertNotice, *, message_id: str, dedup_key: str | None = None):
+    """One notice to one channel, in the channel's shape; the receiver's response (email: accepted)."""
     if channel.kind == ChannelKind.EMAIL:
         subject, body = email_message(notice)
         addresses = [address.strip() for address in channel.target.split(",") if address.strip()]
@@ -247,14 +254,67 @@ def _send(delivery: Delivery):
     if channel.kind == ChannelKind.SLACK:
         return post_json(channel.target, json_body(slack_message(notice)), {})
     if channel.kind == ChannelKind.PAGERDUTY:
-        message = pagerduty_event(notice, routing_key=channel.secret)
+        message = pagerduty_event(notice, routing_key=channel.secret, dedup_key=dedup_key)
         return post_json(settings.PAGERDUTY_EVENTS_URL, json_body(message), {})
     body = json_body(webhook_event(notice))
-    # The id stays the same across retries, so a receiver can tell a redelivery from a new event.
     headers = webhook_signature_headers(
-        secret=channel.secret, message_id=f"msg_{delivery.pk}", timestamp=int(time.time()), body=body
+        secret=channel.secret, message_id=message_id, timestamp=int(time.time()), body=body
     )
     return post_json(channel.target, body, headers)
+
+
+@dataclass(frozen=True)
+class ChannelTestResult:
+    ok: bool
+    status_code: int | None
+    duration_ms: float
+    error: str
+
+
+def channel_send_test(*, channel: Channel, now: datetime | None = None) -> ChannelTestResult:
+    """
+    A test notice, sent now and answered now, so a tenant sees the channel work before an alert
+    needs it. PagerDuty gets a trigger and its resolve, so no incident stays open. Nothing is stored.
+    """
+    now = now or timezone.now()
+    notice = AlertNotice(
+        tenant_id=channel.tenant_id,
+        alert_id=0,
+        event=ChannelEvent.FIRED,
+        at=now,
+        rule_name="Test notification",
+        rule_type="schedule",
+        severity="info",
+        status=AlertStatus.PENDING,
+        reason=f"A test from Proactive Insights: the channel {channel.name!r} works.",
+        triggered_at=now,
+        url=f"{settings.PUBLIC_BASE_URL}/channels/{channel.pk}",
+    )
+    started = time.perf_counter()
+    status_code, error = None, ""
+    try:
+        for event in (
+            (ChannelEvent.FIRED, ChannelEvent.RESOLVED)
+            if channel.kind == ChannelKind.PAGERDUTY
+            else (ChannelEvent.FIRED,)
+        ):
+            response = send_notice(
+                channel,
+                dataclasses.replace(notice, event=event),
+                message_id=f"msg_test_{uuid.uuid4().hex}",
+                dedup_key=f"test-{channel.pk}",
+            )
+            status_code = response.status_code
+            if not 200 <= status_code < 300:
+                error = f"HTTP {status_code}: {response.body[:300].decode(errors='replace')}"
+                break
+    except OutboundError as exc:
+        error = str(exc)
+    except Exception as exc:  # an SMTP server refusing, say: the tenant is told what went wrong
+        error = f"{type(exc).__name__}: {exc}"
+    return ChannelTestResult(
+        ok=not error, status_code=status_code, duration_ms=(time.perf_counter() - started) * 1000, error=error
+    )
 
 
 def deliveries_retry(*, ids: Sequence[int], now: datetime | None = None) -> int:

@@ -6,6 +6,7 @@ from alerts.apis import (
     AlertSnoozeApi,
     ChannelDetailApi,
     ChannelListCreateApi,
+    ChannelTestApi,
     DeliveryListApi,
     NotificationListApi,
     NotificationReadApi,
@@ -20,6 +21,7 @@ urlpatterns = [
     *optional_slash("alerts/<int:alert_id>/snooze", AlertSnoozeApi.as_view(), name="alert-snooze"),
     *optional_slash("channels", ChannelListCreateApi.as_view(), name="channel-list"),
     *optional_slash("channels/<int:channel_id>", ChannelDetailApi.as_view(), name="channel-detail"),
+    *optional_slash("channels/<int:channel_id>/test", ChannelTestApi.as_view(), name="channel-test"),
     *optional_slash("deliveries", DeliveryListApi.as_view(), name="delivery-list"),
     *optional_slash("notifications", NotificationListApi.as_view(), name="notification-list"),
     *optional_slash(

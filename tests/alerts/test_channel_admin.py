@@ -77,3 +77,16 @@ def test_retry_now_queues_failed_deliveries_again(staff, tenant):
     assert (delivery.status, delivery.attempts) == ("pending", 0)
     assert delivery.next_attempt_at <= timezone.now()
     assert "1 failed delivery(ies) queued again." in response.content.decode()
+
+
+def test_send_a_test_notification_from_the_admin(staff, tenant, mailoutbox):
+    email = Channel.objects.create(
+        tenant=tenant, name="mail", kind="email", target="oncall@acme.example", events=["fired"]
+    )
+
+    response = staff.post(CHANNELS, {"action": "send_test", "_selected_action": [email.pk]}, follow=True)
+
+    shown = [str(message) for message in get_messages(response.wsgi_request)]
+    [sent] = mailoutbox
+    assert len(shown) == 1 and shown[0].startswith("mail (email): accepted (250, "), shown
+    assert sent.to == ["oncall@acme.example"] and sent.subject == "[info] Test notification fired"

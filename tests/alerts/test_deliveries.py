@@ -316,3 +316,57 @@ def test_an_engine_tick_through_a_real_worker_reaches_the_channels(tenant, recei
     sent = Delivery.objects.get(channel__target=first.url)
     assert sent.status == "sent" and sent.sent_at >= started
     assert Delivery.objects.get(channel__target=second.url).status == "pending"
+
+
+class TestSendATestNotification:
+    def test_a_webhook_receives_a_signed_test_and_the_api_says_it_worked(self, tenant, tenant_client, receiver):
+        server = receiver()
+        hook = tenant_client.post(
+            "/channels", {"name": "Hook", "kind": "webhook", "target": server.url}, format="json"
+        ).json()
+
+        answer = tenant_client.post(f"/channels/{hook['id']}/test")
+
+        assert answer.status_code == 200
+        body = answer.json()
+        assert (body["ok"], body["statusCode"], body["error"]) == (True, 200, "")
+        assert body["durationMs"] > 0
+        [(headers, sent)] = server.requests
+        event = Webhook(hook["secret"]).verify(sent, headers)
+        assert event["data"]["ruleName"] == "Test notification"
+        assert "'Hook' works" in event["data"]["reason"]
+        assert not Delivery.objects.exists()  # nothing stored
+
+    def test_a_failing_receiver_is_reported_not_raised(self, tenant, tenant_client, receiver):
+        server = receiver((410, {}))
+        hook = tenant_client.post(
+            "/channels", {"name": "Gone", "kind": "webhook", "target": server.url}, format="json"
+        ).json()
+
+        body = tenant_client.post(f"/channels/{hook['id']}/test").json()
+
+        assert (body["ok"], body["statusCode"]) == (False, 410)
+        assert body["error"].startswith("HTTP 410")
+
+    def test_pagerduty_gets_a_trigger_and_its_resolve(self, tenant, tenant_client, receiver, settings):
+        server = receiver()
+        settings.PAGERDUTY_EVENTS_URL = server.url
+        pd = tenant_client.post(
+            "/channels", {"name": "PD", "kind": "pagerduty", "secret": "R0UT1NGKEY"}, format="json"
+        ).json()
+
+        body = tenant_client.post(f"/channels/{pd['id']}/test").json()
+
+        assert body["ok"] is True
+        sent = [json.loads(b) for _, b in server.requests]
+        assert [(e["event_action"], e["dedup_key"]) for e in sent] == [
+            ("trigger", f"test-{pd['id']}"),
+            ("resolve", f"test-{pd['id']}"),
+        ]
+
+    def test_another_tenants_channel_is_a_404(self, tenant_client, other_tenant, receiver):
+        server = receiver()
+        theirs = channel(other_tenant, target=server.url)
+
+        assert tenant_client.post(f"/channels/{theirs.pk}/test").status_code == 404
+        assert server.requests == []

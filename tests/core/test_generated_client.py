@@ -298,6 +298,11 @@ def test_every_other_operation(generated, tenant_api, admin_api, live_server):
     )
     raise_alert(TriggerRuleFactory(tenant=tenant, name="Routed"))
     deliveries = endpoint("deliveries", "deliveries_list").sync(client=tenant_api, channel=channel.id)
+    mail = endpoint("channels", "channels_create").sync(
+        client=tenant_api,
+        body=models.ChannelInput(name="Mail", kind=models.ChannelKindEnum.EMAIL, target="oncall@acme.example"),
+    )
+    tested = endpoint("channels", "channels_test").sync(client=tenant_api, channel_id=mail.id)
     channel_deleted = endpoint("channels", "channels_destroy").sync_detailed(client=tenant_api, channel_id=channel.id)
 
     assert isinstance(fetched.payload, models.ThresholdAlertPayload) and fetched.payload.reason == "Spike fired."
@@ -317,6 +322,8 @@ def test_every_other_operation(generated, tenant_api, admin_api, live_server):
     assert [(d.channel_id, d.event, d.status) for d in deliveries.results] == [
         (channel.id, models.ChannelEventEnum.FIRED, models.DeliveryStatusEnum.PENDING)
     ]
+    assert (tested.ok, tested.status_code, tested.error) == (True, 250, "")  # the test suite's email outbox
+    assert mail.secret is None
     assert channel_deleted.status_code == 204
 
 

@@ -41,7 +41,7 @@ def test_the_schema_is_valid_openapi_3_1():
 
     validate(schema)
     assert schema["openapi"] == "3.1.0"
-    assert len(list(operations())) == 35
+    assert len(list(operations())) == 36
 
 
 def test_the_served_schema_is_the_one_the_suite_checks(client):
