@@ -370,3 +370,30 @@ class TestSendATestNotification:
 
         assert tenant_client.post(f"/channels/{theirs.pk}/test").status_code == 404
         assert server.requests == []
+
+
+def test_the_sweeper_sends_overdue_deliveries_whose_task_was_lost(tenant, receiver):
+    from alerts.tasks import sweep_deliveries
+    from config.celery import app
+
+    server = receiver()
+    channel(tenant, target=server.url)
+    raise_alert(rule(tenant))  # its task went to the broker; no worker ran it
+    overdue = Delivery.objects.get()
+    raise_alert(rule(tenant))
+    not_yet = Delivery.objects.exclude(pk=overdue.pk).get()
+    Delivery.objects.filter(pk=overdue.pk).update(next_attempt_at=timezone.now() - timedelta(minutes=5))
+    Delivery.objects.filter(pk=not_yet.pk).update(next_attempt_at=timezone.now() + timedelta(minutes=5))
+
+    app.conf.task_always_eager = True  # the sweep's tasks run here, as a worker would run them
+    try:
+        swept = sweep_deliveries()
+    finally:
+        app.conf.task_always_eager = False
+
+    assert swept == 1
+    overdue.refresh_from_db()
+    not_yet.refresh_from_db()
+    assert (overdue.status, overdue.attempts) == ("sent", 1)
+    assert (not_yet.status, not_yet.attempts) == ("pending", 0)
+    assert len(server.requests) == 1
