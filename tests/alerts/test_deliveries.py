@@ -5,6 +5,7 @@ receivers (an HTTP server, an SMTP server), retried, recorded, never doubled.
 
 import json
 import threading
+import time
 from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -32,12 +33,16 @@ class Receiver:
     def __init__(self, answers=()):
         self.answers = list(answers)
         self.requests = []
+        self.received_at = []  # time.monotonic() of each request's arrival
+        self.delay = 0.0  # seconds to wait before answering
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self):  # noqa: N802 (http.server's name)
                 body = self.rfile.read(int(self.headers["Content-Length"]))
+                receiver.received_at.append(time.monotonic())
                 receiver.requests.append((dict(self.headers), body))
+                time.sleep(receiver.delay)
                 status, headers = receiver.answers.pop(0) if receiver.answers else (200, {})
                 self.send_response(status)
                 for name, value in headers.items():
@@ -397,3 +402,33 @@ def test_the_sweeper_sends_overdue_deliveries_whose_task_was_lost(tenant, receiv
     assert (overdue.status, overdue.attempts) == ("sent", 1)
     assert (not_yet.status, not_yet.attempts) == ("pending", 0)
     assert len(server.requests) == 1
+
+
+@pytest.mark.slow
+def test_a_slow_endpoint_does_not_hold_up_another_tenants_delivery(tenant, other_tenant, receiver):
+    """Each delivery is its own task: while one receiver takes 3 s to answer, another's is sent at once."""
+    from celery.contrib.testing.worker import start_worker
+    from django.db import connection
+
+    from config.celery import app
+
+    slow, fast = receiver(), receiver()
+    slow.delay = 3.0
+    channel(tenant, target=slow.url)
+    channel(other_tenant, target=fast.url)
+    app.control.purge()
+
+    with start_worker(app, pool="threads", concurrency=2, perform_ping_check=False, shutdown_timeout=30):
+        raise_alert(rule(tenant))
+        time.sleep(0.3)  # the slow delivery is in flight first
+        raised = time.monotonic()
+        raise_alert(rule(other_tenant))
+        while time.monotonic() < raised + 10 and not (fast.requests and slow.requests):
+            time.sleep(0.02)
+        fast_after = fast.received_at[0] - raised if fast.received_at else None
+        while time.monotonic() < raised + 10 and Delivery.objects.filter(status="pending").exists():
+            time.sleep(0.05)
+        connection.close()
+
+    assert fast_after is not None and fast_after < 1.5, fast_after
+    assert set(Delivery.objects.values_list("status", flat=True)) == {"sent"}
