@@ -432,3 +432,73 @@ def test_a_slow_endpoint_does_not_hold_up_another_tenants_delivery(tenant, other
 
     assert fast_after is not None and fast_after < 1.5, fast_after
     assert set(Delivery.objects.values_list("status", flat=True)) == {"sent"}
+
+
+@pytest.mark.slow
+def test_a_worker_killed_mid_send_leaves_the_delivery_to_be_retried(tenant, receiver, settings):
+    """SIGKILL while the receiver has the request: not marked sent, nothing half-written; the sweeper sends it."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from alerts.tasks import sweep_deliveries
+    from config.celery import app
+
+    server = receiver()
+    server.delay = 30.0  # the first request hangs until the worker is gone
+    channel(tenant, target=server.url)
+    app.control.purge()
+    database = settings.DATABASES["default"]
+    worker = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "config",
+            "worker",
+            "--pool",
+            "threads",
+            "--concurrency",
+            "1",
+            "--loglevel",
+            "WARNING",
+            "--without-gossip",
+            "--without-mingle",
+            "--without-heartbeat",
+        ],
+        env={
+            **os.environ,
+            "DJANGO_SETTINGS_MODULE": "config.settings_test",
+            "DATABASE_URL": f"postgres://{database['USER']}@{database['HOST']}:{database['PORT']}/{database['NAME']}",
+            "CELERY_BROKER_URL": app.conf.broker_url,
+        },
+        start_new_session=True,
+    )
+    try:
+        raise_alert(rule(tenant))
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and not server.requests:
+            time.sleep(0.05)
+        assert server.requests, "the worker never sent the delivery"
+        os.killpg(worker.pid, signal.SIGKILL)  # mid-send: the receiver has the request, no answer yet
+        worker.wait(timeout=10)
+    finally:
+        if worker.poll() is None:
+            os.killpg(worker.pid, signal.SIGKILL)
+
+    delivery = Delivery.objects.get()
+    assert (delivery.status, delivery.attempts, delivery.sent_at) == ("pending", 0, None)
+    assert not DeliveryAttempt.objects.exists()  # the attempt's transaction died with the worker
+
+    server.delay = 0.0
+    Delivery.objects.update(next_attempt_at=timezone.now() - timedelta(minutes=1))  # overdue, as a minute later
+    app.conf.task_always_eager = True
+    try:
+        assert sweep_deliveries() == 1
+    finally:
+        app.conf.task_always_eager = False
+    delivery.refresh_from_db()
+    assert (delivery.status, delivery.attempts) == ("sent", 1)
+    assert len(server.requests) == 2 and server.requests[0][0]["webhook-id"] == server.requests[1][0]["webhook-id"]
