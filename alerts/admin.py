@@ -17,7 +17,6 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
-from alerts.channel_messages import new_webhook_secret
 from alerts.deliveries import channel_send_test, deliveries_retry
 from alerts.models import (
     Alert,
@@ -25,13 +24,12 @@ from alerts.models import (
     AlertStatus,
     Channel,
     ChannelEvent,
-    ChannelKind,
     Delivery,
     DeliveryAttempt,
     Notification,
 )
 from alerts.selectors import alert_rules_of_tenant
-from alerts.services import alert_acknowledge, alert_resolve, alert_snooze
+from alerts.services import alert_acknowledge, alert_resolve, alert_snooze, channel_save
 from core.exceptions import ApplicationError
 from tenants.models import Tenant
 from tenants.principals import actor_label
@@ -442,14 +440,8 @@ class ChannelAdminForm(forms.ModelForm):
         cleaned = super().clean()
         if not cleaned.get("secret") and self.instance.pk:
             cleaned["secret"] = Channel.objects.values_list("secret", flat=True).get(pk=self.instance.pk)
-        if not cleaned.get("secret") and cleaned.get("kind") == ChannelKind.WEBHOOK:
-            cleaned["secret"] = self.generated_secret = new_webhook_secret()
         self.instance.secret = cleaned.get("secret", "")
         return cleaned
-
-
-def masked(secret: str) -> str:
-    return f"{secret[:10]}…" if secret else "—"
 
 
 @admin.register(Channel)
@@ -458,7 +450,7 @@ class ChannelAdmin(admin.ModelAdmin):
     list_display = ["name", "tenant", "kind", "min_severity", "subscribed_events", "enabled", "secret_shown"]
     list_filter = ["kind", "enabled", "min_severity"]
     search_fields = ["name", "tenant__id", "tenant__name"]
-
+    list_select_related = ["tenant"]
     actions = ["send_test"]
 
     @admin.action(description="Send a test notification")
@@ -476,14 +468,14 @@ class ChannelAdmin(admin.ModelAdmin):
 
     @admin.display(description="secret")
     def secret_shown(self, channel):
-        return masked(channel.secret)
+        return channel.secret_hint or "—"
 
     def save_model(self, request, obj, form, change):
-        super().save_model(request, obj, form, change)
-        if getattr(form, "generated_secret", None):
+        generated = not obj.secret  # channel_save gives a webhook without one a new secret
+        channel_save(obj)
+        if generated and obj.secret:
             self.message_user(
-                request,
-                f"The webhook's signing secret (shown this once; receivers verify with it): {form.generated_secret}",
+                request, f"The webhook's signing secret (shown this once; receivers verify with it): {obj.secret}"
             )
 
 

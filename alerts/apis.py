@@ -242,30 +242,22 @@ class NotificationReadApi(TenantScopedApi):
 # --- Channels and deliveries -------------------------------------------------------------------
 
 
-def _hint(secret: str) -> str | None:
-    """What is shown of a secret after it is saved: enough to tell two apart, never enough to use."""
-    return f"{secret[:10]}…" if secret else None
-
-
 class ChannelOutputSerializer(serializers.Serializer):
     id = serializers.IntegerField()
     name = serializers.CharField()
     kind = serializers.ChoiceField(choices=ChannelKind.choices)
-    target = serializers.SerializerMethodField(
-        help_text="email: the addresses; webhook: the URL; slack: the start of its (secret) URL; pagerduty: empty."
+    target = serializers.CharField(
+        source="target_shown",
+        help_text="email: the addresses; webhook: the URL; slack: the start of its (secret) URL; pagerduty: empty.",
     )
-    secretHint = serializers.SerializerMethodField(help_text="The secret's first characters; it is never returned.")
+    secretHint = serializers.CharField(
+        source="secret_hint", allow_null=True, help_text="The secret's first characters; it is never returned."
+    )
     minSeverity = serializers.ChoiceField(source="min_severity", choices=Severity.choices)
     events = serializers.ListField(child=serializers.ChoiceField(choices=ChannelEvent.choices))
     enabled = serializers.BooleanField()
     createdAt = serializers.DateTimeField(source="created_at")
     updatedAt = serializers.DateTimeField(source="updated_at")
-
-    def get_target(self, channel) -> str:
-        return _hint(channel.target) if channel.kind == ChannelKind.SLACK else channel.target
-
-    def get_secretHint(self, channel) -> str | None:  # noqa: N802 (the API's field name)
-        return _hint(channel.secret)
 
 
 class ChannelCreatedOutputSerializer(ChannelOutputSerializer):

@@ -173,9 +173,8 @@ def delivery_send(*, delivery_id: int, now: datetime | None = None) -> SendOutco
         status_code, error, retryable, retry_after = None, "", False, None
         try:
             response = _send(delivery)
-            status_code = response.status_code
-            if not 200 <= status_code < 300:
-                error = f"HTTP {status_code}: {response.body[:300].decode(errors='replace')}"
+            status_code, error = response.status_code, _refusal(response)
+            if error:
                 retryable, retry_after = is_retryable_status(status_code), response.retry_after_seconds
         except OutboundError as exc:
             error, retryable = str(exc), exc.retryable
@@ -231,6 +230,13 @@ def notice_of(delivery: Delivery) -> AlertNotice:
         metric=payload.get("metric") if isinstance(payload.get("metric"), str) else None,
         actor=event.actor if event.from_status else "",
     )
+
+
+def _refusal(response) -> str:
+    """Empty when the receiver accepted; else its status and the start of what it said."""
+    if 200 <= response.status_code < 300:
+        return ""
+    return f"HTTP {response.status_code}: {response.body[:300].decode(errors='replace')}"
 
 
 class _Accepted:
@@ -304,9 +310,8 @@ def channel_send_test(*, channel: Channel, now: datetime | None = None) -> Chann
                 message_id=f"msg_test_{uuid.uuid4().hex}",
                 dedup_key=f"test-{channel.pk}",
             )
-            status_code = response.status_code
-            if not 200 <= status_code < 300:
-                error = f"HTTP {status_code}: {response.body[:300].decode(errors='replace')}"
+            status_code, error = response.status_code, _refusal(response)
+            if error:
                 break
     except OutboundError as exc:
         error = str(exc)

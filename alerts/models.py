@@ -138,6 +138,10 @@ class ChannelEvent(models.TextChoices):
     SNOOZE_ENDED = "snoozeEnded"
 
 
+def hint(secret: str) -> str | None:
+    return f"{secret[:10]}…" if secret else None
+
+
 SEVERITY_RANK = {Severity.INFO: 0, Severity.WARNING: 1, Severity.CRITICAL: 2}
 
 
@@ -198,6 +202,16 @@ class Channel(models.Model):
             errors["events"] = f"A list of one or more of: {', '.join(ChannelEvent.values)}."
         if errors:
             raise ValidationError(errors)
+
+    @property
+    def secret_hint(self) -> str | None:
+        """What is shown of the secret once saved: enough to tell two apart, never enough to use."""
+        return hint(self.secret)
+
+    @property
+    def target_shown(self) -> str:
+        """A Slack incoming-webhook URL is itself a secret: only its start is shown back."""
+        return hint(self.target) if self.kind == ChannelKind.SLACK else self.target
 
     def wants(self, *, event: str, severity: str) -> bool:
         return self.enabled and event in self.events and SEVERITY_RANK[severity] >= SEVERITY_RANK[self.min_severity]

@@ -300,7 +300,8 @@ def notification_mark_read(*, notification: Notification, now: datetime | None =
 CHANNEL_FIELDS = {"name", "kind", "target", "secret", "min_severity", "events", "enabled"}
 
 
-def _channel_save(channel: Channel) -> Channel:
+def channel_save(channel: Channel) -> Channel:
+    """Validate and save; a webhook without a secret gets a new `whsec_` one."""
     if channel.kind == ChannelKind.WEBHOOK and not channel.secret:
         channel.secret = new_webhook_secret()
     channel.full_clean(exclude=["tenant"])
@@ -315,7 +316,7 @@ def channel_create(*, tenant: Tenant, **fields) -> Channel:
     """A new channel; a webhook without a secret gets one (returned once, in the response)."""
     reject_unknown_fields(fields, allowed=CHANNEL_FIELDS, what="channel")
     fields.setdefault("events", list(ChannelEvent.values))
-    return _channel_save(Channel(tenant=tenant, **{k: v for k, v in fields.items() if v is not None}))
+    return channel_save(Channel(tenant=tenant, **{k: v for k, v in fields.items() if v is not None}))
 
 
 @transaction.atomic
@@ -327,7 +328,7 @@ def channel_update(*, channel: Channel, **fields) -> Channel:
         if name == "secret" and not value:
             continue
         setattr(channel, name, value if value is not None else Channel._meta.get_field(name).get_default())
-    return _channel_save(channel)
+    return channel_save(channel)
 
 
 def channel_delete(*, channel: Channel) -> None:
