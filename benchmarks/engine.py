@@ -203,7 +203,9 @@ def reset(now: datetime) -> None:
     from proactive.models import TriggerRule
 
     with connection.cursor() as cursor:
-        cursor.execute("TRUNCATE alerts_alertevent, alerts_notification, alerts_alert")
+        cursor.execute(
+            "TRUNCATE alerts_deliveryattempt, alerts_delivery, alerts_alertevent, alerts_notification, alerts_alert"
+        )
     TriggerRule.objects.update(
         next_run_at=now - timedelta(minutes=1),
         last_evaluated_at=None,
