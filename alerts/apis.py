@@ -260,14 +260,16 @@ class ChannelOutputSerializer(serializers.Serializer):
     updatedAt = serializers.DateTimeField(source="updated_at")
 
 
-class ChannelCreatedOutputSerializer(ChannelOutputSerializer):
+class ChannelSavedOutputSerializer(ChannelOutputSerializer):
     secret = serializers.CharField(
         allow_null=True,
-        help_text="The webhook's signing secret (generated unless given) or the routing key, shown this once.",
+        help_text="Shown this once: on create, the webhook's signing secret (generated unless given) or the routing "
+        "key; on a change, the secret generated for it (a channel turned into a webhook), else null.",
     )
 
     def to_representation(self, channel):
-        return {**super().to_representation(channel), "secret": channel.secret or None}
+        shown = self.context["secret"] if "secret" in self.context else channel.secret
+        return {**super().to_representation(channel), "secret": shown or None}
 
 
 class ChannelInputSerializer(StrictInputSerializer):
@@ -299,13 +301,13 @@ class ChannelListCreateApi(TenantScopedApi):
         description="A webhook without a `secret` gets a generated `whsec_` one: the response is the only time "
         "it is shown.",
         request=ChannelInputSerializer,
-        responses={201: ChannelCreatedOutputSerializer},
+        responses={201: ChannelSavedOutputSerializer},
     )
     def post(self, request):
         data = ChannelInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         channel = channel_create(tenant=self.tenant, **data.validated_data)
-        return Response(ChannelCreatedOutputSerializer(channel).data, status=status.HTTP_201_CREATED)
+        return Response(ChannelSavedOutputSerializer(channel).data, status=status.HTTP_201_CREATED)
 
 
 class _ChannelApi(TenantScopedApi):
@@ -321,15 +323,20 @@ class ChannelDetailApi(_ChannelApi):
     @extend_schema(
         operation_id="channels_partial_update",
         summary="Change some fields of a channel",
-        description="Only the fields sent change; a `secret` left out or empty stays as it is.",
+        description="Only the fields sent change; a `secret` left out or empty stays as it is, unless `kind` "
+        "changes: then it is dropped (a new webhook gets a generated one, returned in `secret` this once).",
         request=ChannelInputSerializer(partial=True),
-        responses=ChannelOutputSerializer,
+        responses=ChannelSavedOutputSerializer,
     )
     def patch(self, request, channel_id: int):
         channel = self.get_channel(channel_id)
         data = ChannelInputSerializer(data=request.data, partial=True)
         data.is_valid(raise_exception=True)
-        return Response(ChannelOutputSerializer(channel_update(channel=channel, **data.validated_data)).data)
+        updated = channel_update(channel=channel, **data.validated_data)
+        generated = (
+            updated.secret if updated.secret != channel.secret and not data.validated_data.get("secret") else None
+        )
+        return Response(ChannelSavedOutputSerializer(updated, context={"secret": generated}).data)
 
     @extend_schema(
         operation_id="channels_destroy",

@@ -21,10 +21,7 @@ from datetime import datetime
 
 from core.timeutils import iso_utc
 
-EVENTS = ("fired", "acknowledged", "resolved", "snoozeEnded")
 WEBHOOK_SECRET_PREFIX = "whsec_"
-# PagerDuty's severities are critical, error, warning and info.
-PAGERDUTY_SEVERITY = {"critical": "critical", "warning": "warning", "info": "info"}
 PAGERDUTY_ACTION = {"fired": "trigger", "acknowledged": "acknowledge", "resolved": "resolve", "snoozeEnded": "trigger"}
 SEVERITY_EMOJI = {"critical": ":red_circle:", "warning": ":large_orange_circle:", "info": ":large_blue_circle:"}
 EVENT_VERB = {
@@ -41,7 +38,7 @@ class AlertNotice:
 
     tenant_id: str
     alert_id: int
-    event: str  # one of EVENTS
+    event: str  # fired, acknowledged, resolved or snoozeEnded
     at: datetime  # when the event happened
     rule_name: str
     rule_type: str
@@ -91,9 +88,9 @@ def slack_message(notice: AlertNotice) -> dict:
         fields.append({"type": "mrkdwn", "text": f"*Value*\n{_slack_escape(notice.value_text)}"})
     fields.append({"type": "mrkdwn", "text": f"*Triggered*\n{iso_utc(notice.triggered_at)}"})
     return {
-        "text": f"{notice.title}: {notice.reason}",
+        "text": _slack_escape(f"{notice.title}: {notice.reason}"),
         "blocks": [
-            {"type": "header", "text": {"type": "plain_text", "text": notice.title[:150]}},
+            {"type": "header", "text": {"type": "plain_text", "text": notice.title[:150]}},  # plain: no markup
             {"type": "section", "text": {"type": "mrkdwn", "text": _slack_escape(notice.reason)[:3000]}},
             {"type": "section", "fields": fields},
             {
@@ -122,7 +119,7 @@ def pagerduty_event(notice: AlertNotice, *, routing_key: str, dedup_key: str | N
         event["payload"] = {
             "summary": f"{notice.title}: {notice.reason}"[:1024],
             "source": f"proactive-insights/{notice.tenant_id}",
-            "severity": PAGERDUTY_SEVERITY.get(notice.severity, "warning"),
+            "severity": notice.severity,  # ours (critical, warning, info) are PagerDuty's too
             "timestamp": iso_utc(notice.at),
             "component": notice.rule_name,
             "class": notice.rule_type,

@@ -205,8 +205,8 @@ def _outcome(delivery: Delivery, *, error: str, retryable: bool, retry_after: fl
     if not retryable or delivery.attempts >= MAX_ATTEMPTS:
         return SendOutcome(DeliveryStatus.FAILED)
     backoff = FIRST_RETRY_SECONDS * 2 ** (delivery.attempts - 1)
-    if retry_after is not None:
-        backoff = min(max(retry_after, 0.0), MAX_RETRY_AFTER_SECONDS)
+    if retry_after is not None:  # later if the receiver asks (bounded), never sooner than the backoff
+        backoff = max(backoff, min(retry_after, MAX_RETRY_AFTER_SECONDS))
     return SendOutcome(DeliveryStatus.PENDING, retry_in=backoff)
 
 

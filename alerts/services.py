@@ -321,9 +321,14 @@ def channel_create(*, tenant: Tenant, **fields) -> Channel:
 
 @transaction.atomic
 def channel_update(*, channel: Channel, **fields) -> Channel:
-    """Only the fields sent change; a secret left out (or empty) stays."""
+    """
+    Only the fields sent change; a secret left out (or empty) stays — unless the kind changes: a
+    secret means something else to each kind, so the old one goes (a webhook gets a new one).
+    """
     reject_unknown_fields(fields, allowed=CHANNEL_FIELDS, what="channel")
     channel = Channel.objects.select_for_update().get(pk=channel.pk)
+    if fields.get("kind", channel.kind) != channel.kind:
+        channel.secret = ""
     for name, value in fields.items():
         if name == "secret" and not value:
             continue

@@ -58,7 +58,7 @@ def test_a_bad_channel_is_refused_and_names_the_field(staff, tenant):
     assert not Channel.objects.exists()
 
 
-def test_retry_now_queues_failed_deliveries_again(staff, tenant):
+def test_retry_now_queues_failed_deliveries_again(staff, tenant, django_capture_on_commit_callbacks):
     channel = Channel.objects.create(
         tenant=tenant,
         name="hook",
@@ -71,12 +71,14 @@ def test_retry_now_queues_failed_deliveries_again(staff, tenant):
     Delivery.objects.update(status=DeliveryStatus.FAILED, attempts=6, last_error="HTTP 500: down", next_attempt_at=None)
     delivery = channel.deliveries.get()
 
-    response = staff.post(DELIVERIES, {"action": "retry_now", "_selected_action": [delivery.pk]}, follow=True)
+    with django_capture_on_commit_callbacks() as queued:
+        response = staff.post(DELIVERIES, {"action": "retry_now", "_selected_action": [delivery.pk]}, follow=True)
 
     delivery.refresh_from_db()
     assert (delivery.status, delivery.attempts) == ("pending", 0)
     assert delivery.next_attempt_at <= timezone.now()
     assert "1 failed delivery(ies) queued again." in response.content.decode()
+    assert len(queued) == 1  # the re-enqueue waits for the commit
 
 
 def test_send_a_test_notification_from_the_admin(staff, tenant, mailoutbox):

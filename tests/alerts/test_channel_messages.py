@@ -175,12 +175,13 @@ class TestSlack:
             "*Triggered*",
         ]
         assert actions["elements"][0]["url"] == "https://insights.example.com/alerts/42"
-        json_body(message)  # strict JSON
+        assert json.loads(json_body(message)) == message  # strict JSON, nothing lost
 
     def test_markup_in_a_reason_is_escaped(self):
         message = slack_message(notice(reason="m is <@here> & <!channel>"))
 
         assert message["blocks"][1]["text"]["text"] == "m is &lt;@here&gt; &amp; &lt;!channel&gt;"
+        assert message["text"].endswith(": m is &lt;@here&gt; &amp; &lt;!channel&gt;")  # the notification too
 
     def test_slacks_limits_are_kept(self):
         message = slack_message(notice(rule_name="r" * 400, reason="x" * 5000))

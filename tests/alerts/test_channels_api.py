@@ -53,6 +53,25 @@ def test_patch_changes_only_what_is_sent_and_keeps_the_secret(tenant_client):
     assert Channel.objects.get().secret == created["secret"]
 
 
+def test_changing_the_kind_drops_the_old_secret_and_shows_a_generated_one(tenant_client):
+    created = tenant_client.post("/channels", HOOK, format="json").json()
+
+    to_email = tenant_client.patch(
+        f"/channels/{created['id']}", {"kind": "email", "target": "oncall@acme.example"}, format="json"
+    )
+    back = tenant_client.patch(
+        f"/channels/{created['id']}", {"kind": "webhook", "target": HOOK["target"]}, format="json"
+    )
+    renamed = tenant_client.patch(f"/channels/{created['id']}", {"name": "Hook"}, format="json")
+
+    assert to_email.status_code == 200, to_email.json()
+    assert (to_email.json()["secret"], to_email.json()["secretHint"]) == (None, None)
+    new_secret = back.json()["secret"]
+    assert new_secret.startswith("whsec_") and new_secret != created["secret"]
+    assert Channel.objects.get().secret == new_secret
+    assert renamed.json()["secret"] is None  # shown once, not on every change
+
+
 @pytest.mark.parametrize(
     ("body", "field", "message"),
     [

@@ -175,15 +175,23 @@ class TestSending:
         assert event["type"] == "alert.fired" and event["data"]["alertId"] == alert.pk
         assert event["data"]["url"] == f"https://insights.example.com/alerts/{alert.pk}"
 
-    def test_a_429_is_retried_when_retry_after_says(self, tenant, receiver):
-        channel(tenant, target=receiver((429, {"Retry-After": "7"})).url)
+    @pytest.mark.parametrize(
+        ("answer", "retry_in"),
+        [
+            ((429, {"Retry-After": "60"}), 60),  # later than the backoff: as the receiver asks
+            ((503, {"Retry-After": "0"}), 10),  # never sooner than the backoff
+            ((429, {"Retry-After": "999999"}), 3600),  # at most an hour
+        ],
+    )
+    def test_retry_after_is_honoured_within_bounds(self, tenant, receiver, answer, retry_in):
+        channel(tenant, target=receiver(answer).url)
         raise_alert(rule(tenant))
         now = timezone.now()
 
         [outcome] = send_all(now)
 
-        assert (outcome.status, outcome.retry_in) == ("pending", 7)
-        assert Delivery.objects.get().next_attempt_at == now + timedelta(seconds=7)
+        assert (outcome.status, outcome.retry_in) == ("pending", retry_in)
+        assert Delivery.objects.get().next_attempt_at == now + timedelta(seconds=retry_in)
 
     def test_a_404_is_final(self, tenant, receiver):
         channel(tenant, target=receiver((404, {})).url)
