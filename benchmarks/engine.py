@@ -150,7 +150,7 @@ def seed(tenants: int, rules_per_tenant: int, now: datetime) -> None:
 
 def spread_options(enabled: bool) -> None:
     """
-    With `--options`, a quarter of the rules read a window (an aggregate, or a week-over-week change:
+    With `--options`, over a third of the rules read a window (an aggregate, or a week-over-week change:
     a second read) and a quarter have a pending period; the threshold rules' comparisons vary, and
     the anomaly rules' methods and directions; half the tenants are in Europe/Berlin.
     Without, every rule has the guide's defaults, as seeded.

@@ -452,7 +452,11 @@ class BacktestFiringOutputSerializer(serializers.Serializer):
         min_value=1, help_text="One-minute evaluations in a row with nothing new to read, all firing, from `at`."
     )
     value = serializers.FloatField(allow_null=True, help_text="The latest value the rule saw.")
-    zScore = serializers.FloatField(source="z_score", allow_null=True, help_text="Anomaly rules; null if unbounded.")
+    zScore = serializers.FloatField(
+        source="z_score",
+        allow_null=True,
+        help_text="Anomaly rules: the method's score (z, or robust); null if unbounded.",
+    )
 
 
 class BacktestAlertOutputSerializer(serializers.Serializer):
@@ -483,7 +487,10 @@ class BacktestOutputSerializer(serializers.Serializer):
         many=True, help_text="The metric over the span, for a chart: at most 2,000 points (each bucket's low and high)."
     )
     band = BacktestBandOutputSerializer(
-        many=True, allow_null=True, help_text="Anomaly rules: mean ± threshold·std of the window across the span."
+        many=True,
+        allow_null=True,
+        help_text="Anomaly rules: the expected value ± threshold·σ across the span (mean and std; robust and "
+        "seasonal: median and robust σ).",
     )
     firings = BacktestFiringOutputSerializer(many=True, help_text="The first 1,000 evaluations that fired.")
     firingsTruncated = serializers.BooleanField(source="firings_truncated")

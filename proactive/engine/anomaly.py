@@ -17,23 +17,18 @@ A history whose spread is 0 and a different latest value is an anomaly of unboun
 import math
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from functools import lru_cache
+from functools import cache, lru_cache
 from zoneinfo import ZoneInfo
 
 import numpy as np
-from scipy.special import ndtri
-from scipy.stats import median_abs_deviation
 
 from proactive.engine.cron import offset_changes
 
 SEASON_MIN_POINTS = 3
-# A MAD of normal data divided by Φ⁻¹(3/4) estimates σ (scipy's scale="normal"); a mean absolute
-# deviation times √(π/2) does.
-MAD_NORMAL_SCALE = float(ndtri(0.75))
+# A MAD of normal data divided by Φ⁻¹(3/4) estimates σ (scipy's scale="normal", the same constant); a
+# mean absolute deviation times √(π/2) does.
+MAD_NORMAL_SCALE = 0.6744897501960817
 MEAN_AD_NORMAL_FACTOR = math.sqrt(math.pi / 2)
-# scipy's own computation without its axis/NaN-policy wrapper, which costs ~300 µs a call — ten times
-# the statistic on a 30-point window, paid by every robust and seasonal rule every minute.
-_median_abs_deviation = getattr(median_abs_deviation, "__wrapped__", median_abs_deviation)
 WEEKDAYS = ("Sunday", "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday")
 DAY = 86400
 
@@ -46,6 +41,18 @@ class Score:
     spread: float  # 0: the history is constant (score 0 or ±inf)
     score: float
     evidence: dict  # the method's own keys
+
+
+@cache
+def _median_abs_deviation():
+    """
+    scipy's MAD, imported on first use (scipy.stats takes ~0.8 s to import: web and beat processes,
+    which never score an anomaly, do not pay it), without its axis/NaN-policy wrapper, which costs
+    ~300 µs a call — ten times the statistic on a 30-point window.
+    """
+    from scipy.stats import median_abs_deviation
+
+    return getattr(median_abs_deviation, "__wrapped__", median_abs_deviation)
 
 
 def robust_spread(mad: float, mean_abs_deviation: float) -> float:
@@ -87,7 +94,7 @@ def robust(latest: float, history: np.ndarray) -> Score | None:
     """None when the values overflow."""
     with np.errstate(over="ignore", invalid="ignore"):
         median = sorted_median(history)
-        mad = float(_median_abs_deviation(history, center=lambda _values, axis: median))
+        mad = float(_median_abs_deviation()(history, center=lambda _values, axis: median))
         mean_ad = float(np.mean(np.abs(history - median))) if mad == 0 else 0.0
     if not (math.isfinite(median) and math.isfinite(mad) and math.isfinite(mean_ad)):
         return None
@@ -134,11 +141,16 @@ def season_keys(times: np.ndarray, *, timezone: str, daily: bool) -> tuple[np.nd
     return ((local // DAY + 4) % 7) * 24 + hours, hours
 
 
-def seasonal(latest: float, history: np.ndarray, times: np.ndarray, *, timezone: str, daily: bool) -> Score | None:
+THIN_SEASON = "thin season"  # too few points to compare with: no data, not an error
+
+
+def seasonal(
+    latest: float, history: np.ndarray, times: np.ndarray, *, timezone: str, daily: bool
+) -> Score | str | None:
     """
     `times`: Unix seconds of the history's points and then the latest's (oldest first). The robust
     score of the latest against the earlier points of its season. None when the season and its
-    fallback both hold fewer than SEASON_MIN_POINTS points, or the values overflow.
+    fallback both hold fewer than SEASON_MIN_POINTS points (THIN_SEASON), None when the values overflow.
     """
     weekly, hourly = season_keys(times, timezone=timezone, daily=daily)
     in_season = weekly[:-1] == weekly[-1]
@@ -148,7 +160,7 @@ def seasonal(latest: float, history: np.ndarray, times: np.ndarray, *, timezone:
         in_season = hourly[:-1] == hourly[-1]
         weekday = None
         if np.count_nonzero(in_season) < SEASON_MIN_POINTS:
-            return None
+            return THIN_SEASON
     found = robust(latest, history[in_season])
     if found is None:
         return None

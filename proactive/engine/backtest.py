@@ -27,7 +27,7 @@ import numpy as np
 from croniter import croniter
 from django.utils import timezone as django_timezone
 
-from proactive.engine.anomaly import MAD_NORMAL_SCALE, MEAN_AD_NORMAL_FACTOR, SEASON_MIN_POINTS, season_keys
+from proactive.engine.anomaly import MAD_NORMAL_SCALE, MEAN_AD_NORMAL_FACTOR, SEASON_MIN_POINTS, fires, season_keys
 from proactive.engine.conditions import (
     DEFAULT_WINDOW_DAYS,
     DEFAULT_Z_THRESHOLD,
@@ -42,7 +42,7 @@ from proactive.engine.conditions import (
 )
 from proactive.engine.cron import occurrences_after, offset_changes
 from proactive.engine.policy import Streaks, apply_policy
-from proactive.metric_providers import builtin_provider_for
+from proactive.metric_providers import is_daily_metric
 from proactive.metrics import Point, SeriesColumns, SeriesRequest, metric_series_columns, reduce_points
 from proactive.validators import cron_field_values
 
@@ -398,11 +398,7 @@ def _anomaly_decisions(values, lo, hi, count, threshold, direction="both"):
 def _fires(score: np.ndarray, threshold: float, direction: str) -> np.ndarray:
     """`anomaly.fires` over arrays (NaN fires nothing)."""
     with np.errstate(invalid="ignore"):
-        if direction == "up":
-            return score >= threshold
-        if direction == "down":
-            return score <= -threshold
-        return np.abs(score) >= threshold
+        return fires(score, threshold, direction)
 
 
 def _range_min_max(values: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -960,12 +956,11 @@ def trigger_rule_backtest(*, rule, days: int = DEFAULT_BACKTEST_DAYS, now: datet
             series = metric_series_columns(
                 request=SeriesRequest(tenant_id=tenant_id, metric=rule.metric, since=first, until=now)
             )
-    provider = builtin_provider_for(rule.metric)
     return backtest_metric_rule(
         rule=rule,
         points=series,
         since=since,
         until=now,
-        completed_periods_only=bool(provider is not None and getattr(provider, "daily", False)),
+        completed_periods_only=is_daily_metric(rule.metric),
         timezone=local_timezone,
     )

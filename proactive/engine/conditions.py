@@ -285,7 +285,7 @@ def evaluate_anomaly_values(
     latest, history = float(values[-1]), values[:-1]
     if method == "seasonal":
         found = anomaly.seasonal(latest, history, times, timezone=timezone, daily=daily)
-        if found is None and np.isfinite(history).all():
+        if found is anomaly.THIN_SEASON:
             return Evaluation(
                 fired=False,
                 reason=f"{metric} has fewer than {anomaly.SEASON_MIN_POINTS} earlier point(s) in the latest's "

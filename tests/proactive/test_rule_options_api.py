@@ -214,12 +214,14 @@ def test_changing_what_counts_as_breaching_restarts_the_streaks(tenant, tenant_c
     rule = TriggerRuleFactory(tenant=tenant, for_evaluations=3)
     TriggerRule.objects.filter(pk=rule.pk).update(breaching_streak=2, clear_streak=0)
 
-    tenant_client.patch(f"/triggers/{rule.pk}", {"name": "Renamed"}, format="json")
+    renamed = tenant_client.patch(f"/triggers/{rule.pk}", {"name": "Renamed"}, format="json")
     rule.refresh_from_db()
     kept = rule.breaching_streak
-    tenant_client.patch(f"/triggers/{rule.pk}", {"threshold": 99}, format="json")
+    changed = tenant_client.patch(f"/triggers/{rule.pk}", {"threshold": 99}, format="json")
     rule.refresh_from_db()
 
+    assert (renamed.status_code, renamed.json()["name"]) == (200, "Renamed")
+    assert (changed.status_code, changed.json()["threshold"]) == (200, 99)
     assert kept == 2 and rule.breaching_streak == 0
 
 

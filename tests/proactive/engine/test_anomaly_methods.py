@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import pytest
+from scipy.special import ndtri
 from scipy.stats import median_abs_deviation
 
 from proactive.engine.anomaly import MAD_NORMAL_SCALE, season_keys, sorted_median
@@ -37,6 +38,7 @@ def test_the_normal_scale_and_the_mad_are_scipys():
     found = evaluate_anomaly(metric="m", points=series(*history, 5.0), method="robust")
 
     assert 1 / MAD_NORMAL_SCALE == pytest.approx(MAD_TO_SIGMA, rel=1e-15)
+    assert MAD_NORMAL_SCALE == ndtri(0.75)
     assert found.evidence["mad"] == median_abs_deviation(history)
     assert found.evidence["spread"] == median_abs_deviation(history, scale="normal")
 
@@ -225,6 +227,13 @@ class TestSeasonal:
 
         assert not found.decided and found.no_data
         assert "fewer than 3 earlier point(s) in the latest's hour of day" in found.reason
+
+    def test_a_thin_season_is_no_data_even_beside_a_value_too_large_to_compare(self):
+        points = series(1, 2, math.inf, 4, 5, 6, step=timedelta(hours=1))  # six different hours
+
+        found = evaluate_anomaly(metric="m", points=points, method="seasonal")
+
+        assert not found.decided and found.no_data  # was "too large to compare": no data went unnoticed
 
     def test_a_daily_metric_compares_weekdays(self):
         # Five weeks of days: Mondays ~1000, other days ~100; a Monday of 1000 is expected.
