@@ -40,6 +40,23 @@ def check_production_secrets(app_configs=None, **kwargs):
     return errors
 
 
+@checks.register(checks.Tags.security, deploy=True)
+def check_outbound_addresses(app_configs=None, **kwargs):
+    """Part of `check --deploy`: the suite and a laptop send to 127.0.0.1, production must not."""
+    if settings.DEBUG or not settings.OUTBOUND_ALLOW_PRIVATE_ADDRESSES:
+        return []
+    return [
+        checks.Error(
+            "OUTBOUND_ALLOW_PRIVATE_ADDRESSES is on and DEBUG is off.",
+            hint=(
+                "Tenants' webhook and Slack URLs could then reach loopback, private and link-local "
+                "addresses (the database, cloud metadata). Unset it in production."
+            ),
+            id="core.E004",
+        )
+    ]
+
+
 def enforce_production_secrets() -> None:
     """
     Management commands run system checks by themselves; gunicorn and Celery do not.

@@ -99,3 +99,17 @@ def test_a_missing_secret_key_is_one_clear_line():
         "error: SECRET_KEY must be set when DEBUG is off. Locally, run with DEBUG=1; in production, "
         "see docs/operations.md.\n"
     )
+
+
+def test_check_deploy_refuses_private_outbound_addresses_in_production():
+    result = run(["manage.py", "check", "--deploy"], OUTBOUND_ALLOW_PRIVATE_ADDRESSES="1")
+
+    assert result.returncode != 0
+    assert "core.E004" in result.stderr
+    assert "OUTBOUND_ALLOW_PRIVATE_ADDRESSES is on and DEBUG is off." in result.stderr
+
+
+def test_private_outbound_addresses_are_fine_for_development():
+    result = run(["manage.py", "check", "--deploy"], OUTBOUND_ALLOW_PRIVATE_ADDRESSES="1", DEBUG="1")
+
+    assert "core.E004" not in result.stdout + result.stderr
