@@ -99,8 +99,9 @@ def deliveries_route(
     changes: Sequence[tuple[Alert, AlertEvent]], *, channels: dict[str, list[Channel]] | None = None
 ) -> list[Delivery]:
     """
-    One delivery per channel that wants each event: its kind and the alert's severity. A resolve
-    also goes to every channel that was told of the firing, whatever it subscribes to.
+    One delivery per channel that wants each event: its kind and the alert's severity, among the
+    channels the alert's rule names (if it names any). A resolve also goes to every channel that was
+    told of the firing, whatever it subscribes to.
     """
     routed = [(alert, event, kind) for alert, event in changes if (kind := channel_event_of(event)) is not None]
     if not routed:
@@ -128,7 +129,11 @@ def deliveries_route(
         )
         for alert, event, kind in routed
         for channel in channels.get(alert.tenant_id, [])
-        if channel.wants(event=kind, severity=alert.severity) or channel.pk in told_of_firing.get(alert.pk, ())
+        if (
+            channel.wants(event=kind, severity=alert.severity)
+            and (not alert.channel_ids or channel.pk in alert.channel_ids)
+        )
+        or channel.pk in told_of_firing.get(alert.pk, ())
     ]
     Delivery.objects.bulk_create(deliveries)
     ids = [delivery.pk for delivery in deliveries]

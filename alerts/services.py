@@ -38,6 +38,7 @@ class Firing:
     rule: AlertingRule
     payload: dict
     triggered_at: datetime
+    channel_ids: tuple[int, ...] = ()  # the channels the rule names; empty: the tenant's channels decide
 
 
 @dataclass(frozen=True)
@@ -110,6 +111,7 @@ _INSERT_COLUMNS = (
     "status",
     "payload",
     "triggered_at",
+    "channel_ids",
     "updated_at",
 )
 
@@ -132,6 +134,7 @@ def _insert_ignoring_open_duplicates(firings: Sequence[Firing]) -> dict[int, Ale
                     AlertStatus.PENDING,
                     f.payload,
                     f.triggered_at,
+                    list(f.channel_ids),
                     now,
                 )
                 for f in firings
@@ -151,6 +154,7 @@ def _insert_ignoring_open_duplicates(firings: Sequence[Firing]) -> dict[int, Ale
             status=AlertStatus.PENDING,
             payload=f.payload,
             triggered_at=f.triggered_at,
+            channel_ids=list(f.channel_ids),
             updated_at=now,
         )
         for f in firings

@@ -80,6 +80,12 @@ def _occurrences_schema(**item) -> dict:
     }
 
 
+CHANNELS_HELP = (
+    "Ids of the tenant's channels this rule's alerts go to (each channel's minimum severity and events still "
+    "apply). Empty: every channel of the tenant that wants them."
+)
+
+
 class TriggerRuleOutputSerializer(serializers.Serializer):
     id = serializers.IntegerField()
     name = serializers.CharField()
@@ -91,6 +97,7 @@ class TriggerRuleOutputSerializer(serializers.Serializer):
     severity = serializers.ChoiceField(choices=Severity.choices)
     enabled = serializers.BooleanField()
     autoResolve = serializers.BooleanField(source="auto_resolve")
+    channels = serializers.SerializerMethodField(method_name="get_channels", help_text=CHANNELS_HELP)
     comparison = EmptyAsNullCharField(allow_null=True, help_text="metric_threshold rules: " + COMPARISONS_HELP)
     thresholdHigh = serializers.FloatField(source="threshold_high", allow_null=True)
     compareDays = serializers.IntegerField(source="compare_days", allow_null=True)
@@ -139,6 +146,10 @@ class TriggerRuleOutputSerializer(serializers.Serializer):
         help_text="Schedule rules: the same instants as nextOccurrences with scheduleTimezone's offset "
         "(2026-11-27T09:00:00+01:00). Null for metric rules.",
     )
+
+    @extend_schema_field(serializers.ListField(child=serializers.IntegerField()))
+    def get_channels(self, rule) -> list[int]:
+        return sorted(channel.pk for channel in rule.channels.all())
 
     @extend_schema_field(serializers.CharField(allow_null=True))
     def get_schedule_description(self, rule) -> str | None:
@@ -189,6 +200,9 @@ class TriggerRuleInputSerializer(StrictInputSerializer):
     severity = choice_field(Severity.choices, noun="severity", required=False)
     enabled = serializers.BooleanField(required=False)
     autoResolve = serializers.BooleanField(source="auto_resolve", required=False)
+    channels = serializers.ListField(
+        child=serializers.IntegerField(min_value=1), required=False, max_length=50, help_text=CHANNELS_HELP
+    )
     comparison = choice_field(Comparison.choices, noun="comparison", required=False, allow_null=True)
     thresholdHigh = FiniteFloatField(source="threshold_high", required=False, allow_null=True)
     compareDays = serializers.IntegerField(
@@ -543,6 +557,7 @@ class TriggerRuleDraftBacktestApi(TenantScopedApi):
         data.is_valid(raise_exception=True)
         fields = dict(data.validated_data)
         days = fields.pop("days")
+        fields.pop("channels", None)  # where alerts would go does not change what fires
         rule = trigger_rule_build(tenant=self.tenant, **fields)
         return Response(BacktestOutputSerializer(trigger_rule_backtest(rule=rule, days=days)).data)
 

@@ -198,6 +198,12 @@ class TriggerRule(models.Model):
         default=False,
         help_text="Metric rules: resolve the open alert when the condition clears.",
     )
+    channels = models.ManyToManyField(
+        "alerts.Channel",
+        blank=True,
+        related_name="rules",
+        help_text="Where this rule's alerts go. None chosen: every channel of the tenant that wants them.",
+    )
     timezone = models.CharField(
         max_length=64,
         blank=True,

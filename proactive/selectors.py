@@ -1,13 +1,16 @@
 from datetime import datetime
 
-from django.db.models import QuerySet
+from django.db.models import Prefetch, QuerySet
 
+from alerts.models import Channel
 from proactive.models import MetricPoint, RuleHealth, TriggerRule
 from tenants.models import Tenant
 
+_CHANNEL_IDS = Prefetch("channels", queryset=Channel.objects.only("id").order_by("id"))
+
 
 def trigger_rule_list(*, tenant: Tenant, filters: dict | None = None) -> QuerySet[TriggerRule]:
-    queryset = TriggerRule.objects.filter(tenant=tenant).with_tenant_timezone()
+    queryset = TriggerRule.objects.filter(tenant=tenant).with_tenant_timezone().prefetch_related(_CHANNEL_IDS)
     filters = filters or {}
     for name in ("type", "severity", "enabled"):
         if filters.get(name) is not None:
@@ -16,7 +19,12 @@ def trigger_rule_list(*, tenant: Tenant, filters: dict | None = None) -> QuerySe
 
 
 def trigger_rule_get(*, tenant: Tenant, rule_id: int) -> TriggerRule | None:
-    return TriggerRule.objects.filter(tenant=tenant, pk=rule_id).with_tenant_timezone().first()
+    return (
+        TriggerRule.objects.filter(tenant=tenant, pk=rule_id)
+        .with_tenant_timezone()
+        .prefetch_related(_CHANNEL_IDS)
+        .first()
+    )
 
 
 def metric_point_list(

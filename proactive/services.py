@@ -4,6 +4,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
+from alerts.selectors import channel_list
 from core.exceptions import InvalidInput
 from core.validators import reject_unknown_fields
 from proactive.engine.conditions import next_occurrence
@@ -74,17 +75,35 @@ def trigger_rule_build(*, tenant: Tenant, **fields) -> TriggerRule:
     return rule
 
 
+def _channels_of_tenant(*, tenant: Tenant, channel_ids) -> list:
+    """The tenant's channels with these ids; an id of no channel of the tenant is a 400 on `channels`."""
+    wanted = list(dict.fromkeys(channel_ids))
+    found = {channel.pk: channel for channel in channel_list(tenant=tenant).filter(pk__in=wanted)}
+    missing = [channel_id for channel_id in wanted if channel_id not in found]
+    if missing:
+        raise ValidationError({"channels": f"No channel with id {missing[0]} in this tenant (see GET /channels)."})
+    return [found[channel_id] for channel_id in wanted]
+
+
 @transaction.atomic
-def trigger_rule_create(*, tenant: Tenant, now: datetime | None = None, **fields) -> TriggerRule:
+def trigger_rule_create(
+    *, tenant: Tenant, now: datetime | None = None, channels: list[int] | None = None, **fields
+) -> TriggerRule:
+    named_channels = _channels_of_tenant(tenant=tenant, channel_ids=channels or [])
     rule = trigger_rule_build(tenant=tenant, **fields)
     rule.next_run_at = next_run_after(rule=rule, now=now or timezone.now())
     rule.save()
+    rule.channels.set(named_channels)
     return rule
 
 
 @transaction.atomic
-def trigger_rule_update(*, rule: TriggerRule, now: datetime | None = None, **fields) -> TriggerRule:
+def trigger_rule_update(
+    *, rule: TriggerRule, now: datetime | None = None, channels: list[int] | None = None, **fields
+) -> TriggerRule:
+    """Only the fields given change; `channels` (ids) replaces the rule's channels when given."""
     reject_unknown_fields(fields, allowed=RULE_FIELDS, what="rule")
+    named_channels = None if channels is None else _channels_of_tenant(tenant=rule.tenant, channel_ids=channels)
     rule = TriggerRule.objects.select_for_update().get(pk=rule.pk)
     changed = {name for name, value in _normalize(fields).items() if getattr(rule, name) != value}
     for name in changed:
@@ -109,6 +128,8 @@ def trigger_rule_update(*, rule: TriggerRule, now: datetime | None = None, **fie
     if changed & STREAK_FIELDS:
         rule.breaching_streak = rule.clear_streak = 0
     rule.save()
+    if named_channels is not None:
+        rule.channels.set(named_channels)
     return rule
 
 

@@ -382,36 +382,49 @@ def _raise_alerts(results: Sequence[RuleResult], now: datetime, actor: str) -> N
     to_raise = [result for result in fired if result.alert_id is None]
     if not to_raise:
         return
-    created = _raise_isolating_failures(to_raise, now, actor)
+    channels = _named_channels([result.rule.pk for result in to_raise])
+    created = _raise_isolating_failures(to_raise, now, actor, channels)
     # Usage bookkeeping in the same transaction as the alerts: exactly once per alert.
     record_alert_impacts(impacts=[(alert.tenant_id, alert.triggered_at) for alert in created])
     events = [_alert_triggered_event(alert) for alert in created]
     transaction.on_commit(lambda: _send_telemetry(events))
 
 
-def _firing(result: RuleResult, now: datetime) -> Firing:
+def _named_channels(rule_ids: list[int]) -> dict[int, tuple[int, ...]]:
+    """The channels each firing rule names (one query for the chunk's firing rules)."""
+    named: dict[int, list[int]] = {}
+    links = TriggerRule.channels.through.objects.filter(triggerrule_id__in=rule_ids).order_by("channel_id")
+    for rule_id, channel_id in links.values_list("triggerrule_id", "channel_id"):
+        named.setdefault(rule_id, []).append(channel_id)
+    return {rule_id: tuple(channel_ids) for rule_id, channel_ids in named.items()}
+
+
+def _firing(result: RuleResult, now: datetime, channels: dict[int, tuple[int, ...]]) -> Firing:
     return Firing(
         rule=result.rule,
         payload={**result.evaluation.evidence, "reason": result.evaluation.reason},
         triggered_at=now,
+        channel_ids=channels.get(result.rule.pk, ()),
     )
 
 
-def _raise_isolating_failures(to_raise: Sequence[RuleResult], now: datetime, actor: str) -> list:
+def _raise_isolating_failures(
+    to_raise: Sequence[RuleResult], now: datetime, actor: str, channels: dict[int, tuple[int, ...]]
+) -> list:
     """
     Raise the chunk's alerts in one batch. If the batch fails, raise them one by one, each in a
     savepoint, so that one rule's failure is recorded on that rule and the others still alert.
     """
     try:
         with transaction.atomic():
-            raised = alerts_raise(firings=[_firing(result, now) for result in to_raise], actor=actor)
+            raised = alerts_raise(firings=[_firing(result, now, channels) for result in to_raise], actor=actor)
     except Exception:
         logger.exception("raising %d alerts at once failed; retrying one by one", len(to_raise))
         raised = []
         for result in to_raise:
             try:
                 with transaction.atomic():
-                    raised += alerts_raise(firings=[_firing(result, now)], actor=actor)
+                    raised += alerts_raise(firings=[_firing(result, now, channels)], actor=actor)
             except Exception as exc:
                 logger.exception("raising the alert of rule %s failed", result.rule.pk)
                 result.error = f"Raising the alert failed: {type(exc).__name__}: {exc}"
