@@ -16,6 +16,7 @@ from django.shortcuts import get_object_or_404
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
+from django.utils.safestring import mark_safe
 
 from alerts.deliveries import channel_send_test, deliveries_retry
 from alerts.models import (
@@ -23,9 +24,11 @@ from alerts.models import (
     AlertEvent,
     AlertStatus,
     Channel,
+    ChannelDigest,
     ChannelEvent,
     Delivery,
     DeliveryAttempt,
+    DeliveryEvent,
     Notification,
 )
 from alerts.selectors import alert_rules_of_tenant
@@ -434,7 +437,24 @@ class ChannelAdminForm(forms.ModelForm):
 
     class Meta:
         model = Channel
-        fields = ["tenant", "name", "kind", "target", "secret", "min_severity", "events", "enabled"]
+        fields = [
+            "tenant",
+            "name",
+            "kind",
+            "target",
+            "secret",
+            "min_severity",
+            "events",
+            "enabled",
+            "quiet_hours_start",
+            "quiet_hours_end",
+            "digest",
+            "digest_hour",
+        ]
+        widgets = {
+            "quiet_hours_start": forms.TimeInput(format="%H:%M"),
+            "quiet_hours_end": forms.TimeInput(format="%H:%M"),
+        }
 
     def clean(self):
         cleaned = super().clean()
@@ -447,8 +467,18 @@ class ChannelAdminForm(forms.ModelForm):
 @admin.register(Channel)
 class ChannelAdmin(admin.ModelAdmin):
     form = ChannelAdminForm
-    list_display = ["name", "tenant", "kind", "min_severity", "subscribed_events", "enabled", "secret_shown"]
-    list_filter = ["kind", "enabled", "min_severity"]
+    list_display = [
+        "name",
+        "tenant",
+        "kind",
+        "min_severity",
+        "subscribed_events",
+        "when",
+        "enabled",
+        "secret_shown",
+    ]
+    list_filter = ["kind", "enabled", "min_severity", "digest"]
+    readonly_fields = ["next_digest_at"]
     search_fields = ["name", "tenant__id", "tenant__name"]
     list_select_related = ["tenant"]
     actions = ["send_test"]
@@ -465,6 +495,17 @@ class ChannelAdmin(admin.ModelAdmin):
     @admin.display(description="events")
     def subscribed_events(self, channel):
         return ", ".join(channel.events)
+
+    @admin.display(description="sends")
+    def when(self, channel):
+        if channel.digest == ChannelDigest.DAILY:
+            return f"daily digest at {channel.digest_hour:02d}:00 ({channel.tenant.timezone})"
+        if channel.has_quiet_hours:
+            return (
+                f"at once; quiet {channel.quiet_hours_start:%H:%M}–{channel.quiet_hours_end:%H:%M} "
+                f"({channel.tenant.timezone})"
+            )
+        return "at once"
 
     @admin.display(description="secret")
     def secret_shown(self, channel):
@@ -489,7 +530,18 @@ class DeliveryAttemptInline(admin.TabularInline):
 
 @admin.register(Delivery)
 class DeliveryAdmin(admin.ModelAdmin):
-    list_display = ["id", "tenant", "channel", "alert", "event", "status", "attempts", "next_attempt_at", "sent_at"]
+    list_display = [
+        "id",
+        "tenant",
+        "channel",
+        "alert",
+        "event",
+        "status",
+        "digest",
+        "attempts",
+        "next_attempt_at",
+        "sent_at",
+    ]
     list_filter = ["status", "event", "channel__kind"]
     search_fields = ["tenant__id", "channel__name"]
     list_select_related = ["tenant", "channel", "alert"]
@@ -499,6 +551,8 @@ class DeliveryAdmin(admin.ModelAdmin):
         "alert",
         "alert_event",
         "event",
+        "digest",
+        "digest_items",
         "status",
         "attempts",
         "next_attempt_at",
@@ -511,6 +565,20 @@ class DeliveryAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request):
         return False
+
+    @admin.display(description="held notices in this digest")
+    def digest_items(self, delivery):
+        if delivery.event != DeliveryEvent.DIGEST:
+            return "—"
+        items = delivery.items.select_related("alert").order_by("created_at", "id")
+        return (
+            format_html_join(
+                mark_safe("<br>"),
+                "{} of #{} {} ({})",
+                ((i.event, i.alert_id, i.alert.rule_name, i.created_at) for i in items),
+            )
+            or "none (a daily digest of open alerts)"
+        )
 
     @admin.action(description="Retry the selected failed deliveries now")
     def retry_now(self, request, queryset):

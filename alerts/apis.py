@@ -1,12 +1,21 @@
 from datetime import timedelta
 
 from django.utils import timezone
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
 from rest_framework import serializers, status
 from rest_framework.response import Response
 
 from alerts.deliveries import channel_send_test
-from alerts.models import AlertStatus, ChannelEvent, ChannelKind, DeliveryStatus, RuleType, Severity
+from alerts.models import (
+    AlertStatus,
+    ChannelDigest,
+    ChannelEvent,
+    ChannelKind,
+    DeliveryEvent,
+    DeliveryStatus,
+    RuleType,
+    Severity,
+)
 from alerts.selectors import (
     alert_get,
     alert_list,
@@ -242,6 +251,28 @@ class NotificationReadApi(TenantScopedApi):
 # --- Channels and deliveries -------------------------------------------------------------------
 
 
+QUIET_TIME_FORMAT = "%H:%M"
+
+
+@extend_schema_field({"type": "string", "pattern": r"^([01]\d|2[0-3]):[0-5]\d$", "example": "22:00"})
+class WallTimeField(serializers.TimeField):
+    """A time of day on a clock, HH:MM (no seconds, no offset: the tenant's zone says which clock)."""
+
+    def __init__(self, **kwargs):
+        super().__init__(format=QUIET_TIME_FORMAT, input_formats=[QUIET_TIME_FORMAT], **kwargs)
+
+
+QUIET_HOURS_HELP = (
+    "HH:MM on the tenant's clock (its `timezone`), with quietHoursEnd (excluded; past midnight when it comes "
+    "first, 22:00–07:00). Notices below critical that fall inside wait and go as one digest when they end. Both "
+    "null: no quiet hours."
+)
+DIGEST_HELP = (
+    "`off`: each notice when it happens (quiet hours aside). `daily`: every notice waits for one message a day at "
+    "digestHour on the tenant's clock, listing what happened and what is still open. Not for PagerDuty."
+)
+
+
 class ChannelOutputSerializer(serializers.Serializer):
     id = serializers.IntegerField()
     name = serializers.CharField()
@@ -256,6 +287,17 @@ class ChannelOutputSerializer(serializers.Serializer):
     minSeverity = serializers.ChoiceField(source="min_severity", choices=Severity.choices)
     events = serializers.ListField(child=serializers.ChoiceField(choices=ChannelEvent.choices))
     enabled = serializers.BooleanField()
+    quietHoursStart = WallTimeField(source="quiet_hours_start", allow_null=True, help_text=QUIET_HOURS_HELP)
+    quietHoursEnd = WallTimeField(source="quiet_hours_end", allow_null=True)
+    digest = serializers.ChoiceField(choices=ChannelDigest.choices, help_text=DIGEST_HELP)
+    digestHour = serializers.IntegerField(
+        source="digest_hour", help_text="Daily digest: the hour, 0–23, on the tenant's clock."
+    )
+    nextDigestAt = serializers.DateTimeField(
+        source="next_digest_at",
+        allow_null=True,
+        help_text="When the next daily digest goes; null unless `digest` is daily.",
+    )
     createdAt = serializers.DateTimeField(source="created_at")
     updatedAt = serializers.DateTimeField(source="updated_at")
 
@@ -284,6 +326,12 @@ class ChannelInputSerializer(StrictInputSerializer):
         child=choice_field(ChannelEvent.choices, noun="event"), required=False, min_length=1, max_length=4
     )
     enabled = serializers.BooleanField(required=False)
+    quietHoursStart = WallTimeField(
+        source="quiet_hours_start", required=False, allow_null=True, help_text=QUIET_HOURS_HELP
+    )
+    quietHoursEnd = WallTimeField(source="quiet_hours_end", required=False, allow_null=True)
+    digest = choice_field(ChannelDigest.choices, noun="digest", required=False, help_text=DIGEST_HELP)
+    digestHour = serializers.IntegerField(source="digest_hour", required=False, min_value=0, max_value=23)
 
 
 class ChannelListCreateApi(TenantScopedApi):
@@ -363,9 +411,18 @@ DeliveryAttemptOutputSerializer = serializer_with_fields(
 class DeliveryOutputSerializer(serializers.Serializer):
     id = serializers.IntegerField()
     channelId = serializers.IntegerField(source="channel_id")
-    alertId = serializers.IntegerField(source="alert_id")
-    event = serializers.ChoiceField(choices=ChannelEvent.choices)
-    status = serializers.ChoiceField(choices=DeliveryStatus.choices)
+    alertId = serializers.IntegerField(source="alert_id", allow_null=True, help_text="Null for a digest.")
+    event = serializers.ChoiceField(
+        choices=DeliveryEvent.choices, help_text="An alert event, or `digest`: the notices held for this channel."
+    )
+    status = serializers.ChoiceField(
+        choices=DeliveryStatus.choices,
+        help_text="`pending` (to be sent; retried at nextAttemptAt), `held` (waiting for quiet hours to end or the "
+        "daily digest, at nextAttemptAt), `digested` (went out in the digest digestId), `sent`, `failed`.",
+    )
+    digestId = serializers.IntegerField(
+        source="digest_id", allow_null=True, help_text="The digest delivery that carried this held notice."
+    )
     attempts = serializers.IntegerField()
     nextAttemptAt = serializers.DateTimeField(source="next_attempt_at", allow_null=True)
     sentAt = serializers.DateTimeField(source="sent_at", allow_null=True)
@@ -378,6 +435,9 @@ class DeliveryListApi(TenantScopedApi):
     class FilterSerializer(serializers.Serializer):
         channel = serializers.IntegerField(source="channel_id", required=False, min_value=1, max_value=2**63 - 1)
         status = choice_field(DeliveryStatus.choices, noun="status", required=False)
+        digest = serializers.IntegerField(
+            source="digest_id", required=False, min_value=1, max_value=2**63 - 1, help_text="The items of a digest."
+        )
 
     pagination_class = NewestFirstCursorPagination
 

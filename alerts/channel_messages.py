@@ -18,6 +18,7 @@ import json
 import secrets
 from dataclasses import dataclass
 from datetime import datetime
+from zoneinfo import ZoneInfo
 
 from core.timeutils import iso_utc
 
@@ -172,4 +173,145 @@ def webhook_signature_headers(*, secret: str, message_id: str, timestamp: int, b
         "webhook-id": message_id,
         "webhook-timestamp": str(timestamp),
         "webhook-signature": f"v1,{signature}",
+    }
+
+
+# --- Digests: notices held during quiet hours, or a channel's daily summary ----------------------
+
+DIGEST_KINDS = {"quietHours": "Held during quiet hours", "daily": "Daily digest"}
+DIGEST_LINES = 50  # notices (and open alerts) listed one by one; the rest are counted
+
+
+@dataclass(frozen=True)
+class OpenAlert:
+    alert_id: int
+    rule_name: str
+    severity: str
+    status: str
+    triggered_at: datetime
+    url: str
+
+
+@dataclass(frozen=True)
+class DigestNotice:
+    """What one digest tells a channel: the notices it held, and (daily) the alerts still open."""
+
+    tenant_id: str
+    kind: str  # quietHours or daily
+    at: datetime
+    zone: str  # the tenant's, for the times a person reads
+    notices: tuple[AlertNotice, ...]  # oldest first, at most DIGEST_LINES
+    more_notices: int  # held notices beyond those listed
+    still_open: tuple[OpenAlert, ...] = ()
+    more_open: int = 0
+    url: str = ""  # the alert list
+
+    @property
+    def notice_count(self) -> int:
+        return len(self.notices) + self.more_notices
+
+    @property
+    def open_count(self) -> int:
+        return len(self.still_open) + self.more_open
+
+    @property
+    def title(self) -> str:
+        counts = f"{_plural(self.notice_count, 'notice')}"
+        if self.kind == "daily":
+            counts += f", {self.open_count} still open"
+        return f"{DIGEST_KINDS[self.kind]}: {counts}"
+
+    def local(self, at: datetime) -> str:
+        return at.astimezone(ZoneInfo(self.zone)).strftime("%Y-%m-%d %H:%M")
+
+    def notice_line(self, notice: AlertNotice) -> str:
+        return f"{self.local(notice.at)}  {notice.title}: {notice.reason}"
+
+    def open_line(self, alert: OpenAlert) -> str:
+        return f"[{alert.severity}] {alert.rule_name} ({alert.status} since {self.local(alert.triggered_at)})"
+
+
+def _plural(count: int, noun: str) -> str:
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
+
+
+def digest_email(digest: DigestNotice) -> tuple[str, str]:
+    lines = [digest.title, f"Times are {digest.zone}.", ""]
+    if digest.notices:
+        lines += ["What happened:", *(f"- {digest.notice_line(n)}\n  {n.url}" for n in digest.notices)]
+        if digest.more_notices:
+            lines.append(f"- and {digest.more_notices} more")
+        lines.append("")
+    if digest.kind == "daily":
+        lines.append("Still open:" if digest.still_open else "Nothing is open.")
+        lines += [f"- {digest.open_line(alert)}\n  {alert.url}" for alert in digest.still_open]
+        if digest.more_open:
+            lines.append(f"- and {digest.more_open} more")
+        lines.append("")
+    lines.append(f"All alerts: {digest.url}")
+    return digest.title, "\n".join(lines) + "\n"
+
+
+def digest_slack_message(digest: DigestNotice) -> dict:
+    blocks = [{"type": "header", "text": {"type": "plain_text", "text": digest.title[:150]}}]
+
+    def listed(heading: str, lines: list[str], more: int) -> None:
+        # A section holds 3,000 characters: whole lines only (a cut link is broken markup), the rest counted.
+        text = f"*{heading}*"
+        for number, line in enumerate(lines):
+            if len(text) + len(line) + 40 > 3000:
+                more += len(lines) - number
+                break
+            text += "\n" + line
+        if more:
+            text += f"\n… and {more} more"
+        blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": text}})
+
+    if digest.notices:
+        listed(
+            "What happened",
+            [f"• <{n.url}|{_slack_escape(digest.notice_line(n))}>" for n in digest.notices],
+            digest.more_notices,
+        )
+    if digest.kind == "daily":
+        if digest.still_open:
+            listed(
+                "Still open",
+                [f"• <{a.url}|{_slack_escape(digest.open_line(a))}>" for a in digest.still_open],
+                digest.more_open,
+            )
+        else:
+            blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": "Nothing is open."}})
+    blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": f"Times are {digest.zone}."}]})
+    return {"text": _slack_escape(digest.title), "blocks": blocks}
+
+
+def digest_webhook_event(digest: DigestNotice) -> dict:
+    """`alerts.digest`: each held notice as its own event's `data` would carry it, and what is open."""
+    return {
+        "type": "alerts.digest",
+        "timestamp": iso_utc(digest.at),
+        "data": {
+            "tenantId": digest.tenant_id,
+            "kind": digest.kind,
+            "notices": [
+                {"type": f"alert.{n.event}", "at": iso_utc(n.at), **webhook_event(n)["data"]} for n in digest.notices
+            ],
+            "moreNotices": digest.more_notices,
+            "stillOpen": None
+            if digest.kind != "daily"
+            else [
+                {
+                    "alertId": a.alert_id,
+                    "ruleName": a.rule_name,
+                    "severity": a.severity,
+                    "status": a.status,
+                    "triggeredAt": iso_utc(a.triggered_at),
+                    "url": a.url,
+                }
+                for a in digest.still_open
+            ],
+            "moreOpen": digest.more_open,
+            "url": digest.url,
+        },
     }

@@ -8,6 +8,10 @@ receiver accepted it; a failed attempt is recorded and retried with a bounded ex
 (5xx, 408, 429 — honouring Retry-After —, timeouts and connection errors), a final answer (another
 4xx, a refused URL) fails it at once. A worker killed mid-send leaves it pending: the task is
 acknowledged late, and the sweeper re-enqueues pending deliveries that are due.
+
+A channel with quiet hours holds non-critical notices until they end; a daily-digest channel holds
+every notice until its hour. Held deliveries are bundled, once, into one digest delivery per channel
+(its `items`), which is sent and retried like any other.
 """
 
 import dataclasses
@@ -24,7 +28,13 @@ from django.db import transaction
 from django.utils import timezone
 
 from alerts.channel_messages import (
+    DIGEST_LINES,
     AlertNotice,
+    DigestNotice,
+    OpenAlert,
+    digest_email,
+    digest_slack_message,
+    digest_webhook_event,
     email_message,
     json_body,
     pagerduty_event,
@@ -38,12 +48,15 @@ from alerts.models import (
     AlertEvent,
     AlertStatus,
     Channel,
+    ChannelDigest,
     ChannelEvent,
     ChannelKind,
     Delivery,
     DeliveryAttempt,
+    DeliveryEvent,
     DeliveryStatus,
 )
+from alerts.quiet_hours import next_daily_at
 from core.outbound import OutboundError, is_retryable_status, post_json
 
 logger = logging.getLogger(__name__)
@@ -90,7 +103,7 @@ class TenantChannels(NotificationChannel):
 
 def _channels_of(tenant_ids: set[str]) -> dict[str, list[Channel]]:
     channels: dict[str, list[Channel]] = {}
-    for channel in Channel.objects.filter(tenant_id__in=tenant_ids, enabled=True):
+    for channel in Channel.objects.filter(tenant_id__in=tenant_ids, enabled=True).select_related("tenant"):
         channels.setdefault(channel.tenant_id, []).append(channel)
     return channels
 
@@ -117,26 +130,29 @@ def deliveries_route(
     ):
         told_of_firing.setdefault(alert_id, set()).add(channel_id)
     now = timezone.now()
-    deliveries = [
-        Delivery(
-            tenant_id=alert.tenant_id,
-            channel=channel,
-            alert=alert,
-            alert_event=event,
-            event=kind,
-            next_attempt_at=now,
-            created_at=now,
-        )
-        for alert, event, kind in routed
-        for channel in channels.get(alert.tenant_id, [])
-        if (
-            channel.wants(event=kind, severity=alert.severity)
-            and (not alert.channel_ids or channel.pk in alert.channel_ids)
-        )
-        or channel.pk in told_of_firing.get(alert.pk, ())
-    ]
+    deliveries = []
+    for alert, event, kind in routed:
+        for channel in channels.get(alert.tenant_id, []):
+            if not (
+                channel.wants(event=kind, severity=alert.severity)
+                and (not alert.channel_ids or channel.pk in alert.channel_ids)
+            ) and channel.pk not in told_of_firing.get(alert.pk, ()):
+                continue
+            held_until = channel.held_until(severity=alert.severity, at=now, zone=channel.tenant.timezone)
+            deliveries.append(
+                Delivery(
+                    tenant_id=alert.tenant_id,
+                    channel=channel,
+                    alert=alert,
+                    alert_event=event,
+                    event=kind,
+                    status=DeliveryStatus.HELD if held_until else DeliveryStatus.PENDING,
+                    next_attempt_at=held_until or now,
+                    created_at=now,
+                )
+            )
     Delivery.objects.bulk_create(deliveries)
-    ids = [delivery.pk for delivery in deliveries]
+    ids = [delivery.pk for delivery in deliveries if delivery.status == DeliveryStatus.PENDING]
     transaction.on_commit(lambda: deliveries_enqueue(ids))
     return deliveries
 
@@ -167,7 +183,7 @@ def delivery_send(*, delivery_id: int, now: datetime | None = None) -> SendOutco
     with transaction.atomic():
         delivery = (
             Delivery.objects.select_for_update(skip_locked=True, of=("self",))
-            .select_related("channel", "alert", "alert_event")
+            .select_related("channel__tenant", "alert", "alert_event")
             .filter(pk=delivery_id, status=DeliveryStatus.PENDING)
             .first()
         )
@@ -252,7 +268,114 @@ class _Accepted:
 
 def _send(delivery: Delivery):
     # The id stays the same across retries, so a receiver can tell a redelivery from a new event.
+    if delivery.event == DeliveryEvent.DIGEST:
+        return send_digest(delivery.channel, digest_notice_of(delivery), message_id=f"msg_{delivery.pk}")
     return send_notice(delivery.channel, notice_of(delivery), message_id=f"msg_{delivery.pk}")
+
+
+def _open_alerts(channel: Channel):
+    """The alerts this channel was told of that are not resolved, newest first."""
+    told = Delivery.objects.filter(channel=channel, event=ChannelEvent.FIRED).values("alert_id")
+    return Alert.objects.filter(tenant_id=channel.tenant_id, pk__in=told).exclude(status=AlertStatus.RESOLVED)
+
+
+def digest_notice_of(digest: Delivery) -> DigestNotice:
+    """What a digest delivery says, read when it is sent: its held notices and (daily) what is still open."""
+    channel = digest.channel
+    items = digest.items.select_related("alert", "alert_event").order_by("alert_event__at", "id")
+    listed = list(items[:DIGEST_LINES])
+    still_open, more_open = (), 0
+    daily = channel.digest == ChannelDigest.DAILY
+    if daily:
+        open_alerts = _open_alerts(channel).order_by("-triggered_at", "-id")
+        still_open = tuple(
+            OpenAlert(
+                alert_id=alert.pk,
+                rule_name=alert.rule_name,
+                severity=alert.severity,
+                status=alert.status,
+                triggered_at=alert.triggered_at,
+                url=f"{settings.PUBLIC_BASE_URL}/alerts/{alert.pk}",
+            )
+            for alert in open_alerts[:DIGEST_LINES]
+        )
+        more_open = max(open_alerts.count() - len(still_open), 0) if len(still_open) == DIGEST_LINES else 0
+    more_notices = max(items.count() - len(listed), 0) if len(listed) == DIGEST_LINES else 0
+    return DigestNotice(
+        tenant_id=channel.tenant_id,
+        kind="daily" if daily else "quietHours",
+        at=digest.created_at,
+        zone=channel.tenant.timezone,
+        notices=tuple(notice_of(item) for item in listed),
+        more_notices=more_notices,
+        still_open=still_open,
+        more_open=more_open,
+        url=f"{settings.PUBLIC_BASE_URL}/alerts",
+    )
+
+
+def send_digest(channel: Channel, digest: DigestNotice, *, message_id: str):
+    if channel.kind == ChannelKind.EMAIL:
+        subject, body = digest_email(digest)
+        addresses = [address.strip() for address in channel.target.split(",") if address.strip()]
+        EmailMessage(subject, body, settings.DEFAULT_FROM_EMAIL, addresses).send()
+        return _Accepted()
+    if channel.kind == ChannelKind.SLACK:
+        return post_json(channel.target, json_body(digest_slack_message(digest)), {})
+    if channel.kind == ChannelKind.WEBHOOK:
+        body = json_body(digest_webhook_event(digest))
+        headers = webhook_signature_headers(
+            secret=channel.secret, message_id=message_id, timestamp=int(time.time()), body=body
+        )
+        return post_json(channel.target, body, headers)
+    raise ValueError(f"a {channel.kind} channel sends at once; it has no digests")
+
+
+def digests_release(*, now: datetime | None = None) -> list[int]:
+    """
+    One digest per channel whose held notices are due (quiet hours over) or whose daily digest is
+    due; the held notices go into it. Returns the new digests' ids; they are sent after commit.
+    """
+    now = now or timezone.now()
+    held = Delivery.objects.filter(status=DeliveryStatus.HELD, next_attempt_at__lte=now).values_list(
+        "channel_id", flat=True
+    )
+    daily = Channel.objects.filter(digest=ChannelDigest.DAILY, next_digest_at__lte=now).values_list("pk", flat=True)
+    released = []
+    for channel_id in sorted(set(held) | set(daily)):
+        digest_id = _release(channel_id, now)
+        if digest_id is not None:
+            released.append(digest_id)
+    return released
+
+
+@transaction.atomic
+def _release(channel_id: int, now: datetime) -> int | None:
+    # The channel's row lock makes two sweepers take turns: the second finds nothing left to bundle.
+    channel = Channel.objects.select_for_update(of=("self",)).select_related("tenant").filter(pk=channel_id).first()
+    if channel is None:
+        return None
+    items = Delivery.objects.filter(channel=channel, status=DeliveryStatus.HELD)
+    daily_due = channel.digest == ChannelDigest.DAILY and channel.next_digest_at and channel.next_digest_at <= now
+    if daily_due:
+        channel.next_digest_at = next_daily_at(now, hour=channel.digest_hour, zone=channel.tenant.timezone)
+        Channel.objects.filter(pk=channel.pk).update(next_digest_at=channel.next_digest_at)
+    else:
+        items = items.filter(next_attempt_at__lte=now)
+    item_ids = list(items.values_list("pk", flat=True))
+    if not item_ids and not (daily_due and channel.enabled and _open_alerts(channel).exists()):
+        return None  # nothing happened and nothing is open: no message
+    digest = Delivery.objects.create(
+        tenant_id=channel.tenant_id,
+        channel=channel,
+        event=DeliveryEvent.DIGEST,
+        status=DeliveryStatus.PENDING,
+        next_attempt_at=now,
+        created_at=now,
+    )
+    Delivery.objects.filter(pk__in=item_ids).update(status=DeliveryStatus.DIGESTED, digest=digest, next_attempt_at=None)
+    transaction.on_commit(lambda: deliveries_enqueue([digest.pk]))
+    return digest.pk
 
 
 def send_notice(channel: Channel, notice: AlertNotice, *, message_id: str, dedup_key: str | None = None):

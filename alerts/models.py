@@ -1,8 +1,11 @@
-from django.core.exceptions import ValidationError
-from django.core.validators import URLValidator, validate_email
-from django.db import models
-from django.db.models import Q
+from datetime import datetime
 
+from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, URLValidator, validate_email
+from django.db import models
+from django.db.models import F, Q
+
+from alerts.quiet_hours import next_daily_at, quiet_until
 from tenants.models import Tenant
 
 
@@ -140,6 +143,11 @@ class ChannelEvent(models.TextChoices):
     SNOOZE_ENDED = "snoozeEnded"
 
 
+class ChannelDigest(models.TextChoices):
+    OFF = "off"  # each notice when it happens (quiet hours aside)
+    DAILY = "daily"  # one message a day, at digest_hour on the tenant's clock
+
+
 def hint(secret: str) -> str | None:
     return f"{secret[:10]}…" if secret else None
 
@@ -161,15 +169,47 @@ class Channel(models.Model):
     min_severity = models.CharField(max_length=10, choices=Severity.choices, default=Severity.INFO)
     events = models.JSONField(default=list, help_text="fired, acknowledged, resolved, snoozeEnded")
     enabled = models.BooleanField(default=True)
+    quiet_hours_start = models.TimeField(
+        null=True,
+        blank=True,
+        help_text="On the tenant's clock. Non-critical notices wait until the end, then go as one digest.",
+    )
+    quiet_hours_end = models.TimeField(null=True, blank=True, help_text="On the tenant's clock (excluded).")
+    digest = models.CharField(max_length=5, choices=ChannelDigest.choices, default=ChannelDigest.OFF)
+    digest_hour = models.PositiveSmallIntegerField(
+        default=9, validators=[MaxValueValidator(23)], help_text="Daily digest: the hour (0–23) on the tenant's clock."
+    )
+    next_digest_at = models.DateTimeField(null=True, blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         ordering = ["name", "id"]
+        indexes = [
+            models.Index(fields=["next_digest_at"], condition=Q(digest="daily"), name="channel_daily_digest_due"),
+        ]
         constraints = [
             models.UniqueConstraint(fields=["tenant", "name"], name="channel_name_unique_per_tenant"),
             models.CheckConstraint(condition=Q(kind__in=ChannelKind.values), name="channel_kind_valid"),
             models.CheckConstraint(condition=Q(min_severity__in=Severity.values), name="channel_min_severity_valid"),
+            models.CheckConstraint(condition=Q(digest__in=ChannelDigest.values), name="channel_digest_valid"),
+            models.CheckConstraint(condition=Q(digest_hour__lte=23), name="channel_digest_hour_valid"),
+            models.CheckConstraint(
+                condition=Q(quiet_hours_start__isnull=True, quiet_hours_end__isnull=True)
+                | (
+                    Q(quiet_hours_start__isnull=False, quiet_hours_end__isnull=False)
+                    & ~Q(quiet_hours_start=F("quiet_hours_end"))
+                ),
+                name="channel_quiet_hours_start_and_end",
+            ),
+            models.CheckConstraint(
+                condition=Q(digest="off") | Q(quiet_hours_start__isnull=True),
+                name="channel_daily_digest_without_quiet_hours",
+            ),
+            models.CheckConstraint(
+                condition=~Q(kind="pagerduty") | Q(digest="off", quiet_hours_start__isnull=True),
+                name="channel_pagerduty_sends_at_once",
+            ),
         ]
 
     def __str__(self):
@@ -202,6 +242,21 @@ class Channel(models.Model):
         unknown = [event for event in self.events or [] if event not in ChannelEvent.values]
         if not isinstance(self.events, list) or not self.events or unknown:
             errors["events"] = f"A list of one or more of: {', '.join(ChannelEvent.values)}."
+        if (self.quiet_hours_start is None) != (self.quiet_hours_end is None):
+            missing = "quiet_hours_end" if self.quiet_hours_end is None else "quiet_hours_start"
+            errors[missing] = "Quiet hours need both a start and an end (HH:MM on the tenant's clock)."
+        elif self.quiet_hours_start is not None and self.quiet_hours_start == self.quiet_hours_end:
+            errors["quiet_hours_end"] = "Quiet hours end at another time than they start."
+        if self.kind == ChannelKind.PAGERDUTY and (self.digest != ChannelDigest.OFF or self.quiet_hours_start):
+            errors["digest" if self.digest != ChannelDigest.OFF else "quiet_hours_start"] = (
+                "A PagerDuty channel sends at once: PagerDuty opens an incident per alert and keeps its own on-call "
+                "hours and urgency rules."
+            )
+        elif self.digest == ChannelDigest.DAILY and self.quiet_hours_start is not None:
+            errors["quiet_hours_start"] = (
+                "A daily digest channel sends once a day, at its digest hour; quiet hours are for channels that "
+                "send at once."
+            )
         if errors:
             raise ValidationError(errors)
 
@@ -218,11 +273,35 @@ class Channel(models.Model):
     def wants(self, *, event: str, severity: str) -> bool:
         return self.enabled and event in self.events and SEVERITY_RANK[severity] >= SEVERITY_RANK[self.min_severity]
 
+    @property
+    def has_quiet_hours(self) -> bool:
+        return self.quiet_hours_start is not None and self.quiet_hours_end is not None
+
+    def held_until(self, *, severity: str, at: datetime, zone: str) -> datetime | None:
+        """When a notice at `at` may go: None for now, else the digest's time or the end of quiet hours."""
+        if self.digest == ChannelDigest.DAILY:
+            return self.next_digest_at or next_daily_at(at, hour=self.digest_hour, zone=zone)
+        if self.has_quiet_hours and severity != Severity.CRITICAL:
+            return quiet_until(at, start=self.quiet_hours_start, end=self.quiet_hours_end, zone=zone)
+        return None
+
 
 class DeliveryStatus(models.TextChoices):
     PENDING = "pending"  # not sent yet, or waiting for its next attempt
+    HELD = "held"  # waiting for quiet hours to end or for the daily digest (next_attempt_at: when)
+    DIGESTED = "digested"  # went into a digest (see `digest`), which is sent and retried in its stead
     SENT = "sent"
     FAILED = "failed"  # a final answer, or out of attempts
+
+
+class DeliveryEvent(models.TextChoices):
+    """What a delivery carries: one alert event, or a digest of held ones."""
+
+    FIRED = "fired"
+    ACKNOWLEDGED = "acknowledged"
+    RESOLVED = "resolved"
+    SNOOZE_ENDED = "snoozeEnded"
+    DIGEST = "digest"
 
 
 class Delivery(models.Model):
@@ -230,9 +309,20 @@ class Delivery(models.Model):
 
     tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="deliveries")
     channel = models.ForeignKey(Channel, on_delete=models.CASCADE, related_name="deliveries")
-    alert = models.ForeignKey(Alert, on_delete=models.CASCADE, related_name="deliveries")
-    alert_event = models.ForeignKey(AlertEvent, on_delete=models.CASCADE, related_name="deliveries")
-    event = models.CharField(max_length=12, choices=ChannelEvent.choices)
+    # Empty for a digest, which carries the deliveries it bundled (its `items`).
+    alert = models.ForeignKey(Alert, on_delete=models.CASCADE, null=True, blank=True, related_name="deliveries")
+    alert_event = models.ForeignKey(
+        AlertEvent, on_delete=models.CASCADE, null=True, blank=True, related_name="deliveries"
+    )
+    event = models.CharField(max_length=12, choices=DeliveryEvent.choices)
+    digest = models.ForeignKey(
+        "self",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="items",
+        limit_choices_to={"event": "digest"},
+    )
     status = models.CharField(max_length=8, choices=DeliveryStatus.choices, default=DeliveryStatus.PENDING)
     attempts = models.PositiveSmallIntegerField(default=0)
     next_attempt_at = models.DateTimeField(null=True, blank=True)
@@ -245,18 +335,29 @@ class Delivery(models.Model):
         indexes = [
             models.Index(fields=["tenant", "-created_at", "-id"], name="delivery_tenant_recent"),
             models.Index(fields=["next_attempt_at"], condition=Q(status="pending"), name="delivery_pending_due"),
+            models.Index(fields=["next_attempt_at"], condition=Q(status="held"), name="delivery_held_due"),
         ]
         constraints = [
             # Nothing is delivered twice: one delivery per (alert event, channel), whoever creates it.
             models.UniqueConstraint(fields=["alert_event", "channel"], name="delivery_one_per_event_and_channel"),
             models.CheckConstraint(condition=Q(status__in=DeliveryStatus.values), name="delivery_status_valid"),
-            models.CheckConstraint(condition=Q(event__in=ChannelEvent.values), name="delivery_event_valid"),
+            models.CheckConstraint(condition=Q(event__in=DeliveryEvent.values), name="delivery_event_valid"),
+            models.CheckConstraint(
+                condition=Q(event="digest", alert__isnull=True, alert_event__isnull=True)
+                | (~Q(event="digest") & Q(alert__isnull=False, alert_event__isnull=False)),
+                name="delivery_of_an_alert_event_or_a_digest",
+            ),
+            models.CheckConstraint(
+                condition=~Q(status="held") | Q(next_attempt_at__isnull=False), name="delivery_held_until"
+            ),
             models.CheckConstraint(
                 condition=~Q(status="sent") | Q(sent_at__isnull=False), name="delivery_sent_has_time"
             ),
         ]
 
     def __str__(self):
+        if self.event == DeliveryEvent.DIGEST:
+            return f"digest #{self.pk} to {self.channel_id} ({self.status})"
         return f"{self.event} of alert #{self.alert_id} to {self.channel_id} ({self.status})"
 
 

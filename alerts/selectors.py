@@ -75,4 +75,6 @@ def delivery_list(*, tenant: Tenant, filters: dict | None = None) -> QuerySet[De
         queryset = queryset.filter(channel_id=filters["channel_id"])
     if filters.get("status"):
         queryset = queryset.filter(status=filters["status"])
+    if filters.get("digest_id") is not None:
+        queryset = queryset.filter(digest_id=filters["digest_id"])
     return queryset

@@ -5,11 +5,25 @@ from typing import Protocol
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from alerts.channel_messages import new_webhook_secret
-from alerts.models import Alert, AlertEvent, AlertStatus, Channel, ChannelEvent, ChannelKind, Notification
+from alerts.models import (
+    Alert,
+    AlertEvent,
+    AlertStatus,
+    Channel,
+    ChannelDigest,
+    ChannelEvent,
+    ChannelKind,
+    Delivery,
+    DeliveryStatus,
+    Notification,
+    Severity,
+)
 from alerts.notifications import notify_alert_changed, notify_alerts_changed, notify_alerts_raised
+from alerts.quiet_hours import next_daily_at
 from core.db import insert_rows
 from core.exceptions import Conflict
 from core.timeutils import iso_utc
@@ -301,18 +315,69 @@ def notification_mark_read(*, notification: Notification, now: datetime | None =
     return notification
 
 
-CHANNEL_FIELDS = {"name", "kind", "target", "secret", "min_severity", "events", "enabled"}
+CHANNEL_FIELDS = {
+    "name",
+    "kind",
+    "target",
+    "secret",
+    "min_severity",
+    "events",
+    "enabled",
+    "quiet_hours_start",
+    "quiet_hours_end",
+    "digest",
+    "digest_hour",
+}
+WHEN_FIELDS = ("digest", "digest_hour", "quiet_hours_start", "quiet_hours_end")
 
 
-def channel_save(channel: Channel) -> Channel:
-    """Validate and save; a webhook without a secret gets a new `whsec_` one."""
+def channel_save(channel: Channel, *, now: datetime | None = None) -> Channel:
+    """
+    Validate and save; a webhook without a secret gets a new `whsec_` one. A daily digest is
+    scheduled; when the channel's quiet hours or digest change, what it holds waits for the new
+    digest time, or (no digest) goes at the next sweep, as one digest.
+    """
     if channel.kind == ChannelKind.WEBHOOK and not channel.secret:
         channel.secret = new_webhook_secret()
     channel.full_clean(exclude=["tenant"])
     if Channel.objects.filter(tenant_id=channel.tenant_id, name=channel.name).exclude(pk=channel.pk).exists():
         raise ValidationError({"name": f"The tenant already has a channel named {channel.name!r}."})
+    now = now or timezone.now()
+    stored = Channel.objects.filter(pk=channel.pk).values(*WHEN_FIELDS).first() if channel.pk else None
+    rescheduled = stored is not None and any(stored[name] != getattr(channel, name) for name in WHEN_FIELDS)
+    if channel.digest != ChannelDigest.DAILY:
+        channel.next_digest_at = None
+    elif channel.next_digest_at is None or rescheduled:
+        channel.next_digest_at = next_daily_at(now, hour=channel.digest_hour, zone=channel.tenant.timezone)
     channel.save()
+    if rescheduled:
+        Delivery.objects.filter(channel=channel, status=DeliveryStatus.HELD).update(
+            next_attempt_at=channel.next_digest_at or now
+        )
     return channel
+
+
+def channels_reschedule_for_tenant(*, tenant: Tenant, changed: frozenset[str], now: datetime) -> int:
+    """
+    The tenant's time zone changed (a TENANT_SETTINGS_CHANGED_HOOKS hook): daily digests move to
+    their hour on the new clock, and held notices wait for the end of quiet hours on it (or go now).
+    Returns how many channels had to change.
+    """
+    if "timezone" not in changed:
+        return 0
+    channels = list(
+        Channel.objects.select_for_update()
+        .filter(tenant=tenant)
+        .filter(Q(digest=ChannelDigest.DAILY) | Q(quiet_hours_start__isnull=False))
+    )
+    for channel in channels:
+        channel.tenant = tenant
+        if channel.digest == ChannelDigest.DAILY:
+            channel.next_digest_at = next_daily_at(now, hour=channel.digest_hour, zone=tenant.timezone)
+            Channel.objects.filter(pk=channel.pk).update(next_digest_at=channel.next_digest_at)
+        release = channel.held_until(severity=Severity.INFO, at=now, zone=tenant.timezone) or now
+        Delivery.objects.filter(channel=channel, status=DeliveryStatus.HELD).update(next_attempt_at=release)
+    return len(channels)
 
 
 @transaction.atomic

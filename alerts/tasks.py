@@ -2,7 +2,7 @@ import logging
 
 from celery import shared_task
 
-from alerts.deliveries import deliveries_due, deliveries_enqueue, delivery_send
+from alerts.deliveries import deliveries_due, deliveries_enqueue, delivery_send, digests_release
 from alerts.models import Alert, AlertEvent
 from alerts.notifications import channel_by_name
 from alerts.services import alerts_wake_due
@@ -64,7 +64,12 @@ def send_delivery(delivery_id: int) -> str | None:
 
 @shared_task(max_retries=0, ignore_result=True, expires=55)
 def sweep_deliveries() -> int:
-    """Re-enqueue pending deliveries that are overdue: their task was lost with the broker or a worker."""
+    """
+    Every minute: bundle held notices whose quiet hours ended, and daily digests that are due, into
+    digests (sent after commit); re-enqueue pending deliveries that are overdue (their task was lost
+    with the broker or a worker).
+    """
+    digests_release()
     due = deliveries_due()
     deliveries_enqueue(due)
     return len(due)

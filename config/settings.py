@@ -225,9 +225,12 @@ SPECTACULAR_SETTINGS = {
         "AnomalyMethodEnum": "proactive.models.AnomalyMethod",
         "DirectionEnum": "proactive.models.Direction",
         "RobustMethodEnum": ["robust", "seasonal"],  # the methods whose evidence gives a median and MAD
-        "FiringDirectionEnum": ["up", "down"],
+        "FiringDirectionEnum": ["up", "down"],  # the direction an evidence names when it is not both
         "ChannelEventEnum": "alerts.models.ChannelEvent",
-        "ChannelKindEnum": "alerts.models.ChannelKind",  # the direction an evidence names when it is not both
+        "ChannelKindEnum": "alerts.models.ChannelKind",
+        "ChannelDigestEnum": "alerts.models.ChannelDigest",
+        "DeliveryEventEnum": "alerts.models.DeliveryEvent",
+        "DeliveryStatusEnum": "alerts.models.DeliveryStatus",
     },
 }
 
@@ -291,4 +294,7 @@ EMAIL_TIMEOUT = 10
 PAGERDUTY_EVENTS_URL = os.environ.get("PAGERDUTY_EVENTS_URL", "https://events.pagerduty.com/v2/enqueue")
 # Called in the transaction of a tenant's settings change (tenants.services.tenant_update) as
 # hook(tenant=, changed=, now=): the apps above tenants that depend on a setting, which tenants cannot import.
-TENANT_SETTINGS_CHANGED_HOOKS = ["proactive.services.trigger_rules_reschedule_for_tenant"]
+TENANT_SETTINGS_CHANGED_HOOKS = [
+    "proactive.services.trigger_rules_reschedule_for_tenant",
+    "alerts.services.channels_reschedule_for_tenant",
+]

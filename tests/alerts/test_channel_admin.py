@@ -23,6 +23,10 @@ def form(tenant, **fields):
         "min_severity": "warning",
         "events": ["fired", "resolved"],
         "enabled": "on",
+        "quiet_hours_start": "",
+        "quiet_hours_end": "",
+        "digest": "off",
+        "digest_hour": "9",
         **fields,
     }
 
@@ -92,3 +96,16 @@ def test_send_a_test_notification_from_the_admin(staff, tenant, mailoutbox):
     [sent] = mailoutbox
     assert len(shown) == 1 and shown[0].startswith("mail (email): accepted (250, "), shown
     assert sent.to == ["oncall@acme.example"] and sent.subject == "[info] Test notification fired"
+
+
+def test_quiet_hours_and_a_daily_digest_are_set_and_checked_in_the_admin(staff, tenant):
+    refused = staff.post(f"{CHANNELS}add/", form(tenant, quiet_hours_start="22:00"))
+    staff.post(f"{CHANNELS}add/", form(tenant, quiet_hours_start="22:00", quiet_hours_end="07:00"))
+    staff.post(f"{CHANNELS}add/", form(tenant, name="Daily", digest="daily", digest_hour="8"))
+
+    assert "Quiet hours need both a start and an end" in str(refused.context["adminform"].form.errors)
+    quiet, daily = Channel.objects.get(name="On-call hook"), Channel.objects.get(name="Daily")
+    assert (f"{quiet.quiet_hours_start:%H:%M}", f"{quiet.quiet_hours_end:%H:%M}") == ("22:00", "07:00")
+    assert daily.next_digest_at is not None and daily.next_digest_at.minute == 0
+    listing = staff.get(CHANNELS).content.decode()
+    assert "at once; quiet 22:00–07:00 (UTC)" in listing and "daily digest at 08:00 (UTC)" in listing

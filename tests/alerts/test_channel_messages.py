@@ -12,7 +12,6 @@ from datetime import UTC, datetime, timedelta
 from email import policy
 
 import pytest
-from aiosmtpd.controller import Controller
 from django.core.mail import EmailMessage, get_connection
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
@@ -122,17 +121,6 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-@pytest.fixture
-def smtp_server():
-    inbox = _Inbox()
-    controller = Controller(inbox, hostname="127.0.0.1", port=free_port())
-    controller.start()
-    try:
-        yield controller, inbox
-    finally:
-        controller.stop()
-
-
 def test_an_email_through_a_real_smtp_server(smtp_server):
     controller, inbox = smtp_server
     subject, body = email_message(notice())
@@ -216,3 +204,44 @@ class TestPagerDuty:
         assert pagerduty_event(notice(severity="info"), routing_key="K")["payload"]["severity"] == "info"
         assert pagerduty_event(notice(severity="warning"), routing_key="K")["payload"]["severity"] == "warning"
         assert len(pagerduty_event(notice(reason="x" * 2000), routing_key="K")["payload"]["summary"]) == 1024
+
+
+def test_a_long_digest_lists_fifty_and_counts_the_rest():
+    from datetime import UTC, datetime
+
+    from alerts.channel_messages import DIGEST_LINES, DigestNotice, digest_email, digest_slack_message
+
+    at = datetime(2026, 11, 27, 6, tzinfo=UTC)
+    notice = AlertNotice(
+        tenant_id="acme",
+        alert_id=7,
+        event="fired",
+        at=at,
+        rule_name="Errors <b>",
+        rule_type="metric_threshold",
+        severity="warning",
+        status="pending",
+        reason="errors = 9 > 5",
+        triggered_at=at,
+        url="https://x/alerts/7",
+    )
+    digest = DigestNotice(
+        tenant_id="acme",
+        kind="quietHours",
+        at=at,
+        zone="Europe/Berlin",
+        notices=(notice,) * DIGEST_LINES,
+        more_notices=12,
+        url="https://x/alerts",
+    )
+
+    subject, body = digest_email(digest)
+    slack = digest_slack_message(digest)
+
+    assert subject == "Held during quiet hours: 62 notices"
+    assert body.count("2026-11-27 07:00  [warning] Errors <b> fired: errors = 9 > 5") == DIGEST_LINES  # Berlin time
+    assert "- and 12 more" in body and "Still open" not in body
+    section = slack["blocks"][1]["text"]["text"]
+    listed = section.count("<https://x/alerts/7|")
+    assert len(section) <= 3000 and "Errors &lt;b&gt;" in section and 0 < listed < DIGEST_LINES
+    assert section.endswith(f"… and {DIGEST_LINES - listed + 12} more")

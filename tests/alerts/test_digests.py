@@ -1,0 +1,349 @@
+"""
+Quiet hours and daily digests: held notices go out once, as one digest per channel, to real
+receivers (an HTTP server verified with the standardwebhooks package, an SMTP server).
+"""
+
+import email
+import json
+import threading
+from datetime import UTC, datetime, time, timedelta
+
+import pytest
+from django.db import connection
+from django.utils import timezone
+from standardwebhooks.webhooks import Webhook
+
+from alerts.channel_messages import new_webhook_secret
+from alerts.deliveries import delivery_send, digests_release
+from alerts.models import Channel, Delivery
+from alerts.quiet_hours import next_daily_at
+from alerts.services import alert_resolve, channel_create, channel_update
+from tenants.services import tenant_update
+from tests.alerts.test_deliveries import ALL_EVENTS, Receiver, rule, send_all
+from tests.factories import raise_alert
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture(autouse=True)
+def outbound_to_localhost(settings):
+    settings.OUTBOUND_ALLOW_PRIVATE_ADDRESSES = True
+    settings.PUBLIC_BASE_URL = "https://insights.example.com"
+
+
+@pytest.fixture
+def server():
+    receiver = Receiver()
+    yield receiver
+    receiver.close()
+
+
+def channel(tenant, **fields):
+    """Through the service, as the API and the admin save them: a daily digest gets its schedule."""
+    return channel_create(tenant=tenant, **{"name": f"channel {Channel.objects.count()}", "kind": "webhook", **fields})
+
+
+def quiet_now(zone="UTC"):
+    """Quiet hours that hold right now: from an hour ago to two hours ahead, on the zone's clock."""
+    from zoneinfo import ZoneInfo
+
+    local = timezone.now().astimezone(ZoneInfo(zone))
+    start = (local - timedelta(hours=1)).replace(second=0, microsecond=0)
+    end = (local + timedelta(hours=2)).replace(second=0, microsecond=0)
+    return {"quiet_hours_start": start.time(), "quiet_hours_end": end.time()}
+
+
+def quiet_channel(tenant, url, secret, **fields):
+    made = channel(tenant, target=url, secret=secret, **{**quiet_now(tenant.timezone), **fields})
+    return made
+
+
+class TestQuietHours:
+    def test_notices_below_critical_wait_and_go_as_one_digest_when_quiet_hours_end(self, tenant, server):
+        secret = new_webhook_secret()
+        hook = quiet_channel(tenant, server.url, secret)
+        warning, info = raise_alert(rule(tenant, severity="warning")), raise_alert(rule(tenant, severity="info"))
+        critical = raise_alert(rule(tenant, severity="critical"))
+
+        held = list(Delivery.objects.filter(status="held").order_by("alert_id"))
+        [pending] = Delivery.objects.filter(status="pending")
+        ends = held[0].next_attempt_at
+        assert [d.alert_id for d in held] == [warning.pk, info.pk] and pending.alert_id == critical.pk
+        assert {d.next_attempt_at for d in held} == {ends} and ends > timezone.now() + timedelta(minutes=100)
+        send_all()  # the critical one goes at once; the held ones are not sent
+        assert len(server.requests) == 1
+
+        assert digests_release(now=ends - timedelta(minutes=1)) == []
+        [digest_id] = digests_release(now=ends)
+        assert digests_release(now=ends + timedelta(minutes=1)) == []  # released once
+
+        digest = Delivery.objects.get(pk=digest_id)
+        assert (digest.event, digest.status, digest.alert_id, digest.channel_id) == ("digest", "pending", None, hook.pk)
+        assert set(digest.items.values_list("alert_id", "status")) == {(warning.pk, "digested"), (info.pk, "digested")}
+        assert delivery_send(delivery_id=digest_id, now=ends).status == "sent"
+        headers, body = server.requests[-1]
+        event = Webhook(secret).verify(body, headers)
+        assert event["type"] == "alerts.digest" and event["data"]["kind"] == "quietHours"
+        assert [(n["type"], n["alertId"]) for n in event["data"]["notices"]] == [
+            ("alert.fired", warning.pk),
+            ("alert.fired", info.pk),
+        ]
+        assert event["data"]["stillOpen"] is None and event["data"]["moreNotices"] == 0
+
+    def test_a_resolve_during_quiet_hours_waits_with_its_firing(self, tenant, server):
+        quiet_channel(tenant, server.url, new_webhook_secret())
+        alert = raise_alert(rule(tenant, severity="warning"))
+        alert_resolve(alert=alert, actor="user:ann")
+
+        assert sorted(Delivery.objects.values_list("event", "status")) == [("fired", "held"), ("resolved", "held")]
+        [digest_id] = digests_release(now=timezone.now() + timedelta(hours=3))
+        assert Delivery.objects.get(pk=digest_id).items.count() == 2
+
+    def test_the_digest_is_retried_like_any_delivery(self, tenant):
+        server = Receiver([(500, {})])
+        try:
+            quiet_channel(tenant, server.url, new_webhook_secret())
+            raise_alert(rule(tenant, severity="warning"))
+            at = timezone.now() + timedelta(hours=3)
+            [digest_id] = digests_release(now=at)
+
+            first = delivery_send(delivery_id=digest_id, now=at)
+            second = delivery_send(delivery_id=digest_id, now=at + timedelta(seconds=10))
+        finally:
+            server.close()
+
+        assert (first.status, first.retry_in, second.status) == ("pending", 10, "sent")
+        assert len(server.requests) == 2
+        assert len({headers["webhook-id"] for headers, _ in server.requests}) == 1
+
+    def test_two_sweepers_at_once_make_one_digest(self, tenant, server):
+        quiet_channel(tenant, server.url, new_webhook_secret())
+        for _ in range(20):
+            raise_alert(rule(tenant, severity="warning"))
+        at = timezone.now() + timedelta(hours=3)
+        results, barrier = [], threading.Barrier(2)
+
+        def sweep():
+            barrier.wait()
+            try:
+                results.append(digests_release(now=at))
+            finally:
+                connection.close()
+
+        threads = [threading.Thread(target=sweep) for _ in range(2)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+
+        assert sorted(len(released) for released in results) == [0, 1]
+        [digest] = Delivery.objects.filter(event="digest")
+        assert digest.items.count() == 20 and not Delivery.objects.filter(status="held").exists()
+
+    def test_changing_the_quiet_hours_lets_what_waits_go_at_the_next_sweep(self, tenant, server):
+        hook = quiet_channel(tenant, server.url, new_webhook_secret())
+        raise_alert(rule(tenant, severity="warning"))
+
+        channel_update(channel=hook, quiet_hours_start=None, quiet_hours_end=None)
+
+        held = Delivery.objects.get()
+        assert held.status == "held" and held.next_attempt_at <= timezone.now()
+        [digest_id] = digests_release()
+        assert Delivery.objects.get(pk=digest_id).items.get() == held
+
+    def test_quiet_hours_are_read_on_the_tenants_clock(self, tenant, server):
+        tenant_update(tenant=tenant, timezone="Asia/Kolkata")  # UTC+5:30
+        tenant.refresh_from_db()
+        quiet_channel(tenant, server.url, new_webhook_secret())
+        raise_alert(rule(tenant, severity="warning"))
+
+        held = Delivery.objects.get()
+        from zoneinfo import ZoneInfo
+
+        ends = held.next_attempt_at.astimezone(ZoneInfo("Asia/Kolkata")).time().replace(second=0, microsecond=0)
+        assert ends == Channel.objects.get().quiet_hours_end
+
+
+class TestDailyDigest:
+    def test_one_email_a_day_lists_what_happened_and_what_is_still_open(self, tenant, smtp_server, settings):
+        controller, inbox = smtp_server
+        settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+        settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", controller.port
+        tenant_update(tenant=tenant, timezone="Europe/Berlin")
+        tenant.refresh_from_db()
+        daily = channel(tenant, kind="email", target="team@acme.example", secret="", digest="daily", digest_hour=8)
+        assert daily.next_digest_at == next_daily_at(timezone.now(), hour=8, zone="Europe/Berlin")
+        still_open = raise_alert(rule(tenant, severity="critical"))  # critical too: a digest channel holds all
+        gone = raise_alert(rule(tenant, severity="warning"))
+        alert_resolve(alert=gone, actor="user:ann")
+        assert set(Delivery.objects.values_list("status", flat=True)) == {"held"}
+        due = daily.next_digest_at
+
+        [digest_id] = digests_release(now=due)
+        outcome = delivery_send(delivery_id=digest_id, now=due)
+
+        assert outcome.status == "sent"
+        [envelope] = inbox.messages
+        message = email.message_from_bytes(envelope.content)
+        assert message["Subject"] == "Daily digest: 3 notices, 1 still open"
+        body = message.get_payload()
+        assert "Times are Europe/Berlin." in body
+        assert body.count(f"https://insights.example.com/alerts/{gone.pk}") == 2  # fired, resolved
+        still_open_section = body.split("Still open:")[1]
+        assert f"/alerts/{still_open.pk}" in still_open_section and f"/alerts/{gone.pk}" not in still_open_section
+        daily.refresh_from_db()
+        assert daily.next_digest_at == next_daily_at(due, hour=8, zone="Europe/Berlin")
+        assert daily.next_digest_at - due in (timedelta(hours=23), timedelta(hours=24), timedelta(hours=25))
+
+    def test_a_quiet_day_with_open_alerts_still_lists_them_and_an_empty_one_sends_nothing(self, tenant, server):
+        secret = new_webhook_secret()
+        daily = channel(tenant, target=server.url, secret=secret, digest="daily", digest_hour=9)
+        alert = raise_alert(rule(tenant, severity="warning"))
+        first = daily.next_digest_at
+        [first_digest] = digests_release(now=first)
+        delivery_send(delivery_id=first_digest, now=first)
+        daily.refresh_from_db()
+        second = daily.next_digest_at
+
+        [second_digest] = digests_release(now=second)  # nothing new happened; the alert is still open
+        delivery_send(delivery_id=second_digest, now=second)
+        alert_resolve(alert=alert, actor="user:ann")  # held for the third day's digest
+        daily.refresh_from_db()
+        [third_digest] = digests_release(now=daily.next_digest_at)
+        delivery_send(delivery_id=third_digest, now=daily.next_digest_at)
+        daily.refresh_from_db()
+        assert digests_release(now=daily.next_digest_at) == []  # nothing happened, nothing open: no message
+
+        events = [Webhook(secret).verify(body, headers)["data"] for headers, body in server.requests]
+        assert [(len(e["notices"]), [a["alertId"] for a in e["stillOpen"]]) for e in events] == [
+            (1, [alert.pk]),
+            (0, [alert.pk]),
+            (1, []),
+        ]
+        daily.refresh_from_db()
+        assert daily.next_digest_at > second + timedelta(days=1)
+
+    def test_slack_gets_a_digest_in_its_shape(self, tenant, server):
+        channel(tenant, kind="slack", target=server.url, secret="", digest="daily", digest_hour=9)
+        alert = raise_alert(rule(tenant, severity="warning"))
+        at = Channel.objects.get().next_digest_at
+
+        [digest_id] = digests_release(now=at)
+        delivery_send(delivery_id=digest_id, now=at)
+
+        message = json.loads(server.requests[0][1])
+        assert message["text"] == "Daily digest: 1 notice, 1 still open"
+        assert [block["type"] for block in message["blocks"]] == ["header", "section", "section", "context"]
+        assert f"<https://insights.example.com/alerts/{alert.pk}|" in message["blocks"][1]["text"]["text"]
+
+    def test_a_time_zone_change_moves_the_digest_to_the_hour_on_the_new_clock(self, tenant, server):
+        daily = channel(tenant, target=server.url, secret=new_webhook_secret(), digest="daily", digest_hour=9)
+        raise_alert(rule(tenant, severity="warning"))
+        now = datetime(2026, 11, 27, 12, tzinfo=UTC)
+
+        tenant_update(tenant=tenant, timezone="America/New_York", now=now)
+
+        daily.refresh_from_db()
+        assert daily.next_digest_at == datetime(2026, 11, 27, 14, tzinfo=UTC)  # 09:00 in New York
+        assert Delivery.objects.get().next_attempt_at == daily.next_digest_at
+
+
+class TestTheApi:
+    def test_quiet_hours_and_digests_through_the_api(self, tenant, tenant_client, server):
+        created = tenant_client.post(
+            "/channels",
+            {
+                "name": "night",
+                "kind": "webhook",
+                "target": server.url,
+                "quietHoursStart": "22:00",
+                "quietHoursEnd": "07:00",
+            },
+            format="json",
+        )
+        assert created.status_code == 201, created.json()
+        body = created.json()
+        assert (body["quietHoursStart"], body["quietHoursEnd"], body["digest"], body["nextDigestAt"]) == (
+            "22:00",
+            "07:00",
+            "off",
+            None,
+        )
+        changed = tenant_client.patch(
+            f"/channels/{body['id']}",
+            {"quietHoursStart": None, "quietHoursEnd": None, "digest": "daily", "digestHour": 6},
+            format="json",
+        ).json()
+        assert (changed["quietHoursStart"], changed["digest"], changed["digestHour"]) == (None, "daily", 6)
+        assert changed["nextDigestAt"] == Channel.objects.get().next_digest_at.isoformat().replace("+00:00", "Z")
+
+    @pytest.mark.parametrize(
+        ("fields", "field", "message"),
+        [
+            ({"quietHoursStart": "22:00"}, "quietHoursEnd", "Quiet hours need both a start and an end"),
+            ({"quietHoursStart": "22:00", "quietHoursEnd": "22:00"}, "quietHoursEnd", "another time"),
+            ({"quietHoursStart": "25:00", "quietHoursEnd": "07:00"}, "quietHoursStart", "Time has wrong format"),
+            ({"digest": "weekly"}, "digest", '"weekly" is not a valid digest; allowed: off, daily.'),
+            ({"digest": "daily", "digestHour": 24}, "digestHour", "less than or equal to 23"),
+            (
+                {"digest": "daily", "quietHoursStart": "22:00", "quietHoursEnd": "07:00"},
+                "quietHoursStart",
+                "A daily digest channel sends once a day",
+            ),
+            ({"kind": "pagerduty", "target": "", "secret": "KEY", "digest": "daily"}, "digest", "sends at once"),
+            (
+                {
+                    "kind": "pagerduty",
+                    "target": "",
+                    "secret": "KEY",
+                    "quietHoursStart": "1:00",
+                    "quietHoursEnd": "2:00",
+                },
+                "quietHoursStart",
+                "sends at once",
+            ),
+        ],
+    )
+    def test_bad_quiet_hours_and_digests_are_400s_that_name_the_field(self, tenant_client, fields, field, message):
+        payload = {"name": "c", "kind": "webhook", "target": "https://hooks.example.com/x", **fields}
+
+        response = tenant_client.post("/channels", payload, format="json")
+
+        assert response.status_code == 400
+        assert any(message in text for text in response.json()["detail"][field]), response.json()
+        assert not Channel.objects.exists()
+
+    def test_deliveries_show_what_is_held_and_what_a_digest_carried(self, tenant, tenant_client, server):
+        quiet_channel(tenant, server.url, new_webhook_secret())
+        first, second = raise_alert(rule(tenant, severity="warning")), raise_alert(rule(tenant, severity="info"))
+
+        held = tenant_client.get("/deliveries?status=held").json()["results"]
+        assert sorted(d["alertId"] for d in held) == [first.pk, second.pk]
+        assert all(d["nextAttemptAt"] and d["digestId"] is None for d in held)
+        [digest_id] = digests_release(now=timezone.now() + timedelta(hours=3))
+
+        [digest] = [d for d in tenant_client.get("/deliveries").json()["results"] if d["event"] == "digest"]
+        items = tenant_client.get(f"/deliveries?digest={digest_id}").json()["results"]
+        assert (digest["id"], digest["alertId"], digest["status"]) == (digest_id, None, "pending")
+        assert sorted((d["alertId"], d["status"], d["digestId"]) for d in items) == [
+            (first.pk, "digested", digest_id),
+            (second.pk, "digested", digest_id),
+        ]
+
+
+def test_the_sweeper_task_releases_digests(tenant, server):
+    from alerts.tasks import sweep_deliveries
+
+    hook = channel(tenant, target=server.url, secret=new_webhook_secret(), events=ALL_EVENTS, digest="daily")
+    raise_alert(rule(tenant, severity="warning"))
+    Channel.objects.filter(pk=hook.pk).update(next_digest_at=timezone.now() - timedelta(seconds=1))
+
+    sweep_deliveries()
+
+    digest = Delivery.objects.get(event="digest")
+    assert digest.items.count() == 1 and Channel.objects.get().next_digest_at > timezone.now()
+
+
+def test_quiet_hours_past_midnight_are_a_valid_pair():
+    candidate = Channel(quiet_hours_start=time(22), quiet_hours_end=time(7))
+    assert candidate.has_quiet_hours
