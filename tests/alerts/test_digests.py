@@ -347,3 +347,32 @@ def test_the_sweeper_task_releases_digests(tenant, server):
 def test_quiet_hours_past_midnight_are_a_valid_pair():
     candidate = Channel(quiet_hours_start=time(22), quiet_hours_end=time(7))
     assert candidate.has_quiet_hours
+
+
+@pytest.mark.slow
+def test_a_digest_through_a_real_worker_reaches_the_receiver(tenant, server):
+    """Beat's sweep on a worker over Redis: the held notice is bundled, and the digest is sent by the worker."""
+    from celery.contrib.testing.worker import start_worker
+
+    from alerts.tasks import sweep_deliveries
+    from config.celery import app
+
+    assert app.conf.broker_url.startswith("redis://") and not app.conf.task_always_eager
+    secret = new_webhook_secret()
+    hook = channel(tenant, target=server.url, secret=secret, digest="daily", digest_hour=9)
+    alert = raise_alert(rule(tenant, severity="critical"))
+    Channel.objects.filter(pk=hook.pk).update(next_digest_at=timezone.now() - timedelta(seconds=1))
+    app.control.purge()
+
+    with start_worker(app, pool="solo", perform_ping_check=False, shutdown_timeout=30):
+        sweep_deliveries.delay()
+        deadline = timezone.now() + timedelta(seconds=30)
+        while timezone.now() < deadline and not server.requests:
+            threading.Event().wait(0.1)
+        connection.close()
+
+    [(headers, body)] = server.requests
+    event = Webhook(secret).verify(body, headers)
+    assert event["type"] == "alerts.digest" and [n["alertId"] for n in event["data"]["notices"]] == [alert.pk]
+    assert Delivery.objects.get(event="digest").status == "sent"
+    assert Delivery.objects.get(event="fired").status == "digested"

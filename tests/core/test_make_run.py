@@ -56,7 +56,7 @@ class Terminal:
 
 # Pages whose shell examples run against `make run` as printed (operations.md's deploy steps need
 # a production environment, performance.md seeds its own database).
-EXAMPLE_PAGES = ("api.md", "marketplace.md", "billing.md", "engine.md", "guide.md")
+EXAMPLE_PAGES = ("api.md", "marketplace.md", "billing.md", "engine.md", "guide.md", "channels.md")
 
 
 ERROR_BODY = re.compile(r'"error":\s*"[a-z_]+",\s*"detail"')  # an API error answer
