@@ -483,6 +483,10 @@ class ChannelAdmin(admin.ModelAdmin):
     list_select_related = ["tenant"]
     actions = ["send_test"]
 
+    def get_readonly_fields(self, request, obj=None):
+        # A channel stays with its tenant: its deliveries, digests and the rules naming it are the tenant's.
+        return [*self.readonly_fields, "tenant"] if obj else self.readonly_fields
+
     @admin.action(description="Send a test notification")
     def send_test(self, request, queryset):
         for channel in queryset:
@@ -544,7 +548,7 @@ class DeliveryAdmin(admin.ModelAdmin):
     ]
     list_filter = ["status", "event", "channel__kind"]
     search_fields = ["tenant__id", "channel__name"]
-    list_select_related = ["tenant", "channel", "alert"]
+    list_select_related = ["tenant", "channel", "alert", "digest"]
     readonly_fields = [
         "tenant",
         "channel",

@@ -389,8 +389,19 @@ class ChannelDetailApi(_ChannelApi):
     @extend_schema(
         operation_id="channels_destroy",
         summary="Delete a channel",
-        description="Its deliveries go with it.",
-        responses={204: None},
+        description="Its deliveries go with it. A channel a rule names is not deleted (409): remove it from the "
+        "rule's `channels` first, so the rule does not fall back to every channel of the tenant.",
+        responses={
+            204: None,
+            409: error_response(
+                "A rule names the channel.",
+                (
+                    "conflict",
+                    "The channel 'Ops room' is named by 1 rule(s): Checkout errors. Remove it from them first "
+                    "(PATCH /triggers/{id} channels).",
+                ),
+            ),
+        },
     )
     def delete(self, request, channel_id: int):
         channel_delete(channel=self.get_channel(channel_id))

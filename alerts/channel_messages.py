@@ -180,6 +180,7 @@ def webhook_signature_headers(*, secret: str, message_id: str, timestamp: int, b
 
 DIGEST_KINDS = {"quietHours": "Held during quiet hours", "daily": "Daily digest"}
 DIGEST_LINES = 50  # notices (and open alerts) listed one by one; the rest are counted
+WEBHOOK_DIGEST_NOTICES = 1000  # a webhook digest carries each notice, up to this (then moreNotices)
 
 
 @dataclass(frozen=True)
@@ -200,7 +201,7 @@ class DigestNotice:
     kind: str  # quietHours or daily
     at: datetime
     zone: str  # the tenant's, for the times a person reads
-    notices: tuple[AlertNotice, ...]  # oldest first, at most DIGEST_LINES
+    notices: tuple[AlertNotice, ...]  # oldest first, at most DIGEST_LINES (webhooks: WEBHOOK_DIGEST_NOTICES)
     more_notices: int  # held notices beyond those listed
     still_open: tuple[OpenAlert, ...] = ()
     more_open: int = 0

@@ -25,10 +25,12 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.core.mail import EmailMessage
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from alerts.channel_messages import (
     DIGEST_LINES,
+    WEBHOOK_DIGEST_NOTICES,
     AlertNotice,
     DigestNotice,
     OpenAlert,
@@ -55,6 +57,7 @@ from alerts.models import (
     DeliveryAttempt,
     DeliveryEvent,
     DeliveryStatus,
+    Severity,
 )
 from alerts.quiet_hours import next_daily_at
 from core.outbound import OutboundError, is_retryable_status, post_json
@@ -123,22 +126,34 @@ def deliveries_route(
         channels = _channels_of({alert.tenant_id for alert, _, _ in routed})
     if not channels:
         return []
-    resolved = [alert.pk for alert, _, kind in routed if kind == ChannelEvent.RESOLVED]
+    # What the channels were told of these alerts before: a resolve goes wherever the firing went,
+    # and a notice never overtakes one still held for the same channel (a resolve before its firing).
     told_of_firing: dict[int, set[int]] = {}
-    for alert_id, channel_id in Delivery.objects.filter(alert_id__in=resolved, event=ChannelEvent.FIRED).values_list(
-        "alert_id", "channel_id"
+    still_held: dict[tuple[int, int], datetime] = {}
+    follow_ups = [alert.pk for alert, _, kind in routed if kind != ChannelEvent.FIRED]
+    earlier = Delivery.objects.filter(alert_id__in=follow_ups).filter(
+        Q(event=ChannelEvent.FIRED) | Q(status=DeliveryStatus.HELD)
+    )
+    for alert_id, channel_id, earlier_event, status, next_attempt_at in earlier.values_list(
+        "alert_id", "channel_id", "event", "status", "next_attempt_at"
     ):
-        told_of_firing.setdefault(alert_id, set()).add(channel_id)
+        if earlier_event == ChannelEvent.FIRED:
+            told_of_firing.setdefault(alert_id, set()).add(channel_id)
+        if status == DeliveryStatus.HELD:
+            key = (alert_id, channel_id)
+            still_held[key] = max(next_attempt_at, still_held.get(key, next_attempt_at))
     now = timezone.now()
     deliveries = []
     for alert, event, kind in routed:
         for channel in channels.get(alert.tenant_id, []):
-            if not (
-                channel.wants(event=kind, severity=alert.severity)
-                and (not alert.channel_ids or channel.pk in alert.channel_ids)
-            ) and channel.pk not in told_of_firing.get(alert.pk, ()):
+            wanted = channel.wants(event=kind, severity=alert.severity) and (
+                not alert.channel_ids or channel.pk in alert.channel_ids
+            )
+            if not wanted and not (kind == ChannelEvent.RESOLVED and channel.pk in told_of_firing.get(alert.pk, ())):
                 continue
             held_until = channel.held_until(severity=alert.severity, at=now, zone=channel.tenant.timezone)
+            if (alert.pk, channel.pk) in still_held:
+                held_until = max(held_until or now, still_held[alert.pk, channel.pk])
             deliveries.append(
                 Delivery(
                     tenant_id=alert.tenant_id,
@@ -283,7 +298,9 @@ def digest_notice_of(digest: Delivery) -> DigestNotice:
     """What a digest delivery says, read when it is sent: its held notices and (daily) what is still open."""
     channel = digest.channel
     items = digest.items.select_related("alert", "alert_event").order_by("alert_event__at", "id")
-    listed = list(items[:DIGEST_LINES])
+    # A person reads fifty lines; a webhook's receiver takes each notice (up to a bound on the body).
+    limit = WEBHOOK_DIGEST_NOTICES if channel.kind == ChannelKind.WEBHOOK else DIGEST_LINES
+    listed = list(items[:limit])
     still_open, more_open = (), 0
     daily = channel.digest == ChannelDigest.DAILY
     if daily:
@@ -300,7 +317,7 @@ def digest_notice_of(digest: Delivery) -> DigestNotice:
             for alert in open_alerts[:DIGEST_LINES]
         )
         more_open = max(open_alerts.count() - len(still_open), 0) if len(still_open) == DIGEST_LINES else 0
-    more_notices = max(items.count() - len(listed), 0) if len(listed) == DIGEST_LINES else 0
+    more_notices = max(items.count() - len(listed), 0) if len(listed) == limit else 0
     return DigestNotice(
         tenant_id=channel.tenant_id,
         kind="daily" if daily else "quietHours",
@@ -331,40 +348,75 @@ def send_digest(channel: Channel, digest: DigestNotice, *, message_id: str):
     raise ValueError(f"a {channel.kind} channel sends at once; it has no digests")
 
 
+def held_reschedule(*, channel: Channel, now: datetime) -> int:
+    """
+    The channel's quiet hours, digest, kind or zone changed: what it holds waits for its new time —
+    the end of quiet hours on the current clock, the next daily digest — or goes at the next sweep.
+    A channel that became PagerDuty (which sends at once) sends each held notice on its own, now.
+    """
+    held = Delivery.objects.filter(channel=channel, tenant_id=channel.tenant_id, status=DeliveryStatus.HELD)
+    if channel.kind == ChannelKind.PAGERDUTY:
+        ids = list(held.values_list("pk", flat=True))
+        held.update(status=DeliveryStatus.PENDING, next_attempt_at=now)
+        transaction.on_commit(lambda: deliveries_enqueue(ids))
+        return len(ids)
+    release = channel.held_until(severity=Severity.INFO, at=now, zone=channel.tenant.timezone) or now
+    return held.update(next_attempt_at=release)
+
+
 def digests_release(*, now: datetime | None = None) -> list[int]:
     """
-    One digest per channel whose held notices are due (quiet hours over) or whose daily digest is
-    due; the held notices go into it. Returns the new digests' ids; they are sent after commit.
+    One digest per enabled channel whose held notices are due (quiet hours over) or whose daily
+    digest is due; the held notices go into it. Returns the new digests' ids; they are sent after
+    commit. A channel that fails is logged and left for the next sweep; the others go on.
     """
     now = now or timezone.now()
-    held = Delivery.objects.filter(status=DeliveryStatus.HELD, next_attempt_at__lte=now).values_list(
-        "channel_id", flat=True
+    held = (
+        Delivery.objects.filter(status=DeliveryStatus.HELD, next_attempt_at__lte=now, channel__enabled=True)
+        .values_list("channel_id", flat=True)
+        .distinct()
     )
-    daily = Channel.objects.filter(digest=ChannelDigest.DAILY, next_digest_at__lte=now).values_list("pk", flat=True)
+    daily = Channel.objects.filter(digest=ChannelDigest.DAILY, next_digest_at__lte=now, enabled=True).values_list(
+        "pk", flat=True
+    )
     released = []
     for channel_id in sorted(set(held) | set(daily)):
-        digest_id = _release(channel_id, now)
-        if digest_id is not None:
-            released.append(digest_id)
+        try:
+            released += _release(channel_id, now)
+        except Exception:
+            logger.exception("releasing the held notices of channel %s failed; the next sweep tries again", channel_id)
     return released
 
 
 @transaction.atomic
-def _release(channel_id: int, now: datetime) -> int | None:
+def _release(channel_id: int, now: datetime) -> list[int]:
     # The channel's row lock makes two sweepers take turns: the second finds nothing left to bundle.
-    channel = Channel.objects.select_for_update(of=("self",)).select_related("tenant").filter(pk=channel_id).first()
+    channel = (
+        Channel.objects.select_for_update(of=("self",))
+        .select_related("tenant")
+        .filter(pk=channel_id, enabled=True)
+        .first()
+    )
     if channel is None:
-        return None
-    items = Delivery.objects.filter(channel=channel, status=DeliveryStatus.HELD)
-    daily_due = channel.digest == ChannelDigest.DAILY and channel.next_digest_at and channel.next_digest_at <= now
-    if daily_due:
+        return []
+    held = Delivery.objects.filter(channel=channel, tenant_id=channel.tenant_id, status=DeliveryStatus.HELD)
+    if channel.kind == ChannelKind.PAGERDUTY:
+        held_reschedule(channel=channel, now=now)
+        return []
+    if channel.digest == ChannelDigest.DAILY:
+        if channel.next_digest_at is not None and channel.next_digest_at > now:
+            # Held while this sweep ran, against the digest that just went: they wait for the next.
+            held.filter(next_attempt_at__lte=now).update(next_attempt_at=channel.next_digest_at)
+            return []
         channel.next_digest_at = next_daily_at(now, hour=channel.digest_hour, zone=channel.tenant.timezone)
         Channel.objects.filter(pk=channel.pk).update(next_digest_at=channel.next_digest_at)
+        item_ids = list(held.values_list("pk", flat=True))
+        if not item_ids and not _open_alerts(channel).exists():
+            return []  # nothing happened and nothing is open: no message
     else:
-        items = items.filter(next_attempt_at__lte=now)
-    item_ids = list(items.values_list("pk", flat=True))
-    if not item_ids and not (daily_due and channel.enabled and _open_alerts(channel).exists()):
-        return None  # nothing happened and nothing is open: no message
+        item_ids = list(held.filter(next_attempt_at__lte=now).values_list("pk", flat=True))
+        if not item_ids:
+            return []
     digest = Delivery.objects.create(
         tenant_id=channel.tenant_id,
         channel=channel,
@@ -375,7 +427,7 @@ def _release(channel_id: int, now: datetime) -> int | None:
     )
     Delivery.objects.filter(pk__in=item_ids).update(status=DeliveryStatus.DIGESTED, digest=digest, next_attempt_at=None)
     transaction.on_commit(lambda: deliveries_enqueue([digest.pk]))
-    return digest.pk
+    return [digest.pk]
 
 
 def send_notice(channel: Channel, notice: AlertNotice, *, message_id: str, dedup_key: str | None = None):

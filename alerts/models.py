@@ -207,6 +207,9 @@ class Channel(models.Model):
                 name="channel_daily_digest_without_quiet_hours",
             ),
             models.CheckConstraint(
+                condition=Q(digest="off") | Q(next_digest_at__isnull=False), name="channel_daily_digest_scheduled"
+            ),
+            models.CheckConstraint(
                 condition=~Q(kind="pagerduty") | Q(digest="off", quiet_hours_start__isnull=True),
                 name="channel_pagerduty_sends_at_once",
             ),
@@ -315,9 +318,10 @@ class Delivery(models.Model):
         AlertEvent, on_delete=models.CASCADE, null=True, blank=True, related_name="deliveries"
     )
     event = models.CharField(max_length=12, choices=DeliveryEvent.choices)
+    # RESTRICT: a digest goes only with its channel (which takes its items too), never alone.
     digest = models.ForeignKey(
         "self",
-        on_delete=models.SET_NULL,
+        on_delete=models.RESTRICT,
         null=True,
         blank=True,
         related_name="items",
@@ -349,6 +353,13 @@ class Delivery(models.Model):
             ),
             models.CheckConstraint(
                 condition=~Q(status="held") | Q(next_attempt_at__isnull=False), name="delivery_held_until"
+            ),
+            models.CheckConstraint(
+                condition=~Q(status="digested") | Q(digest__isnull=False), name="delivery_digested_into_a_digest"
+            ),
+            models.CheckConstraint(
+                condition=~Q(event="digest") | Q(status__in=["pending", "sent", "failed"]),
+                name="delivery_digest_is_sent_not_held",
             ),
             models.CheckConstraint(
                 condition=~Q(status="sent") | Q(sent_at__isnull=False), name="delivery_sent_has_time"

@@ -6,9 +6,11 @@ from typing import Protocol
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Q
+from django.db.models.deletion import RestrictedError
 from django.utils import timezone
 
 from alerts.channel_messages import new_webhook_secret
+from alerts.deliveries import held_reschedule
 from alerts.models import (
     Alert,
     AlertEvent,
@@ -17,10 +19,7 @@ from alerts.models import (
     ChannelDigest,
     ChannelEvent,
     ChannelKind,
-    Delivery,
-    DeliveryStatus,
     Notification,
-    Severity,
 )
 from alerts.notifications import notify_alert_changed, notify_alerts_changed, notify_alerts_raised
 from alerts.quiet_hours import next_daily_at
@@ -328,32 +327,32 @@ CHANNEL_FIELDS = {
     "digest",
     "digest_hour",
 }
-WHEN_FIELDS = ("digest", "digest_hour", "quiet_hours_start", "quiet_hours_end")
+WHEN_FIELDS = ("kind", "digest", "digest_hour", "quiet_hours_start", "quiet_hours_end")
 
 
 def channel_save(channel: Channel, *, now: datetime | None = None) -> Channel:
     """
     Validate and save; a webhook without a secret gets a new `whsec_` one. A daily digest is
-    scheduled; when the channel's quiet hours or digest change, what it holds waits for the new
-    digest time, or (no digest) goes at the next sweep, as one digest.
+    scheduled (again when it was due while the channel was off); when the channel's quiet hours,
+    digest or kind change, what it holds waits for its new time (`held_reschedule`).
     """
     if channel.kind == ChannelKind.WEBHOOK and not channel.secret:
         channel.secret = new_webhook_secret()
-    channel.full_clean(exclude=["tenant"])
-    if Channel.objects.filter(tenant_id=channel.tenant_id, name=channel.name).exclude(pk=channel.pk).exists():
-        raise ValidationError({"name": f"The tenant already has a channel named {channel.name!r}."})
     now = now or timezone.now()
     stored = Channel.objects.filter(pk=channel.pk).values(*WHEN_FIELDS).first() if channel.pk else None
     rescheduled = stored is not None and any(stored[name] != getattr(channel, name) for name in WHEN_FIELDS)
     if channel.digest != ChannelDigest.DAILY:
         channel.next_digest_at = None
-    elif channel.next_digest_at is None or rescheduled:
+    elif (channel.next_digest_at is None or rescheduled or channel.next_digest_at <= now) and (
+        channel.digest_hour in range(24)  # else full_clean names the field
+    ):
         channel.next_digest_at = next_daily_at(now, hour=channel.digest_hour, zone=channel.tenant.timezone)
+    channel.full_clean(exclude=["tenant"])
+    if Channel.objects.filter(tenant_id=channel.tenant_id, name=channel.name).exclude(pk=channel.pk).exists():
+        raise ValidationError({"name": f"The tenant already has a channel named {channel.name!r}."})
     channel.save()
     if rescheduled:
-        Delivery.objects.filter(channel=channel, status=DeliveryStatus.HELD).update(
-            next_attempt_at=channel.next_digest_at or now
-        )
+        held_reschedule(channel=channel, now=now)
     return channel
 
 
@@ -375,8 +374,7 @@ def channels_reschedule_for_tenant(*, tenant: Tenant, changed: frozenset[str], n
         if channel.digest == ChannelDigest.DAILY:
             channel.next_digest_at = next_daily_at(now, hour=channel.digest_hour, zone=tenant.timezone)
             Channel.objects.filter(pk=channel.pk).update(next_digest_at=channel.next_digest_at)
-        release = channel.held_until(severity=Severity.INFO, at=now, zone=tenant.timezone) or now
-        Delivery.objects.filter(channel=channel, status=DeliveryStatus.HELD).update(next_attempt_at=release)
+        held_reschedule(channel=channel, now=now)
     return len(channels)
 
 
@@ -406,5 +404,16 @@ def channel_update(*, channel: Channel, **fields) -> Channel:
 
 
 def channel_delete(*, channel: Channel) -> None:
-    """Its deliveries go with it; the alerts stay."""
-    channel.delete()
+    """
+    Its deliveries go with it; the alerts stay. A channel a rule names is not deleted (409): the
+    rule would otherwise fall back, silently, to every channel of the tenant.
+    """
+    try:
+        with transaction.atomic():
+            channel.delete()
+    except RestrictedError as exc:
+        names = sorted({link.rule.name for link in exc.restricted_objects})
+        raise Conflict(
+            f"The channel {channel.name!r} is named by {len(names)} rule(s): {', '.join(names[:5])}"
+            f"{', …' if len(names) > 5 else ''}. Remove it from them first (PATCH /triggers/{{id}} channels)."
+        ) from exc

@@ -69,7 +69,7 @@ def sweep_deliveries() -> int:
     digests (sent after commit); re-enqueue pending deliveries that are overdue (their task was lost
     with the broker or a worker).
     """
-    digests_release()
+    digests_release()  # a channel that fails is logged and skipped: it cannot stop the rest
     due = deliveries_due()
     deliveries_enqueue(due)
     return len(due)

@@ -200,6 +200,7 @@ class TriggerRule(models.Model):
     )
     channels = models.ManyToManyField(
         "alerts.Channel",
+        through="RuleChannel",
         blank=True,
         related_name="rules",
         help_text="Where this rule's alerts go. None chosen: every channel of the tenant that wants them.",
@@ -467,6 +468,22 @@ class TriggerRule(models.Model):
         ):
             found["aggregate_minutes"] = f"At most windowDays × 1440 ({self.window_days * 1440}): the window bounds it."
         return found
+
+
+class RuleChannel(models.Model):
+    """
+    A rule naming a channel. A named channel cannot be deleted while a rule names it (RESTRICT): a
+    rule meant for one private channel must not fall back, silently, to every channel of the tenant.
+    """
+
+    rule = models.ForeignKey(TriggerRule, on_delete=models.CASCADE, related_name="channel_links")
+    channel = models.ForeignKey("alerts.Channel", on_delete=models.RESTRICT, related_name="rule_links")
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["rule", "channel"], name="rule_channel_unique")]
+
+    def __str__(self):
+        return f"rule {self.rule_id} → channel {self.channel_id}"
 
 
 class MetricPoint(models.Model):

@@ -11,6 +11,7 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
+from alerts.models import Channel
 from core.exceptions import ApplicationError
 from proactive.admin.charts import backtest_chart
 from proactive.engine.backtest import MAX_BACKTEST_DAYS, trigger_rule_backtest
@@ -53,22 +54,33 @@ STATUS_COLORS = {RuleHealth.OK: "#2e7d32", RuleHealth.NO_DATA: "#b26a00", RuleHe
 
 
 class TriggerRuleAdminForm(forms.ModelForm):
+    # The rule's channels (TriggerRule.channels, through RuleChannel): set by the services on save.
+    notify_channels = forms.ModelMultipleChoiceField(
+        queryset=Channel.objects.select_related("tenant").order_by("tenant_id", "name"),
+        required=False,
+        label="Channels",
+        help_text="Where this rule's alerts go (each channel's minimum severity and events still apply). "
+        "None chosen: every channel of the tenant that wants them.",
+    )
+
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        if "channels" in self.fields:
-            channels = self.fields["channels"]
-            channels.queryset = channels.queryset.select_related("tenant").order_by("tenant_id", "name")
-            if self.instance.tenant_id:  # a saved rule: only its own tenant's channels to choose from
-                channels.queryset = channels.queryset.filter(tenant_id=self.instance.tenant_id)
-            channels.label_from_instance = lambda channel: f"{channel.tenant_id}: {channel}"
+        channels = self.fields["notify_channels"]
+        channels.label_from_instance = lambda channel: f"{channel.tenant_id}: {channel}"
+        if self.instance.pk:  # a saved rule: only its own tenant's channels to choose from
+            channels.queryset = channels.queryset.filter(tenant_id=self.instance.tenant_id)
+            channels.initial = list(self.instance.channels.values_list("pk", flat=True))
 
     def clean(self):
         """The form shows only the fields of the chosen type and options: what the others hold is dropped."""
         cleaned = super().clean()
         tenant = cleaned.get("tenant") or (self.instance.tenant if self.instance.tenant_id else None)
-        foreign = [channel for channel in cleaned.get("channels") or () if tenant and channel.tenant_id != tenant.pk]
+        chosen = cleaned.get("notify_channels") or ()
+        foreign = [channel for channel in chosen if tenant and channel.tenant_id != tenant.pk]
         if foreign:
-            self.add_error("channels", f"{foreign[0]} belongs to tenant {foreign[0].tenant_id}, not {tenant.pk}.")
+            self.add_error(
+                "notify_channels", f"{foreign[0]} belongs to tenant {foreign[0].tenant_id}, not {tenant.pk}."
+            )
         if cleaned.get("type") in FIELDS_OF_TYPE:
             used = fields_in_use(
                 type=cleaned["type"], comparison=cleaned.get("comparison", ""), aggregate=cleaned.get("aggregate", "")
@@ -156,7 +168,7 @@ class TriggerRuleAdmin(admin.ModelAdmin):
             },
         ),
         ("Firing and resolving", {"fields": ["for_evaluations", "clear_evaluations", "no_data", "auto_resolve"]}),
-        ("Notify", {"fields": ["channels"]}),
+        ("Notify", {"fields": ["notify_channels"]}),
         ("Engine", {"fields": ENGINE_FIELDS}),
     ]
     readonly_fields = ["schedule_explained", *ENGINE_FIELDS]
@@ -191,19 +203,14 @@ class TriggerRuleAdmin(admin.ModelAdmin):
     def save_model(self, request, obj, form, change):
         # The form already ran the model's validation; the services add the engine's bookkeeping.
         fields = {name: form.cleaned_data[name] for name in RULE_FIELDS if name in form.cleaned_data}
-        if "channels" in form.cleaned_data:
-            fields["channels"] = [channel.pk for channel in form.cleaned_data["channels"]]
+        if "notify_channels" in form.cleaned_data:
+            fields["channels"] = [channel.pk for channel in form.cleaned_data["notify_channels"]]
         if change:
             saved = trigger_rule_update(rule=obj, **fields)
         else:
             saved = trigger_rule_create(tenant=form.cleaned_data["tenant"], **fields)
         obj.pk = saved.pk
         obj.refresh_from_db()
-
-    def save_related(self, request, form, formsets, change):
-        # The services set the rule's channels; the form's own save_m2m would write them twice.
-        for formset in formsets:
-            self.save_formset(request, form, formset, change=change)
 
     def delete_model(self, request, obj):
         trigger_rule_delete(rule=obj)  # locks as the engine does; the rule's alerts stay, unlinked

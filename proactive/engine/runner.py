@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from django.db import transaction
-from django.db.models import OuterRef, Subquery
+from django.db.models import F, OuterRef, Subquery
 from django.utils import timezone
 
 from alerts.models import Alert, AlertStatus
@@ -41,6 +41,7 @@ from proactive.models import (
     Comparison,
     Direction,
     NoData,
+    RuleChannel,
     RuleHealth,
     RuleType,
     TriggerRule,
@@ -393,8 +394,8 @@ def _raise_alerts(results: Sequence[RuleResult], now: datetime, actor: str) -> N
 def _named_channels(rule_ids: list[int]) -> dict[int, tuple[int, ...]]:
     """The channels each firing rule names (one query for the chunk's firing rules)."""
     named: dict[int, list[int]] = {}
-    links = TriggerRule.channels.through.objects.filter(triggerrule_id__in=rule_ids).order_by("channel_id")
-    for rule_id, channel_id in links.values_list("triggerrule_id", "channel_id"):
+    links = RuleChannel.objects.filter(rule_id__in=rule_ids, channel__tenant_id=F("rule__tenant_id"))
+    for rule_id, channel_id in links.order_by("channel_id").values_list("rule_id", "channel_id"):
         named.setdefault(rule_id, []).append(channel_id)
     return {rule_id: tuple(channel_ids) for rule_id, channel_ids in named.items()}
 

@@ -376,3 +376,124 @@ def test_a_digest_through_a_real_worker_reaches_the_receiver(tenant, server):
     assert event["type"] == "alerts.digest" and [n["alertId"] for n in event["data"]["notices"]] == [alert.pk]
     assert Delivery.objects.get(event="digest").status == "sent"
     assert Delivery.objects.get(event="fired").status == "digested"
+
+
+class TestWhatAChannelHoldsIsNeverLostNorSentTwice:
+    def test_a_channel_turned_pagerduty_sends_each_held_notice_on_its_own(self, tenant, server, settings):
+        settings.PAGERDUTY_EVENTS_URL = server.url
+        hook = quiet_channel(tenant, "https://hooks.example.com/x", new_webhook_secret())
+        alert = raise_alert(rule(tenant, severity="warning"))
+
+        channel_update(
+            channel=hook, kind="pagerduty", target="", secret="R0UT1NG", quiet_hours_start=None, quiet_hours_end=None
+        )
+        send_all()
+
+        [delivery] = Delivery.objects.all()
+        assert (delivery.status, delivery.event) == ("sent", "fired")
+        [(_, body)] = server.requests
+        assert json.loads(body)["dedup_key"] == str(alert.pk)
+        assert digests_release(now=timezone.now() + timedelta(days=1)) == []
+
+    def test_a_disabled_channel_keeps_what_it_holds_until_it_is_enabled(self, tenant, server):
+        hook = quiet_channel(tenant, server.url, new_webhook_secret())
+        raise_alert(rule(tenant, severity="warning"))
+        channel_update(channel=hook, enabled=False)
+        later = timezone.now() + timedelta(hours=3)
+
+        assert digests_release(now=later) == []
+        assert Delivery.objects.get().status == "held"
+        channel_update(channel=Channel.objects.get(), enabled=True)
+        [digest_id] = digests_release(now=later)
+        assert Delivery.objects.get(pk=digest_id).items.count() == 1
+
+    def test_a_notice_held_as_the_daily_digest_goes_waits_for_the_next_one(self, tenant, server):
+        daily = channel(tenant, target=server.url, secret=new_webhook_secret(), digest="daily", digest_hour=9)
+        raise_alert(rule(tenant, severity="warning"))
+        due = daily.next_digest_at
+        [first] = digests_release(now=due)
+        # An engine transaction that read the channel before the sweep held a notice against `due`.
+        late = raise_alert(rule(tenant, severity="warning"))
+        Delivery.objects.filter(alert=late).update(next_attempt_at=due)
+
+        assert digests_release(now=due + timedelta(minutes=1)) == []  # no second "daily" digest
+
+        daily.refresh_from_db()
+        assert Delivery.objects.get(alert=late).next_attempt_at == daily.next_digest_at > due
+        [second] = digests_release(now=daily.next_digest_at)
+        assert list(Delivery.objects.get(pk=second).items.values_list("alert_id", flat=True)) == [late.pk]
+
+    def test_a_resolve_never_overtakes_its_held_firing(self, tenant, server):
+        """A warning held by quiet hours and resolved by a person: the critical-less resolve waits too."""
+        hook = quiet_channel(tenant, server.url, new_webhook_secret())
+        alert = raise_alert(rule(tenant, severity="warning"))
+        channel_update(channel=hook, quiet_hours_start=None, quiet_hours_end=None)  # held one goes at the sweep
+        fired = Delivery.objects.get()
+
+        alert_resolve(alert=alert, actor="user:ann")
+
+        resolved = Delivery.objects.get(event="resolved")
+        assert resolved.status == "held" and resolved.next_attempt_at >= fired.next_attempt_at
+        [digest_id] = digests_release()
+        assert Delivery.objects.get(pk=digest_id).items.count() == 2
+
+    def test_new_quiet_hours_that_still_cover_now_keep_holding_until_their_end(self, tenant, server):
+        hook = quiet_channel(tenant, server.url, new_webhook_secret())
+        raise_alert(rule(tenant, severity="warning"))
+        start = (timezone.now() - timedelta(hours=2)).replace(second=0, microsecond=0)
+        end = (timezone.now() + timedelta(hours=5)).replace(second=0, microsecond=0)
+
+        channel_update(channel=hook, quiet_hours_start=start.time(), quiet_hours_end=end.time())
+
+        assert Delivery.objects.get().next_attempt_at == end
+
+    def test_deleting_a_channel_takes_its_digests_and_their_items(self, tenant, server, tenant_client):
+        hook = quiet_channel(tenant, server.url, new_webhook_secret())
+        raise_alert(rule(tenant, severity="warning"))
+        digests_release(now=timezone.now() + timedelta(hours=3))
+
+        assert tenant_client.delete(f"/channels/{hook.pk}").status_code == 204
+        assert not Delivery.objects.exists()
+
+    def test_the_database_keeps_a_digested_notice_tied_to_its_digest(self, tenant, server):
+        from django.db import IntegrityError, transaction
+        from django.db.models.deletion import RestrictedError
+
+        quiet_channel(tenant, server.url, new_webhook_secret())
+        raise_alert(rule(tenant, severity="warning"))
+        [digest_id] = digests_release(now=timezone.now() + timedelta(hours=3))
+
+        with pytest.raises(RestrictedError):
+            Delivery.objects.get(pk=digest_id).delete()
+        with pytest.raises(IntegrityError), transaction.atomic():
+            Delivery.objects.filter(event="fired").update(digest=None)
+        with pytest.raises(IntegrityError), transaction.atomic():
+            Delivery.objects.filter(pk=digest_id).update(status="held")
+
+    def test_one_broken_channel_does_not_stop_the_others_digests(self, tenant, other_tenant, server):
+        from tenants.models import Tenant
+
+        channel(tenant, target=server.url, secret=new_webhook_secret(), digest="daily")
+        quiet_channel(other_tenant, server.url, new_webhook_secret())
+        raise_alert(rule(tenant, severity="warning"))
+        raise_alert(rule(other_tenant, severity="warning"))
+        Channel.objects.filter(tenant=tenant).update(next_digest_at=timezone.now())
+        Tenant.objects.filter(pk=tenant.pk).update(timezone="Nowhere/Atlantis")  # a zone tzdata no longer has
+
+        released = digests_release(now=timezone.now() + timedelta(hours=3))
+
+        assert [Delivery.objects.get(pk=pk).tenant_id for pk in released] == [other_tenant.pk]
+        assert Delivery.objects.get(tenant=tenant).status == "held"  # rolled back, tried again next sweep
+
+    def test_a_webhook_digest_carries_every_notice(self, tenant, server):
+        secret = new_webhook_secret()
+        quiet_channel(tenant, server.url, secret)
+        alerts = [raise_alert(rule(tenant, severity="warning")) for _ in range(60)]
+        at = timezone.now() + timedelta(hours=3)
+        [digest_id] = digests_release(now=at)
+
+        delivery_send(delivery_id=digest_id, now=at)
+
+        data = Webhook(secret).verify(server.requests[0][1], server.requests[0][0])["data"]
+        assert [n["alertId"] for n in data["notices"]] == [alert.pk for alert in alerts]
+        assert data["moreNotices"] == 0

@@ -82,23 +82,6 @@ class TestTheEngineRoutesToTheRulesChannels:
 
         assert routed(Alert.objects.get(rule=rule)) == [("ops", "acknowledged"), ("ops", "fired")]
 
-    def test_a_deleted_channel_is_not_replaced_by_all_the_others(self, tenant):
-        ops = channel(tenant, "ops")
-        channel(tenant, "everything")
-        rule = breaching_rule(tenant, "named", channels=[ops])
-        ops.delete()
-        leftover = Channel.objects.create(
-            tenant=tenant, name="stale", kind="email", target="a@example.com", events=ALL_EVENTS
-        )
-        rule.channels.set([leftover])
-        leftover.delete()  # the rule named a channel; none of it is left
-
-        evaluate_rules(rule_ids=[rule.pk])
-
-        assert TriggerRule.objects.get(pk=rule.pk).channels.count() == 0
-        # Deleting the named channels leaves the rule naming none: the tenant's channels decide again.
-        assert routed(Alert.objects.get(rule=rule)) == [("everything", "fired")]
-
     def test_the_channels_of_a_chunk_are_read_in_one_query(self, tenant):
         channels = [channel(tenant, f"c{number}") for number in range(3)]
         rules = [breaching_rule(tenant, f"r{number}", channels=channels[: number % 3 + 1]) for number in range(12)]
@@ -106,7 +89,7 @@ class TestTheEngineRoutesToTheRulesChannels:
         with CaptureQueriesContext(connection) as queries:
             evaluate_rules(rule_ids=[rule.pk for rule in rules])
 
-        links = [q["sql"] for q in queries.captured_queries if "proactive_triggerrule_channels" in q["sql"]]
+        links = [q["sql"] for q in queries.captured_queries if "proactive_rulechannel" in q["sql"]]
         assert len(links) == 1
         assert Delivery.objects.count() == sum(number % 3 + 1 for number in range(12))
 
@@ -184,7 +167,7 @@ class TestTheApi:
             response = tenant_client.get("/triggers")
 
         assert [rule["channels"] for rule in response.json()["results"]] == [[ops.pk]] * 5
-        assert sum("proactive_triggerrule_channels" in q["sql"] for q in queries.captured_queries) == 1
+        assert sum("proactive_rulechannel" in q["sql"] for q in queries.captured_queries) == 1
 
     def test_a_draft_backtest_accepts_channels(self, tenant, tenant_client):
         ops = channel(tenant, "ops")
@@ -210,7 +193,8 @@ class TestTheAdmin:
 
         form = self.form(staff, f"/admin/proactive/triggerrule/{rule.pk}/change/")
 
-        assert list(form.fields["channels"].queryset) == [ops]
+        assert list(form.fields["notify_channels"].queryset) == [ops]
+        assert form.fields["notify_channels"].initial == []
 
     def test_the_admin_saves_channels_through_the_service_and_refuses_another_tenants(
         self, tenant, other_tenant, staff
@@ -232,13 +216,53 @@ class TestTheAdmin:
             "no_data": "ok",
         }
 
-        refused = staff.post("/admin/proactive/triggerrule/add/", {**base, "channels": [theirs.pk]})
-        saved = staff.post("/admin/proactive/triggerrule/add/", {**base, "channels": [ops.pk]})
+        refused = staff.post("/admin/proactive/triggerrule/add/", {**base, "notify_channels": [theirs.pk]})
+        saved = staff.post("/admin/proactive/triggerrule/add/", {**base, "notify_channels": [ops.pk]})
 
         assert refused.status_code == 200
         assert (
             f"theirs (webhook) belongs to tenant {other_tenant.pk}, not {tenant.pk}."
-            in (refused.context["adminform"].form.errors["channels"][0])
+            in (refused.context["adminform"].form.errors["notify_channels"][0])
         )
         assert saved.status_code == 302, saved.context["adminform"].form.errors if saved.context else ""
         assert list(TriggerRule.objects.get().channels.all()) == [ops]
+
+
+@pytest.mark.django_db
+class TestANamedChannelStays:
+    def test_a_channel_a_rule_names_is_not_deleted_until_the_rule_lets_go(self, tenant, tenant_client):
+        ops = channel(tenant, "ops")
+        rule = breaching_rule(tenant, "checkout", channels=[ops])
+
+        refused = tenant_client.delete(f"/channels/{ops.pk}")
+
+        assert refused.status_code == 409
+        assert refused.json()["detail"] == (
+            "The channel 'ops' is named by 1 rule(s): checkout. Remove it from them first "
+            "(PATCH /triggers/{id} channels)."
+        )
+        assert Channel.objects.filter(pk=ops.pk).exists() and list(rule.channels.all()) == [ops]
+        assert tenant_client.patch(f"/triggers/{rule.pk}", {"channels": []}, format="json").status_code == 200
+        assert tenant_client.delete(f"/channels/{ops.pk}").status_code == 204
+
+    def test_the_admin_shows_the_rule_that_keeps_a_channel(self, tenant, staff):
+        ops = channel(tenant, "ops")
+        rule = breaching_rule(tenant, "checkout", channels=[ops])
+
+        page = staff.post(f"/admin/alerts/channel/{ops.pk}/delete/", {"post": "yes"}).content.decode()
+
+        assert Channel.objects.filter(pk=ops.pk).exists()
+        assert "would require deleting the following protected related objects" in page
+        assert f"rule {rule.pk} → channel {ops.pk}" in page
+
+    def test_the_engine_ignores_a_link_to_another_tenants_channel(self, tenant, other_tenant):
+        """Only the services write links, and they check the tenant; the engine checks again."""
+        from proactive.models import RuleChannel
+
+        theirs = channel(other_tenant, "theirs")
+        rule = breaching_rule(tenant, "named")
+        RuleChannel.objects.create(rule=rule, channel=theirs)
+
+        evaluate_rules(rule_ids=[rule.pk])
+
+        assert Alert.objects.get(rule=rule).channel_ids == [] and not Delivery.objects.exists()
