@@ -333,17 +333,18 @@ WHEN_FIELDS = ("kind", "digest", "digest_hour", "quiet_hours_start", "quiet_hour
 def channel_save(channel: Channel, *, now: datetime | None = None) -> Channel:
     """
     Validate and save; a webhook without a secret gets a new `whsec_` one. A daily digest is
-    scheduled (again when it was due while the channel was off); when the channel's quiet hours,
-    digest or kind change, what it holds waits for its new time (`held_reschedule`).
+    scheduled (again when the channel is enabled again: a day it missed is not sent at once); when
+    the channel's quiet hours, digest or kind change, what it holds waits for its new time.
     """
     if channel.kind == ChannelKind.WEBHOOK and not channel.secret:
         channel.secret = new_webhook_secret()
     now = now or timezone.now()
-    stored = Channel.objects.filter(pk=channel.pk).values(*WHEN_FIELDS).first() if channel.pk else None
+    stored = Channel.objects.filter(pk=channel.pk).values(*WHEN_FIELDS, "enabled").first() if channel.pk else None
     rescheduled = stored is not None and any(stored[name] != getattr(channel, name) for name in WHEN_FIELDS)
+    enabled_again = stored is not None and channel.enabled and not stored["enabled"]
     if channel.digest != ChannelDigest.DAILY:
         channel.next_digest_at = None
-    elif (channel.next_digest_at is None or rescheduled or channel.next_digest_at <= now) and (
+    elif (channel.next_digest_at is None or rescheduled or enabled_again) and (
         channel.digest_hour in range(24)  # else full_clean names the field
     ):
         channel.next_digest_at = next_daily_at(now, hour=channel.digest_hour, zone=channel.tenant.timezone)

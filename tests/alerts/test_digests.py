@@ -497,3 +497,17 @@ class TestWhatAChannelHoldsIsNeverLostNorSentTwice:
         data = Webhook(secret).verify(server.requests[0][1], server.requests[0][0])["data"]
         assert [n["alertId"] for n in data["notices"]] == [alert.pk for alert in alerts]
         assert data["moreNotices"] == 0
+
+
+def test_a_daily_channel_enabled_again_sends_at_its_next_hour_not_at_once(tenant, server):
+    daily = channel(tenant, target=server.url, secret=new_webhook_secret(), digest="daily", digest_hour=9)
+    raise_alert(rule(tenant, severity="warning"))
+    channel_update(channel=daily, enabled=False)
+    Channel.objects.filter(pk=daily.pk).update(next_digest_at=timezone.now() - timedelta(days=2))
+
+    enabled = channel_update(channel=Channel.objects.get(), enabled=True)
+
+    assert enabled.next_digest_at == next_daily_at(timezone.now(), hour=9, zone="UTC")
+    assert digests_release() == [] and Delivery.objects.get().status == "held"
+    [digest_id] = digests_release(now=enabled.next_digest_at)
+    assert Delivery.objects.get(pk=digest_id).items.count() == 1
