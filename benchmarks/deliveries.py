@@ -8,7 +8,8 @@ Starts a local webhook receiver (HTTP, answering 200) and `--workers` Celery wor
 Then, for one tenant with one signed webhook channel: one alert raised alone, timed from the
 commit to its receipt (latency, repeated), and `--alerts` alerts raised in one transaction,
 timed from the commit to the last receipt (throughput). Prints latency percentiles and
-deliveries per second.
+deliveries per second. Then `--alerts` notices held by a channel's quiet hours are released as one
+digest: the time to bundle them and from that commit to the digest's receipt.
 """
 
 import argparse
@@ -18,6 +19,7 @@ import subprocess
 import sys
 import threading
 import time
+from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -35,6 +37,7 @@ os.environ.update(ENV)
 import django  # noqa: E402
 
 received: list[float] = []
+sizes: list[int] = []
 received_lock = threading.Lock()
 
 
@@ -43,6 +46,7 @@ class Receiver(BaseHTTPRequestHandler):
 
     def do_POST(self):  # noqa: N802 (http.server's name)
         self.rfile.read(int(self.headers["Content-Length"]))
+        sizes.append(int(self.headers["Content-Length"]))
         with received_lock:
             received.append(time.perf_counter())
         self.send_response(200)
@@ -88,6 +92,7 @@ def main():
     from django.utils import timezone
 
     from alerts.channel_messages import new_webhook_secret
+    from alerts.deliveries import digests_release
     from alerts.models import Alert, Channel, Delivery
     from alerts.services import Firing, alerts_raise
     from config.celery import app
@@ -115,7 +120,7 @@ def main():
             TriggerRule(
                 tenant=tenant, name=f"rule {n}", type="metric_threshold", metric="m", threshold=1, window_days=30
             )
-            for n in range(args.alerts + args.latency_samples)
+            for n in range(2 * args.alerts + args.latency_samples)
         ]
     )
     app.control.purge()
@@ -156,12 +161,41 @@ def main():
             alerts_raise(
                 firings=[
                     Firing(rule=rule, payload={"reason": "bench"}, triggered_at=timezone.now())
-                    for rule in rules[args.latency_samples :]
+                    for rule in rules[args.latency_samples : args.latency_samples + args.alerts]
                 ]
             )
         committed = time.perf_counter()
         last = wait_for(before + args.alerts)
         elapsed = last - committed
+
+        # Quiet hours: the next `--alerts` notices are held, then go as one digest.
+        Channel.objects.update(enabled=False)
+        local = timezone.now()
+        Channel.objects.create(
+            tenant=tenant,
+            name="night",
+            kind="webhook",
+            target=f"http://127.0.0.1:{server.server_address[1]}/night",
+            secret=new_webhook_secret(),
+            events=["fired"],
+            quiet_hours_start=(local - timedelta(hours=1)).time(),
+            quiet_hours_end=(local + timedelta(hours=2)).time(),
+        )
+        with transaction.atomic():
+            alerts_raise(
+                firings=[
+                    Firing(rule=rule, payload={"reason": "bench"}, triggered_at=timezone.now())
+                    for rule in rules[args.latency_samples + args.alerts :]
+                ]
+            )
+        held = Delivery.objects.filter(status="held").update(next_attempt_at=timezone.now())  # quiet hours over
+        before = len(received)
+        started = time.perf_counter()
+        with transaction.atomic():
+            [digest_id] = digests_release()
+        committed = time.perf_counter()
+        digest_received = wait_for(before + 1)
+        bundle_ms, digest_ms = (committed - started) * 1000, (digest_received - committed) * 1000
     finally:
         for worker in workers:
             worker.terminate()
@@ -180,6 +214,12 @@ def main():
     print(
         f"{args.alerts:,} alerts in one transaction: the last delivery received {elapsed:.2f} s after the commit = "
         f"{args.alerts / elapsed:,.0f} deliveries/s; {sent:,} deliveries marked sent"
+    )
+    digest = Delivery.objects.get(pk=digest_id)
+    print(
+        f"quiet hours: {held:,} held notices bundled into one digest in {bundle_ms:.0f} ms; the digest "
+        f"({sizes[-1] / 1024:,.0f} KiB, {digest.items.count():,} notices) received {digest_ms:.0f} ms after that "
+        f"commit; status {digest.status}"
     )
 
 
