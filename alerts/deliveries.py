@@ -205,6 +205,10 @@ def delivery_send(*, delivery_id: int, now: datetime | None = None) -> SendOutco
         now = now or timezone.now()
         if delivery is None or (delivery.next_attempt_at and delivery.next_attempt_at > now):
             return None
+        if _waits_for_an_earlier_notice(delivery):
+            delivery.next_attempt_at = now + timedelta(seconds=FIRST_RETRY_SECONDS)
+            delivery.save(update_fields=["next_attempt_at"])
+            return SendOutcome(DeliveryStatus.PENDING, retry_in=FIRST_RETRY_SECONDS)
         started = time.perf_counter()
         status_code, error, retryable, retry_after = None, "", False, None
         try:
@@ -233,6 +237,24 @@ def delivery_send(*, delivery_id: int, now: datetime | None = None) -> SendOutco
             delivery.next_attempt_at = None
         delivery.save(update_fields=["attempts", "status", "last_error", "sent_at", "next_attempt_at"])
     return outcome
+
+
+def _waits_for_an_earlier_notice(delivery: Delivery) -> bool:
+    """
+    Notices of one alert reach a channel in order: a resolve waits while its firing is still to be
+    sent — pending, held, or in a digest not sent yet — so a receiver never closes before it opens.
+    (A failed one is final: nothing waits for it.) Attempts are not counted while it waits.
+    """
+    if delivery.event == DeliveryEvent.DIGEST:
+        return False
+    return (
+        Delivery.objects.filter(alert_id=delivery.alert_id, channel_id=delivery.channel_id, pk__lt=delivery.pk)
+        .filter(
+            Q(status__in=[DeliveryStatus.PENDING, DeliveryStatus.HELD])
+            | Q(status=DeliveryStatus.DIGESTED, digest__status=DeliveryStatus.PENDING)
+        )
+        .exists()
+    )
 
 
 def _outcome(delivery: Delivery, *, error: str, retryable: bool, retry_after: float | None) -> SendOutcome:
@@ -356,8 +378,23 @@ def held_reschedule(*, channel: Channel, now: datetime) -> int:
     """
     held = Delivery.objects.filter(channel=channel, tenant_id=channel.tenant_id, status=DeliveryStatus.HELD)
     if channel.kind == ChannelKind.PAGERDUTY:
-        ids = list(held.values_list("pk", flat=True))
-        held.update(status=DeliveryStatus.PENDING, next_attempt_at=now)
+        if not channel.enabled:  # it keeps what it holds; the first sweep after it is enabled sends them
+            return held.update(next_attempt_at=now)
+        # A digest not sent yet cannot go to PagerDuty: its notices go one by one instead. (The lock
+        # waits for a worker sending it right now; one that got through is left alone.)
+        unsent = list(
+            Delivery.objects.select_for_update()
+            .filter(channel=channel, event=DeliveryEvent.DIGEST, status=DeliveryStatus.PENDING)
+            .values_list("pk", flat=True)
+        )
+        Delivery.objects.filter(pk__in=unsent).update(
+            status=DeliveryStatus.FAILED,
+            next_attempt_at=None,
+            last_error="Not sent: the channel became PagerDuty; its notices went one by one.",
+        )
+        again = Delivery.objects.filter(digest_id__in=unsent, status=DeliveryStatus.DIGESTED)
+        ids = list(held.values_list("pk", flat=True)) + list(again.values_list("pk", flat=True))
+        Delivery.objects.filter(pk__in=ids).update(status=DeliveryStatus.PENDING, next_attempt_at=now, digest=None)
         transaction.on_commit(lambda: deliveries_enqueue(ids))
         return len(ids)
     release = channel.held_until(severity=Severity.INFO, at=now, zone=channel.tenant.timezone) or now
@@ -373,6 +410,7 @@ def digests_release(*, now: datetime | None = None) -> list[int]:
     now = now or timezone.now()
     held = (
         Delivery.objects.filter(status=DeliveryStatus.HELD, next_attempt_at__lte=now, channel__enabled=True)
+        .order_by()
         .values_list("channel_id", flat=True)
         .distinct()
     )
@@ -425,7 +463,9 @@ def _release(channel_id: int, now: datetime) -> list[int]:
         next_attempt_at=now,
         created_at=now,
     )
-    Delivery.objects.filter(pk__in=item_ids).update(status=DeliveryStatus.DIGESTED, digest=digest, next_attempt_at=None)
+    Delivery.objects.filter(pk__in=item_ids, status=DeliveryStatus.HELD).update(
+        status=DeliveryStatus.DIGESTED, digest=digest, next_attempt_at=None
+    )
     transaction.on_commit(lambda: deliveries_enqueue([digest.pk]))
     return [digest.pk]
 

@@ -330,6 +330,7 @@ CHANNEL_FIELDS = {
 WHEN_FIELDS = ("kind", "digest", "digest_hour", "quiet_hours_start", "quiet_hours_end")
 
 
+@transaction.atomic
 def channel_save(channel: Channel, *, now: datetime | None = None) -> Channel:
     """
     Validate and save; a webhook without a secret gets a new `whsec_` one. A daily digest is
@@ -339,7 +340,12 @@ def channel_save(channel: Channel, *, now: datetime | None = None) -> Channel:
     if channel.kind == ChannelKind.WEBHOOK and not channel.secret:
         channel.secret = new_webhook_secret()
     now = now or timezone.now()
-    stored = Channel.objects.filter(pk=channel.pk).values(*WHEN_FIELDS, "enabled").first() if channel.pk else None
+    # Locked as the sweeper locks it: a release and this change take turns.
+    stored = (
+        Channel.objects.select_for_update().filter(pk=channel.pk).values(*WHEN_FIELDS, "enabled").first()
+        if channel.pk
+        else None
+    )
     rescheduled = stored is not None and any(stored[name] != getattr(channel, name) for name in WHEN_FIELDS)
     enabled_again = stored is not None and channel.enabled and not stored["enabled"]
     if channel.digest != ChannelDigest.DAILY:
@@ -352,7 +358,7 @@ def channel_save(channel: Channel, *, now: datetime | None = None) -> Channel:
     if Channel.objects.filter(tenant_id=channel.tenant_id, name=channel.name).exclude(pk=channel.pk).exists():
         raise ValidationError({"name": f"The tenant already has a channel named {channel.name!r}."})
     channel.save()
-    if rescheduled:
+    if rescheduled or enabled_again:
         held_reschedule(channel=channel, now=now)
     return channel
 
@@ -413,7 +419,10 @@ def channel_delete(*, channel: Channel) -> None:
         with transaction.atomic():
             channel.delete()
     except RestrictedError as exc:
-        names = sorted({link.rule.name for link in exc.restricted_objects})
+        links = list(exc.restricted_objects)  # RuleChannel rows (proactive's), read in one query
+        names = sorted(
+            set(type(links[0]).objects.filter(pk__in=[link.pk for link in links]).values_list("rule__name", flat=True))
+        )
         raise Conflict(
             f"The channel {channel.name!r} is named by {len(names)} rule(s): {', '.join(names[:5])}"
             f"{', …' if len(names) > 5 else ''}. Remove it from them first (PATCH /triggers/{{id}} channels)."

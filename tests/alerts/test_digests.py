@@ -511,3 +511,61 @@ def test_a_daily_channel_enabled_again_sends_at_its_next_hour_not_at_once(tenant
     assert digests_release() == [] and Delivery.objects.get().status == "held"
     [digest_id] = digests_release(now=enabled.next_digest_at)
     assert Delivery.objects.get(pk=digest_id).items.count() == 1
+
+
+class TestNoticesOfOneAlertArriveInOrder:
+    def test_a_resolve_waits_for_the_digest_that_carries_its_firing(self, tenant, server):
+        secret = new_webhook_secret()
+        hook = quiet_channel(tenant, server.url, secret)
+        alert = raise_alert(rule(tenant, severity="warning"))
+        channel_update(channel=hook, quiet_hours_start=None, quiet_hours_end=None)
+        [digest_id] = digests_release()  # the digest is pending: its receiver has not taken it yet
+        alert_resolve(alert=alert, actor="user:ann")
+        resolve = Delivery.objects.get(event="resolved")
+        assert resolve.status == "pending"
+
+        waiting = delivery_send(delivery_id=resolve.pk, now=timezone.now() + timedelta(seconds=1))
+        assert (waiting.status, waiting.retry_in) == ("pending", 10)
+        assert Delivery.objects.get(pk=resolve.pk).attempts == 0 and server.requests == []
+        delivery_send(delivery_id=digest_id, now=timezone.now() + timedelta(seconds=1))
+        sent = delivery_send(delivery_id=resolve.pk, now=timezone.now() + timedelta(seconds=20))
+
+        assert sent.status == "sent"
+        types = [Webhook(secret).verify(body, headers)["type"] for headers, body in server.requests]
+        assert types == ["alerts.digest", "alert.resolved"]
+
+    def test_a_channel_turned_pagerduty_sends_an_unsent_digests_notices_one_by_one_in_order(
+        self, tenant, server, settings
+    ):
+        settings.PAGERDUTY_EVENTS_URL = server.url
+        hook = quiet_channel(tenant, "https://hooks.example.com/x", new_webhook_secret())
+        alert = raise_alert(rule(tenant, severity="warning"))
+        alert_resolve(alert=alert, actor="user:ann")
+        [digest_id] = digests_release(now=timezone.now() + timedelta(hours=3))
+
+        channel_update(
+            channel=hook, kind="pagerduty", target="", secret="R0UT1NG", quiet_hours_start=None, quiet_hours_end=None
+        )
+        for minute in range(1, 4):  # a worker's pass, then the retry of the one that waited
+            send_all(now=timezone.now() + timedelta(minutes=minute))
+
+        digest = Delivery.objects.get(pk=digest_id)
+        assert digest.status == "failed" and "became PagerDuty" in digest.last_error
+        assert sorted(Delivery.objects.exclude(pk=digest_id).values_list("event", "status", "digest_id")) == [
+            ("fired", "sent", None),
+            ("resolved", "sent", None),
+        ]
+        actions = [json.loads(body)["event_action"] for _, body in server.requests]
+        assert actions == ["trigger", "resolve"]
+
+    def test_a_quiet_hours_channel_enabled_again_holds_until_the_end_of_quiet_hours(self, tenant, server):
+        hook = quiet_channel(tenant, server.url, new_webhook_secret())
+        raise_alert(rule(tenant, severity="warning"))
+        ends = Delivery.objects.get().next_attempt_at
+        channel_update(channel=hook, enabled=False)
+        Delivery.objects.update(next_attempt_at=timezone.now() - timedelta(hours=1))  # as if the night passed
+
+        channel_update(channel=Channel.objects.get(), enabled=True)
+
+        assert Delivery.objects.get().next_attempt_at == ends  # quiet hours still hold now
+        assert digests_release() == []
