@@ -56,3 +56,38 @@ def test_api_docs_page(client):
     assert response.status_code == 200
     assert b"swagger-ui" in response.content
     assert b"/api/schema" in response.content
+
+
+def test_health_keeps_one_broker_connection_instead_of_opening_one_per_request(client, settings):
+    import redis
+
+    from core.views import _broker_connections
+
+    url = settings.CELERY_BROKER_URL
+    assert url.startswith("redis://")
+    server = redis.Redis.from_url(url)
+    client.get("/health")  # the process's connection, opened once
+    before = server.info("stats")["total_connections_received"]
+
+    answers = [client.get("/health").json()["checks"]["broker"] for _ in range(20)]
+
+    assert answers == ["ok"] * 20
+    assert server.info("stats")["total_connections_received"] - before == 0
+    assert url in _broker_connections
+
+
+def test_health_notices_a_kept_broker_connection_that_died_and_recovers(client, settings):
+    import redis
+
+    from core.views import _broker_connections
+
+    client.get("/health")
+    kept = _broker_connections[settings.CELERY_BROKER_URL]
+    server = redis.Redis.from_url(settings.CELERY_BROKER_URL)
+    killed = server.client_kill_filter(_id=kept.default_channel.client.client_id())  # the broker drops it
+
+    answers = [client.get("/health") for _ in range(2)]
+
+    assert killed == 1
+    assert all(answer.status_code == 200 for answer in answers)
+    assert answers[-1].json()["checks"]["broker"] == "ok"  # reconnected at once, or after one report
