@@ -279,7 +279,13 @@ LOGGING = {
 # and metric names. Anything else a rule names is a tenant's custom metric.
 METRIC_PROVIDERS = ["billing.metrics.UsageSnapshotMetricProvider"]
 # Where alert news goes (alerts.channels). The in-app channel backs GET /notifications.
-ALERT_NOTIFICATION_CHANNELS = ["alerts.channels.InAppChannel", "alerts.deliveries.TenantChannels"]
+ALERT_NOTIFICATION_CHANNELS = [
+    "alerts.channels.InAppChannel",
+    "alerts.deliveries.TenantChannels",
+    "proactive.alert_listeners.RulesWokenByResolves",
+]
+# A rule whose inputs did not change is still evaluated at least this often (minutes).
+ENGINE_MAX_STALENESS_MINUTES = int(os.environ.get("ENGINE_MAX_STALENESS_MINUTES", "60"))
 # The tenants' own channels (alerts.deliveries): where a notice links to, where email comes from and
 # goes through, and PagerDuty's Events API v2.
 PUBLIC_BASE_URL = os.environ.get("PUBLIC_BASE_URL", "http://localhost:8000").rstrip("/")

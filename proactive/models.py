@@ -506,3 +506,23 @@ class MetricPoint(models.Model):
 
     def __str__(self):
         return f"{self.metric}@{self.timestamp:%Y-%m-%dT%H:%M:%SZ}={self.value}"
+
+
+class MetricWake(models.Model):
+    """
+    A tenant's metric changed (or will, for a point stamped ahead): at `at`, the rules reading it
+    are due again. Written with the points, in their transaction; the engine's tick turns due wakes
+    into due rules and deletes them. Rules whose inputs did not change sleep until their window
+    moves (see proactive.engine.runner), so a tick's work follows what changed.
+    """
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="metric_wakes")
+    metric = models.CharField(max_length=200)
+    at = models.DateTimeField()
+
+    class Meta:
+        indexes = [models.Index(fields=["at"], name="metric_wake_due")]
+        constraints = [models.UniqueConstraint(fields=["tenant", "metric", "at"], name="metric_wake_unique")]
+
+    def __str__(self):
+        return f"{self.tenant_id}:{self.metric} at {self.at:%Y-%m-%dT%H:%M:%SZ}"

@@ -2,6 +2,7 @@ from datetime import datetime, timedelta
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
 from alerts.selectors import channel_list
@@ -16,6 +17,7 @@ from proactive.models import (
     UNUSED_FIELD_VALUES,
     Aggregate,
     MetricPoint,
+    MetricWake,
     RuleHealth,
     RuleType,
     TriggerRule,
@@ -46,6 +48,7 @@ STREAK_FIELDS = EVALUATED_FIELDS | {
     "no_data",
 }
 MAX_POINTS_PER_REQUEST = 1000
+MAX_WAKES_PER_TICK = 100_000
 
 
 def next_run_after(*, rule: TriggerRule, now: datetime) -> datetime | None:
@@ -121,7 +124,7 @@ def trigger_rule_update(
         if {"type", "comparison", "aggregate"} & changed and not still_used and name not in fields:
             setattr(rule, name, None)
     rule.full_clean(exclude=["tenant"])
-    if changed & SCHEDULING_FIELDS:
+    if changed & SCHEDULING_FIELDS or (changed and rule.is_metric_rule):  # a sleeping metric rule wakes
         rule.next_run_at = next_run_after(rule=rule, now=now or timezone.now())
     if changed & EVALUATED_FIELDS:
         rule.health = RuleHealth.UNKNOWN
@@ -162,6 +165,10 @@ def trigger_rules_reschedule_for_tenant(*, tenant: Tenant, changed: frozenset[st
     """
     if "timezone" not in changed:
         return 0
+    # A seasonal anomaly reads its seasons on the tenant's clock: sleeping metric rules wake.
+    TriggerRule.objects.filter(tenant=tenant, enabled=True, next_run_at__gt=now).exclude(type=RuleType.SCHEDULE).update(
+        next_run_at=now
+    )
     rules = list(
         TriggerRule.objects.select_for_update()
         .filter(tenant=tenant, type=RuleType.SCHEDULE, timezone="", enabled=True)
@@ -174,7 +181,9 @@ def trigger_rules_reschedule_for_tenant(*, tenant: Tenant, changed: frozenset[st
     return len(rules)
 
 
-def metric_points_write(*, tenant: Tenant, metric: str, points: list[tuple[datetime, float]]) -> int:
+def metric_points_write(
+    *, tenant: Tenant, metric: str, points: list[tuple[datetime, float]], now: datetime | None = None
+) -> int:
     """
     Upsert datapoints: a point at a timestamp that already has one replaces its value, so a client
     that retries a request does not double its data. Returns how many points were written. (What a
@@ -202,4 +211,35 @@ def metric_points_write(*, tenant: Tenant, metric: str, points: list[tuple[datet
         unique_fields=["tenant", "metric", "timestamp"],
         update_fields=["value"],
     )
+    metric_wakes_record(tenant=tenant, metric=metric, timestamps=deduplicated, now=now or timezone.now())
     return len(deduplicated)
+
+
+def metric_wakes_record(*, tenant: Tenant, metric: str, timestamps, now: datetime) -> None:
+    """The rules reading `metric` are due at the next tick, and again when a point stamped ahead arrives."""
+    moments = {now} | {timestamp for timestamp in timestamps if timestamp > now}
+    MetricWake.objects.bulk_create(
+        [MetricWake(tenant=tenant, metric=metric, at=at) for at in moments], ignore_conflicts=True
+    )
+
+
+def rules_wake(*, now: datetime) -> int:
+    """
+    Due wakes make the rules reading their metrics due now (the tick's first step). Only the wakes
+    read here are deleted: one written meanwhile waits for the next tick. Returns how many rules woke.
+    """
+    with transaction.atomic():
+        wakes = list(MetricWake.objects.filter(at__lte=now).values_list("pk", flat=True)[:MAX_WAKES_PER_TICK])
+        if not wakes:
+            return 0
+        woken = (
+            TriggerRule.objects.filter(enabled=True, next_run_at__gt=now)
+            .filter(
+                Exists(
+                    MetricWake.objects.filter(pk__in=wakes, tenant_id=OuterRef("tenant_id"), metric=OuterRef("metric"))
+                )
+            )
+            .update(next_run_at=now)
+        )
+        MetricWake.objects.filter(pk__in=wakes).delete()
+    return woken

@@ -4,7 +4,7 @@ from celery import shared_task
 from django.db import OperationalError
 from django.utils import timezone
 
-from proactive.engine.runner import CHUNK_SIZE, chunked, due_rule_ids, evaluate_rules
+from proactive.engine.runner import CHUNK_SIZE, chunked, evaluate_rules, tick_due_rule_ids
 
 logger = logging.getLogger(__name__)
 
@@ -16,7 +16,7 @@ def engine_tick() -> int:
     out to workers in chunks. A chunk that is queued twice (overlapping ticks) is harmless: its
     rules are claimed row by row, and rules no longer due are skipped.
     """
-    rule_ids = due_rule_ids(now=timezone.now())
+    rule_ids = tick_due_rule_ids(now=timezone.now())
     chunks = list(chunked(rule_ids, CHUNK_SIZE))
     for chunk in chunks:
         evaluate_rule_chunk.delay(chunk)

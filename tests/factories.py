@@ -81,6 +81,15 @@ class MetricPointFactory(factory.django.DjangoModelFactory):
     timestamp = factory.LazyFunction(timezone.now)
     value = 1.0
 
+    @classmethod
+    def _create(cls, model_class, *args, **kwargs):
+        """Written as the metrics API writes a point: its rules wake at the next tick."""
+        from proactive.services import metric_wakes_record
+
+        point = super()._create(model_class, *args, **kwargs)
+        metric_wakes_record(tenant=point.tenant, metric=point.metric, timestamps=[point.timestamp], now=point.timestamp)
+        return point
+
 
 def rule_with_health(*, health: str, last_error: str = "", **fields):
     """A rule whose last evaluation saw `health` (the engine's bookkeeping, written as the engine writes it)."""
@@ -91,8 +100,13 @@ def rule_with_health(*, health: str, last_error: str = "", **fields):
 
 
 def metric_points(tenant, metric, *values, end, every=timedelta(hours=1)):
-    """A series of `metric`: `values` oldest first, `every` apart, the last one at `end` (one INSERT)."""
-    return MetricPointFactory._meta.model.objects.bulk_create(
+    """
+    A series of `metric`: `values` oldest first, `every` apart, the last one at `end` (one INSERT),
+    written at `end` as the metrics API writes: the rules reading it wake at the next tick.
+    """
+    from proactive.services import metric_wakes_record
+
+    created = MetricPointFactory._meta.model.objects.bulk_create(
         [
             MetricPointFactory.build(
                 tenant=tenant, metric=metric, timestamp=end - every * (len(values) - 1 - i), value=v
@@ -100,6 +114,8 @@ def metric_points(tenant, metric, *values, end, every=timedelta(hours=1)):
             for i, v in enumerate(values)
         ]
     )
+    metric_wakes_record(tenant=tenant, metric=metric, timestamps=[point.timestamp for point in created], now=end)
+    return created
 
 
 def alert_payload(rule, *, value: float = 42.0) -> dict:

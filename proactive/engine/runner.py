@@ -13,6 +13,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from django.conf import settings
 from django.db import transaction
 from django.db.models import F, OuterRef, Subquery
 from django.utils import timezone
@@ -32,7 +33,7 @@ from proactive.engine.conditions import (
     reading_of_points,
 )
 from proactive.engine.policy import Streaks, apply_policy
-from proactive.metric_providers import is_daily_metric
+from proactive.metric_providers import builtin_provider_for, is_daily_metric
 from proactive.metrics import AggregateRequest, SeriesRequest, metric_aggregates_batch, metric_series_batch
 from proactive.models import (
     CHANGE_COMPARISONS,
@@ -46,7 +47,7 @@ from proactive.models import (
     RuleType,
     TriggerRule,
 )
-from proactive.services import METRIC_EVALUATION_INTERVAL, next_run_after
+from proactive.services import METRIC_EVALUATION_INTERVAL, next_run_after, rules_wake
 from proactive.validators import nonstandard_cron_problem
 
 logger = logging.getLogger(__name__)
@@ -94,6 +95,9 @@ class RuleResult:
     clears: bool = False  # clear for long enough: an auto-resolving rule resolves its open alert
     streaks: Streaks | None = None  # consecutive breaching and clear evaluations after this one
     error: str = ""
+    # A rule whose inputs cannot change before this moment unless its data does (a new point wakes
+    # it, see rules_wake) sleeps until then; None: it is looked at again at the next tick.
+    sleep_until: datetime | None = None
     alert_id: int | None = None
     alert_created: bool = False
     resolved_alert_id: int | None = None
@@ -195,6 +199,12 @@ def due_rule_ids(*, now: datetime, tenant_id: str | None = None, only_due: bool 
     if tenant_id is not None:
         queryset = queryset.filter(tenant_id=tenant_id)
     return list(queryset.order_by("tenant_id", "id").values_list("id", flat=True))
+
+
+def tick_due_rule_ids(*, now: datetime) -> list[int]:
+    """The tick's selection: the rules whose metrics changed wake, then every due rule."""
+    rules_wake(now=now)
+    return due_rule_ids(now=now)
 
 
 def chunked(ids: Sequence[int], size: int = CHUNK_SIZE) -> Iterable[list[int]]:
@@ -305,7 +315,7 @@ def evaluate_conditions(*, rules: Sequence[TriggerRule], now: datetime) -> list[
             elif failed := next((failures[r] for r in reads[rule.pk].requests if r in failures), None):
                 result.error = failed
             else:
-                _decide(result, rule, reads[rule.pk], series, aggregates)
+                _decide(result, rule, reads[rule.pk], series, aggregates, now)
         except Exception as exc:  # one rule's failure is recorded on it; the others still run
             logger.exception("rule %s failed to evaluate", rule.pk)
             result.error = f"{type(exc).__name__}: {exc}"
@@ -313,7 +323,7 @@ def evaluate_conditions(*, rules: Sequence[TriggerRule], now: datetime) -> list[
     return results
 
 
-def _decide(result: RuleResult, rule: TriggerRule, reads: _Reads, series, aggregates) -> None:
+def _decide(result: RuleResult, rule: TriggerRule, reads: _Reads, series, aggregates, now: datetime) -> None:
     def reading(request) -> Reading:
         if isinstance(request, AggregateRequest):
             aggregated = aggregates[request]  # observed over the window that ends at `until`
@@ -359,6 +369,41 @@ def _decide(result: RuleResult, rule: TriggerRule, reads: _Reads, series, aggreg
         outcome.clears,
         outcome.streaks,
     )
+    if _sleeps_when_steady(rule) and _steady(rule, outcome.streaks):
+        result.sleep_until = _inputs_change_at(rule, series.get(reads.current, []), now)
+
+
+def _sleeps_when_steady(rule: TriggerRule) -> bool:
+    """
+    The rules whose next change in time the engine can tell from what it read: the latest value
+    (or a whole window, for anomalies) of a custom metric. Aggregates over minutes, comparisons
+    with an earlier day and built-in metrics are looked at every minute.
+    """
+    if builtin_provider_for(rule.metric) is not None:
+        return False
+    if rule.type == RuleType.ANOMALY:
+        return True
+    return rule.aggregate in ("", Aggregate.LAST) and rule.comparison not in CHANGE_COMPARISONS
+
+
+def _steady(rule: TriggerRule, streaks: Streaks) -> bool:
+    """Not counting towards a pending period or a clear streak: each minute would change the counts."""
+    pending = 0 < streaks.breaching < (rule.for_evaluations or 1)
+    settling = 0 < streaks.clear < (rule.clear_evaluations or 1)
+    return not pending and not settling
+
+
+def _inputs_change_at(rule: TriggerRule, points, now: datetime) -> datetime:
+    """
+    When the window [now - windowDays, now] next loses a point it holds: the latest one for a
+    last-value rule, the oldest for an anomaly. New points are the wakes' business. At most
+    ENGINE_MAX_STALENESS_MINUTES ahead, whatever happens.
+    """
+    latest_allowed = now.replace(second=0, microsecond=0) + timedelta(minutes=settings.ENGINE_MAX_STALENESS_MINUTES)
+    if not points:
+        return latest_allowed
+    leaving = points[0][0] if rule.type == RuleType.ANOMALY else points[-1][0]
+    return min(leaving + timedelta(days=rule.window_days), latest_allowed)
 
 
 def _window_evidence(rule: TriggerRule) -> dict:
@@ -478,11 +523,12 @@ def _auto_resolve(results: Sequence[RuleResult], now: datetime, actor: str) -> N
         cleared[alert.rule_id].resolved_alert_id = alert.pk
 
 
-def _next_run_at(rule: TriggerRule, now: datetime) -> datetime:
+def _next_run_at(rule: TriggerRule, now: datetime, result: RuleResult) -> datetime:
     if rule.type == RuleType.SCHEDULE:
         return next_run_after(rule=rule, now=now)
     # On the minute, so the next tick (beat fires at :00) finds the rule due, not a second early.
-    return now.replace(second=0, microsecond=0) + METRIC_EVALUATION_INTERVAL
+    next_tick = now.replace(second=0, microsecond=0) + METRIC_EVALUATION_INTERVAL
+    return max(next_tick, result.sleep_until) if result.sleep_until is not None else next_tick
 
 
 BOOKKEEPING_COLUMNS = (
@@ -503,7 +549,7 @@ def _save_bookkeeping(results: Sequence[RuleResult], now: datetime) -> None:
     for result in results:
         rule = result.rule
         rule.last_evaluated_at = now
-        rule.next_run_at = _next_run_at(rule, now)
+        rule.next_run_at = _next_run_at(rule, now, result)
         rule.last_error = result.error[:MAX_ERROR_LENGTH]
         rule.last_error_at = now if result.error else None
         if result.alert_created:

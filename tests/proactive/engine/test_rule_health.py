@@ -4,7 +4,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from proactive.engine.runner import due_rule_ids, evaluate_rules
+from proactive.engine.runner import evaluate_rules, tick_due_rule_ids
 from proactive.models import TriggerRule
 from proactive.services import trigger_rule_update
 from tests.factories import StaffUserFactory, TriggerRuleFactory, metric_points
@@ -15,7 +15,7 @@ NOW = datetime(2026, 11, 26, 13, 30, tzinfo=UTC)
 
 
 def tick():
-    return evaluate_rules(rule_ids=due_rule_ids(now=NOW), now=NOW)
+    return evaluate_rules(rule_ids=tick_due_rule_ids(now=NOW), now=NOW)
 
 
 def health(rule) -> str:
@@ -59,7 +59,8 @@ def test_data_arriving_turns_no_data_into_ok_and_changing_the_metric_resets_it(t
     assert health(rule) == "noData"
 
     metric_points(tenant, "late", 10, end=NOW)
-    evaluate_rules(rule_ids=[rule.pk], now=NOW + timedelta(minutes=1))
+    later = NOW + timedelta(minutes=1)
+    evaluate_rules(rule_ids=tick_due_rule_ids(now=later), now=later)  # the new points wake it
     assert health(rule) == "ok"
 
     trigger_rule_update(rule=rule, metric="other")

@@ -7,7 +7,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from alerts.models import Alert
-from proactive.engine.runner import due_rule_ids, evaluate_rules
+from proactive.engine.runner import evaluate_rules, tick_due_rule_ids
 from proactive.models import TriggerRule
 from tests.factories import TenantFactory, TriggerRuleFactory, metric_points
 
@@ -22,7 +22,7 @@ def rule(tenant, **fields):
 
 
 def tick(now=NOW):
-    return evaluate_rules(rule_ids=due_rule_ids(now=now), now=now)
+    return evaluate_rules(rule_ids=tick_due_rule_ids(now=now), now=now)
 
 
 def payload():

@@ -12,7 +12,7 @@ from alerts.services import alert_resolve
 from billing.models import BillingUsage, UsageSnapshot
 from billing.services.usage import UsageDelta, usage_apply
 from proactive.engine import runner
-from proactive.engine.runner import due_rule_ids, evaluate_rules
+from proactive.engine.runner import due_rule_ids, evaluate_rules, tick_due_rule_ids
 from proactive.models import TriggerRule
 from proactive.services import trigger_rule_update
 from tests.concurrency import rows_locked_by_another_transaction
@@ -29,7 +29,7 @@ def rule(tenant, **fields):
 
 
 def tick(now=NOW, **kwargs):
-    return evaluate_rules(rule_ids=due_rule_ids(now=now), now=now, **kwargs)
+    return evaluate_rules(rule_ids=tick_due_rule_ids(now=now), now=now, **kwargs)
 
 
 def alerts_triggered(tenant_id="acme"):
@@ -58,7 +58,9 @@ def test_a_threshold_rule_fires_once_with_evidence_notification_and_usage(tenant
     assert Notification.objects.get().alert_id == alert.pk
     assert alerts_triggered() == [[(NOW.date(), 1)], [(NOW.date(), 1)]]
     spike.refresh_from_db()
-    assert (spike.last_evaluated_at, spike.last_fired_at, spike.next_run_at) == (NOW, NOW, NOW + timedelta(minutes=1))
+    # Nothing it reads changes before its latest point leaves the 30-day window: it sleeps as long
+    # as it may (ENGINE_MAX_STALENESS_MINUTES), unless a new point wakes it.
+    assert (spike.last_evaluated_at, spike.last_fired_at, spike.next_run_at) == (NOW, NOW, NOW + timedelta(minutes=60))
     assert spike.last_error == ""
 
 
@@ -67,8 +69,11 @@ def test_the_next_tick_does_not_duplicate_an_open_alert_or_count_it_again(tenant
     metric_points(tenant, "analytics.mql.delta", 31, end=NOW)
     tick()
 
-    later = tick(now=NOW + timedelta(minutes=1))
+    quiet = tick(now=NOW + timedelta(minutes=1))  # nothing changed: the rule sleeps
+    metric_points(tenant, "analytics.mql.delta", 32, end=NOW + timedelta(minutes=1))
+    later = tick(now=NOW + timedelta(minutes=2))  # a new point woke it
 
+    assert quiet.evaluated == 0
     assert (later.evaluated, later.fired, later.alerts_created) == (1, 1, 0)
     assert Alert.objects.count() == 1
     assert alerts_triggered() == [[(NOW.date(), 1)], [(NOW.date(), 1)]]
@@ -300,15 +305,23 @@ def test_rules_another_worker_holds_are_skipped_not_waited_for():
     assert tick(now=NOW + timedelta(seconds=1)).evaluated == 1  # the held rule, once released
 
 
-def test_metric_rules_are_due_again_on_the_next_minute(tenant):
-    rule(tenant, threshold=1)
+def test_a_steady_metric_rule_sleeps_until_its_inputs_can_change_and_a_counting_one_does_not(tenant, settings):
+    settings.ENGINE_MAX_STALENESS_MINUTES = 60
+    steady = rule(tenant, threshold=1)
+    counting = rule(tenant, threshold=1, for_evaluations=3)
+    short = rule(tenant, metric="short", threshold=1, window_days=1)
     metric_points(tenant, "analytics.mql.delta", 5, end=NOW)
+    metric_points(tenant, "short", 5, end=NOW - timedelta(days=1) + timedelta(minutes=10))
     evaluated_at = NOW + timedelta(seconds=1, milliseconds=400)  # a worker a little after the minute
 
-    evaluate_rules(rule_ids=due_rule_ids(now=evaluated_at), now=evaluated_at)
+    evaluate_rules(rule_ids=tick_due_rule_ids(now=evaluated_at), now=evaluated_at)
 
-    assert TriggerRule.objects.get().next_run_at == NOW + timedelta(minutes=1)
-    assert due_rule_ids(now=NOW + timedelta(minutes=1)) != []  # the next tick, at :00, finds it due
+    next_runs = dict(TriggerRule.objects.values_list("pk", "next_run_at"))
+    assert next_runs[steady.pk] == NOW + timedelta(minutes=60)  # at most the staleness limit
+    assert next_runs[counting.pk] == NOW + timedelta(minutes=1)  # 1 of 3: each minute counts
+    # Its only point leaves the one-day window at 13:40: looked at again then, not an hour later.
+    assert next_runs[short.pk] == NOW + timedelta(minutes=10)
+    assert tick_due_rule_ids(now=NOW + timedelta(minutes=1)) == [counting.pk]
 
 
 def test_one_alert_that_cannot_be_raised_does_not_stop_the_others(tenant, other_tenant, monkeypatch):
