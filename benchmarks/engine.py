@@ -28,6 +28,7 @@ os.environ["POSTHOG_API_KEY"] = ""
 import django  # noqa: E402
 
 METRICS_PER_TENANT = 10
+CHANGED_VALUE = 100.25  # the points change_metrics writes; a reset removes them
 HISTORY_DAYS = 30
 GUIDE_DEFAULTS = {"for_evaluations": 1, "clear_evaluations": 1, "no_data": "ok"}
 
@@ -204,8 +205,10 @@ def reset(now: datetime) -> None:
 
     with connection.cursor() as cursor:
         cursor.execute(
-            "TRUNCATE alerts_deliveryattempt, alerts_delivery, alerts_alertevent, alerts_notification, alerts_alert"
+            "TRUNCATE alerts_deliveryattempt, alerts_delivery, alerts_alertevent, alerts_notification, alerts_alert, "
+            "proactive_metricwake"
         )
+        cursor.execute("DELETE FROM proactive_metricpoint WHERE value = %s", [CHANGED_VALUE])
     TriggerRule.objects.update(
         next_run_at=now - timedelta(minutes=1),
         last_evaluated_at=None,
@@ -217,6 +220,18 @@ def reset(now: datetime) -> None:
         cursor.execute("UPDATE billing_billingusage SET alerts_triggered = 0")
         cursor.execute("UPDATE billing_usagesnapshot SET alerts_triggered = 0")
         cursor.execute("VACUUM ANALYZE")
+
+
+def change_metrics(share: float, at: datetime) -> int:
+    """A new point for `share` of the tenants' custom series, written as the metrics API writes them."""
+    from proactive.services import metric_points_write
+    from tenants.models import Tenant
+
+    series = [(tenant, f"bench.m{m}") for tenant in Tenant.objects.order_by("id") for m in range(METRICS_PER_TENANT)]
+    changed = series[:: max(round(1 / share), 1)] if share > 0 else []
+    for tenant, metric in changed:
+        metric_points_write(tenant=tenant, metric=metric, points=[(at, CHANGED_VALUE)], now=at)
+    return len(changed)
 
 
 def _evaluate_chunk(args):
@@ -248,11 +263,11 @@ def run_tick(now: datetime, workers: int, chunk_size: int) -> dict:
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
-    from proactive.engine.runner import chunked, due_rule_ids
+    from proactive.engine.runner import chunked, tick_due_rule_ids
 
     started = time.perf_counter()
     with CaptureQueriesContext(connection) as tick_queries:
-        rule_ids = due_rule_ids(now=now)
+        rule_ids = tick_due_rule_ids(now=now)  # as the beat's tick: wakes, then the due rules
     chunks = [(chunk, now) for chunk in chunked(rule_ids, chunk_size)]
     connection.close()  # the workers open their own
     with get_context("fork").Pool(workers, initializer=_worker_init) as pool:
@@ -278,6 +293,12 @@ def main():
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 2)
     parser.add_argument("--chunk-size", type=int, default=1000)
     parser.add_argument(
+        "--changing",
+        type=float,
+        default=0.01,
+        help="the share of (tenant, metric) series that get a new point between the ticks (default 1%%)",
+    )
+    parser.add_argument(
         "--options",
         action="store_true",
         help="spread the rule options: a quarter of the rules read windows, a quarter have pending periods",
@@ -298,6 +319,7 @@ def main():
 
     first = run_tick(now, options.workers, options.chunk_size)
     open_after_first = Alert.objects.exclude(status="resolved").count()
+    changed = change_metrics(options.changing, now + timedelta(seconds=30))
     second = run_tick(now + timedelta(minutes=1, seconds=1), options.workers, options.chunk_size)
     duplicates = Alert.objects.count() - first["created"]
     parent_peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -305,7 +327,8 @@ def main():
     print()
     print(f"machine: {os.cpu_count()} cores, {options.workers} worker process(es), chunks of {options.chunk_size}")
     print("rule options:", "spread (--options)" if options.options else "the guide's defaults")
-    for label, tick in (("tick 1", first), ("tick 2 (+61 s)", second)):
+    print(f"between the ticks: a new point in {changed:,} of the custom series ({options.changing:.0%})")
+    for label, tick in (("tick 1", first), ("tick 2 (+61 s, change-driven)", second)):
         print(
             f"{label}: {tick['evaluated']:,} of {tick['due']:,} due rules in {tick['seconds']:.2f} s "
             f"= {tick['evaluated'] / tick['seconds']:,.0f} rules/s; "
