@@ -28,12 +28,14 @@ from proactive.models import (
 )
 from proactive.services import (
     RULE_FIELDS,
+    metric_wakes_record,
     trigger_rule_build,
     trigger_rule_create,
     trigger_rule_delete,
     trigger_rule_update,
     trigger_rules_set_enabled,
 )
+from tenants.models import Tenant
 
 RULE_PAGE_DAYS = 7  # the backtest a saved rule's page shows
 BACKTEST_TEMPLATE = "admin/proactive/triggerrule/backtest.html"
@@ -340,3 +342,18 @@ class MetricPointAdmin(admin.ModelAdmin):
     date_hierarchy = "timestamp"
     list_select_related = ["tenant"]
     show_full_result_count = False
+
+    # A point changed by hand changes what its rules read: they wake, as for the metrics API.
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        metric_wakes_record(tenant=obj.tenant, metric=obj.metric, timestamps=[obj.timestamp], now=timezone.now())
+
+    def delete_model(self, request, obj):
+        super().delete_model(request, obj)
+        metric_wakes_record(tenant=obj.tenant, metric=obj.metric, timestamps=[], now=timezone.now())
+
+    def delete_queryset(self, request, queryset):
+        changed = set(queryset.values_list("tenant_id", "metric"))
+        super().delete_queryset(request, queryset)
+        for tenant_id, metric in changed:
+            metric_wakes_record(tenant=Tenant(pk=tenant_id), metric=metric, timestamps=[], now=timezone.now())

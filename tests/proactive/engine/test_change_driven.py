@@ -168,3 +168,73 @@ def test_change_driven_evaluation_raises_and_resolves_exactly_what_every_minute_
     assert len({name for name, *_ in expected}) >= 6  # most kinds of rule took part
     # The point: far fewer evaluations for the same decisions.
     assert evaluated[change_driven.pk] < evaluated[every_minute.pk] * 0.5, evaluated
+
+
+class TestWhatWakesASleepingRule:
+    def sleeping_rule(self, tenant, now):
+        rule = trigger_rule_create(
+            tenant=tenant, name="r", type="metric_threshold", metric="m", threshold=10, window_days=1, now=now
+        )
+        metric_points_write(tenant=tenant, metric="m", points=[(now - MINUTE, 1.0)], now=now - MINUTE)
+        evaluate_rules(rule_ids=tick_due_rule_ids(now=now), now=now)
+        assert tick_due_rule_ids(now=now + MINUTE) == []  # asleep
+        return rule
+
+    def test_a_point_through_the_api(self, tenant, tenant_client):
+        from django.utils import timezone
+
+        now = timezone.now().replace(second=0, microsecond=0)
+        rule = self.sleeping_rule(tenant, now - 2 * MINUTE)
+
+        response = tenant_client.post(
+            "/metrics/m/points", {"points": [{"timestamp": now.isoformat(), "value": 50}]}, format="json"
+        )
+
+        assert response.status_code in (200, 201), response.content
+        later = timezone.now() + MINUTE
+        assert tick_due_rule_ids(now=later) == [rule.pk]
+        evaluate_rules(rule_ids=[rule.pk], now=later)
+        assert Alert.objects.get(rule=rule).payload["value"] == 50
+
+    def test_a_point_added_or_deleted_in_the_admin(self, tenant, staff):
+        from django.utils import timezone
+
+        from proactive.models import MetricPoint
+
+        now = timezone.now().replace(second=0, microsecond=0)
+        rule = self.sleeping_rule(tenant, now - 2 * MINUTE)
+
+        staff.post(
+            "/admin/proactive/metricpoint/add/",
+            {
+                "tenant": tenant.pk,
+                "metric": "m",
+                "timestamp_0": (now - MINUTE).strftime("%Y-%m-%d"),
+                "timestamp_1": (now - MINUTE).strftime("%H:%M:%S"),
+                "value": "50",
+            },
+        )
+        assert MetricPoint.objects.filter(value=50).exists()
+        assert tick_due_rule_ids(now=timezone.now() + MINUTE) == [rule.pk]
+
+        evaluate_rules(rule_ids=[rule.pk], now=timezone.now() + MINUTE)
+        point = MetricPoint.objects.get(value=50)
+        staff.post(f"/admin/proactive/metricpoint/{point.pk}/delete/", {"post": "yes"})
+        assert tick_due_rule_ids(now=timezone.now() + 2 * MINUTE) == [rule.pk]
+
+    def test_a_person_resolving_its_alert(self, tenant):
+        from django.utils import timezone
+
+        now = timezone.now().replace(second=0, microsecond=0) - 5 * MINUTE
+        rule = trigger_rule_create(
+            tenant=tenant, name="r", type="metric_threshold", metric="m", threshold=10, window_days=1, now=now
+        )
+        metric_points_write(tenant=tenant, metric="m", points=[(now - MINUTE, 50.0)], now=now - MINUTE)
+        evaluate_rules(rule_ids=tick_due_rule_ids(now=now), now=now)
+        assert tick_due_rule_ids(now=now + MINUTE) == []  # firing, its alert open: asleep
+
+        alert_resolve(alert=Alert.objects.get(rule=rule), actor="user:ann", now=now + MINUTE / 2)
+
+        assert tick_due_rule_ids(now=now + MINUTE) == [rule.pk]
+        evaluate_rules(rule_ids=[rule.pk], now=now + MINUTE)
+        assert Alert.objects.filter(rule=rule).count() == 2  # still breaching: a new alert, as every minute
