@@ -6,13 +6,10 @@ proactive.engine.runner) is woken for it, as if it were looked at every minute.
 
 from collections.abc import Sequence
 
-from django.db.models import F
-from django.db.models.functions import Coalesce, Least, TruncMinute
-
 from alerts.channels import NotificationChannel
 from alerts.models import Alert, AlertEvent, AlertStatus
 from alerts.services import ENGINE
-from proactive.models import RuleType, TriggerRule
+from proactive.models import MetricWake, RuleType, TriggerRule
 from proactive.services import METRIC_EVALUATION_INTERVAL
 
 
@@ -25,14 +22,27 @@ class RulesWokenByResolves(NotificationChannel):
 
     def alerts_changed(self, changes: Sequence[tuple[Alert, AlertEvent]]) -> None:
         resolved = [
-            alert.rule_id
+            (alert.rule_id, event.at)
             for alert, event in changes
             if alert.rule_id and event.to_status == AlertStatus.RESOLVED and event.actor != ENGINE
         ]
         if not resolved:
             return
-        # Due at the tick after its last evaluation, as if it were looked at every minute.
-        next_tick = TruncMinute("last_evaluated_at") + METRIC_EVALUATION_INTERVAL
-        TriggerRule.objects.filter(pk__in=resolved, enabled=True).exclude(type=RuleType.SCHEDULE).update(
-            next_run_at=Coalesce(Least(F("next_run_at"), next_tick), F("next_run_at"))
-        )
+        # A wake, not an update of the rule row: a chunk holding the rule may be about to resolve
+        # this very alert (rule, then alert), while this transaction holds the alert.
+        at = dict(resolved)
+        rules = TriggerRule.objects.filter(pk__in=at).exclude(type=RuleType.SCHEDULE)
+        wakes = [
+            MetricWake(tenant_id=tenant_id, metric=metric, at=_next_tick_after(last_evaluated_at, at[rule_id]))
+            for rule_id, tenant_id, metric, last_evaluated_at in rules.values_list(
+                "pk", "tenant_id", "metric", "last_evaluated_at"
+            )
+        ]
+        MetricWake.objects.bulk_create(wakes, ignore_conflicts=True)
+
+
+def _next_tick_after(last_evaluated_at, resolved_at):
+    """Due at the tick after its last evaluation (or the resolve), as if it were looked at every minute."""
+    if last_evaluated_at is None:
+        return resolved_at
+    return min(resolved_at, last_evaluated_at.replace(second=0, microsecond=0) + METRIC_EVALUATION_INTERVAL)

@@ -1,8 +1,10 @@
+import logging
 from datetime import datetime, timedelta
 
 from django.core.exceptions import ValidationError
-from django.db import transaction
-from django.db.models import Exists, OuterRef
+from django.db import OperationalError, connection, transaction
+from django.db.models import Exists, F, OuterRef, Value
+from django.db.models.functions import Least
 from django.utils import timezone
 
 from alerts.selectors import channel_list
@@ -24,6 +26,8 @@ from proactive.models import (
 )
 from proactive.validators import validate_metric_identifier
 from tenants.models import Tenant
+
+logger = logging.getLogger(__name__)
 
 RULE_FIELDS = (
     "name",
@@ -48,7 +52,8 @@ STREAK_FIELDS = EVALUATED_FIELDS | {
     "no_data",
 }
 MAX_POINTS_PER_REQUEST = 1000
-MAX_WAKES_PER_TICK = 100_000
+WAKES_PER_BATCH = 10_000
+WAKE_LOCK_TIMEOUT_MS = 2000
 
 
 def next_run_after(*, rule: TriggerRule, now: datetime) -> datetime | None:
@@ -165,9 +170,10 @@ def trigger_rules_reschedule_for_tenant(*, tenant: Tenant, changed: frozenset[st
     """
     if "timezone" not in changed:
         return 0
-    # A seasonal anomaly reads its seasons on the tenant's clock: sleeping metric rules wake.
-    TriggerRule.objects.filter(tenant=tenant, enabled=True, next_run_at__gt=now).exclude(type=RuleType.SCHEDULE).update(
-        next_run_at=now
+    # A seasonal anomaly reads its seasons on the tenant's clock: sleeping metric rules wake (a rule
+    # a chunk holds is updated once that chunk commits).
+    TriggerRule.objects.filter(tenant=tenant, enabled=True).exclude(type=RuleType.SCHEDULE).update(
+        next_run_at=Least(F("next_run_at"), Value(now))
     )
     rules = list(
         TriggerRule.objects.select_for_update()
@@ -181,6 +187,7 @@ def trigger_rules_reschedule_for_tenant(*, tenant: Tenant, changed: frozenset[st
     return len(rules)
 
 
+@transaction.atomic  # the points and their wake together
 def metric_points_write(
     *, tenant: Tenant, metric: str, points: list[tuple[datetime, float]], now: datetime | None = None
 ) -> int:
@@ -216,30 +223,48 @@ def metric_points_write(
 
 
 def metric_wakes_record(*, tenant: Tenant, metric: str, timestamps, now: datetime) -> None:
-    """The rules reading `metric` are due at the next tick, and again when a point stamped ahead arrives."""
-    moments = {now} | {timestamp for timestamp in timestamps if timestamp > now}
+    """
+    The rules reading `metric` are due at the next tick, and again when a point stamped ahead
+    arrives. The wake for now is on the minute, so a busy metric's writes share one row a minute.
+    """
+    moments = {now.replace(second=0, microsecond=0)} | {timestamp for timestamp in timestamps if timestamp > now}
     MetricWake.objects.bulk_create(
         [MetricWake(tenant=tenant, metric=metric, at=at) for at in moments], ignore_conflicts=True
     )
 
 
-def rules_wake(*, now: datetime) -> int:
+def rules_wake(*, now: datetime, batch_size: int = WAKES_PER_BATCH) -> int:
     """
-    Due wakes make the rules reading their metrics due now (the tick's first step). Only the wakes
-    read here are deleted: one written meanwhile waits for the next tick. Returns how many rules woke.
+    Due wakes make the rules reading their metrics due now (the tick's first step), oldest wakes
+    first, batch after batch until none is due. Only the wakes read are deleted: one written
+    meanwhile waits for the next tick. A rule a chunk holds right now is updated when that chunk
+    commits (the UPDATE waits for it, up to WAKE_LOCK_TIMEOUT_MS; then the wakes stay for the next
+    tick), so a wake is never lost to a chunk that read older data. Returns the rule rows woken.
     """
-    with transaction.atomic():
-        wakes = list(MetricWake.objects.filter(at__lte=now).values_list("pk", flat=True)[:MAX_WAKES_PER_TICK])
-        if not wakes:
-            return 0
-        woken = (
-            TriggerRule.objects.filter(enabled=True, next_run_at__gt=now)
-            .filter(
-                Exists(
-                    MetricWake.objects.filter(pk__in=wakes, tenant_id=OuterRef("tenant_id"), metric=OuterRef("metric"))
+    woken = 0
+    while True:
+        try:
+            with transaction.atomic():
+                if connection.vendor == "postgresql":  # a chunk holding rules for long: try at the next tick
+                    with connection.cursor() as cursor:
+                        cursor.execute(f"SET LOCAL lock_timeout = '{WAKE_LOCK_TIMEOUT_MS}ms'")
+                wakes = list(
+                    MetricWake.objects.filter(at__lte=now).order_by("at").values_list("pk", flat=True)[:batch_size]
                 )
-            )
-            .update(next_run_at=now)
-        )
-        MetricWake.objects.filter(pk__in=wakes).delete()
-    return woken
+                if not wakes:
+                    return woken
+                woken += (
+                    TriggerRule.objects.filter(enabled=True)
+                    .filter(
+                        Exists(
+                            MetricWake.objects.filter(
+                                pk__in=wakes, tenant_id=OuterRef("tenant_id"), metric=OuterRef("metric")
+                            )
+                        )
+                    )
+                    .update(next_run_at=Least(F("next_run_at"), Value(now)))
+                )
+                MetricWake.objects.filter(pk__in=wakes).delete()
+        except OperationalError:
+            logger.warning("waking rules waited too long for a chunk's locks; the wakes stay for the next tick")
+            return woken

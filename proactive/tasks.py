@@ -1,4 +1,5 @@
 import logging
+from datetime import datetime
 
 from celery import shared_task
 from django.db import OperationalError
@@ -16,10 +17,13 @@ def engine_tick() -> int:
     out to workers in chunks. A chunk that is queued twice (overlapping ticks) is harmless: its
     rules are claimed row by row, and rules no longer due are skipped.
     """
-    rule_ids = tick_due_rule_ids(now=timezone.now())
+    now = timezone.now()
+    rule_ids = tick_due_rule_ids(now=now)
     chunks = list(chunked(rule_ids, CHUNK_SIZE))
     for chunk in chunks:
-        evaluate_rule_chunk.delay(chunk)
+        # The tick's moment, not the worker's: a rule chosen because its window moved by now is
+        # evaluated as of now, whenever a worker gets to it (so sleeping and waking stay exact).
+        evaluate_rule_chunk.delay(chunk, now.isoformat())
     if rule_ids:
         logger.info("engine tick: %d due rule(s) in %d chunk(s)", len(rule_ids), len(chunks))
     return len(rule_ids)
@@ -34,8 +38,8 @@ def engine_tick() -> int:
     expires=300,  # a chunk that waited this long is stale: the next tick selects its rules again
     soft_time_limit=120,
 )
-def evaluate_rule_chunk(rule_ids: list[int]) -> dict:
-    report = evaluate_rules(rule_ids=rule_ids)
+def evaluate_rule_chunk(rule_ids: list[int], at: str | None = None) -> dict:
+    report = evaluate_rules(rule_ids=rule_ids, now=datetime.fromisoformat(at) if at else None)
     return {
         "evaluated": report.evaluated,
         "fired": report.fired,

@@ -345,8 +345,12 @@ class MetricPointAdmin(admin.ModelAdmin):
 
     # A point changed by hand changes what its rules read: they wake, as for the metrics API.
     def save_model(self, request, obj, form, change):
+        before = MetricPoint.objects.filter(pk=obj.pk).values_list("tenant_id", "metric").first() if change else None
         super().save_model(request, obj, form, change)
-        metric_wakes_record(tenant=obj.tenant, metric=obj.metric, timestamps=[obj.timestamp], now=timezone.now())
+        now = timezone.now()
+        metric_wakes_record(tenant=obj.tenant, metric=obj.metric, timestamps=[obj.timestamp], now=now)
+        if before and before != (obj.tenant_id, obj.metric):  # the series it left changed too
+            metric_wakes_record(tenant=Tenant(pk=before[0]), metric=before[1], timestamps=[], now=now)
 
     def delete_model(self, request, obj):
         super().delete_model(request, obj)

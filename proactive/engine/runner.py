@@ -528,7 +528,9 @@ def _next_run_at(rule: TriggerRule, now: datetime, result: RuleResult) -> dateti
         return next_run_after(rule=rule, now=now)
     # On the minute, so the next tick (beat fires at :00) finds the rule due, not a second early.
     next_tick = now.replace(second=0, microsecond=0) + METRIC_EVALUATION_INTERVAL
-    return max(next_tick, result.sleep_until) if result.sleep_until is not None else next_tick
+    if result.error or result.sleep_until is None:  # a failure (even raising its alert) is tried again
+        return next_tick
+    return max(next_tick, result.sleep_until)
 
 
 BOOKKEEPING_COLUMNS = (

@@ -238,3 +238,78 @@ class TestWhatWakesASleepingRule:
         assert tick_due_rule_ids(now=now + MINUTE) == [rule.pk]
         evaluate_rules(rule_ids=[rule.pk], now=now + MINUTE)
         assert Alert.objects.filter(rule=rule).count() == 2  # still breaching: a new alert, as every minute
+
+
+@pytest.mark.django_db(transaction=True)
+class TestWakesAndLocks:
+    def rule(self, tenant, now, **fields):
+        return trigger_rule_create(
+            tenant=tenant, name="r", type="metric_threshold", metric="m", threshold=10, window_days=1, now=now, **fields
+        )
+
+    def test_a_wake_for_a_rule_a_chunk_holds_waits_for_the_next_tick_instead_of_being_lost(self, tenant):
+        from proactive.models import MetricWake
+        from tests.concurrency import rows_locked_by_another_transaction
+
+        rule = self.rule(tenant, START)
+        TriggerRule.objects.filter(pk=rule.pk).update(next_run_at=START + timedelta(hours=1))  # asleep
+        metric_points_write(tenant=tenant, metric="m", points=[(START, 50.0)], now=START)
+
+        with rows_locked_by_another_transaction(TriggerRule.objects.filter(pk=rule.pk)):
+            assert tick_due_rule_ids(now=START + MINUTE) == []  # could not wait long enough: nothing lost
+        assert MetricWake.objects.count() == 1
+
+        assert tick_due_rule_ids(now=START + 2 * MINUTE) == [rule.pk]
+        assert not MetricWake.objects.exists()
+
+    def test_a_person_resolving_never_locks_the_rule_a_chunk_may_hold(self, tenant):
+        from django.db import connection
+
+        from tests.concurrency import rows_locked_by_another_transaction
+
+        rule = self.rule(tenant, START)
+        metric_points_write(tenant=tenant, metric="m", points=[(START, 50.0)], now=START)
+        evaluate_rules(rule_ids=tick_due_rule_ids(now=START), now=START)
+        alert = Alert.objects.get(rule=rule)
+
+        with rows_locked_by_another_transaction(TriggerRule.objects.filter(pk=rule.pk)):
+            with connection.cursor() as cursor:
+                cursor.execute("SET lock_timeout = '500ms'")  # a wait on the rule row would fail here
+            try:
+                alert_resolve(alert=alert, actor="user:ann", now=START + MINUTE / 2)
+            finally:
+                with connection.cursor() as cursor:
+                    cursor.execute("SET lock_timeout = 0")
+
+        assert Alert.objects.get(pk=alert.pk).status == "resolved"
+        assert tick_due_rule_ids(now=START + MINUTE) == [rule.pk]
+
+
+def test_a_rule_whose_alert_could_not_be_raised_is_tried_again_at_the_next_tick(tenant, monkeypatch):
+    from alerts import channels
+
+    rule = trigger_rule_create(
+        tenant=tenant, name="r", type="metric_threshold", metric="m", threshold=10, window_days=1, now=START
+    )
+    metric_points_write(tenant=tenant, metric="m", points=[(START, 50.0)], now=START)
+
+    def broken(alert):
+        raise RuntimeError("template exploded")
+
+    monkeypatch.setattr(channels, "notification_title", broken)
+    report = evaluate_rules(rule_ids=tick_due_rule_ids(now=START), now=START)
+
+    assert report.errors == 1
+    assert TriggerRule.objects.get(pk=rule.pk).next_run_at == START + MINUTE
+
+
+def test_a_chunk_is_evaluated_as_of_its_tick_whenever_a_worker_takes_it(tenant):
+    from proactive.tasks import evaluate_rule_chunk
+
+    rule = trigger_rule_create(
+        tenant=tenant, name="r", type="metric_threshold", metric="m", threshold=10, window_days=1, now=START
+    )
+
+    evaluate_rule_chunk.run([rule.pk], START.isoformat())
+
+    assert TriggerRule.objects.get(pk=rule.pk).last_evaluated_at == START
