@@ -1,8 +1,7 @@
-import logging
 from datetime import datetime, timedelta
 
 from django.core.exceptions import ValidationError
-from django.db import OperationalError, connection, transaction
+from django.db import transaction
 from django.db.models import Exists, F, OuterRef, Value
 from django.db.models.functions import Least
 from django.utils import timezone
@@ -26,8 +25,6 @@ from proactive.models import (
 )
 from proactive.validators import validate_metric_identifier
 from tenants.models import Tenant
-
-logger = logging.getLogger(__name__)
 
 RULE_FIELDS = (
     "name",
@@ -53,7 +50,6 @@ STREAK_FIELDS = EVALUATED_FIELDS | {
 }
 MAX_POINTS_PER_REQUEST = 1000
 WAKES_PER_BATCH = 10_000
-WAKE_LOCK_TIMEOUT_MS = 2000
 
 
 def next_run_after(*, rule: TriggerRule, now: datetime) -> datetime | None:
@@ -225,9 +221,12 @@ def metric_points_write(
 def metric_wakes_record(*, tenant: Tenant, metric: str, timestamps, now: datetime) -> None:
     """
     The rules reading `metric` are due at the next tick, and again when a point stamped ahead
-    arrives. The wake for now is on the minute, so a busy metric's writes share one row a minute.
+    arrives. The wake for now is on the next minute, so a busy metric's writes share a row a minute.
     """
-    moments = {now.replace(second=0, microsecond=0)} | {timestamp for timestamp in timestamps if timestamp > now}
+    # Rounded up: a tick that already chose its moment, before this write, must not use the wake up.
+    on_the_minute = now.replace(second=0, microsecond=0)
+    next_tick = on_the_minute if on_the_minute == now else on_the_minute + METRIC_EVALUATION_INTERVAL
+    moments = {next_tick} | {timestamp for timestamp in timestamps if timestamp > now}
     MetricWake.objects.bulk_create(
         [MetricWake(tenant=tenant, metric=metric, at=at) for at in moments], ignore_conflicts=True
     )
@@ -235,36 +234,33 @@ def metric_wakes_record(*, tenant: Tenant, metric: str, timestamps, now: datetim
 
 def rules_wake(*, now: datetime, batch_size: int = WAKES_PER_BATCH) -> int:
     """
-    Due wakes make the rules reading their metrics due now (the tick's first step), oldest wakes
-    first, batch after batch until none is due. Only the wakes read are deleted: one written
-    meanwhile waits for the next tick. A rule a chunk holds right now is updated when that chunk
-    commits (the UPDATE waits for it, up to WAKE_LOCK_TIMEOUT_MS; then the wakes stay for the next
-    tick), so a wake is never lost to a chunk that read older data. Returns the rule rows woken.
+    Due wakes make the rules reading their metrics due now (the tick's first step), batch after
+    batch until every due wake was looked at. A rule a chunk holds right now is left alone, and so
+    is the wake for it: the next tick wakes it, after that chunk — which may have read older data
+    and put it to sleep — committed. So a wake is never lost, and the tick never waits for a chunk.
+    Returns how many rules woke.
     """
-    woken = 0
+    woken, after = 0, 0
     while True:
-        try:
-            with transaction.atomic():
-                if connection.vendor == "postgresql":  # a chunk holding rules for long: try at the next tick
-                    with connection.cursor() as cursor:
-                        cursor.execute(f"SET LOCAL lock_timeout = '{WAKE_LOCK_TIMEOUT_MS}ms'")
-                wakes = list(
-                    MetricWake.objects.filter(at__lte=now).order_by("at").values_list("pk", flat=True)[:batch_size]
-                )
-                if not wakes:
-                    return woken
-                woken += (
-                    TriggerRule.objects.filter(enabled=True)
-                    .filter(
-                        Exists(
-                            MetricWake.objects.filter(
-                                pk__in=wakes, tenant_id=OuterRef("tenant_id"), metric=OuterRef("metric")
-                            )
-                        )
+        with transaction.atomic():
+            wakes = list(
+                MetricWake.objects.filter(at__lte=now, pk__gt=after)
+                .order_by("pk")
+                .values_list("pk", "tenant_id", "metric")[:batch_size]
+            )
+            if not wakes:
+                return woken
+            after = wakes[-1][0]
+            reading = TriggerRule.objects.filter(enabled=True).filter(
+                Exists(
+                    MetricWake.objects.filter(
+                        pk__in=[pk for pk, _, _ in wakes], tenant_id=OuterRef("tenant_id"), metric=OuterRef("metric")
                     )
-                    .update(next_run_at=Least(F("next_run_at"), Value(now)))
                 )
-                MetricWake.objects.filter(pk__in=wakes).delete()
-        except OperationalError:
-            logger.warning("waking rules waited too long for a chunk's locks; the wakes stay for the next tick")
-            return woken
+            )
+            free = list(reading.select_for_update(skip_locked=True).values_list("pk", flat=True))
+            woken += TriggerRule.objects.filter(pk__in=free).update(next_run_at=Least(F("next_run_at"), Value(now)))
+            held = set(reading.exclude(pk__in=free).values_list("tenant_id", "metric"))
+            MetricWake.objects.filter(
+                pk__in=[pk for pk, tenant_id, metric in wakes if (tenant_id, metric) not in held]
+            ).delete()

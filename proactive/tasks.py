@@ -39,7 +39,11 @@ def engine_tick() -> int:
     soft_time_limit=120,
 )
 def evaluate_rule_chunk(rule_ids: list[int], at: str | None = None) -> dict:
-    report = evaluate_rules(rule_ids=rule_ids, now=datetime.fromisoformat(at) if at else None)
+    now = datetime.fromisoformat(at) if at else timezone.now()
+    # A chunk that waited past its tick's minute read older data than a later tick's wakes: its
+    # rules are looked at again at the next tick instead of sleeping on what it read.
+    late = now < timezone.now().replace(second=0, microsecond=0)
+    report = evaluate_rules(rule_ids=rule_ids, now=now, may_sleep=not late)
     return {
         "evaluated": report.evaluated,
         "fired": report.fired,

@@ -220,6 +220,7 @@ def evaluate_rules(
     only_due: bool = True,
     include_disabled: bool = False,
     actor: str = ENGINE,
+    may_sleep: bool = True,
 ) -> EngineReport:
     """
     Evaluate the given rules. With `dry_run` nothing is written (no claim, no alert, no
@@ -245,6 +246,9 @@ def evaluate_rules(
         if not dry_run and results:
             _raise_alerts(results, now, actor)
             _auto_resolve(results, now, actor)
+            if not may_sleep:
+                for result in results:
+                    result.sleep_until = None
             _save_bookkeeping(results, now)
     return EngineReport(results=results, skipped=len(set(rule_ids)) - len(rules))
 

@@ -256,8 +256,8 @@ class TestWakesAndLocks:
         metric_points_write(tenant=tenant, metric="m", points=[(START, 50.0)], now=START)
 
         with rows_locked_by_another_transaction(TriggerRule.objects.filter(pk=rule.pk)):
-            assert tick_due_rule_ids(now=START + MINUTE) == []  # could not wait long enough: nothing lost
-        assert MetricWake.objects.count() == 1
+            assert tick_due_rule_ids(now=START + MINUTE) == []  # held by a chunk: skipped, not waited for
+        assert MetricWake.objects.count() == 1  # kept for the next tick
 
         assert tick_due_rule_ids(now=START + 2 * MINUTE) == [rule.pk]
         assert not MetricWake.objects.exists()
@@ -313,3 +313,28 @@ def test_a_chunk_is_evaluated_as_of_its_tick_whenever_a_worker_takes_it(tenant):
     evaluate_rule_chunk.run([rule.pk], START.isoformat())
 
     assert TriggerRule.objects.get(pk=rule.pk).last_evaluated_at == START
+
+
+def test_a_chunk_that_waited_past_its_minute_lets_no_rule_sleep(tenant):
+    from django.utils import timezone
+
+    from proactive.tasks import evaluate_rule_chunk
+
+    tick_at = timezone.now().replace(second=0, microsecond=0) - 3 * MINUTE
+    rule = trigger_rule_create(
+        tenant=tenant, name="r", type="metric_threshold", metric="m", threshold=10, window_days=1, now=tick_at
+    )
+    metric_points_write(tenant=tenant, metric="m", points=[(tick_at - MINUTE, 1.0)], now=tick_at - MINUTE)
+
+    evaluate_rule_chunk.run([rule.pk], tick_at.isoformat())
+
+    assert TriggerRule.objects.get(pk=rule.pk).next_run_at == tick_at + MINUTE  # looked at again, not asleep
+
+
+def test_a_write_wakes_its_rules_at_the_next_minute_not_the_one_a_tick_already_chose(tenant):
+    from proactive.models import MetricWake
+
+    metric_points_write(tenant=tenant, metric="m", points=[(START, 1.0)], now=START + timedelta(seconds=0.5))
+    metric_points_write(tenant=tenant, metric="n", points=[(START, 1.0)], now=START)
+
+    assert sorted(MetricWake.objects.values_list("metric", "at")) == [("m", START + MINUTE), ("n", START)]
