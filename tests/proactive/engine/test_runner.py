@@ -302,8 +302,8 @@ def test_rules_another_worker_holds_are_skipped_not_waited_for():
 
     assert (report.evaluated, report.skipped) == (1, 1)
     assert [r.rule.pk for r in report.results] == [free.pk]
-    # Once released the held rule runs; the tick's wake for the new point waited for the lock (at
-    # most WAKE_LOCK_TIMEOUT_MS) and stayed for this tick, so the free rule is looked at once more.
+    # Once released the held rule runs; the wake for the new point was kept for this tick (a chunk
+    # held one of its rules), so the free rule is looked at once more.
     assert held.pk in [r.rule.pk for r in tick(now=NOW + timedelta(seconds=1)).results]
 
 
