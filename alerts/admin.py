@@ -32,7 +32,7 @@ from alerts.models import (
     Notification,
 )
 from alerts.selectors import alert_rules_of_tenant
-from alerts.services import alert_acknowledge, alert_resolve, alert_snooze, channel_save
+from alerts.services import CHANNEL_FIELDS, alert_acknowledge, alert_resolve, alert_snooze, channel_save
 from core.exceptions import ApplicationError
 from tenants.models import Tenant
 from tenants.principals import actor_label
@@ -437,20 +437,7 @@ class ChannelAdminForm(forms.ModelForm):
 
     class Meta:
         model = Channel
-        fields = [
-            "tenant",
-            "name",
-            "kind",
-            "target",
-            "secret",
-            "min_severity",
-            "events",
-            "enabled",
-            "quiet_hours_start",
-            "quiet_hours_end",
-            "digest",
-            "digest_hour",
-        ]
+        fields = ["tenant", *CHANNEL_FIELDS]
         widgets = {
             "quiet_hours_start": forms.TimeInput(format="%H:%M"),
             "quiet_hours_end": forms.TimeInput(format="%H:%M"),

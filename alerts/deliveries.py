@@ -354,20 +354,28 @@ def digest_notice_of(digest: Delivery) -> DigestNotice:
 
 
 def send_digest(channel: Channel, digest: DigestNotice, *, message_id: str):
+    """One digest to one channel, in the channel's shape (PagerDuty has none: it sends at once)."""
     if channel.kind == ChannelKind.EMAIL:
-        subject, body = digest_email(digest)
-        addresses = [address.strip() for address in channel.target.split(",") if address.strip()]
-        EmailMessage(subject, body, settings.DEFAULT_FROM_EMAIL, addresses).send()
-        return _Accepted()
+        return _send_email(channel, *digest_email(digest))
     if channel.kind == ChannelKind.SLACK:
         return post_json(channel.target, json_body(digest_slack_message(digest)), {})
     if channel.kind == ChannelKind.WEBHOOK:
-        body = json_body(digest_webhook_event(digest))
-        headers = webhook_signature_headers(
-            secret=channel.secret, message_id=message_id, timestamp=int(time.time()), body=body
-        )
-        return post_json(channel.target, body, headers)
+        return _post_signed(channel, digest_webhook_event(digest), message_id=message_id)
     raise ValueError(f"a {channel.kind} channel sends at once; it has no digests")
+
+
+def _send_email(channel: Channel, subject: str, body: str):
+    EmailMessage(subject, body, settings.DEFAULT_FROM_EMAIL, channel.email_addresses).send()
+    return _Accepted()
+
+
+def _post_signed(channel: Channel, message: dict, *, message_id: str):
+    """A webhook's JSON body, signed per Standard Webhooks with the channel's secret."""
+    body = json_body(message)
+    headers = webhook_signature_headers(
+        secret=channel.secret, message_id=message_id, timestamp=int(time.time()), body=body
+    )
+    return post_json(channel.target, body, headers)
 
 
 def held_reschedule(*, channel: Channel, now: datetime) -> int:
@@ -473,20 +481,13 @@ def _release(channel_id: int, now: datetime) -> list[int]:
 def send_notice(channel: Channel, notice: AlertNotice, *, message_id: str, dedup_key: str | None = None):
     """One notice to one channel, in the channel's shape; the receiver's response (email: accepted)."""
     if channel.kind == ChannelKind.EMAIL:
-        subject, body = email_message(notice)
-        addresses = [address.strip() for address in channel.target.split(",") if address.strip()]
-        EmailMessage(subject, body, settings.DEFAULT_FROM_EMAIL, addresses).send()
-        return _Accepted()
+        return _send_email(channel, *email_message(notice))
     if channel.kind == ChannelKind.SLACK:
         return post_json(channel.target, json_body(slack_message(notice)), {})
     if channel.kind == ChannelKind.PAGERDUTY:
         message = pagerduty_event(notice, routing_key=channel.secret, dedup_key=dedup_key)
         return post_json(settings.PAGERDUTY_EVENTS_URL, json_body(message), {})
-    body = json_body(webhook_event(notice))
-    headers = webhook_signature_headers(
-        secret=channel.secret, message_id=message_id, timestamp=int(time.time()), body=body
-    )
-    return post_json(channel.target, body, headers)
+    return _post_signed(channel, webhook_event(notice), message_id=message_id)
 
 
 @dataclass(frozen=True)

@@ -221,7 +221,7 @@ class Channel(models.Model):
     def clean(self):
         errors = {}
         if self.kind == ChannelKind.EMAIL:
-            addresses = [address.strip() for address in self.target.split(",") if address.strip()]
+            addresses = self.email_addresses
             if not addresses:
                 errors["target"] = "An email channel needs at least one address (comma-separated)."
             for address in addresses:
@@ -277,6 +277,11 @@ class Channel(models.Model):
         return self.enabled and event in self.events and SEVERITY_RANK[severity] >= SEVERITY_RANK[self.min_severity]
 
     @property
+    def email_addresses(self) -> list[str]:
+        """An email channel's `target`: addresses, comma-separated."""
+        return [address.strip() for address in self.target.split(",") if address.strip()]
+
+    @property
     def has_quiet_hours(self) -> bool:
         return self.quiet_hours_start is not None and self.quiet_hours_end is not None
 
@@ -297,14 +302,10 @@ class DeliveryStatus(models.TextChoices):
     FAILED = "failed"  # a final answer, or out of attempts
 
 
-class DeliveryEvent(models.TextChoices):
-    """What a delivery carries: one alert event, or a digest of held ones."""
-
-    FIRED = "fired"
-    ACKNOWLEDGED = "acknowledged"
-    RESOLVED = "resolved"
-    SNOOZE_ENDED = "snoozeEnded"
-    DIGEST = "digest"
+# What a delivery carries: one alert event (a ChannelEvent), or a digest of held ones.
+DeliveryEvent = models.TextChoices(
+    "DeliveryEvent", [(event.name, event.value) for event in ChannelEvent] + [("DIGEST", "digest")]
+)
 
 
 class Delivery(models.Model):

@@ -314,7 +314,8 @@ def notification_mark_read(*, notification: Notification, now: datetime | None =
     return notification
 
 
-CHANNEL_FIELDS = {
+# What a tenant sets on a channel (the API, and the admin's form in this order).
+CHANNEL_FIELDS = (
     "name",
     "kind",
     "target",
@@ -326,7 +327,7 @@ CHANNEL_FIELDS = {
     "quiet_hours_end",
     "digest",
     "digest_hour",
-}
+)
 WHEN_FIELDS = ("kind", "digest", "digest_hour", "quiet_hours_start", "quiet_hours_end")
 
 

@@ -10,7 +10,7 @@ from alerts.channels import NotificationChannel
 from alerts.models import Alert, AlertEvent, AlertStatus
 from alerts.services import ENGINE
 from proactive.models import MetricWake, RuleType, TriggerRule
-from proactive.services import METRIC_EVALUATION_INTERVAL
+from proactive.services import next_tick_after
 
 
 class RulesWokenByResolves(NotificationChannel):
@@ -45,4 +45,4 @@ def _next_tick_after(last_evaluated_at, resolved_at):
     """Due at the tick after its last evaluation (or the resolve), as if it were looked at every minute."""
     if last_evaluated_at is None:
         return resolved_at
-    return min(resolved_at, last_evaluated_at.replace(second=0, microsecond=0) + METRIC_EVALUATION_INTERVAL)
+    return min(resolved_at, next_tick_after(last_evaluated_at))

@@ -35,6 +35,13 @@ RULE_FIELDS = (
 )
 # Metric rules are looked at on every tick; the engine's tick runs every minute.
 METRIC_EVALUATION_INTERVAL = timedelta(minutes=1)
+
+
+def next_tick_after(moment: datetime) -> datetime:
+    """The engine's first tick (beat fires on the minute) after `moment`."""
+    return moment.replace(second=0, microsecond=0) + METRIC_EVALUATION_INTERVAL
+
+
 SCHEDULING_FIELDS = {"type", "schedule", "timezone", "enabled"}
 # Changing what a rule reads makes its last evaluation's health say nothing about it any more.
 EVALUATED_FIELDS = {"type", "schedule", "timezone", "metric", "window_days", "aggregate", "aggregate_minutes"}
@@ -224,9 +231,8 @@ def metric_wakes_record(*, tenant: Tenant, metric: str, timestamps, now: datetim
     arrives. The wake for now is on the next minute, so a busy metric's writes share a row a minute.
     """
     # Rounded up: a tick that already chose its moment, before this write, must not use the wake up.
-    on_the_minute = now.replace(second=0, microsecond=0)
-    next_tick = on_the_minute if on_the_minute == now else on_the_minute + METRIC_EVALUATION_INTERVAL
-    moments = {next_tick} | {timestamp for timestamp in timestamps if timestamp > now}
+    first_tick = now if now == now.replace(second=0, microsecond=0) else next_tick_after(now)
+    moments = {first_tick} | {timestamp for timestamp in timestamps if timestamp > now}
     MetricWake.objects.bulk_create(
         [MetricWake(tenant=tenant, metric=metric, at=at) for at in moments], ignore_conflicts=True
     )

@@ -47,7 +47,7 @@ from proactive.models import (
     RuleType,
     TriggerRule,
 )
-from proactive.services import METRIC_EVALUATION_INTERVAL, next_run_after, rules_wake
+from proactive.services import next_run_after, next_tick_after, rules_wake
 from proactive.validators import nonstandard_cron_problem
 
 logger = logging.getLogger(__name__)
@@ -531,7 +531,7 @@ def _next_run_at(rule: TriggerRule, now: datetime, result: RuleResult) -> dateti
     if rule.type == RuleType.SCHEDULE:
         return next_run_after(rule=rule, now=now)
     # On the minute, so the next tick (beat fires at :00) finds the rule due, not a second early.
-    next_tick = now.replace(second=0, microsecond=0) + METRIC_EVALUATION_INTERVAL
+    next_tick = next_tick_after(now)
     if result.error or result.sleep_until is None:  # a failure (even raising its alert) is tried again
         return next_tick
     return max(next_tick, result.sleep_until)

@@ -344,9 +344,25 @@ def test_the_sweeper_task_releases_digests(tenant, server):
     assert digest.items.count() == 1 and Channel.objects.get().next_digest_at > timezone.now()
 
 
-def test_quiet_hours_past_midnight_are_a_valid_pair():
-    candidate = Channel(quiet_hours_start=time(22), quiet_hours_end=time(7))
-    assert candidate.has_quiet_hours
+def test_quiet_hours_past_midnight_are_a_valid_pair_and_equal_ends_are_not(tenant):
+    from django.core.exceptions import ValidationError
+
+    night = Channel(
+        tenant=tenant,
+        name="n",
+        kind="email",
+        target="a@example.com",
+        events=ALL_EVENTS,
+        quiet_hours_start=time(22),
+        quiet_hours_end=time(7),
+    )
+    night.full_clean()  # past midnight: accepted
+    assert night.has_quiet_hours
+
+    night.quiet_hours_end = time(22)
+    with pytest.raises(ValidationError) as raised:
+        night.full_clean()
+    assert raised.value.message_dict["quiet_hours_end"] == ["Quiet hours end at another time than they start."]
 
 
 @pytest.mark.slow

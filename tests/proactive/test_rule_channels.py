@@ -169,16 +169,25 @@ class TestTheApi:
         assert [rule["channels"] for rule in response.json()["results"]] == [[ops.pk]] * 5
         assert sum("proactive_rulechannel" in q["sql"] for q in queries.captured_queries) == 1
 
-    def test_a_draft_backtest_accepts_channels(self, tenant, tenant_client):
+    def test_a_draft_backtest_accepts_channels_and_they_change_nothing(self, tenant, tenant_client):
         ops = channel(tenant, "ops")
-        response = tenant_client.post(
-            "/triggers/backtest",
-            {"name": "X", "type": "metric_threshold", "metric": "m", "threshold": 1, "channels": [ops.pk], "days": 1},
-            format="json",
-        )
+        MetricPointFactory(tenant=tenant, metric="m", timestamp=timezone.now() - timedelta(hours=2), value=9)
+        draft = {"name": "X", "type": "metric_threshold", "metric": "m", "threshold": 5, "days": 1}
 
-        assert response.status_code == 200, response.data
-        assert response.data["alertCount"] == 0
+        named = tenant_client.post("/triggers/backtest", {**draft, "channels": [ops.pk]}, format="json")
+        unnamed = tenant_client.post("/triggers/backtest", draft, format="json")
+
+        assert named.status_code == 200, named.json()
+        assert named.json()["alertCount"] == 1
+
+        def decided(body):  # what does not move with the minute the request came in
+            return (
+                body["alertCount"],
+                [(alert["openedAt"], alert["evidence"]) for alert in body["alerts"]],
+                body["flaps"],
+            )
+
+        assert decided(named.json()) == decided(unnamed.json())
 
 
 @pytest.mark.django_db
