@@ -17,6 +17,9 @@ class MetricProvider(Protocol):
     prefix: str  # the namespace it serves, e.g. "usage."
     metric_names: Sequence[str]  # every metric it serves, each starting with `prefix`
     daily: bool  # one point per UTC day: an anomaly rule compares whole days (the running day left out)
+    # Optional: true when every change of a completed day's point wakes its metric (a MetricWake), so
+    # an anomaly rule on it may sleep until the next day completes.
+    announces_changes: bool
 
     def series_many(self, requests: Sequence) -> dict:
         """

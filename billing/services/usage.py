@@ -5,14 +5,17 @@ read-modify-write in Python, and the tables' check constraints refuse a counter 
 """
 
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from functools import cache
 
+from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import Max
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
+from django.utils.module_loading import import_string
 
 from billing.models import USAGE_COUNTERS, USAGE_FIELDS, USAGE_GAUGE, BillingUsage, UsageSnapshot
 from tenants.models import Tenant
@@ -22,6 +25,22 @@ _COUNTERS = ", ".join(USAGE_COUNTERS)
 _ZERO_COUNTERS = ", ".join("0" for _ in USAGE_COUNTERS)
 MAX_BACKFILL_DAYS = 366
 _BATCH = 500
+
+
+@cache
+def _usage_changed_hooks(paths: tuple[str, ...]) -> tuple[Callable, ...]:
+    return tuple(import_string(path) for path in paths)
+
+
+def usage_changed(*, keys: Iterable[tuple[str, date]]) -> None:
+    """
+    Tell the apps above (settings.USAGE_CHANGED_HOOKS, called as hook(keys=…) inside the writer's
+    transaction) which (tenant, day) rows changed: the rules reading usage metrics wake on them.
+    """
+    keys = sorted(set(keys))
+    if keys:
+        for hook in _usage_changed_hooks(tuple(settings.USAGE_CHANGED_HOOKS)):
+            hook(keys=keys)
 
 
 def usage_day(value: date | datetime | str | int | float) -> date:
@@ -131,6 +150,7 @@ def usage_apply(*, deltas: Sequence[UsageDelta]) -> None:
                         f"WHERE {table}.tenant_id = v.tenant_id AND {table}.day = v.day",
                         params,
                     )
+        usage_changed(keys=keys)
 
 
 def record_alert_impacts(*, impacts: Iterable[tuple[str, datetime]]) -> None:
@@ -156,6 +176,7 @@ def usage_set_active_widgets(*, tenant_id: str, day: date, count: int) -> None:
                     f"DO UPDATE SET {USAGE_GAUGE} = EXCLUDED.{USAGE_GAUGE}, updated_at = EXCLUDED.updated_at",
                     [tenant_id, day_value, count, now],
                 )
+        usage_changed(keys=[(tenant_id, day)])
 
 
 def usage_insert_if_missing(*, tenant_id: str, day: date, values: dict[str, int]) -> bool:
@@ -178,6 +199,8 @@ def usage_insert_if_missing(*, tenant_id: str, day: date, values: dict[str, int]
                     [tenant_id, day_value, *(values[name] for name in USAGE_FIELDS), now],
                 )
                 inserted |= cursor.rowcount > 0
+        if inserted:
+            usage_changed(keys=[(tenant_id, day)])
     return inserted
 
 
@@ -207,4 +230,5 @@ def usage_rollup(*, today: date | None = None) -> int:
         keys += [(tenant_id, first + timedelta(days=n)) for n in range((today - first).days + 1)]
     with transaction.atomic():
         usage_rows_ensure(keys=keys)
+        usage_changed(keys=keys)  # a day it filled is a new point of every usage metric
     return len(keys)

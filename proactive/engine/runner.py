@@ -11,7 +11,7 @@ import logging
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, fields
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 
 from django.conf import settings
 from django.db import transaction
@@ -413,11 +413,14 @@ def _decide(result: RuleResult, rule: EngineRule, reads: _Reads, series, aggrega
 def _sleeps_when_steady(rule: EngineRule) -> bool:
     """
     The rules whose next change in time the engine can tell from what it read: the latest value
-    (or a whole window, for anomalies) of a custom metric. Aggregates over minutes, comparisons
-    with an earlier day and built-in metrics are looked at every minute.
+    (or a whole window, for anomalies) of a custom metric, and the anomalies of a daily built-in
+    metric whose provider announces every change of a completed day. Aggregates over minutes,
+    comparisons with an earlier day and other built-in metrics are looked at every minute.
     """
-    if builtin_provider_for(rule.metric) is not None:
-        return False
+    provider = builtin_provider_for(rule.metric)
+    if provider is not None:
+        announced = getattr(provider, "daily", False) and getattr(provider, "announces_changes", False)
+        return rule.type == RuleType.ANOMALY and announced
     if rule.type == RuleType.ANOMALY:
         return True
     return rule.aggregate in ("", Aggregate.LAST) and rule.comparison not in CHANGE_COMPARISONS
@@ -437,6 +440,10 @@ def _inputs_change_at(rule: EngineRule, points, now: datetime) -> datetime:
     ENGINE_MAX_STALENESS_MINUTES ahead, whatever happens.
     """
     latest_allowed = now.replace(second=0, microsecond=0) + timedelta(minutes=settings.ENGINE_MAX_STALENESS_MINUTES)
+    if is_daily_metric(rule.metric):
+        # Whole UTC days, the running one left out: at midnight one completes and the oldest leaves.
+        midnight = datetime.combine(now.astimezone(UTC).date() + timedelta(days=1), time.min, tzinfo=UTC)
+        return min(midnight, latest_allowed)
     if not points:
         return latest_allowed
     leaving = points[0][0] if rule.type == RuleType.ANOMALY else points[-1][0]
