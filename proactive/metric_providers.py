@@ -6,7 +6,7 @@ Everything outside a provider's namespace is a tenant's own custom metric.
 """
 
 from collections.abc import Sequence
-from functools import cache
+from functools import cache, lru_cache
 from typing import Protocol
 
 from django.conf import settings
@@ -39,7 +39,12 @@ def metric_providers() -> tuple[MetricProvider, ...]:
 
 def builtin_provider_for(metric: str) -> MetricProvider | None:
     """The provider whose namespace `metric` is in, or None for a custom metric."""
-    return next((provider for provider in metric_providers() if metric.startswith(provider.prefix)), None)
+    return _provider_for(tuple(settings.METRIC_PROVIDERS), metric)
+
+
+@lru_cache(maxsize=10_000)  # asked for every rule the engine evaluates
+def _provider_for(paths: tuple[str, ...], metric: str) -> MetricProvider | None:
+    return next((provider for provider in _providers(paths) if metric.startswith(provider.prefix)), None)
 
 
 def is_daily_metric(metric: str) -> bool:
