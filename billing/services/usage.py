@@ -115,6 +115,41 @@ def usage_rows_ensure(*, keys: Iterable[tuple[str, date]]) -> None:
                 )
 
 
+_GAUGE_INDEX = USAGE_FIELDS.index(USAGE_GAUGE)
+_COUNTER_INDEXES = tuple(USAGE_FIELDS.index(name) for name in USAGE_COUNTERS)
+
+
+def _counters_upsert(*, totals: dict, keys: list, now) -> None:
+    """
+    Counters only (the gauge unchanged): one INSERT … ON CONFLICT DO UPDATE SET x = x + delta per
+    table and batch — a missing row starts at the deltas, its gauge carried forward from the
+    tenant's latest earlier day, as usage_rows_ensure makes it.
+    """
+    for model in USAGE_TABLES:
+        table = _quoted(model)
+        carried = (
+            f"COALESCE((SELECT p.{USAGE_GAUGE} FROM {table} p WHERE p.tenant_id = v.tenant_id AND p.day < v.day "
+            "ORDER BY p.day DESC LIMIT 1), 0)"
+        )
+        increments = ", ".join(f"{name} = {table}.{name} + EXCLUDED.{name}" for name in USAGE_COUNTERS)
+        row = "SELECT %s AS tenant_id, %s AS day, " + ", ".join(f"%s AS {name}" for name in USAGE_COUNTERS)
+        for start in range(0, len(keys), _BATCH):
+            batch = keys[start : start + _BATCH]
+            params = []
+            for tenant_id, day in batch:
+                values = totals[(tenant_id, day)]
+                params += [tenant_id, connection.ops.adapt_datefield_value(day), *(values[i] for i in _COUNTER_INDEXES)]
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    f"INSERT INTO {table} (tenant_id, day, {_COUNTERS}, {USAGE_GAUGE}, updated_at) "
+                    f"SELECT v.tenant_id, v.day, {', '.join(f'v.{name}' for name in USAGE_COUNTERS)}, {carried}, %s "
+                    # WHERE true: SQLite's parser needs it before an upsert clause.
+                    f"FROM ({' UNION ALL '.join([row] * len(batch))}) AS v WHERE true ORDER BY v.tenant_id, v.day "
+                    f"ON CONFLICT (tenant_id, day) DO UPDATE SET {increments}, updated_at = EXCLUDED.updated_at",
+                    [now, *params],
+                )
+
+
 def usage_apply(*, deltas: Sequence[UsageDelta]) -> None:
     """
     Add `deltas` to both usage tables: rows are made if missing, then one UPDATE … SET x = x + delta
@@ -133,6 +168,10 @@ def usage_apply(*, deltas: Sequence[UsageDelta]) -> None:
     now = connection.ops.adapt_datetimefield_value(timezone.now())
     # No savepoint: inside a caller's transaction a failure here fails the caller too.
     with transaction.atomic(savepoint=False):
+        if not any(totals[key][_GAUGE_INDEX] for key in keys):
+            _counters_upsert(totals=totals, keys=keys, now=now)
+            usage_changed(keys=keys)
+            return
         usage_rows_ensure(keys=keys)
         for model in USAGE_TABLES:
             table = _quoted(model)
