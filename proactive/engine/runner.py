@@ -14,7 +14,7 @@ from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime, time, timedelta
 
 from django.conf import settings
-from django.db import transaction
+from django.db import DatabaseError, DataError, IntegrityError, transaction
 from django.db.models import F, OuterRef, Subquery
 from django.utils import timezone
 
@@ -260,6 +260,32 @@ def evaluate_rules(
     bookkeeping): the report says what would happen.
     """
     now = now or timezone.now()
+    claim = {
+        "rule_ids": rule_ids,
+        "now": now,
+        "dry_run": dry_run,
+        "only_due": only_due,
+        "include_disabled": include_disabled,
+        "actor": actor,
+        "may_sleep": may_sleep,
+    }
+    try:
+        return _evaluate_claimed(**claim, isolate=False)
+    except _AlertBatchFailed:
+        return _evaluate_claimed(**claim, isolate=True)
+
+
+def _evaluate_claimed(
+    *,
+    rule_ids: Sequence[int],
+    now: datetime,
+    dry_run: bool,
+    only_due: bool,
+    include_disabled: bool,
+    actor: str,
+    may_sleep: bool,
+    isolate: bool,
+) -> EngineReport:
     with transaction.atomic():
         open_alert = Alert.objects.filter(rule_id=OuterRef("pk")).exclude(status=AlertStatus.RESOLVED)
         queryset = (
@@ -277,7 +303,7 @@ def evaluate_rules(
         rules = [EngineRule(*row) for row in rows]
         results = evaluate_conditions(rules=rules, now=now)
         if not dry_run and results:
-            _raise_alerts(results, now, actor)
+            _raise_alerts(results, now, actor, isolate)
             _auto_resolve(results, now, actor)
             if not may_sleep:
                 for result in results:
@@ -456,7 +482,7 @@ def _window_evidence(rule: EngineRule) -> dict:
     return {"windowDays": rule.window_days}
 
 
-def _raise_alerts(results: Sequence[RuleResult], now: datetime, actor: str) -> None:
+def _raise_alerts(results: Sequence[RuleResult], now: datetime, actor: str, isolate: bool) -> None:
     fired = [result for result in results if result.fired]
     # A rule whose alert was open when the chunk was claimed keeps it — if it is still open now:
     # one cheap query, so an alert resolved meanwhile does not swallow this firing.
@@ -473,7 +499,7 @@ def _raise_alerts(results: Sequence[RuleResult], now: datetime, actor: str) -> N
     if not to_raise:
         return
     channels = _named_channels([result.rule.pk for result in to_raise])
-    created = _raise_isolating_failures(to_raise, now, actor, channels)
+    created = _raise_isolating_failures(to_raise, now, actor, channels, isolate)
     # Usage bookkeeping in the same transaction as the alerts: exactly once per alert.
     record_alert_impacts(impacts=[(alert.tenant_id, alert.triggered_at) for alert in created])
     events = [_alert_triggered_event(alert) for alert in created]
@@ -498,18 +524,31 @@ def _firing(result: RuleResult, now: datetime, channels: dict[int, tuple[int, ..
     )
 
 
+class _AlertBatchFailed(Exception):
+    """The chunk's alerts could not be raised at once: its transaction is rolled back and redone."""
+
+
 def _raise_isolating_failures(
-    to_raise: Sequence[RuleResult], now: datetime, actor: str, channels: dict[int, tuple[int, ...]]
+    to_raise: Sequence[RuleResult], now: datetime, actor: str, channels: dict[int, tuple[int, ...]], isolate: bool
 ) -> list:
     """
-    Raise the chunk's alerts in one batch. If the batch fails, raise them one by one, each in a
-    savepoint, so that one rule's failure is recorded on that rule and the others still alert.
+    Raise the chunk's alerts in one batch, without a savepoint (two statements per chunk). If the
+    batch fails for something in the data, the chunk is evaluated again with `isolate`: each alert
+    raised in its own savepoint, so that one rule's failure is recorded on that rule and the
+    others still alert.
     """
-    try:
-        with transaction.atomic():
+    if not isolate:
+        try:
             raised = alerts_raise(firings=[_firing(result, now, channels) for result in to_raise], actor=actor)
-    except Exception:
-        logger.exception("raising %d alerts at once failed; retrying one by one", len(to_raise))
+        except DatabaseError as exc:
+            if not isinstance(exc, IntegrityError | DataError):
+                raise  # the database itself failed (gone, a deadlock…): the whole chunk is retried
+            logger.exception("raising %d alerts at once failed; evaluating the chunk again, one by one", len(to_raise))
+            raise _AlertBatchFailed from exc
+        except Exception as exc:
+            logger.exception("raising %d alerts at once failed; evaluating the chunk again, one by one", len(to_raise))
+            raise _AlertBatchFailed from exc
+    else:
         raised = []
         for result in to_raise:
             try:
