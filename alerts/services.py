@@ -4,7 +4,7 @@ from datetime import datetime, timedelta
 from typing import Protocol
 
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Q
 from django.db.models.deletion import RestrictedError
 from django.utils import timezone
@@ -88,16 +88,10 @@ def alerts_raise(*, firings: Sequence[Firing], actor: str = ENGINE) -> list[Rais
         for _attempt in range(3):
             if not pending:
                 break
-            created.update(_insert_ignoring_open_duplicates(pending))
+            created.update(_insert_ignoring_open_duplicates(pending, actor))
             existing.update(_open_alerts_by_rule([f.rule.pk for f in pending if f.rule.pk not in created]))
             pending = [f for f in pending if f.rule.pk not in created and f.rule.pk not in existing]
-        new_alerts = list(created.values())
-        insert_rows(
-            model=AlertEvent,
-            columns=("alert_id", "from_status", "to_status", "at", "actor", "reason"),
-            rows=[(alert.pk, "", AlertStatus.PENDING, alert.triggered_at, actor, "") for alert in new_alerts],
-        )
-        notify_alerts_raised(new_alerts)
+        notify_alerts_raised(list(created.values()))
 
     return [
         RaisedAlert(alert=created[f.rule.pk], created=True)
@@ -129,33 +123,59 @@ _INSERT_COLUMNS = (
 )
 
 
-def _insert_ignoring_open_duplicates(firings: Sequence[Firing]) -> dict[int, Alert]:
-    """INSERT … ON CONFLICT DO NOTHING RETURNING: only the alerts that were really created."""
+_HISTORY_COLUMNS = ("alert_id", "from_status", "to_status", "at", "actor", "reason")
+# The first history entry of each alert the insert created, in the same statement.
+_FIRST_HISTORY_SQL = (
+    f"INSERT INTO {AlertEvent._meta.db_table} ({', '.join(_HISTORY_COLUMNS)}) "
+    "SELECT id, '', %s, triggered_at, %s, '' FROM inserted"
+)
+
+
+def _insert_ignoring_open_duplicates(firings: Sequence[Firing], actor: str) -> dict[int, Alert]:
+    """
+    INSERT … ON CONFLICT DO NOTHING RETURNING: only the alerts that were really created, each
+    with its first history entry (one statement on PostgreSQL).
+    """
     now = timezone.now()
-    inserted = dict(
-        (rule_id, alert_id)
-        for alert_id, rule_id in insert_rows(
+    rows = [
+        (
+            f.rule.tenant_id,
+            f.rule.pk,
+            f.rule.name,
+            f.rule.type,
+            f.rule.severity,
+            AlertStatus.PENDING,
+            f.payload,
+            f.triggered_at,
+            list(f.channel_ids),
+            now,
+        )
+        for f in firings
+    ]
+    returning = ("id", "rule_id", "triggered_at")
+    if connection.vendor == "postgresql":
+        then = (_FIRST_HISTORY_SQL, [AlertStatus.PENDING, actor])
+        returned = insert_rows(
             model=Alert,
             columns=_INSERT_COLUMNS,
-            rows=[
-                (
-                    f.rule.tenant_id,
-                    f.rule.pk,
-                    f.rule.name,
-                    f.rule.type,
-                    f.rule.severity,
-                    AlertStatus.PENDING,
-                    f.payload,
-                    f.triggered_at,
-                    list(f.channel_ids),
-                    now,
-                )
-                for f in firings
-            ],
+            rows=rows,
             suffix="ON CONFLICT DO NOTHING",
-            returning=("id", "rule_id"),
+            returning=returning,
+            then=then,
         )
-    )
+    else:
+        returned = insert_rows(
+            model=Alert, columns=_INSERT_COLUMNS, rows=rows, suffix="ON CONFLICT DO NOTHING", returning=returning
+        )
+        triggered = {f.rule.pk: f.triggered_at for f in firings}
+        insert_rows(
+            model=AlertEvent,
+            columns=_HISTORY_COLUMNS,
+            rows=[
+                (alert_id, "", AlertStatus.PENDING, triggered[rule_id], actor, "") for alert_id, rule_id, _ in returned
+            ],
+        )
+    inserted = {rule_id: alert_id for alert_id, rule_id, _ in returned}
     return {
         f.rule.pk: Alert(
             id=inserted[f.rule.pk],

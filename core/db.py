@@ -23,11 +23,14 @@ def insert_rows(
     suffix: str = "",
     returning: Sequence[str] = (),
     batch_size: int = BATCH_SIZE,
+    then: tuple[str, list] | None = None,
 ) -> list[tuple]:
     """
     INSERT many rows of plain Python values into `model`'s table; returns the RETURNING rows.
     `columns` are column names (`tenant_id`); `suffix` is appended verbatim, e.g.
-    "ON CONFLICT DO NOTHING".
+    "ON CONFLICT DO NOTHING". `then` (PostgreSQL only): a statement and its parameters that run in
+    the same statement as the insert, reading the inserted rows (their `returning` columns) from
+    `inserted` — e.g. an INSERT of rows that belong to them.
 
     On PostgreSQL a batch travels as one JSON document (INSERT … SELECT FROM jsonb_to_recordset):
     with thousands of placeholders, the driver's parsing and escaping of parameters costs more
@@ -45,12 +48,16 @@ def insert_rows(
             f"INSERT INTO {table} ({quoted_columns}) SELECT {quoted_columns} "
             f"FROM jsonb_to_recordset(%s::jsonb) AS r({record}) {suffix}{returning_sql}"
         )
+        if then is not None:
+            sql = f"WITH inserted AS ({sql}), followed AS ({then[0]}) SELECT {', '.join(returning)} FROM inserted"
+    elif then is not None:
+        raise NotImplementedError("insert_rows(then=…) needs PostgreSQL")
     returned: list[tuple] = []
     for start in range(0, len(rows), batch_size):
         batch = rows[start : start + batch_size]
         if postgres:
             document = [dict(zip(columns, row, strict=True)) for row in batch]
-            params = [json.dumps(document, default=_json_default, allow_nan=False)]
+            params = [json.dumps(document, default=_json_default, allow_nan=False), *(then[1] if then else ())]
         else:
             placeholder = "(" + ", ".join(["%s"] * len(columns)) + ")"
             sql = (

@@ -121,33 +121,46 @@ _COUNTER_INDEXES = tuple(USAGE_FIELDS.index(name) for name in USAGE_COUNTERS)
 
 def _counters_upsert(*, totals: dict, keys: list, now) -> None:
     """
-    Counters only (the gauge unchanged): one INSERT … ON CONFLICT DO UPDATE SET x = x + delta per
-    table and batch — a missing row starts at the deltas, its gauge carried forward from the
-    tenant's latest earlier day, as usage_rows_ensure makes it.
+    Counters only (the gauge unchanged): INSERT … ON CONFLICT DO UPDATE SET x = x + delta into
+    each table — a missing row starts at the deltas, its gauge carried forward from the tenant's
+    latest earlier day, as usage_rows_ensure makes it. One statement per batch on PostgreSQL (the
+    first table's upsert a CTE of the second's), one per table and batch elsewhere.
     """
-    for model in USAGE_TABLES:
-        table = _quoted(model)
-        carried = (
-            f"COALESCE((SELECT p.{USAGE_GAUGE} FROM {table} p WHERE p.tenant_id = v.tenant_id AND p.day < v.day "
-            "ORDER BY p.day DESC LIMIT 1), 0)"
-        )
-        increments = ", ".join(f"{name} = {table}.{name} + EXCLUDED.{name}" for name in USAGE_COUNTERS)
-        row = "SELECT %s AS tenant_id, %s AS day, " + ", ".join(f"%s AS {name}" for name in USAGE_COUNTERS)
-        for start in range(0, len(keys), _BATCH):
-            batch = keys[start : start + _BATCH]
-            params = []
-            for tenant_id, day in batch:
-                values = totals[(tenant_id, day)]
-                params += [tenant_id, connection.ops.adapt_datefield_value(day), *(values[i] for i in _COUNTER_INDEXES)]
-            with connection.cursor() as cursor:
-                cursor.execute(
-                    f"INSERT INTO {table} (tenant_id, day, {_COUNTERS}, {USAGE_GAUGE}, updated_at) "
-                    f"SELECT v.tenant_id, v.day, {', '.join(f'v.{name}' for name in USAGE_COUNTERS)}, {carried}, %s "
-                    # WHERE true: SQLite's parser needs it before an upsert clause.
-                    f"FROM ({' UNION ALL '.join([row] * len(batch))}) AS v WHERE true ORDER BY v.tenant_id, v.day "
-                    f"ON CONFLICT (tenant_id, day) DO UPDATE SET {increments}, updated_at = EXCLUDED.updated_at",
-                    [now, *params],
-                )
+    row = "SELECT %s AS tenant_id, %s AS day, " + ", ".join(f"%s AS {name}" for name in USAGE_COUNTERS)
+    for start in range(0, len(keys), _BATCH):
+        batch = keys[start : start + _BATCH]
+        rows_sql = " UNION ALL ".join([row] * len(batch))
+        rows_params = []
+        for tenant_id, day in batch:
+            values = totals[(tenant_id, day)]
+            rows_params += [
+                tenant_id,
+                connection.ops.adapt_datefield_value(day),
+                *(values[i] for i in _COUNTER_INDEXES),
+            ]
+        statements = [(_counters_upsert_sql(model, rows_sql), [now, *rows_params]) for model in USAGE_TABLES]
+        if connection.vendor == "postgresql":
+            (first, first_params), (second, second_params) = statements
+            statements = [(f"WITH first AS ({first} RETURNING 1) {second}", [*first_params, *second_params])]
+        with connection.cursor() as cursor:
+            for sql, params in statements:
+                cursor.execute(sql, params)
+
+
+def _counters_upsert_sql(model, rows_sql: str) -> str:
+    table = _quoted(model)
+    carried = (
+        f"COALESCE((SELECT p.{USAGE_GAUGE} FROM {table} p WHERE p.tenant_id = v.tenant_id AND p.day < v.day "
+        "ORDER BY p.day DESC LIMIT 1), 0)"
+    )
+    increments = ", ".join(f"{name} = {table}.{name} + EXCLUDED.{name}" for name in USAGE_COUNTERS)
+    return (
+        f"INSERT INTO {table} (tenant_id, day, {_COUNTERS}, {USAGE_GAUGE}, updated_at) "
+        f"SELECT v.tenant_id, v.day, {', '.join(f'v.{name}' for name in USAGE_COUNTERS)}, {carried}, %s "
+        # WHERE true: SQLite's parser needs it before an upsert clause.
+        f"FROM ({rows_sql}) AS v WHERE true ORDER BY v.tenant_id, v.day "
+        f"ON CONFLICT (tenant_id, day) DO UPDATE SET {increments}, updated_at = EXCLUDED.updated_at"
+    )
 
 
 def usage_apply(*, deltas: Sequence[UsageDelta]) -> None:
