@@ -391,6 +391,23 @@ def _worker_init():
     gc.freeze()  # as config.celery does in a worker
 
 
+def _wal_position() -> str:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_current_wal_lsn()")
+        return cursor.fetchone()[0]
+
+
+def _wal_bytes_since(position: str) -> int:
+    """What the chunks wrote to PostgreSQL's write-ahead log (the whole server's, so keep it quiet)."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), %s)", [position])
+        return int(cursor.fetchone()[0])
+
+
 def run_tick(now: datetime, workers: int, chunk_size: int) -> dict:
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
@@ -405,11 +422,13 @@ def run_tick(now: datetime, workers: int, chunk_size: int) -> dict:
     # both share the selection, which is counted in each.
     floor_seconds, floor_alerts = sql_floor(rule_ids, now, workers)
     chunks = [(chunk, now) for chunk in chunked(rule_ids, chunk_size)]
+    wal_before = _wal_position()
     connection.close()  # the workers open their own
     started = time.perf_counter() - selecting
     with get_context("fork").Pool(workers, initializer=_worker_init) as pool:
         results = pool.map(_evaluate_chunk, chunks, chunksize=1)
     elapsed = time.perf_counter() - started
+    wal_bytes = _wal_bytes_since(wal_before)
     evaluated = sum(r[0] for r in results)
     queries = sum(r[3] for r in results) + len(tick_queries.captured_queries)
     return {
@@ -418,6 +437,7 @@ def run_tick(now: datetime, workers: int, chunk_size: int) -> dict:
         "created": sum(r[1] for r in results),
         "errors": sum(r[2] for r in results),
         "seconds": elapsed,
+        "wal_bytes": wal_bytes,
         "floor": selecting + floor_seconds,
         "floor_alerts": floor_alerts,
         "queries": queries,
@@ -473,7 +493,8 @@ def main():
             f"= {tick['evaluated'] / tick['seconds']:,.0f} rules/s; "
             f"{tick['queries'] / max(tick['evaluated'], 1) * 1000:.1f} SQL queries per 1,000 rules; "
             f"{tick['created']:,} alerts created; {tick['errors']} errors; "
-            f"worker peak RSS {tick['worker_peak_mb']:.0f} MB"
+            f"worker peak RSS {tick['worker_peak_mb']:.0f} MB; "
+            f"WAL {tick['wal_bytes'] / max(tick['evaluated'], 1):,.0f} bytes per rule"
         )
         print(
             f"    floor (the same work set-based in PostgreSQL, {options.workers} connection(s)): "
