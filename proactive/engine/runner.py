@@ -15,7 +15,7 @@ from datetime import UTC, datetime, time, timedelta
 
 from django.conf import settings
 from django.db import DatabaseError, DataError, IntegrityError, transaction
-from django.db.models import F, OuterRef, Subquery
+from django.db.models import Case, F, OuterRef, Subquery, When
 from django.utils import timezone
 
 from alerts.models import Alert, AlertStatus
@@ -77,8 +77,7 @@ class EngineRule:
     severity: str
     enabled: bool
     auto_resolve: bool
-    next_run_at: datetime | None
-    last_fired_at: datetime | None
+    due_at: datetime | None  # a schedule rule's next_run_at: the occurrence it is due for (None for metric rules)
     health: str
     comparison: str
     threshold_high: float | None
@@ -289,9 +288,13 @@ def _evaluate_claimed(
     with transaction.atomic():
         open_alert = Alert.objects.filter(rule_id=OuterRef("pk")).exclude(status=AlertStatus.RESOLVED)
         queryset = (
-            TriggerRule.objects.filter(pk__in=rule_ids)
+            TriggerRule.objects.filter(pk__any=rule_ids)
             .with_tenant_timezone()
-            .annotate(open_alert_id=Subquery(open_alert.values("pk")[:1]))
+            .annotate(
+                open_alert_id=Subquery(open_alert.values("pk")[:1]),
+                # Only schedules need it: a timestamp costs more to load than anything else in the row.
+                due_at=Case(When(type=RuleType.SCHEDULE, then=F("next_run_at"))),
+            )
         )
         if not include_disabled:
             queryset = queryset.filter(enabled=True)
@@ -371,7 +374,7 @@ def evaluate_conditions(*, rules: Sequence[EngineRule], now: datetime) -> list[R
         try:
             if rule.type == RuleType.SCHEDULE:
                 result.evaluation = evaluate_schedule(
-                    schedule=rule.schedule, due_at=rule.next_run_at, now=now, timezone=rule.schedule_timezone
+                    schedule=rule.schedule, due_at=rule.due_at, now=now, timezone=rule.schedule_timezone
                 )
                 result.fired = result.evaluation.fired
                 result.error = nonstandard_cron_problem(rule.schedule)
@@ -488,7 +491,9 @@ def _raise_alerts(results: Sequence[RuleResult], now: datetime, actor: str, isol
     # one cheap query, so an alert resolved meanwhile does not swallow this firing.
     claimed_open = {result.rule.open_alert_id for result in fired if result.rule.open_alert_id}
     still_open = (
-        set(Alert.objects.filter(pk__in=claimed_open).exclude(status=AlertStatus.RESOLVED).values_list("pk", flat=True))
+        set(
+            Alert.objects.filter(pk__any=claimed_open).exclude(status=AlertStatus.RESOLVED).values_list("pk", flat=True)
+        )
         if claimed_open
         else set()
     )
@@ -642,10 +647,10 @@ def _save_bookkeeping(results: Sequence[RuleResult], now: datetime) -> None:
                 _next_run_at(rule, now, result),
                 result.error[:MAX_ERROR_LENGTH],
                 now if result.error else None,
-                now if result.alert_created else rule.last_fired_at,
+                now if result.alert_created else None,  # None: as it was
                 result.health,
                 streaks.breaching,
                 streaks.clear,
             )
         )
-    update_rows(model=TriggerRule, columns=BOOKKEEPING_COLUMNS, rows=rows)
+    update_rows(model=TriggerRule, columns=BOOKKEEPING_COLUMNS, rows=rows, keep_if_none=("last_fired_at",))
