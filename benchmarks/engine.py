@@ -441,6 +441,8 @@ def run_tick(now: datetime, workers: int, chunk_size: int) -> dict:
         "floor": selecting + floor_seconds,
         "floor_alerts": floor_alerts,
         "queries": queries,
+        "tick_queries": len(tick_queries.captured_queries),
+        "chunk_queries": sorted(r[3] for r in results),
         "worker_peak_mb": max((r[4] for r in results), default=0) / 1024,
     }
 
@@ -495,6 +497,11 @@ def main():
             f"{tick['created']:,} alerts created; {tick['errors']} errors; "
             f"worker peak RSS {tick['worker_peak_mb']:.0f} MB; "
             f"WAL {tick['wal_bytes'] / max(tick['evaluated'], 1):,.0f} bytes per rule"
+        )
+        per_chunk = tick["chunk_queries"] or [0]
+        print(
+            f"    statements: {tick['tick_queries']} to select the due rules, then per chunk "
+            f"{per_chunk[0]}–{per_chunk[-1]} (median {per_chunk[len(per_chunk) // 2]}, BEGIN and COMMIT included)"
         )
         print(
             f"    floor (the same work set-based in PostgreSQL, {options.workers} connection(s)): "

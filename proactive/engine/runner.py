@@ -14,8 +14,9 @@ from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime, time, timedelta
 
 from django.conf import settings
-from django.db import DatabaseError, DataError, IntegrityError, transaction
-from django.db.models import Case, F, OuterRef, Subquery, When
+from django.contrib.postgres.expressions import ArraySubquery
+from django.db import DatabaseError, DataError, IntegrityError, connection, transaction
+from django.db.models import Case, F, IntegerField, OuterRef, Subquery, Value, When
 from django.utils import timezone
 
 from alerts.models import Alert, AlertStatus
@@ -93,6 +94,9 @@ class EngineRule:
     clear_streak: int
     tenant_timezone: str
     open_alert_id: int | None
+    # The channels it names (its tenant's, ordered), read by the claim on PostgreSQL; None elsewhere,
+    # where a chunk that raises alerts reads them in a query of its own.
+    channel_ids: list[int] | None
 
     @property
     def pk(self) -> int:
@@ -294,6 +298,7 @@ def _evaluate_claimed(
                 open_alert_id=Subquery(open_alert.values("pk")[:1]),
                 # Only schedules need it: a timestamp costs more to load than anything else in the row.
                 due_at=Case(When(type=RuleType.SCHEDULE, then=F("next_run_at"))),
+                channel_ids=_named_channels_column(),
             )
         )
         if not include_disabled:
@@ -503,7 +508,10 @@ def _raise_alerts(results: Sequence[RuleResult], now: datetime, actor: str, isol
     to_raise = [result for result in fired if result.alert_id is None]
     if not to_raise:
         return
-    channels = _named_channels([result.rule.pk for result in to_raise])
+    if connection.vendor == "postgresql":
+        channels = {result.rule.pk: tuple(result.rule.channel_ids) for result in to_raise}
+    else:
+        channels = _named_channels([result.rule.pk for result in to_raise])
     created = _raise_isolating_failures(to_raise, now, actor, channels, isolate)
     # Usage bookkeeping in the same transaction as the alerts: exactly once per alert.
     record_alert_impacts(impacts=[(alert.tenant_id, alert.triggered_at) for alert in created])
@@ -511,8 +519,15 @@ def _raise_alerts(results: Sequence[RuleResult], now: datetime, actor: str, isol
     transaction.on_commit(lambda: _send_telemetry(events))
 
 
+def _named_channels_column():
+    if connection.vendor != "postgresql":
+        return Value(None, output_field=IntegerField())
+    links = RuleChannel.objects.filter(rule_id=OuterRef("pk"), channel__tenant_id=OuterRef("tenant_id"))
+    return ArraySubquery(links.order_by("channel_id").values("channel_id"))
+
+
 def _named_channels(rule_ids: list[int]) -> dict[int, tuple[int, ...]]:
-    """The channels each firing rule names (one query for the chunk's firing rules)."""
+    """The channels each firing rule names, where the claim could not read them (one query)."""
     named: dict[int, list[int]] = {}
     links = RuleChannel.objects.filter(rule_id__in=rule_ids, channel__tenant_id=F("rule__tenant_id"))
     for rule_id, channel_id in links.order_by("channel_id").values_list("rule_id", "channel_id"):
