@@ -1,3 +1,4 @@
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -287,6 +288,9 @@ def alerts_resolve_for_rules(
 ) -> list[Alert]:
     """Resolve the open alert of each rule (the engine's auto-resolve). `reasons` by rule id."""
     now = now or timezone.now()
+    if connection.vendor == "postgresql":
+        with transaction.atomic(savepoint=False):
+            return _resolve_for_rules_in_one_statement(rule_ids=rule_ids, actor=actor, reasons=reasons, now=now)
     with transaction.atomic(savepoint=False):
         alerts = list(
             Alert.objects.select_for_update().filter(rule_id__in=rule_ids).exclude(status=AlertStatus.RESOLVED)
@@ -301,6 +305,47 @@ def alerts_resolve_for_rules(
                 resolved_at=now,
                 snoozed_until=None,
             )
+    return alerts
+
+
+_RESOLVE_FOR_RULES_SQL = f"""
+WITH locked AS (
+    SELECT id, status FROM {Alert._meta.db_table}
+    WHERE rule_id = ANY(%s) AND NOT status = %s ORDER BY id FOR UPDATE
+), changed AS (
+    UPDATE {Alert._meta.db_table} AS alert
+    SET status = %s, updated_at = %s, resolved_at = %s, snoozed_until = NULL
+    FROM locked WHERE alert.id = locked.id
+    RETURNING alert.*, locked.status AS from_status
+), history AS (
+    INSERT INTO {AlertEvent._meta.db_table} ({", ".join(_HISTORY_COLUMNS)})
+    SELECT id, from_status, %s, %s, %s, coalesce(%s::jsonb ->> rule_id::text, '') FROM changed
+    RETURNING id AS event_id, alert_id
+)
+SELECT changed.*, history.event_id FROM changed JOIN history ON history.alert_id = changed.id ORDER BY changed.id
+"""
+
+
+def _resolve_for_rules_in_one_statement(
+    *, rule_ids: Sequence[int], actor: str, reasons: dict[int, str], now: datetime
+) -> list[Alert]:
+    """Lock, resolve and write the history of the rules' open alerts in one statement, then notify."""
+    resolved = AlertStatus.RESOLVED
+    params = [list(rule_ids), resolved, resolved, now, now, resolved, now, actor, json.dumps(reasons)]
+    alerts = list(Alert.objects.raw(_RESOLVE_FOR_RULES_SQL, params))
+    events = [
+        AlertEvent(
+            id=alert.event_id,
+            alert=alert,
+            from_status=alert.from_status,
+            to_status=resolved,
+            at=now,
+            actor=actor,
+            reason=reasons.get(alert.rule_id, ""),
+        )
+        for alert in alerts
+    ]
+    notify_alerts_changed(list(zip(alerts, events, strict=True)))
     return alerts
 
 
