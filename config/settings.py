@@ -286,6 +286,11 @@ ALERT_NOTIFICATION_CHANNELS = [
 ]
 # A rule whose inputs did not change is still evaluated at least this often (minutes).
 ENGINE_MAX_STALENESS_MINUTES = int(os.environ.get("ENGINE_MAX_STALENESS_MINUTES", "60"))
+# A chunk that finds the database gone is retried after 5, 10, 20, 40 and 60 s (proactive.tasks.
+# outage_retry_delays): the retries span 135 s, so a 60 s outage loses no evaluation.
+ENGINE_RETRY_BACKOFF_SECONDS = int(os.environ.get("ENGINE_RETRY_BACKOFF_SECONDS", "5"))
+ENGINE_RETRY_BACKOFF_MAX_SECONDS = int(os.environ.get("ENGINE_RETRY_BACKOFF_MAX_SECONDS", "60"))
+ENGINE_MAX_RETRIES = int(os.environ.get("ENGINE_MAX_RETRIES", "5"))
 # The tenants' own channels (alerts.deliveries): where a notice links to, where email comes from and
 # goes through, and PagerDuty's Events API v2.
 PUBLIC_BASE_URL = os.environ.get("PUBLIC_BASE_URL", "http://localhost:8000").rstrip("/")
