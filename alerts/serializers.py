@@ -152,7 +152,7 @@ class BudgetRuleOutputSerializer(ClosedSerializer):
     ruleName = serializers.CharField()
 
 
-class AlertBudgetPayloadOutputSerializer(ClosedSerializer):
+class BudgetOverflowAlertPayloadOutputSerializer(ClosedSerializer):
     """The payload of a tenant's overflow alert (ruleType alert_budget): the firings its hour's budget kept back."""
 
     reason = serializers.CharField(help_text="What was kept back, in one sentence.")
@@ -191,7 +191,7 @@ class EvidenceField(serializers.JSONField):
             ThresholdAlertPayloadOutputSerializer,
             ScheduleAlertPayloadOutputSerializer,
             NoDataAlertPayloadOutputSerializer,
-            AlertBudgetPayloadOutputSerializer,
+            BudgetOverflowAlertPayloadOutputSerializer,
         ],
         resource_type_field_name=None,
     )
