@@ -5,7 +5,9 @@ in the middle of a chunk, and the Redis broker going away under beat and the tic
 
 import logging
 import threading
+import time
 from datetime import timedelta
+from urllib.parse import urlsplit
 
 import pytest
 from celery.contrib.testing.worker import start_worker
@@ -19,7 +21,7 @@ from config.celery import app
 from proactive.models import TriggerRule
 from proactive.tasks import evaluate_rule_chunk, outage_retry_delays
 from tests.factories import MetricPointFactory, TenantFactory, TriggerRuleFactory
-from tests.faults import database_outage, lines_logged
+from tests.faults import TcpProxy, database_outage, lines_logged
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -163,3 +165,120 @@ def test_a_tick_while_the_database_is_down_says_so_in_one_line(caplog, celery_ea
 
     loud = [record for record in caplog.records if record.levelno >= logging.WARNING]
     assert len(loud) == 1 and loud[0].getMessage().startswith("engine tick skipped: the database is unavailable")
+
+
+@pytest.fixture
+def broker(monkeypatch):
+    """The app's broker reached through a TCP proxy to the real Redis, which the test can cut and restore."""
+    real = app.conf.broker_url
+    url = urlsplit(real)
+    proxy = TcpProxy(upstream=(url.hostname or "127.0.0.1", url.port or 6379))
+    proxy.restore()
+
+    def use(broker_url):
+        # Read and write URLs: CELERY_BROKER_URL in the environment would win over broker_url.
+        app.conf.update(broker_read_url=broker_url, broker_write_url=broker_url)
+        app._pool = None
+        app.amqp._producer_pool = None
+
+    use(real.replace(url.netloc, f"127.0.0.1:{proxy.port}", 1))
+    app.control.purge()
+    try:
+        yield proxy
+    finally:
+        proxy.cut()
+        use(None)
+
+
+def _due_since_the_missed_tick(now):
+    """Rules due minutes ago: 4 breaching thresholds, a per-minute schedule, one whose only occurrence was missed."""
+    tenant = TenantFactory(id="acme")
+    MetricPointFactory(tenant=tenant, metric="load", timestamp=now - timedelta(minutes=5), value=9)
+    thresholds = [TriggerRuleFactory(tenant=tenant, metric="load", threshold=n) for n in (1, 2, 3, 4)]
+    every_minute = TriggerRuleFactory(tenant=tenant, type="schedule", schedule="* * * * *")
+    missed = now.replace(second=0, microsecond=0) - timedelta(minutes=2)
+    once = TriggerRuleFactory(tenant=tenant, type="schedule", schedule=f"{missed.minute} {missed.hour} * * *")
+    TriggerRule.objects.filter(tenant=tenant).update(next_run_at=missed - timedelta(minutes=1))
+    TriggerRule.objects.filter(pk=once.pk).update(next_run_at=missed)
+    return thresholds, every_minute, once, missed
+
+
+def _wait_until_evaluated(rule_ids, timeout=30):
+    deadline = time.monotonic() + timeout
+    while (
+        time.monotonic() < deadline
+        and TriggerRule.objects.filter(pk__in=rule_ids, last_evaluated_at__isnull=True).exists()
+    ):
+        time.sleep(0.2)
+    connection.close()
+
+
+@pytest.mark.slow
+def test_beat_survives_a_broker_outage_and_the_next_tick_catches_up_on_the_missed_one(broker):
+    from django.core.management import call_command
+    from django_celery_beat.schedulers import DatabaseScheduler
+
+    now = timezone.now()
+    thresholds, every_minute, once, missed = _due_since_the_missed_tick(now)
+    call_command("setup_periodic_tasks", verbosity=0)
+    scheduler = DatabaseScheduler(app=app)
+    entry = next(entry for entry in scheduler.schedule.values() if entry.task == "proactive.tasks.engine_tick")
+    producer = scheduler.producer  # beat connected before Redis went away
+
+    broker.cut()
+    with lines_logged() as records:
+        scheduler.apply_entry(entry, producer=producer)  # the minute's tick: it cannot be sent
+    assert any(r.name == "celery.beat" and r.levelno == logging.ERROR for r in records)  # said, not raised
+    assert not TriggerRule.objects.filter(last_evaluated_at__isnull=False).exists()
+
+    broker.restore()
+    with start_worker(app, pool="solo", perform_ping_check=False, shutdown_timeout=30):
+        scheduler.apply_entry(entry, producer=producer)  # the next minute's tick, through the same producer
+        _wait_until_evaluated([rule.pk for rule in (*thresholds, every_minute, once)])
+
+    rules = TriggerRule.objects.filter(tenant_id="acme")
+    assert rules.filter(last_evaluated_at__isnull=True).count() == 0
+    alerts = Alert.objects.filter(tenant_id="acme")
+    # Thresholds above 9 would not fire: all four here do; each schedule fires once, not once per missed minute.
+    assert sorted(alerts.values_list("rule_id", flat=True)) == sorted(
+        [r.pk for r in thresholds] + [every_minute.pk, once.pk]
+    )
+    assert alerts.get(rule=once).payload["scheduledFor"] == missed.strftime("%Y-%m-%dT%H:%M:00Z")
+    assert TriggerRule.objects.get(pk=once.pk).next_run_at == missed + timedelta(days=1)
+
+
+@pytest.mark.slow
+def test_a_tick_that_loses_the_broker_halfway_says_how_much_it_sent_and_the_rest_stays_due(broker, monkeypatch):
+    from celery.signals import after_task_publish
+
+    from proactive import tasks
+
+    now = timezone.now()
+    thresholds, every_minute, once, _ = _due_since_the_missed_tick(now)
+    ids = sorted(rule.pk for rule in (*thresholds, every_minute, once))
+    monkeypatch.setattr(tasks, "CHUNK_SIZE", 2)  # three chunks of two rules
+
+    def cut_after_the_first_chunk(sender=None, **kwargs):
+        if sender == evaluate_rule_chunk.name:
+            broker.cut()
+
+    after_task_publish.connect(cut_after_the_first_chunk, weak=False)
+    try:
+        with lines_logged() as records:
+            sent = tasks.engine_tick.apply().get()  # in this process; its chunks go to the broker
+    finally:
+        after_task_publish.disconnect(cut_after_the_first_chunk)
+    assert sent == 2
+    loud = [record for record in records if record.levelno >= logging.WARNING]
+    assert len(loud) == 1 and loud[0].getMessage().startswith("engine tick: the broker took 1 of 3 chunk(s) (")
+    assert loud[0].getMessage().endswith("the other 4 rule(s) stay due for the next tick")
+
+    broker.restore()
+    with start_worker(app, pool="solo", perform_ping_check=False, shutdown_timeout=30):
+        _wait_until_evaluated(ids[:2])
+        assert TriggerRule.objects.filter(pk__in=ids[2:], last_evaluated_at__isnull=True).count() == 4
+        assert tasks.engine_tick.apply().get() >= 4  # the next tick: the four, and any whose minute came round
+        _wait_until_evaluated(ids)
+
+    assert TriggerRule.objects.filter(pk__in=ids, last_evaluated_at__isnull=True).count() == 0
+    assert sorted(Alert.objects.values_list("rule_id", flat=True)) == ids  # one each
