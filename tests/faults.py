@@ -151,8 +151,12 @@ def lines_logged(level: int = logging.INFO):
 
     records: list[logging.LogRecord] = []
     handler = Keep(level)
-    logging.getLogger().addHandler(handler)
+    root = logging.getLogger()
+    previous = root.level
+    root.setLevel(level)  # whatever an earlier worker or test left it at
+    root.addHandler(handler)
     try:
         yield records
     finally:
-        logging.getLogger().removeHandler(handler)
+        root.removeHandler(handler)
+        root.setLevel(previous)

@@ -26,6 +26,23 @@ from tests.faults import TcpProxy, database_outage, lines_logged
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
+@pytest.fixture(autouse=True)
+def engine_lines_are_logged():
+    """
+    These tests count log lines: the loggers they read must be on, whatever an earlier test's
+    logging set-up did to them (in the full suite, something before this module silenced them).
+    """
+    names = ("proactive.tasks", "proactive.engine.runner", "proactive.metrics", "celery.beat")
+    loggers = [logging.getLogger(name) for name in names]
+    states = [(logger.disabled, logger.level) for logger in loggers]
+    for logger in loggers:
+        logger.disabled = False
+        logger.setLevel(logging.INFO)
+    yield
+    for logger, (disabled, level) in zip(loggers, states, strict=True):
+        logger.disabled, logger.level = disabled, level
+
+
 def test_the_default_retries_span_more_than_a_minute(settings):
     assert (settings.ENGINE_RETRY_BACKOFF_SECONDS, settings.ENGINE_MAX_RETRIES) == (5, 5)
     assert outage_retry_delays() == [5, 10, 20, 40, 60]
@@ -130,6 +147,7 @@ def test_a_database_outage_in_the_middle_of_a_chunk_loses_no_evaluation_and_logs
 
 
 def test_a_chunk_whose_retries_are_spent_leaves_its_rules_due_for_the_next_tick(settings, caplog, celery_eager):
+    caplog.set_level(logging.INFO)
     tick_at = timezone.now().replace(second=0, microsecond=0)
     ids = _breaching_tenant("acme", rules=10, now=tick_at)
     connection.close()
@@ -155,6 +173,7 @@ def test_a_chunk_whose_retries_are_spent_leaves_its_rules_due_for_the_next_tick(
 
 
 def test_a_tick_while_the_database_is_down_says_so_in_one_line(caplog, celery_eager):
+    caplog.set_level(logging.INFO)
     TriggerRuleFactory(tenant=TenantFactory(id="acme"))
     connection.close()
     from proactive.tasks import engine_tick
