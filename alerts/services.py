@@ -1,10 +1,11 @@
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
 
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Q
 from django.db.models.deletion import RestrictedError
 from django.utils import timezone
@@ -94,7 +95,7 @@ def alerts_raise(*, firings: Sequence[Firing], actor: str = ENGINE) -> list[Rais
         for _attempt in range(3):
             if not pending:
                 break
-            created.update(_insert_ignoring_open_duplicates(pending))
+            created.update(_insert_ignoring_open_duplicates(pending, actor))
             existing.update(_open_alerts_by_rule([f.rule.pk for f in pending if f.rule.pk not in created]))
             pending = [f for f in pending if f.rule.pk not in created and f.rule.pk not in existing]
         already_open = _open_alerts_by_rule([f.rule.pk for f in admission.suppressed])
@@ -106,13 +107,7 @@ def alerts_raise(*, firings: Sequence[Firing], actor: str = ENGINE) -> list[Rais
             now=now,
         )
         overflow = budget_overflow(admission=admission, now=now, actor=actor)
-        new_alerts = list(created.values())
-        insert_rows(
-            model=AlertEvent,
-            columns=("alert_id", "from_status", "to_status", "at", "actor", "reason"),
-            rows=[(alert.pk, "", AlertStatus.PENDING, alert.triggered_at, actor, "") for alert in new_alerts],
-        )
-        notify_alerts_raised(new_alerts + overflow)
+        notify_alerts_raised(list(created.values()) + overflow)
 
     return [
         RaisedAlert(alert=created[f.rule.pk], created=True)
@@ -144,35 +139,59 @@ _INSERT_COLUMNS = (
 )
 
 
-def _insert_ignoring_open_duplicates(firings: Sequence[Firing]) -> dict[int, Alert]:
-    """INSERT … ON CONFLICT DO NOTHING RETURNING: only the alerts that were really created."""
-    if not firings:
-        return {}
+_HISTORY_COLUMNS = ("alert_id", "from_status", "to_status", "at", "actor", "reason")
+# The first history entry of each alert the insert created, in the same statement.
+_FIRST_HISTORY_SQL = (
+    f"INSERT INTO {AlertEvent._meta.db_table} ({', '.join(_HISTORY_COLUMNS)}) "
+    "SELECT id, '', %s, triggered_at, %s, '' FROM inserted"
+)
+
+
+def _insert_ignoring_open_duplicates(firings: Sequence[Firing], actor: str) -> dict[int, Alert]:
+    """
+    INSERT … ON CONFLICT DO NOTHING RETURNING: only the alerts that were really created, each
+    with its first history entry (one statement on PostgreSQL).
+    """
     now = timezone.now()
-    inserted = dict(
-        (rule_id, alert_id)
-        for alert_id, rule_id in insert_rows(
+    rows = [
+        (
+            f.rule.tenant_id,
+            f.rule.pk,
+            f.rule.name,
+            f.rule.type,
+            f.rule.severity,
+            AlertStatus.PENDING,
+            f.payload,
+            f.triggered_at,
+            list(f.channel_ids),
+            now,
+        )
+        for f in firings
+    ]
+    returning = ("id", "rule_id", "triggered_at")
+    if connection.vendor == "postgresql":
+        then = (_FIRST_HISTORY_SQL, [AlertStatus.PENDING, actor])
+        returned = insert_rows(
             model=Alert,
             columns=_INSERT_COLUMNS,
-            rows=[
-                (
-                    f.rule.tenant_id,
-                    f.rule.pk,
-                    f.rule.name,
-                    f.rule.type,
-                    f.rule.severity,
-                    AlertStatus.PENDING,
-                    f.payload,
-                    f.triggered_at,
-                    list(f.channel_ids),
-                    now,
-                )
-                for f in firings
-            ],
+            rows=rows,
             suffix="ON CONFLICT DO NOTHING",
-            returning=("id", "rule_id"),
+            returning=returning,
+            then=then,
         )
-    )
+    else:
+        returned = insert_rows(
+            model=Alert, columns=_INSERT_COLUMNS, rows=rows, suffix="ON CONFLICT DO NOTHING", returning=returning
+        )
+        triggered = {f.rule.pk: f.triggered_at for f in firings}
+        insert_rows(
+            model=AlertEvent,
+            columns=_HISTORY_COLUMNS,
+            rows=[
+                (alert_id, "", AlertStatus.PENDING, triggered[rule_id], actor, "") for alert_id, rule_id, _ in returned
+            ],
+        )
+    inserted = {rule_id: alert_id for alert_id, rule_id, _ in returned}
     return {
         f.rule.pk: Alert(
             id=inserted[f.rule.pk],
@@ -284,6 +303,9 @@ def alerts_resolve_for_rules(
 ) -> list[Alert]:
     """Resolve the open alert of each rule (the engine's auto-resolve). `reasons` by rule id."""
     now = now or timezone.now()
+    if connection.vendor == "postgresql":
+        with transaction.atomic(savepoint=False):
+            return _resolve_for_rules_in_one_statement(rule_ids=rule_ids, actor=actor, reasons=reasons, now=now)
     with transaction.atomic(savepoint=False):
         alerts = list(
             Alert.objects.select_for_update().filter(rule_id__in=rule_ids).exclude(status=AlertStatus.RESOLVED)
@@ -298,6 +320,47 @@ def alerts_resolve_for_rules(
                 resolved_at=now,
                 snoozed_until=None,
             )
+    return alerts
+
+
+_RESOLVE_FOR_RULES_SQL = f"""
+WITH locked AS (
+    SELECT id, status FROM {Alert._meta.db_table}
+    WHERE rule_id = ANY(%s) AND NOT status = %s ORDER BY id FOR UPDATE
+), changed AS (
+    UPDATE {Alert._meta.db_table} AS alert
+    SET status = %s, updated_at = %s, resolved_at = %s, snoozed_until = NULL
+    FROM locked WHERE alert.id = locked.id
+    RETURNING alert.*, locked.status AS from_status
+), history AS (
+    INSERT INTO {AlertEvent._meta.db_table} ({", ".join(_HISTORY_COLUMNS)})
+    SELECT id, from_status, %s, %s, %s, coalesce(%s::jsonb ->> rule_id::text, '') FROM changed
+    RETURNING id AS event_id, alert_id
+)
+SELECT changed.*, history.event_id FROM changed JOIN history ON history.alert_id = changed.id ORDER BY changed.id
+"""
+
+
+def _resolve_for_rules_in_one_statement(
+    *, rule_ids: Sequence[int], actor: str, reasons: dict[int, str], now: datetime
+) -> list[Alert]:
+    """Lock, resolve and write the history of the rules' open alerts in one statement, then notify."""
+    resolved = AlertStatus.RESOLVED
+    params = [list(rule_ids), resolved, resolved, now, now, resolved, now, actor, json.dumps(reasons)]
+    alerts = list(Alert.objects.raw(_RESOLVE_FOR_RULES_SQL, params))
+    events = [
+        AlertEvent(
+            id=alert.event_id,
+            alert=alert,
+            from_status=alert.from_status,
+            to_status=resolved,
+            at=now,
+            actor=actor,
+            reason=reasons.get(alert.rule_id, ""),
+        )
+        for alert in alerts
+    ]
+    notify_alerts_changed(list(zip(alerts, events, strict=True)))
     return alerts
 
 

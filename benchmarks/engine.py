@@ -234,6 +234,138 @@ def change_metrics(share: float, at: datetime) -> int:
     return len(changed)
 
 
+# --- The same work, set-based in PostgreSQL alone: the floor a tick is measured against ---------
+
+FLOOR_STATEMENTS = (
+    # The claim: the share's due rules, locked as the engine locks them, with their open alert.
+    """
+    CREATE TEMP TABLE due ON COMMIT DROP AS
+    SELECT r.id, r.tenant_id, r.name, r.type, r.metric, r.threshold, r.window_days, r.severity,
+           r.auto_resolve, r.breaching_streak,
+           (SELECT a.id FROM alerts_alert a WHERE a.rule_id = r.id AND a.status <> 'resolved' LIMIT 1) AS open_alert_id
+    FROM proactive_triggerrule r
+    WHERE r.id IN (SELECT id FROM proactive_triggerrule WHERE id = ANY(%(ids)s) AND enabled AND next_run_at <= %(now)s
+                   FOR UPDATE SKIP LOCKED)
+    """,
+    # What the rules read: each series' window — its latest value, and the mean and spread of the rest.
+    """
+    CREATE TEMP TABLE readings ON COMMIT DROP AS
+    WITH wanted AS (
+        SELECT tenant_id, metric, max(window_days) AS days FROM due WHERE type <> 'schedule' GROUP BY 1, 2
+    ), points AS (
+        SELECT p.tenant_id, p.metric, p.value,
+               row_number() OVER (PARTITION BY p.tenant_id, p.metric ORDER BY p.timestamp DESC) AS age
+        FROM proactive_metricpoint p JOIN wanted w ON p.tenant_id = w.tenant_id AND p.metric = w.metric
+        WHERE p.timestamp > %(now)s - w.days * interval '1 day' AND p.timestamp <= %(now)s
+        UNION ALL
+        SELECT u.tenant_id, w.metric, u.tokens_used,
+               row_number() OVER (PARTITION BY u.tenant_id ORDER BY u.day DESC)
+        FROM billing_usagesnapshot u JOIN wanted w ON u.tenant_id = w.tenant_id AND w.metric = 'usage.tokensUsed'
+        WHERE u.day >= (%(now)s - w.days * interval '1 day')::date AND u.day < %(now)s::date
+    )
+    SELECT tenant_id, metric, max(value) FILTER (WHERE age = 1) AS latest,
+           avg(value) FILTER (WHERE age > 1) AS mean, stddev_samp(value) FILTER (WHERE age > 1) AS spread
+    FROM points GROUP BY 1, 2
+    """,
+    # The decision.
+    """
+    CREATE TEMP TABLE decided ON COMMIT DROP AS
+    SELECT d.*, CASE
+        WHEN d.type = 'schedule' THEN true
+        WHEN d.type = 'metric_threshold' THEN coalesce(s.latest > d.threshold, false)
+        ELSE coalesce(s.spread > 0 AND abs(s.latest - s.mean) / s.spread >= d.threshold, false)
+    END AS fires
+    FROM due d LEFT JOIN readings s ON s.tenant_id = d.tenant_id AND s.metric = d.metric
+    """,
+    # New alerts, their first history entry and their notification.
+    """
+    CREATE TEMP TABLE raised ON COMMIT DROP AS
+    WITH inserted AS (
+        INSERT INTO alerts_alert (tenant_id, rule_id, rule_name, rule_type, severity, status, payload, triggered_at,
+                                  channel_ids, updated_at)
+        SELECT tenant_id, id, name, type, severity, 'pending',
+               jsonb_build_object('metric', metric, 'threshold', threshold, 'reason', 'floor'), %(now)s, '[]', %(now)s
+        FROM decided WHERE fires AND open_alert_id IS NULL
+        ON CONFLICT (rule_id) WHERE NOT status = 'resolved' DO NOTHING
+        RETURNING id, tenant_id, rule_name, severity
+    ), history AS (
+        INSERT INTO alerts_alertevent (alert_id, from_status, to_status, at, actor, reason)
+        SELECT id, '', 'pending', %(now)s, 'engine', '' FROM inserted
+    ), notified AS (
+        INSERT INTO alerts_notification
+            (alert_id, tenant_id, title, body, severity, alert_status, created_at, updated_at)
+        SELECT id, tenant_id, rule_name, 'Alert raised: ' || rule_name, severity, 'pending', %(now)s, %(now)s
+        FROM inserted
+    )
+    SELECT tenant_id, count(*) AS alerts FROM inserted GROUP BY 1
+    """,
+    # Usage: one more alert per raised alert, in both usage tables.
+    """
+    UPDATE billing_usagesnapshot u SET alerts_triggered = u.alerts_triggered + r.alerts, updated_at = %(now)s
+    FROM raised r WHERE u.tenant_id = r.tenant_id AND u.day = %(now)s::date
+    """,
+    """
+    UPDATE billing_billingusage u SET alerts_triggered = u.alerts_triggered + r.alerts, updated_at = %(now)s
+    FROM raised r WHERE u.tenant_id = r.tenant_id AND u.day = %(now)s::date
+    """,
+    # Bookkeeping of every evaluated rule.
+    """
+    UPDATE proactive_triggerrule r SET last_evaluated_at = %(now)s,
+        next_run_at = date_trunc('minute', %(now)s::timestamptz) + interval '1 minute',
+        health = 'ok', last_error = '', last_error_at = NULL,
+        breaching_streak = CASE WHEN d.fires THEN d.breaching_streak + 1 ELSE 0 END,
+        last_fired_at = CASE WHEN d.fires AND d.open_alert_id IS NULL THEN %(now)s ELSE r.last_fired_at END
+    FROM decided d WHERE r.id = d.id
+    """,
+)
+
+
+def _floor_share(args) -> tuple[float, int]:
+    """One worker's share of the floor, in a transaction that is rolled back: nothing stays."""
+    import psycopg
+    from django.conf import settings
+
+    rule_ids, now = args
+    database = settings.DATABASES["default"]
+    with psycopg.connect(
+        host=database["HOST"] or "127.0.0.1",
+        port=database["PORT"] or 5432,
+        user=database["USER"] or "postgres",
+        dbname=database["NAME"],
+    ) as conn:
+        started = time.perf_counter()
+        with conn.cursor() as cursor:
+            for statement in FLOOR_STATEMENTS:
+                cursor.execute(statement, {"ids": rule_ids, "now": now})
+        elapsed = time.perf_counter() - started
+        raised = conn.execute("SELECT coalesce(sum(alerts), 0) FROM raised").fetchone()[0]
+        conn.rollback()
+    return elapsed, raised
+
+
+def sql_floor(rule_ids: list[int], now: datetime, workers: int) -> tuple[float, int]:
+    """
+    The tick's work done set-based in PostgreSQL alone, on `workers` connections at once, each
+    with an equal share of the due rules: claim, read, decide, raise (alerts, history,
+    notifications, usage) and bookkeeping. Rolled back, then vacuumed, so the tick that follows
+    finds the database as it was. The wall time of the slowest share is the floor.
+    """
+    from django.db import connection
+
+    share = -(-len(rule_ids) // max(workers, 1))
+    shares = [(rule_ids[start : start + share], now) for start in range(0, len(rule_ids), share)] or [([], now)]
+    started = time.perf_counter()
+    with get_context("fork").Pool(len(shares)) as pool:
+        results = pool.map(_floor_share, shares, chunksize=1)
+    elapsed = time.perf_counter() - started
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "VACUUM proactive_triggerrule, alerts_alert, alerts_alertevent, alerts_notification, "
+            "billing_usagesnapshot, billing_billingusage"
+        )
+    return elapsed, sum(int(raised) for _, raised in results)
+
+
 def _evaluate_chunk(args):
     rule_ids, now = args
     from django.db import connection
@@ -259,6 +391,23 @@ def _worker_init():
     gc.freeze()  # as config.celery does in a worker
 
 
+def _wal_position() -> str:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_current_wal_lsn()")
+        return cursor.fetchone()[0]
+
+
+def _wal_bytes_since(position: str) -> int:
+    """What the chunks wrote to PostgreSQL's write-ahead log (the whole server's, so keep it quiet)."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), %s)", [position])
+        return int(cursor.fetchone()[0])
+
+
 def run_tick(now: datetime, workers: int, chunk_size: int) -> dict:
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
@@ -268,11 +417,18 @@ def run_tick(now: datetime, workers: int, chunk_size: int) -> dict:
     started = time.perf_counter()
     with CaptureQueriesContext(connection) as tick_queries:
         rule_ids = tick_due_rule_ids(now=now)  # as the beat's tick: wakes, then the due rules
+    selecting = time.perf_counter() - started
+    # The floor does the chunks' work on the same rules in the same state (and leaves no trace);
+    # both share the selection, which is counted in each.
+    floor_seconds, floor_alerts = sql_floor(rule_ids, now, workers)
     chunks = [(chunk, now) for chunk in chunked(rule_ids, chunk_size)]
+    wal_before = _wal_position()
     connection.close()  # the workers open their own
+    started = time.perf_counter() - selecting
     with get_context("fork").Pool(workers, initializer=_worker_init) as pool:
         results = pool.map(_evaluate_chunk, chunks, chunksize=1)
     elapsed = time.perf_counter() - started
+    wal_bytes = _wal_bytes_since(wal_before)
     evaluated = sum(r[0] for r in results)
     queries = sum(r[3] for r in results) + len(tick_queries.captured_queries)
     return {
@@ -281,7 +437,12 @@ def run_tick(now: datetime, workers: int, chunk_size: int) -> dict:
         "created": sum(r[1] for r in results),
         "errors": sum(r[2] for r in results),
         "seconds": elapsed,
+        "wal_bytes": wal_bytes,
+        "floor": selecting + floor_seconds,
+        "floor_alerts": floor_alerts,
         "queries": queries,
+        "tick_queries": len(tick_queries.captured_queries),
+        "chunk_queries": sorted(r[3] for r in results),
         "worker_peak_mb": max((r[4] for r in results), default=0) / 1024,
     }
 
@@ -334,15 +495,34 @@ def main():
             f"= {tick['evaluated'] / tick['seconds']:,.0f} rules/s; "
             f"{tick['queries'] / max(tick['evaluated'], 1) * 1000:.1f} SQL queries per 1,000 rules; "
             f"{tick['created']:,} alerts created; {tick['errors']} errors; "
-            f"worker peak RSS {tick['worker_peak_mb']:.0f} MB"
+            f"worker peak RSS {tick['worker_peak_mb']:.0f} MB; "
+            f"WAL {tick['wal_bytes'] / max(tick['evaluated'], 1):,.0f} bytes per rule"
+        )
+        per_chunk = tick["chunk_queries"] or [0]
+        print(
+            f"    statements: {tick['tick_queries']} to select the due rules, then per chunk "
+            f"{per_chunk[0]}–{per_chunk[-1]} (median {per_chunk[len(per_chunk) // 2]}, BEGIN and COMMIT included)"
+        )
+        print(
+            f"    floor (the same work set-based in PostgreSQL, {options.workers} connection(s)): "
+            f"{tick['floor']:.2f} s, {tick['floor_alerts']:,} alerts; "
+            f"the tick is {tick['seconds'] / tick['floor']:.2f}× the floor"
         )
     print(
         f"open alerts after tick 1: {open_after_first:,}; alerts created by tick 2: {second['created']} "
         f"(duplicates: {duplicates}); parent peak RSS {parent_peak_mb:.0f} MB"
     )
-    ok = first["seconds"] < 10 and first["queries"] / max(first["evaluated"], 1) * 1000 <= 20 and duplicates == 0
-    print("targets (< 10 s, <= 20 queries per 1,000 rules, no duplicates):", "met" if ok else "NOT met")
-    return 0 if ok else 1
+    targets = {
+        "tick 1 ≤ 1.5× its floor": first["seconds"] <= 1.5 * first["floor"],
+        "tick 2 ≤ 1.5× its floor": second["seconds"] <= 1.5 * second["floor"],
+        "≤ 10 SQL queries per 1,000 rules (each tick)": all(
+            tick["queries"] / max(tick["evaluated"], 1) * 1000 <= 10 for tick in (first, second)
+        ),
+        "no duplicates": duplicates == 0,
+    }
+    for name, met in targets.items():
+        print(f"target: {name}: {'met' if met else 'NOT met'}")
+    return 0 if all(targets.values()) else 1
 
 
 if __name__ == "__main__":

@@ -313,3 +313,5 @@ TENANT_SETTINGS_CHANGED_HOOKS = [
     "proactive.services.trigger_rules_reschedule_for_tenant",
     "alerts.services.channels_reschedule_for_tenant",
 ]
+# Called in the transaction of a usage change (billing.services.usage) as hook(keys=[(tenant id, day)]).
+USAGE_CHANGED_HOOKS = ["proactive.services.usage_metric_wakes_record"]

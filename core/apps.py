@@ -6,4 +6,9 @@ class CoreConfig(AppConfig):
     verbose_name = "Core"
 
     def ready(self):
+        from django.db.models import IntegerField
+
         from core import checks, openapi  # noqa: F401  (register the system checks and schema extensions)
+        from core.db import AnyOf
+
+        IntegerField.register_lookup(AnyOf)

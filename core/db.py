@@ -5,8 +5,33 @@ from collections.abc import Iterable, Sequence
 from datetime import date, datetime
 
 from django.db import connection, models
+from django.db.models import Lookup
 
 BATCH_SIZE = 1000
+
+
+class AnyOf(Lookup):
+    """
+    `id__any=[…]`: `id = ANY(%s)` with the values as one array parameter on PostgreSQL, where
+    `id__in` sends a placeholder per value — with 1,000 ids, the driver's parsing of the query
+    text costs more than the lookup. Elsewhere, IN. Registered on integer fields (core's ready()).
+    """
+
+    lookup_name = "any"
+    prepare_rhs = False
+
+    def get_db_prep_lookup(self, value, connection):
+        return "%s", [[int(item) for item in value]]
+
+    def as_sql(self, compiler, connection):
+        lhs, lhs_params = self.process_lhs(compiler, connection)
+        _, rhs_params = self.process_rhs(compiler, connection)
+        values = rhs_params[0]
+        if connection.vendor == "postgresql":
+            return f"{lhs} = ANY(%s)", [*lhs_params, values]
+        if not values:
+            return "1 = 0", []
+        return f"{lhs} IN ({', '.join(['%s'] * len(values))})", [*lhs_params, *values]
 
 
 def _json_default(value):
@@ -23,11 +48,14 @@ def insert_rows(
     suffix: str = "",
     returning: Sequence[str] = (),
     batch_size: int = BATCH_SIZE,
+    then: tuple[str, list] | None = None,
 ) -> list[tuple]:
     """
     INSERT many rows of plain Python values into `model`'s table; returns the RETURNING rows.
     `columns` are column names (`tenant_id`); `suffix` is appended verbatim, e.g.
-    "ON CONFLICT DO NOTHING".
+    "ON CONFLICT DO NOTHING". `then` (PostgreSQL only): a statement and its parameters that run in
+    the same statement as the insert, reading the inserted rows (their `returning` columns) from
+    `inserted` — e.g. an INSERT of rows that belong to them.
 
     On PostgreSQL a batch travels as one JSON document (INSERT … SELECT FROM jsonb_to_recordset):
     with thousands of placeholders, the driver's parsing and escaping of parameters costs more
@@ -45,12 +73,16 @@ def insert_rows(
             f"INSERT INTO {table} ({quoted_columns}) SELECT {quoted_columns} "
             f"FROM jsonb_to_recordset(%s::jsonb) AS r({record}) {suffix}{returning_sql}"
         )
+        if then is not None:
+            sql = f"WITH inserted AS ({sql}), followed AS ({then[0]}) SELECT {', '.join(returning)} FROM inserted"
+    elif then is not None:
+        raise NotImplementedError("insert_rows(then=…) needs PostgreSQL")
     returned: list[tuple] = []
     for start in range(0, len(rows), batch_size):
         batch = rows[start : start + batch_size]
         if postgres:
             document = [dict(zip(columns, row, strict=True)) for row in batch]
-            params = [json.dumps(document, default=_json_default, allow_nan=False)]
+            params = [json.dumps(document, default=_json_default, allow_nan=False), *(then[1] if then else ())]
         else:
             placeholder = "(" + ", ".join(["%s"] * len(columns)) + ")"
             sql = (
@@ -70,31 +102,42 @@ def insert_rows(
 
 
 def update_rows(
-    *, model: type[models.Model], columns: Sequence[str], rows: Iterable[Sequence], batch_size: int = BATCH_SIZE
+    *,
+    model: type[models.Model],
+    columns: Sequence[str],
+    rows: Iterable[Sequence],
+    batch_size: int = BATCH_SIZE,
+    keep_if_none: Sequence[str] = (),
 ) -> None:
     """
     Set `columns` of many rows, each to its own values: `rows` are (pk, value, value, …) of plain
-    Python values. One UPDATE … FROM jsonb_to_recordset per batch on PostgreSQL; elsewhere Django's
-    bulk_update.
+    Python values; a None in a column of `keep_if_none` leaves that row's value as it is (so the
+    caller need not read it). One UPDATE … FROM jsonb_to_recordset per batch on PostgreSQL;
+    elsewhere Django's bulk_update.
     """
     rows = list(rows)
     if not rows:
         return
     if connection.vendor != "postgresql":
-        objects = []
+        groups: dict[tuple[str, ...], list] = {}
         for pk, *values in rows:
             obj = model(pk=pk)
             for column, value in zip(columns, values, strict=True):
                 setattr(obj, model._meta.get_field(column).attname, value)
-            objects.append(obj)
-        model.objects.bulk_update(objects, [model._meta.get_field(c).name for c in columns], batch_size=batch_size)
+            kept = tuple(c for c, v in zip(columns, values, strict=True) if c in keep_if_none and v is None)
+            groups.setdefault(kept, []).append(obj)
+        for kept, objects in groups.items():
+            names = [model._meta.get_field(c).name for c in columns if c not in kept]
+            model.objects.bulk_update(objects, names, batch_size=batch_size)
         return
     fields = {field.column: field for field in model._meta.concrete_fields}
     pk_column = model._meta.pk.column
     q = connection.ops.quote_name
     record = ", ".join(f"{q(c)} {fields[c].db_type(connection)}" for c in (pk_column, *columns))
-    assignments = ", ".join(f"{q(c)} = r.{q(c)}" for c in columns)
     table = q(model._meta.db_table)
+    assignments = ", ".join(
+        f"{q(c)} = COALESCE(r.{q(c)}, {table}.{q(c)})" if c in keep_if_none else f"{q(c)} = r.{q(c)}" for c in columns
+    )
     sql = (
         f"UPDATE {table} SET {assignments} FROM jsonb_to_recordset(%s::jsonb) AS r({record}) "
         f"WHERE {table}.{q(pk_column)} = r.{q(pk_column)}"

@@ -6,7 +6,7 @@ Everything outside a provider's namespace is a tenant's own custom metric.
 """
 
 from collections.abc import Sequence
-from functools import cache
+from functools import cache, lru_cache
 from typing import Protocol
 
 from django.conf import settings
@@ -17,6 +17,9 @@ class MetricProvider(Protocol):
     prefix: str  # the namespace it serves, e.g. "usage."
     metric_names: Sequence[str]  # every metric it serves, each starting with `prefix`
     daily: bool  # one point per UTC day: an anomaly rule compares whole days (the running day left out)
+    # Optional: true when every change of a completed day's point wakes its metric (a MetricWake), so
+    # an anomaly rule on it may sleep until the next day completes.
+    announces_changes: bool
 
     def series_many(self, requests: Sequence) -> dict:
         """
@@ -36,7 +39,12 @@ def metric_providers() -> tuple[MetricProvider, ...]:
 
 def builtin_provider_for(metric: str) -> MetricProvider | None:
     """The provider whose namespace `metric` is in, or None for a custom metric."""
-    return next((provider for provider in metric_providers() if metric.startswith(provider.prefix)), None)
+    return _provider_for(tuple(settings.METRIC_PROVIDERS), metric)
+
+
+@lru_cache(maxsize=10_000)  # asked for every rule the engine evaluates
+def _provider_for(paths: tuple[str, ...], metric: str) -> MetricProvider | None:
+    return next((provider for provider in _providers(paths) if metric.startswith(provider.prefix)), None)
 
 
 def is_daily_metric(metric: str) -> bool:

@@ -23,7 +23,7 @@ from typing import NamedTuple
 
 import numpy as np
 from django.db import connection
-from django.db.models import Avg, Count, F, Max, Min, Sum, Window
+from django.db.models import Avg, Count, F, Max, Min, Sum, Value, Window
 from django.db.models.functions import RowNumber
 
 from core.exceptions import ApplicationError
@@ -80,15 +80,18 @@ class CustomMetricProvider:
     """Tenant datapoints in MetricPoint, read on the (tenant, metric, timestamp) index."""
 
     def series_many(self, requests: Sequence[SeriesRequest]) -> dict[SeriesRequest, Series]:
-        # One query for the series, and one per distinct end of the latest-only requests: the newest
+        # A batch for the series, and one per distinct end of the latest-only requests: the newest
         # row of a series before one end is not the newest before another (a change's baseline).
         batches: dict[tuple, list[SeriesRequest]] = defaultdict(list)
         for request in requests:
             batches[_batch_key(request)].append(request)
         rows_by_series: dict[tuple, Series] = defaultdict(list)
-        for key, batch in batches.items():
-            for tenant_id, metric, timestamp, value in self._rows(batch, latest_only=key[0]):
-                rows_by_series[(tenant_id, metric, key)].append(Point(timestamp, value))
+        keys = list(batches)
+        # Every batch in one statement (UNION ALL), each row tagged with its batch.
+        parts = [self._rows(batches[key], latest_only=key[0], tag=tag) for tag, key in enumerate(keys)]
+        combined = parts[0].union(*parts[1:], all=True) if len(parts) > 1 else parts[0]
+        for tag, tenant_id, metric, timestamp, value in combined.order_by("tag", "tenant_id", "metric", "timestamp"):
+            rows_by_series[(tenant_id, metric, keys[tag])].append(Point(timestamp, value))
         result = {}
         for request in requests:
             # Rows come oldest first, so each request's window is one slice of its series.
@@ -99,7 +102,7 @@ class CustomMetricProvider:
             result[request] = points[-1:] if request.latest_only else points
         return result
 
-    def _rows(self, requests: Sequence[SeriesRequest], *, latest_only: bool):
+    def _rows(self, requests: Sequence[SeriesRequest], *, latest_only: bool, tag: int):
         bounds = _bounds(requests)
         queryset = MetricPoint.objects.filter(
             tenant_id__in=bounds["tenant_id__in"],
@@ -115,9 +118,7 @@ class CustomMetricProvider:
                     RowNumber(), partition_by=[F("tenant_id"), F("metric")], order_by=F("timestamp").desc()
                 )
             ).filter(newest_first=1)
-        return queryset.order_by("tenant_id", "metric", "timestamp").values_list(
-            "tenant_id", "metric", "timestamp", "value"
-        )
+        return queryset.annotate(tag=Value(tag)).values_list("tag", "tenant_id", "metric", "timestamp", "value")
 
     def aggregate_many(self, requests: Sequence["AggregateRequest"]) -> dict["AggregateRequest", "Aggregated"]:
         """Every request's aggregate, computed by the database: one query for all of them on PostgreSQL."""

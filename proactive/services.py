@@ -1,4 +1,4 @@
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
@@ -7,6 +7,7 @@ from django.db.models.functions import Least
 from django.utils import timezone
 
 from alerts.selectors import channel_list
+from billing.metrics import UsageSnapshotMetricProvider
 from core.exceptions import InvalidInput
 from core.validators import reject_unknown_fields
 from proactive.engine.conditions import next_occurrence
@@ -225,16 +226,41 @@ def metric_points_write(
     return len(deduplicated)
 
 
+def _first_tick_at_or_after(now: datetime) -> datetime:
+    # Rounded up: a tick that already chose its moment, before this write, must not use the wake up.
+    return now if now == now.replace(second=0, microsecond=0) else next_tick_after(now)
+
+
 def metric_wakes_record(*, tenant: Tenant, metric: str, timestamps, now: datetime) -> None:
     """
     The rules reading `metric` are due at the next tick, and again when a point stamped ahead
     arrives. The wake for now is on the next minute, so a busy metric's writes share a row a minute.
     """
-    # Rounded up: a tick that already chose its moment, before this write, must not use the wake up.
-    first_tick = now if now == now.replace(second=0, microsecond=0) else next_tick_after(now)
-    moments = {first_tick} | {timestamp for timestamp in timestamps if timestamp > now}
+    moments = {_first_tick_at_or_after(now)} | {timestamp for timestamp in timestamps if timestamp > now}
     MetricWake.objects.bulk_create(
         [MetricWake(tenant=tenant, metric=metric, at=at) for at in moments], ignore_conflicts=True
+    )
+
+
+def usage_metric_wakes_record(*, keys, now: datetime | None = None) -> None:
+    """
+    A settings.USAGE_CHANGED_HOOKS hook: the usage of these (tenant id, day)s changed. The rules
+    that sleep on usage metrics (anomalies, which compare completed days) wake when a completed
+    day changed; today's running counts (alerts the engine raises, say) wake no one.
+    """
+    now = now or timezone.now()
+    today = now.astimezone(UTC).date()
+    tenant_ids = sorted({tenant_id for tenant_id, day in keys if day < today})
+    if not tenant_ids:
+        return
+    first_tick = _first_tick_at_or_after(now)
+    MetricWake.objects.bulk_create(
+        [
+            MetricWake(tenant_id=tenant_id, metric=metric, at=first_tick)
+            for tenant_id in tenant_ids
+            for metric in UsageSnapshotMetricProvider.metric_names
+        ],
+        ignore_conflicts=True,
     )
 
 

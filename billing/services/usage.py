@@ -5,14 +5,17 @@ read-modify-write in Python, and the tables' check constraints refuse a counter 
 """
 
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from functools import cache
 
+from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import Max
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
+from django.utils.module_loading import import_string
 
 from billing.models import USAGE_COUNTERS, USAGE_FIELDS, USAGE_GAUGE, BillingUsage, UsageSnapshot
 from tenants.models import Tenant
@@ -22,6 +25,22 @@ _COUNTERS = ", ".join(USAGE_COUNTERS)
 _ZERO_COUNTERS = ", ".join("0" for _ in USAGE_COUNTERS)
 MAX_BACKFILL_DAYS = 366
 _BATCH = 500
+
+
+@cache
+def _usage_changed_hooks(paths: tuple[str, ...]) -> tuple[Callable, ...]:
+    return tuple(import_string(path) for path in paths)
+
+
+def usage_changed(*, keys: Iterable[tuple[str, date]]) -> None:
+    """
+    Tell the apps above (settings.USAGE_CHANGED_HOOKS, called as hook(keys=…) inside the writer's
+    transaction) which (tenant, day) rows changed: the rules reading usage metrics wake on them.
+    """
+    keys = sorted(set(keys))
+    if keys:
+        for hook in _usage_changed_hooks(tuple(settings.USAGE_CHANGED_HOOKS)):
+            hook(keys=keys)
 
 
 def usage_day(value: date | datetime | str | int | float) -> date:
@@ -96,6 +115,54 @@ def usage_rows_ensure(*, keys: Iterable[tuple[str, date]]) -> None:
                 )
 
 
+_GAUGE_INDEX = USAGE_FIELDS.index(USAGE_GAUGE)
+_COUNTER_INDEXES = tuple(USAGE_FIELDS.index(name) for name in USAGE_COUNTERS)
+
+
+def _counters_upsert(*, totals: dict, keys: list, now) -> None:
+    """
+    Counters only (the gauge unchanged): INSERT … ON CONFLICT DO UPDATE SET x = x + delta into
+    each table — a missing row starts at the deltas, its gauge carried forward from the tenant's
+    latest earlier day, as usage_rows_ensure makes it. One statement per batch on PostgreSQL (the
+    first table's upsert a CTE of the second's), one per table and batch elsewhere.
+    """
+    row = "SELECT %s AS tenant_id, %s AS day, " + ", ".join(f"%s AS {name}" for name in USAGE_COUNTERS)
+    for start in range(0, len(keys), _BATCH):
+        batch = keys[start : start + _BATCH]
+        rows_sql = " UNION ALL ".join([row] * len(batch))
+        rows_params = []
+        for tenant_id, day in batch:
+            values = totals[(tenant_id, day)]
+            rows_params += [
+                tenant_id,
+                connection.ops.adapt_datefield_value(day),
+                *(values[i] for i in _COUNTER_INDEXES),
+            ]
+        statements = [(_counters_upsert_sql(model, rows_sql), [now, *rows_params]) for model in USAGE_TABLES]
+        if connection.vendor == "postgresql":
+            (first, first_params), (second, second_params) = statements
+            statements = [(f"WITH first AS ({first} RETURNING 1) {second}", [*first_params, *second_params])]
+        with connection.cursor() as cursor:
+            for sql, params in statements:
+                cursor.execute(sql, params)
+
+
+def _counters_upsert_sql(model, rows_sql: str) -> str:
+    table = _quoted(model)
+    carried = (
+        f"COALESCE((SELECT p.{USAGE_GAUGE} FROM {table} p WHERE p.tenant_id = v.tenant_id AND p.day < v.day "
+        "ORDER BY p.day DESC LIMIT 1), 0)"
+    )
+    increments = ", ".join(f"{name} = {table}.{name} + EXCLUDED.{name}" for name in USAGE_COUNTERS)
+    return (
+        f"INSERT INTO {table} (tenant_id, day, {_COUNTERS}, {USAGE_GAUGE}, updated_at) "
+        f"SELECT v.tenant_id, v.day, {', '.join(f'v.{name}' for name in USAGE_COUNTERS)}, {carried}, %s "
+        # WHERE true: SQLite's parser needs it before an upsert clause.
+        f"FROM ({rows_sql}) AS v WHERE true ORDER BY v.tenant_id, v.day "
+        f"ON CONFLICT (tenant_id, day) DO UPDATE SET {increments}, updated_at = EXCLUDED.updated_at"
+    )
+
+
 def usage_apply(*, deltas: Sequence[UsageDelta]) -> None:
     """
     Add `deltas` to both usage tables: rows are made if missing, then one UPDATE … SET x = x + delta
@@ -114,6 +181,10 @@ def usage_apply(*, deltas: Sequence[UsageDelta]) -> None:
     now = connection.ops.adapt_datetimefield_value(timezone.now())
     # No savepoint: inside a caller's transaction a failure here fails the caller too.
     with transaction.atomic(savepoint=False):
+        if not any(totals[key][_GAUGE_INDEX] for key in keys):
+            _counters_upsert(totals=totals, keys=keys, now=now)
+            usage_changed(keys=keys)
+            return
         usage_rows_ensure(keys=keys)
         for model in USAGE_TABLES:
             table = _quoted(model)
@@ -131,6 +202,7 @@ def usage_apply(*, deltas: Sequence[UsageDelta]) -> None:
                         f"WHERE {table}.tenant_id = v.tenant_id AND {table}.day = v.day",
                         params,
                     )
+        usage_changed(keys=keys)
 
 
 def record_alert_impacts(*, impacts: Iterable[tuple[str, datetime]]) -> None:
@@ -156,6 +228,7 @@ def usage_set_active_widgets(*, tenant_id: str, day: date, count: int) -> None:
                     f"DO UPDATE SET {USAGE_GAUGE} = EXCLUDED.{USAGE_GAUGE}, updated_at = EXCLUDED.updated_at",
                     [tenant_id, day_value, count, now],
                 )
+        usage_changed(keys=[(tenant_id, day)])
 
 
 def usage_insert_if_missing(*, tenant_id: str, day: date, values: dict[str, int]) -> bool:
@@ -178,6 +251,8 @@ def usage_insert_if_missing(*, tenant_id: str, day: date, values: dict[str, int]
                     [tenant_id, day_value, *(values[name] for name in USAGE_FIELDS), now],
                 )
                 inserted |= cursor.rowcount > 0
+        if inserted:
+            usage_changed(keys=[(tenant_id, day)])
     return inserted
 
 
@@ -207,4 +282,5 @@ def usage_rollup(*, today: date | None = None) -> int:
         keys += [(tenant_id, first + timedelta(days=n)) for n in range((today - first).days + 1)]
     with transaction.atomic():
         usage_rows_ensure(keys=keys)
+        usage_changed(keys=keys)  # a day it filled is a new point of every usage metric
     return len(keys)

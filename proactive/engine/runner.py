@@ -10,12 +10,13 @@ Every step is batched: the number of queries for a chunk does not grow with its 
 import logging
 import uuid
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from dataclasses import dataclass, field, fields
+from datetime import UTC, datetime, time, timedelta
 
 from django.conf import settings
-from django.db import transaction
-from django.db.models import F, OuterRef, Subquery
+from django.contrib.postgres.expressions import ArraySubquery
+from django.db import DatabaseError, DataError, IntegrityError, connection, transaction
+from django.db.models import Case, F, IntegerField, OuterRef, Subquery, Value, When
 from django.utils import timezone
 
 from alerts.models import Alert, AlertStatus
@@ -37,6 +38,7 @@ from proactive.metric_providers import builtin_provider_for, is_daily_metric
 from proactive.metrics import AggregateRequest, SeriesRequest, metric_aggregates_batch, metric_series_batch
 from proactive.models import (
     CHANGE_COMPARISONS,
+    METRIC_RULE_TYPES,
     Aggregate,
     AnomalyMethod,
     Comparison,
@@ -53,43 +55,77 @@ from proactive.validators import nonstandard_cron_problem
 logger = logging.getLogger(__name__)
 
 CHUNK_SIZE = 1000
-# What evaluating a rule reads; the rest of the row is not worth loading 100,000 times a minute.
-RULE_COLUMNS_READ = (
-    "id",
-    "tenant_id",
-    "name",
-    "type",
-    "schedule",
-    "timezone",
-    "metric",
-    "threshold",
-    "window_days",
-    "severity",
-    "enabled",
-    "auto_resolve",
-    "next_run_at",
-    "last_fired_at",
-    "health",
-    "comparison",
-    "threshold_high",
-    "compare_days",
-    "aggregate",
-    "aggregate_minutes",
-    "for_evaluations",
-    "clear_evaluations",
-    "no_data",
-    "method",
-    "direction",
-    "breaching_streak",
-    "clear_streak",
-)
 MAX_ERROR_LENGTH = 2000
+
+
+@dataclass(slots=True)
+class EngineRule:
+    """
+    A rule as the engine reads it: the columns evaluation needs, its tenant's zone and its open
+    alert, from one row of the claim query. A plain object, not a model instance: building 1,000
+    of those per chunk cost about as much as deciding them.
+    """
+
+    id: int
+    tenant_id: str
+    name: str
+    type: str
+    schedule: str
+    timezone: str
+    metric: str
+    threshold: float | None
+    window_days: int | None
+    severity: str
+    enabled: bool
+    auto_resolve: bool
+    due_at: datetime | None  # a schedule rule's next_run_at: the occurrence it is due for (None for metric rules)
+    health: str
+    comparison: str
+    threshold_high: float | None
+    compare_days: int | None
+    aggregate: str
+    aggregate_minutes: int | None
+    for_evaluations: int | None
+    clear_evaluations: int | None
+    no_data: str
+    method: str
+    direction: str
+    breaching_streak: int
+    clear_streak: int
+    tenant_timezone: str
+    open_alert_id: int | None
+    # The channels it names (its tenant's, ordered), read by the claim on PostgreSQL; None elsewhere,
+    # where a chunk that raises alerts reads them in a query of its own.
+    channel_ids: list[int] | None
+
+    @property
+    def pk(self) -> int:
+        return self.id
+
+    @property
+    def is_metric_rule(self) -> bool:
+        return self.type in METRIC_RULE_TYPES
+
+    @property
+    def local_timezone(self) -> str:
+        return self.tenant_timezone
+
+    @property
+    def schedule_timezone(self) -> str | None:
+        if self.type != RuleType.SCHEDULE:
+            return None
+        return self.timezone or self.tenant_timezone
+
+
+# The claim query's columns, in EngineRule's order; the rest of the row is not worth loading
+# 100,000 times a minute.
+ENGINE_RULE_COLUMNS = tuple(field.name for field in fields(EngineRule))
 TELEMETRY_NAMESPACE = uuid.UUID("6f1c7f0e-3a5b-4d8e-9c61-2f4b8d7a1e90")
 
 
 @dataclass
 class RuleResult:
-    rule: TriggerRule
+    rule: EngineRule
     evaluation: Evaluation | None = None
     fired: bool = False  # raise an alert, or keep the open one (after any pending period)
     clears: bool = False  # clear for long enough: an auto-resolving rule resolves its open alert
@@ -227,13 +263,43 @@ def evaluate_rules(
     bookkeeping): the report says what would happen.
     """
     now = now or timezone.now()
+    claim = {
+        "rule_ids": rule_ids,
+        "now": now,
+        "dry_run": dry_run,
+        "only_due": only_due,
+        "include_disabled": include_disabled,
+        "actor": actor,
+        "may_sleep": may_sleep,
+    }
+    try:
+        return _evaluate_claimed(**claim, isolate=False)
+    except _AlertBatchFailed:
+        return _evaluate_claimed(**claim, isolate=True)
+
+
+def _evaluate_claimed(
+    *,
+    rule_ids: Sequence[int],
+    now: datetime,
+    dry_run: bool,
+    only_due: bool,
+    include_disabled: bool,
+    actor: str,
+    may_sleep: bool,
+    isolate: bool,
+) -> EngineReport:
     with transaction.atomic():
         open_alert = Alert.objects.filter(rule_id=OuterRef("pk")).exclude(status=AlertStatus.RESOLVED)
         queryset = (
-            TriggerRule.objects.filter(pk__in=rule_ids)
-            .only(*RULE_COLUMNS_READ)
+            TriggerRule.objects.filter(pk__any=rule_ids)
             .with_tenant_timezone()
-            .annotate(open_alert_id=Subquery(open_alert.values("pk")[:1]))
+            .annotate(
+                open_alert_id=Subquery(open_alert.values("pk")[:1]),
+                # Only schedules need it: a timestamp costs more to load than anything else in the row.
+                due_at=Case(When(type=RuleType.SCHEDULE, then=F("next_run_at"))),
+                channel_ids=_named_channels_column(),
+            )
         )
         if not include_disabled:
             queryset = queryset.filter(enabled=True)
@@ -241,10 +307,11 @@ def evaluate_rules(
             queryset = queryset.filter(next_run_at__lte=now)
         if not dry_run:
             queryset = queryset.select_for_update(skip_locked=True, of=("self",))
-        rules = list(queryset.order_by("pk"))
+        rows = queryset.order_by("pk").values_list(*ENGINE_RULE_COLUMNS)
+        rules = [EngineRule(*row) for row in rows]
         results = evaluate_conditions(rules=rules, now=now)
         if not dry_run and results:
-            _raise_alerts(results, now, actor)
+            _raise_alerts(results, now, actor, isolate)
             _auto_resolve(results, now, actor)
             if not may_sleep:
                 for result in results:
@@ -265,7 +332,7 @@ class _Reads:
         return [request for request in (self.current, self.baseline) if request is not None]
 
 
-def _reads(rule: TriggerRule, now: datetime) -> _Reads:
+def _reads(rule: EngineRule, now: datetime) -> _Reads:
     window = timedelta(days=rule.window_days)
     if rule.type == RuleType.ANOMALY:
         # An anomaly compares whole days of a daily metric, never today's running total.
@@ -293,7 +360,7 @@ def _reads(rule: TriggerRule, now: datetime) -> _Reads:
     return _Reads(read_until(now), read_until(now - timedelta(days=rule.compare_days)) if compared else None)
 
 
-def evaluate_conditions(*, rules: Sequence[TriggerRule], now: datetime) -> list[RuleResult]:
+def evaluate_conditions(*, rules: Sequence[EngineRule], now: datetime) -> list[RuleResult]:
     """
     Read every metric rule's series and aggregates in one batch each, then run each rule's pure
     condition and the alerting policy (pending period, hysteresis, no data) on its streaks.
@@ -312,7 +379,7 @@ def evaluate_conditions(*, rules: Sequence[TriggerRule], now: datetime) -> list[
         try:
             if rule.type == RuleType.SCHEDULE:
                 result.evaluation = evaluate_schedule(
-                    schedule=rule.schedule, due_at=rule.next_run_at, now=now, timezone=rule.schedule_timezone
+                    schedule=rule.schedule, due_at=rule.due_at, now=now, timezone=rule.schedule_timezone
                 )
                 result.fired = result.evaluation.fired
                 result.error = nonstandard_cron_problem(rule.schedule)
@@ -327,7 +394,7 @@ def evaluate_conditions(*, rules: Sequence[TriggerRule], now: datetime) -> list[
     return results
 
 
-def _decide(result: RuleResult, rule: TriggerRule, reads: _Reads, series, aggregates, now: datetime) -> None:
+def _decide(result: RuleResult, rule: EngineRule, reads: _Reads, series, aggregates, now: datetime) -> None:
     def reading(request) -> Reading:
         if isinstance(request, AggregateRequest):
             aggregated = aggregates[request]  # observed over the window that ends at `until`
@@ -377,52 +444,61 @@ def _decide(result: RuleResult, rule: TriggerRule, reads: _Reads, series, aggreg
         result.sleep_until = _inputs_change_at(rule, series.get(reads.current, []), now)
 
 
-def _sleeps_when_steady(rule: TriggerRule) -> bool:
+def _sleeps_when_steady(rule: EngineRule) -> bool:
     """
     The rules whose next change in time the engine can tell from what it read: the latest value
-    (or a whole window, for anomalies) of a custom metric. Aggregates over minutes, comparisons
-    with an earlier day and built-in metrics are looked at every minute.
+    (or a whole window, for anomalies) of a custom metric, and the anomalies of a daily built-in
+    metric whose provider announces every change of a completed day. Aggregates over minutes,
+    comparisons with an earlier day and other built-in metrics are looked at every minute.
     """
-    if builtin_provider_for(rule.metric) is not None:
-        return False
+    provider = builtin_provider_for(rule.metric)
+    if provider is not None:
+        announced = getattr(provider, "daily", False) and getattr(provider, "announces_changes", False)
+        return rule.type == RuleType.ANOMALY and announced
     if rule.type == RuleType.ANOMALY:
         return True
     return rule.aggregate in ("", Aggregate.LAST) and rule.comparison not in CHANGE_COMPARISONS
 
 
-def _steady(rule: TriggerRule, streaks: Streaks) -> bool:
+def _steady(rule: EngineRule, streaks: Streaks) -> bool:
     """Not counting towards a pending period or a clear streak: each minute would change the counts."""
     pending = 0 < streaks.breaching < (rule.for_evaluations or 1)
     settling = 0 < streaks.clear < (rule.clear_evaluations or 1)
     return not pending and not settling
 
 
-def _inputs_change_at(rule: TriggerRule, points, now: datetime) -> datetime:
+def _inputs_change_at(rule: EngineRule, points, now: datetime) -> datetime:
     """
     When the window [now - windowDays, now] next loses a point it holds: the latest one for a
     last-value rule, the oldest for an anomaly. New points are the wakes' business. At most
     ENGINE_MAX_STALENESS_MINUTES ahead, whatever happens.
     """
     latest_allowed = now.replace(second=0, microsecond=0) + timedelta(minutes=settings.ENGINE_MAX_STALENESS_MINUTES)
+    if is_daily_metric(rule.metric):
+        # Whole UTC days, the running one left out: at midnight one completes and the oldest leaves.
+        midnight = datetime.combine(now.astimezone(UTC).date() + timedelta(days=1), time.min, tzinfo=UTC)
+        return min(midnight, latest_allowed)
     if not points:
         return latest_allowed
     leaving = points[0][0] if rule.type == RuleType.ANOMALY else points[-1][0]
     return min(leaving + timedelta(days=rule.window_days), latest_allowed)
 
 
-def _window_evidence(rule: TriggerRule) -> dict:
+def _window_evidence(rule: EngineRule) -> dict:
     if rule.type == RuleType.METRIC_THRESHOLD and rule.aggregate not in ("", Aggregate.LAST):
         return {"aggregateMinutes": rule.aggregate_minutes}
     return {"windowDays": rule.window_days}
 
 
-def _raise_alerts(results: Sequence[RuleResult], now: datetime, actor: str) -> None:
+def _raise_alerts(results: Sequence[RuleResult], now: datetime, actor: str, isolate: bool) -> None:
     fired = [result for result in results if result.fired]
     # A rule whose alert was open when the chunk was claimed keeps it — if it is still open now:
     # one cheap query, so an alert resolved meanwhile does not swallow this firing.
     claimed_open = {result.rule.open_alert_id for result in fired if result.rule.open_alert_id}
     still_open = (
-        set(Alert.objects.filter(pk__in=claimed_open).exclude(status=AlertStatus.RESOLVED).values_list("pk", flat=True))
+        set(
+            Alert.objects.filter(pk__any=claimed_open).exclude(status=AlertStatus.RESOLVED).values_list("pk", flat=True)
+        )
         if claimed_open
         else set()
     )
@@ -432,16 +508,26 @@ def _raise_alerts(results: Sequence[RuleResult], now: datetime, actor: str) -> N
     to_raise = [result for result in fired if result.alert_id is None]
     if not to_raise:
         return
-    channels = _named_channels([result.rule.pk for result in to_raise])
-    created = _raise_isolating_failures(to_raise, now, actor, channels)
+    if connection.vendor == "postgresql":
+        channels = {result.rule.pk: tuple(result.rule.channel_ids) for result in to_raise}
+    else:
+        channels = _named_channels([result.rule.pk for result in to_raise])
+    created = _raise_isolating_failures(to_raise, now, actor, channels, isolate)
     # Usage bookkeeping in the same transaction as the alerts: exactly once per alert.
     record_alert_impacts(impacts=[(alert.tenant_id, alert.triggered_at) for alert in created])
     events = [_alert_triggered_event(alert) for alert in created]
     transaction.on_commit(lambda: _send_telemetry(events))
 
 
+def _named_channels_column():
+    if connection.vendor != "postgresql":
+        return Value(None, output_field=IntegerField())
+    links = RuleChannel.objects.filter(rule_id=OuterRef("pk"), channel__tenant_id=OuterRef("tenant_id"))
+    return ArraySubquery(links.order_by("channel_id").values("channel_id"))
+
+
 def _named_channels(rule_ids: list[int]) -> dict[int, tuple[int, ...]]:
-    """The channels each firing rule names (one query for the chunk's firing rules)."""
+    """The channels each firing rule names, where the claim could not read them (one query)."""
     named: dict[int, list[int]] = {}
     links = RuleChannel.objects.filter(rule_id__in=rule_ids, channel__tenant_id=F("rule__tenant_id"))
     for rule_id, channel_id in links.order_by("channel_id").values_list("rule_id", "channel_id"):
@@ -458,18 +544,31 @@ def _firing(result: RuleResult, now: datetime, channels: dict[int, tuple[int, ..
     )
 
 
+class _AlertBatchFailed(Exception):
+    """The chunk's alerts could not be raised at once: its transaction is rolled back and redone."""
+
+
 def _raise_isolating_failures(
-    to_raise: Sequence[RuleResult], now: datetime, actor: str, channels: dict[int, tuple[int, ...]]
+    to_raise: Sequence[RuleResult], now: datetime, actor: str, channels: dict[int, tuple[int, ...]], isolate: bool
 ) -> list:
     """
-    Raise the chunk's alerts in one batch. If the batch fails, raise them one by one, each in a
-    savepoint, so that one rule's failure is recorded on that rule and the others still alert.
+    Raise the chunk's alerts in one batch, without a savepoint (two statements per chunk). If the
+    batch fails for something in the data, the chunk is evaluated again with `isolate`: each alert
+    raised in its own savepoint, so that one rule's failure is recorded on that rule and the
+    others still alert.
     """
-    try:
-        with transaction.atomic():
+    if not isolate:
+        try:
             raised = alerts_raise(firings=[_firing(result, now, channels) for result in to_raise], actor=actor)
-    except Exception:
-        logger.exception("raising %d alerts at once failed; retrying one by one", len(to_raise))
+        except DatabaseError as exc:
+            if not isinstance(exc, IntegrityError | DataError):
+                raise  # the database itself failed (gone, a deadlock…): the whole chunk is retried
+            logger.exception("raising %d alerts at once failed; evaluating the chunk again, one by one", len(to_raise))
+            raise _AlertBatchFailed from exc
+        except Exception as exc:
+            logger.exception("raising %d alerts at once failed; evaluating the chunk again, one by one", len(to_raise))
+            raise _AlertBatchFailed from exc
+    else:
         raised = []
         for result in to_raise:
             try:
@@ -527,7 +626,7 @@ def _auto_resolve(results: Sequence[RuleResult], now: datetime, actor: str) -> N
         cleared[alert.rule_id].resolved_alert_id = alert.pk
 
 
-def _next_run_at(rule: TriggerRule, now: datetime, result: RuleResult) -> datetime:
+def _next_run_at(rule: EngineRule, now: datetime, result: RuleResult) -> datetime:
     if rule.type == RuleType.SCHEDULE:
         return next_run_after(rule=rule, now=now)
     # On the minute, so the next tick (beat fires at :00) finds the rule due, not a second early.
@@ -554,14 +653,19 @@ def _save_bookkeeping(results: Sequence[RuleResult], now: datetime) -> None:
     rows = []
     for result in results:
         rule = result.rule
-        rule.last_evaluated_at = now
-        rule.next_run_at = _next_run_at(rule, now, result)
-        rule.last_error = result.error[:MAX_ERROR_LENGTH]
-        rule.last_error_at = now if result.error else None
-        if result.alert_created:
-            rule.last_fired_at = now
-        rule.health = result.health
-        if result.streaks is not None:  # an error or a schedule leaves the counts as they were
-            rule.breaching_streak, rule.clear_streak = result.streaks.breaching, result.streaks.clear
-        rows.append((rule.pk, *(getattr(rule, column) for column in BOOKKEEPING_COLUMNS)))
-    update_rows(model=TriggerRule, columns=BOOKKEEPING_COLUMNS, rows=rows)
+        # An error or a schedule leaves the counts as they were.
+        streaks = result.streaks or Streaks(breaching=rule.breaching_streak, clear=rule.clear_streak)
+        rows.append(
+            (
+                rule.id,
+                now,
+                _next_run_at(rule, now, result),
+                result.error[:MAX_ERROR_LENGTH],
+                now if result.error else None,
+                now if result.alert_created else None,  # None: as it was
+                result.health,
+                streaks.breaching,
+                streaks.clear,
+            )
+        )
+    update_rows(model=TriggerRule, columns=BOOKKEEPING_COLUMNS, rows=rows, keep_if_none=("last_fired_at",))

@@ -125,3 +125,41 @@ def test_concurrent_raises_for_one_rule_create_one_alert(tenant):
     assert len({result.alert.pk for result in results}) == 1
     assert Alert.objects.filter(rule=rule).count() == 1
     assert Notification.objects.count() == 1 and AlertEvent.objects.count() == 1
+
+
+def test_resolving_for_rules_locks_resolves_and_records_history_in_one_statement(tenant, django_assert_num_queries):
+    from datetime import UTC, datetime, timedelta
+
+    from alerts.models import AlertEvent, AlertStatus
+    from alerts.services import alert_acknowledge, alert_snooze, alerts_resolve_for_rules
+    from tests.factories import TriggerRuleFactory, raise_alert
+
+    now = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
+    acked, snoozed, untouched = (TriggerRuleFactory(tenant=tenant, name=name) for name in ("acked", "snoozed", "other"))
+    alert_acknowledge(alert=raise_alert(acked), actor="user:ann", now=now)
+    alert_snooze(alert=raise_alert(snoozed), until=now + timedelta(hours=2), actor="user:ann", now=now)
+    other = raise_alert(untouched)
+
+    # The statement; then the in-app notifications follow the status, and the delivery channels are read.
+    with django_assert_num_queries(3):
+        resolved = alerts_resolve_for_rules(
+            rule_ids=[acked.pk, snoozed.pk], actor="engine", reasons={acked.pk: "Condition cleared: 3 < 5"}, now=now
+        )
+
+    assert sorted(alert.rule_id for alert in resolved) == sorted([acked.pk, snoozed.pk])
+    assert {(a.rule_id, a.status, a.resolved_at, a.snoozed_until) for a in resolved} == {
+        (acked.pk, AlertStatus.RESOLVED, now, None),
+        (snoozed.pk, AlertStatus.RESOLVED, now, None),
+    }
+    history = set(
+        AlertEvent.objects.filter(to_status=AlertStatus.RESOLVED).values_list(
+            "alert__rule_id", "from_status", "actor", "reason", "at"
+        )
+    )
+    assert history == {
+        (acked.pk, AlertStatus.ACKNOWLEDGED, "engine", "Condition cleared: 3 < 5", now),
+        (snoozed.pk, AlertStatus.SNOOZED, "engine", "", now),
+    }
+    other.refresh_from_db()
+    assert other.status == AlertStatus.PENDING
+    assert alerts_resolve_for_rules(rule_ids=[acked.pk], actor="engine", reasons={}, now=now) == []

@@ -42,12 +42,14 @@ def test_many_requests_cost_one_query(tenant, other_tenant, django_assert_num_qu
         SeriesRequest(tenant_id=tenant.id, metric="b", since=NOW - timedelta(days=1), until=NOW),
         SeriesRequest(tenant_id=other_tenant.id, metric="a", since=None, until=NOW),
         SeriesRequest(tenant_id=other_tenant.id, metric="missing", since=None, until=NOW),
+        # A baseline: the latest point before another end is a batch of its own.
+        SeriesRequest(tenant_id=tenant.id, metric="a", since=None, until=NOW - timedelta(days=2), latest_only=True),
     ]
 
-    with django_assert_num_queries(2):  # one for ranges, one for latest points
+    with django_assert_num_queries(1):  # ranges and latest points of every end, in one statement
         result = metric_series_many(requests=requests)
 
-    assert [[p.value for p in result[r]] for r in requests] == [[1.0, 2.0], [2.0], [], [7.0], []]
+    assert [[p.value for p in result[r]] for r in requests] == [[1.0, 2.0], [2.0], [], [7.0], [], [1.0]]
 
 
 def test_usage_metrics_come_from_the_configured_provider(tenant, settings):

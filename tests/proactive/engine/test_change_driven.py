@@ -338,3 +338,111 @@ def test_a_write_wakes_its_rules_at_the_next_minute_not_the_one_a_tick_already_c
     metric_points_write(tenant=tenant, metric="n", points=[(START, 1.0)], now=START)
 
     assert sorted(MetricWake.objects.values_list("metric", "at")) == [("m", START + MINUTE), ("n", START)]
+
+
+USAGE_RULES = {
+    "tokens z-score": {
+        "type": "anomaly",
+        "metric": "usage.tokensUsed",
+        "threshold": 1.5,
+        "window_days": 7,
+        "auto_resolve": True,
+    },
+    "tokens robust, up": {
+        "type": "anomaly",
+        "metric": "usage.tokensUsed",
+        "method": "robust",
+        "direction": "up",
+        "threshold": 2,
+        "window_days": 10,
+    },
+    "widgets z-score": {"type": "anomaly", "metric": "usage.activeWidgets", "threshold": 1, "window_days": 7},
+}
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_usage_anomalies_sleep_until_midnight_or_a_changed_day_and_decide_exactly_the_same(seed, settings, monkeypatch):
+    """
+    Anomaly rules on usage metrics compare completed UTC days: they sleep until midnight, unless
+    billing changes a completed day (a correction, a late event, the rollup filling a gap). Over
+    an evening and a night with such changes, both tenants' alerts are the same.
+    """
+    from billing.services.usage import UsageDelta, usage_apply, usage_insert_if_missing, usage_set_active_widgets
+
+    settings.ENGINE_MAX_STALENESS_MINUTES = 60
+    start = datetime(2026, 11, 26, 22, 0, tzinfo=UTC)
+    clock = {"now": start - MINUTE}
+    monkeypatch.setattr("django.utils.timezone.now", lambda: clock["now"])
+    rng = random.Random(seed)
+    every_minute, change_driven = TenantFactory(id="every"), TenantFactory(id="changes")
+    tenants = (every_minute, change_driven)
+    for day in range(1, 12):
+        values = {
+            "tokens_used": rng.randrange(900, 1100),
+            "tasks_executed": 5,
+            "alerts_triggered": 0,
+            "active_widgets": rng.choice([3, 3, 4]),
+        }
+        for tenant in tenants:
+            usage_insert_if_missing(tenant_id=tenant.pk, day=start.date() - timedelta(days=day), values=values)
+    for tenant in tenants:
+        for name, fields in USAGE_RULES.items():
+            trigger_rule_create(tenant=tenant, name=name, now=start - MINUTE, **fields)
+    all_rules = list(TriggerRule.objects.filter(tenant=every_minute).values_list("pk", flat=True))
+    evaluated = {tenant.pk: 0 for tenant in tenants}
+
+    for minute in range(240):  # 22:00 to 02:00: one midnight
+        now = start + minute * MINUTE
+        clock["now"] = now - timedelta(seconds=20)
+        today = clock["now"].date()
+        change, days_back, tokens, widgets = (
+            rng.random(),
+            rng.choice([1, 1, 2, 5]),
+            rng.choice([50, 400, 900]),
+            rng.choice([2, 9]),
+        )
+        for tenant in tenants:
+            if change < 0.04:  # a late event or a correction lands on a completed day
+                day = today - timedelta(days=days_back)
+                usage_apply(deltas=[UsageDelta(tenant_id=tenant.pk, day=day, tokens_used=tokens)])
+            elif change < 0.06:
+                usage_set_active_widgets(tenant_id=tenant.pk, day=today - timedelta(days=1), count=widgets)
+            elif change < 0.5:  # today's running count: it only matters once the day is complete
+                usage_apply(deltas=[UsageDelta(tenant_id=tenant.pk, day=today, tokens_used=tokens // 10)])
+        clock["now"] = now
+        due = [pk for pk in tick_due_rule_ids(now=now) if pk not in all_rules]
+        evaluated[every_minute.pk] += evaluate_rules(rule_ids=all_rules, now=now, only_due=False).evaluated
+        evaluated[change_driven.pk] += evaluate_rules(rule_ids=due, now=now).evaluated
+
+    def story(tenant):
+        alerts = Alert.objects.filter(tenant=tenant).order_by("triggered_at", "rule_name")
+        return [(a.rule_name, a.triggered_at, a.status, a.resolved_at, a.payload) for a in alerts]
+
+    expected, actual = story(every_minute), story(change_driven)
+    assert actual == expected
+    assert len(expected) >= 3, "the changes should make the rules fire"
+    assert any(triggered.date() > start.date() for _, triggered, *_ in expected) or any(
+        resolved and resolved.date() > start.date() for *_, resolved, _ in expected
+    ), "midnight should change a decision"
+    assert evaluated[change_driven.pk] < evaluated[every_minute.pk] * 0.2, evaluated
+
+
+def test_only_a_change_to_a_completed_day_wakes_the_usage_rules(tenant):
+    from django.utils import timezone
+
+    from billing.services.usage import UsageDelta, usage_apply
+    from proactive.models import MetricWake
+
+    today = timezone.now().astimezone(UTC).date()
+    usage_apply(deltas=[UsageDelta(tenant_id=tenant.pk, day=today, tokens_used=5)])
+    assert not MetricWake.objects.exists()  # the running day: no rule reads it
+
+    usage_apply(deltas=[UsageDelta(tenant_id=tenant.pk, day=today - timedelta(days=3), tokens_used=5)])
+    wakes = list(MetricWake.objects.values_list("tenant_id", "metric", "at"))
+    assert sorted(metric for _, metric, _ in wakes) == [
+        "usage.activeWidgets",
+        "usage.alertsTriggered",
+        "usage.tasksExecuted",
+        "usage.tokensUsed",
+    ]
+    assert {(tenant_id, at.second) for tenant_id, _, at in wakes} == {(tenant.pk, 0)}  # on a tick's minute

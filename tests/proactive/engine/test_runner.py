@@ -349,6 +349,44 @@ def test_one_alert_that_cannot_be_raised_does_not_stop_the_others(tenant, other_
     assert sum(BillingUsage.objects.values_list("alerts_triggered", flat=True)) == 1
 
 
+def test_raising_a_chunks_alerts_takes_no_savepoint_unless_the_batch_fails(tenant, other_tenant):
+    metric_points(tenant, "load", 9, end=NOW)
+    metric_points(other_tenant, "load", 9, end=NOW)
+    rule(tenant, name="A", metric="load", threshold=1)
+    rule(other_tenant, name="B", metric="load", threshold=1)
+
+    due = tick_due_rule_ids(now=NOW)
+    with CaptureQueriesContext(connection) as queries:
+        report = evaluate_rules(rule_ids=due, now=NOW)
+
+    assert report.alerts_created == 2
+    savepoints = [q["sql"] for q in queries.captured_queries if "SAVEPOINT" in q["sql"]]
+    # The test's own transaction makes the chunk's atomic block a savepoint; the batch adds none.
+    assert len(savepoints) == 2, savepoints
+
+
+def test_a_database_failure_while_raising_fails_the_chunk_instead_of_one_retry_per_rule(tenant, monkeypatch, caplog):
+    from django.db import OperationalError
+
+    metric_points(tenant, "load", 9, end=NOW)
+    rules = [rule(tenant, name=f"R{n}", metric="load", threshold=1) for n in range(3)]
+
+    def database_gone(**kwargs):
+        raise OperationalError("server closed the connection unexpectedly")
+
+    monkeypatch.setattr(runner, "alerts_raise", database_gone)
+
+    with pytest.raises(OperationalError):
+        tick()
+
+    assert not Alert.objects.exists()
+    # Rolled back: every rule is still due, for the task's retry or the next tick.
+    assert sorted(due_rule_ids(now=NOW)) == sorted(r.pk for r in rules)
+    assert not [
+        record for record in caplog.records if "rule" in record.getMessage() and "failed" in record.getMessage()
+    ]
+
+
 def test_an_alert_resolved_after_the_claim_does_not_swallow_the_firing(tenant, monkeypatch):
     schedule = rule(tenant, type="schedule", schedule="* * * * *")
     old = raise_alert(schedule)
