@@ -21,6 +21,7 @@ from django.utils.safestring import mark_safe
 from alerts.deliveries import channel_send_test, deliveries_retry
 from alerts.models import (
     Alert,
+    AlertBudget,
     AlertEvent,
     AlertStatus,
     Channel,
@@ -575,3 +576,44 @@ class DeliveryAdmin(admin.ModelAdmin):
     def retry_now(self, request, queryset):
         retried = deliveries_retry(ids=list(queryset.values_list("pk", flat=True)))
         self.message_user(request, f"{retried} failed delivery(ies) queued again.")
+
+
+class RanOverFilter(admin.SimpleListFilter):
+    title = "ran over"
+    parameter_name = "ran_over"
+
+    def lookups(self, request, model_admin):
+        return [("yes", "Yes: firings kept back"), ("no", "No")]
+
+    def queryset(self, request, queryset):
+        if self.value() == "yes":
+            return queryset.filter(suppressed__gt=0)
+        if self.value() == "no":
+            return queryset.filter(suppressed=0)
+        return queryset
+
+
+@admin.register(AlertBudget)
+class AlertBudgetAdmin(admin.ModelAdmin):
+    """Each tenant's alerts per hour against its budget; an hour that ran over links its overflow alert."""
+
+    list_display = ["hour", "tenant", "budget", "admitted", "suppressed", "overflow"]
+    list_filter = [RanOverFilter, "tenant"]
+    list_select_related = ["tenant"]
+    date_hierarchy = "hour"
+    show_full_result_count = False
+    readonly_fields = ["tenant", "hour", "budget", "admitted", "suppressed", "overflow", "updated_at"]
+    fields = readonly_fields
+
+    @admin.display(description="overflow alert")
+    def overflow(self, obj: AlertBudget):
+        if obj.overflow_alert_id is None:
+            return "—"
+        url = reverse("admin:alerts_alert_change", args=[obj.overflow_alert_id])
+        return format_html('<a href="{}">#{}</a>', url, obj.overflow_alert_id)
+
+    def has_add_permission(self, request):
+        return False  # written by the engine only
+
+    def has_change_permission(self, request, obj=None):
+        return False

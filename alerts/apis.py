@@ -8,12 +8,12 @@ from rest_framework.response import Response
 from alerts.deliveries import channel_send_test
 from alerts.models import (
     AlertStatus,
+    AlertType,
     ChannelDigest,
     ChannelEvent,
     ChannelKind,
     DeliveryEvent,
     DeliveryStatus,
-    RuleType,
     Severity,
 )
 from alerts.selectors import (
@@ -64,10 +64,14 @@ class AlertOutputSerializer(serializers.Serializer):
     id = serializers.IntegerField()
     ruleId = serializers.IntegerField(source="rule_id", allow_null=True)
     ruleName = serializers.CharField(source="rule_name")
-    ruleType = serializers.ChoiceField(source="rule_type", choices=RuleType.choices)
+    ruleType = serializers.ChoiceField(
+        source="rule_type",
+        choices=AlertType.choices,
+        help_text="The rule's type; alert_budget: the tenant's overflow alert for an hour (no rule).",
+    )
     severity = serializers.ChoiceField(choices=Severity.choices)
     status = serializers.ChoiceField(choices=AlertStatus.choices)
-    payload = AlertPayloadField(help_text="The evidence: why it fired (its keys depend on the rule's type).")
+    payload = AlertPayloadField(help_text="The evidence: why it fired (its keys depend on ruleType).")
     triggeredAt = serializers.DateTimeField(source="triggered_at")
     acknowledgedAt = serializers.DateTimeField(source="acknowledged_at", allow_null=True)
     resolvedAt = serializers.DateTimeField(source="resolved_at", allow_null=True)

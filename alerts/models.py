@@ -25,6 +25,15 @@ class RuleType(models.TextChoices):
     ANOMALY = "anomaly"
 
 
+class AlertType(models.TextChoices):
+    """What an alert is of: its rule's type, or (no rule) its tenant's alert budget running over for an hour."""
+
+    SCHEDULE = "schedule"
+    METRIC_THRESHOLD = "metric_threshold"
+    ANOMALY = "anomaly"
+    ALERT_BUDGET = "alert_budget"
+
+
 class AlertStatus(models.TextChoices):
     PENDING = "pending"
     ACKNOWLEDGED = "acknowledged"
@@ -39,7 +48,7 @@ class Alert(models.Model):
         "proactive.TriggerRule", on_delete=models.SET_NULL, null=True, blank=True, related_name="alerts"
     )
     rule_name = models.CharField(max_length=200)
-    rule_type = models.CharField(max_length=20, choices=RuleType.choices)
+    rule_type = models.CharField(max_length=20, choices=AlertType.choices)
     severity = models.CharField(max_length=10, choices=Severity.choices)
     status = models.CharField(max_length=12, choices=AlertStatus.choices, default=AlertStatus.PENDING)
     payload = models.JSONField(default=dict, blank=True)
@@ -79,6 +88,38 @@ class Alert(models.Model):
 
     def __str__(self):
         return f"#{self.pk} {self.rule_name} ({self.status})"
+
+
+class AlertBudget(models.Model):
+    """
+    A tenant's alerts in one UTC hour against its budget (`Tenant.alert_budget_per_hour`, else
+    ALERT_BUDGET_PER_HOUR). Firings over it raise no alert: they are counted here and summed up
+    in the hour's one overflow alert. Changed only by `alerts.services.alerts_raise`, under the
+    row's lock.
+    """
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="alert_budgets")
+    hour = models.DateTimeField(help_text="The start of the UTC hour.")
+    budget = models.PositiveIntegerField(help_text="Alerts the tenant's rules may raise in the hour.")
+    admitted = models.PositiveIntegerField(default=0, help_text="Alerts raised in the hour.")
+    suppressed = models.PositiveIntegerField(default=0, help_text="Firings over the budget: no alert raised.")
+    overflow_alert = models.OneToOneField(
+        Alert, on_delete=models.SET_NULL, null=True, blank=True, related_name="budget_overflow"
+    )
+    updated_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-hour", "tenant_id"]
+        constraints = [
+            models.UniqueConstraint(fields=["tenant", "hour"], name="alert_budget_one_per_tenant_and_hour"),
+            models.CheckConstraint(condition=Q(admitted__gte=0), name="alert_budget_admitted_not_negative"),
+            models.CheckConstraint(condition=Q(suppressed__gte=0), name="alert_budget_suppressed_not_negative"),
+        ]
+
+    def __str__(self):
+        return (
+            f"{self.tenant_id} {self.hour:%Y-%m-%d %H:00}: {self.admitted}/{self.budget}, {self.suppressed} suppressed"
+        )
 
 
 class AlertEvent(models.Model):

@@ -147,6 +147,24 @@ class NoDataAlertPayloadOutputSerializer(NoDataEvidenceOutputSerializer, _Payloa
     pass
 
 
+class BudgetRuleOutputSerializer(ClosedSerializer):
+    ruleId = serializers.IntegerField()
+    ruleName = serializers.CharField()
+
+
+class BudgetOverflowAlertPayloadOutputSerializer(ClosedSerializer):
+    """The payload of a tenant's overflow alert (ruleType alert_budget): the firings its hour's budget kept back."""
+
+    reason = serializers.CharField(help_text="What was kept back, in one sentence.")
+    budget = serializers.IntegerField(min_value=0, help_text="Alerts the tenant's rules may raise in an hour.")
+    hour = serializers.DateTimeField(help_text="The start of the UTC hour whose budget is spent.")
+    suppressed = serializers.IntegerField(
+        min_value=1, help_text="Firings in that hour that raised no alert (a rule still breaching alerts again later)."
+    )
+    rules = BudgetRuleOutputSerializer(many=True, help_text="The rules kept back, the first 20 of them.")
+    moreRules = serializers.BooleanField(help_text="True when more rules were kept back than `rules` names.")
+
+
 @extend_schema_field(
     PolymorphicProxySerializer(
         component_name="Evidence",
@@ -173,9 +191,10 @@ class EvidenceField(serializers.JSONField):
             ThresholdAlertPayloadOutputSerializer,
             ScheduleAlertPayloadOutputSerializer,
             NoDataAlertPayloadOutputSerializer,
+            BudgetOverflowAlertPayloadOutputSerializer,
         ],
         resource_type_field_name=None,
     )
 )
 class AlertPayloadField(serializers.JSONField):
-    """An alert's payload: its rule type's evidence (or a no-data alert's), plus `reason`."""
+    """An alert's payload: its rule type's evidence (or a no-data alert's), plus `reason`; or an overflow alert's."""

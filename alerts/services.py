@@ -10,6 +10,7 @@ from django.db.models import Q
 from django.db.models.deletion import RestrictedError
 from django.utils import timezone
 
+from alerts.budget import budget_admit, budget_give_back, budget_overflow
 from alerts.channel_messages import new_webhook_secret
 from alerts.deliveries import held_reschedule
 from alerts.models import (
@@ -73,7 +74,10 @@ def alerts_raise(*, firings: Sequence[Firing], actor: str = ENGINE) -> list[Rais
     Raise an alert for each firing, with its history entry and notifications, in one transaction.
     A rule that already has an open alert gets that alert back instead of a duplicate: the
     database's partial unique index decides, so concurrent engines cannot both create one.
-    The result is in the order of `firings`; several firings of one rule share one alert.
+    Each tenant has an alert budget per hour (`alerts.budget`): firings over it raise no alert
+    and are left out of the result; they are summed up in the hour's one overflow alert, which
+    is notified once, when it is created. The result is in the order of `firings`; several
+    firings of one rule share one alert.
     """
     by_rule = {}
     for firing in firings:
@@ -81,9 +85,11 @@ def alerts_raise(*, firings: Sequence[Firing], actor: str = ENGINE) -> list[Rais
 
     created: dict[int, Alert] = {}
     existing: dict[int, Alert] = {}
+    now = timezone.now()
     # No savepoint: inside a caller's transaction a failure here fails the caller too.
     with transaction.atomic(savepoint=False):
-        pending = list(by_rule.values())
+        admission = budget_admit(firings=list(by_rule.values()), now=now)
+        pending = admission.admitted
         # The insert is the authority. An open alert it ran into may be resolved before we read
         # it; then we try again.
         for _attempt in range(3):
@@ -92,7 +98,16 @@ def alerts_raise(*, firings: Sequence[Firing], actor: str = ENGINE) -> list[Rais
             created.update(_insert_ignoring_open_duplicates(pending, actor))
             existing.update(_open_alerts_by_rule([f.rule.pk for f in pending if f.rule.pk not in created]))
             pending = [f for f in pending if f.rule.pk not in created and f.rule.pk not in existing]
-        notify_alerts_raised(list(created.values()))
+        already_open = _open_alerts_by_rule([f.rule.pk for f in admission.suppressed])
+        existing.update(already_open)
+        budget_give_back(
+            admission=admission,
+            unused=[f for f in admission.admitted if f.rule.pk not in created],
+            already_open=[f for f in admission.suppressed if f.rule.pk in already_open],
+            now=now,
+        )
+        overflow = budget_overflow(admission=admission, now=now, actor=actor)
+        notify_alerts_raised(list(created.values()) + overflow)
 
     return [
         RaisedAlert(alert=created[f.rule.pk], created=True)

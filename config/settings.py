@@ -220,6 +220,7 @@ SPECTACULAR_SETTINGS = {
         "AlertStatusEnum": "alerts.models.AlertStatus",
         "SeverityEnum": "alerts.models.Severity",
         "RuleTypeEnum": "alerts.models.RuleType",
+        "AlertTypeEnum": "alerts.models.AlertType",
         "RuleHealthEnum": "proactive.models.RuleHealth",
         "HealthStatusEnum": ["ok", "unavailable"],
         "AnomalyMethodEnum": "proactive.models.AnomalyMethod",
@@ -286,6 +287,14 @@ ALERT_NOTIFICATION_CHANNELS = [
 ]
 # A rule whose inputs did not change is still evaluated at least this often (minutes).
 ENGINE_MAX_STALENESS_MINUTES = int(os.environ.get("ENGINE_MAX_STALENESS_MINUTES", "60"))
+# Alerts a tenant's rules may raise per UTC hour (Tenant.alert_budget_per_hour overrides it): the
+# firings over it are summed up in one overflow alert (alerts.services.alerts_raise).
+ALERT_BUDGET_PER_HOUR = int(os.environ.get("ALERT_BUDGET_PER_HOUR", "1000"))
+# A chunk that finds the database gone is retried after 5, 10, 20, 40 and 60 s (proactive.tasks.
+# outage_retry_delays): the retries span 135 s, so a 60 s outage loses no evaluation.
+ENGINE_RETRY_BACKOFF_SECONDS = int(os.environ.get("ENGINE_RETRY_BACKOFF_SECONDS", "5"))
+ENGINE_RETRY_BACKOFF_MAX_SECONDS = int(os.environ.get("ENGINE_RETRY_BACKOFF_MAX_SECONDS", "60"))
+ENGINE_MAX_RETRIES = int(os.environ.get("ENGINE_MAX_RETRIES", "5"))
 # The tenants' own channels (alerts.deliveries): where a notice links to, where email comes from and
 # goes through, and PagerDuty's Events API v2.
 PUBLIC_BASE_URL = os.environ.get("PUBLIC_BASE_URL", "http://localhost:8000").rstrip("/")

@@ -1,13 +1,60 @@
 import logging
+import random
+import threading
+from contextlib import contextmanager
 from datetime import datetime
 
 from celery import shared_task
-from django.db import OperationalError
+from django.conf import settings
+from django.db import InterfaceError, OperationalError, connection
 from django.utils import timezone
 
 from proactive.engine.runner import CHUNK_SIZE, chunked, evaluate_rules, tick_due_rule_ids
 
 logger = logging.getLogger(__name__)
+
+DATABASE_LOST = (OperationalError, InterfaceError)
+# What a chunk logs through while it runs. When the database goes away mid-chunk every rule (or
+# every provider) of it would say so on its own; those lines are held back until the chunk ends
+# and, if it ended in an outage, replaced by one line for the chunk.
+HELD_LOGGERS = ("proactive.engine.runner", "proactive.metrics", "alerts.notifications", "alerts.deliveries")
+_held = threading.local()
+
+
+class _HoldWhileAChunkRuns(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        records = getattr(_held, "records", None)
+        if records is None:
+            return True
+        records.append(record)
+        return False
+
+
+_hold_filter = _HoldWhileAChunkRuns()
+for _name in HELD_LOGGERS:
+    logging.getLogger(_name).addFilter(_hold_filter)
+
+
+def outage_retry_delays() -> list[int]:
+    """
+    The waits (seconds) before each retry of a chunk that found the database gone: exponential
+    backoff, ENGINE_RETRY_BACKOFF_SECONDS × 2ⁿ capped at ENGINE_RETRY_BACKOFF_MAX_SECONDS, for
+    ENGINE_MAX_RETRIES retries (defaults 5, 10, 20, 40, 60: the last retry 135 s after the failure).
+    """
+    factor, cap = settings.ENGINE_RETRY_BACKOFF_SECONDS, settings.ENGINE_RETRY_BACKOFF_MAX_SECONDS
+    return [min(cap, factor * 2**n) for n in range(settings.ENGINE_MAX_RETRIES)]
+
+
+def database_unavailable(exc: BaseException) -> bool:
+    """The error, or one it arose from, is the database going away, or the connection is gone."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, DATABASE_LOST):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    # A statement that failed on a dead connection inside an atomic block can surface as another
+    # error (TransactionManagementError); the connection itself then tells.
+    return connection.connection is None or not connection.is_usable()
 
 
 @shared_task(ignore_result=True, max_retries=0, expires=55)
@@ -15,35 +62,67 @@ def engine_tick() -> int:
     """
     The one beat entry of the engine (every minute): due rules, by the indexed `next_run_at`, fanned
     out to workers in chunks. A chunk that is queued twice (overlapping ticks) is harmless: its
-    rules are claimed row by row, and rules no longer due are skipped.
+    rules are claimed row by row, and rules no longer due are skipped. A tick that cannot run or
+    cannot send all its chunks loses nothing: the rules stay due and the next tick takes them.
     """
     now = timezone.now()
-    rule_ids = tick_due_rule_ids(now=now)
+    try:
+        rule_ids = tick_due_rule_ids(now=now)
+    except DATABASE_LOST as exc:
+        logger.warning(
+            "engine tick skipped: the database is unavailable (%s); the next tick takes the due rules", _one_line(exc)
+        )
+        return 0
     chunks = list(chunked(rule_ids, CHUNK_SIZE))
-    for chunk in chunks:
-        # The tick's moment, not the worker's: a rule chosen because its window moved by now is
-        # evaluated as of now, whenever a worker gets to it (so sleeping and waking stay exact).
-        evaluate_rule_chunk.delay(chunk, now.isoformat())
+    sent = 0
+    try:
+        for chunk in chunks:
+            # The tick's moment, not the worker's: a rule chosen because its window moved by now is
+            # evaluated as of now, whenever a worker gets to it (so sleeping and waking stay exact).
+            evaluate_rule_chunk.delay(chunk, now.isoformat())
+            sent += 1
+    except Exception as exc:  # the broker went away: what was not sent is still due
+        unsent = sum(len(chunk) for chunk in chunks[sent:])
+        logger.error(
+            "engine tick: the broker took %d of %d chunk(s) (%s); the other %d rule(s) stay due for the next tick",
+            sent,
+            len(chunks),
+            _one_line(exc),
+            unsent,
+        )
+        return len(rule_ids) - unsent
     if rule_ids:
         logger.info("engine tick: %d due rule(s) in %d chunk(s)", len(rule_ids), len(chunks))
     return len(rule_ids)
 
 
 @shared_task(
+    bind=True,
     ignore_result=True,
     acks_late=True,
-    autoretry_for=(OperationalError,),
-    max_retries=3,
-    retry_backoff=True,
     expires=300,  # a chunk that waited this long is stale: the next tick selects its rules again
     soft_time_limit=120,
 )
-def evaluate_rule_chunk(rule_ids: list[int], at: str | None = None) -> dict:
+def evaluate_rule_chunk(self, rule_ids: list[int], at: str | None = None) -> dict:
+    """
+    Evaluate one chunk in one transaction. If the database goes away meanwhile, nothing of the
+    chunk was written: it is retried with backoff (`outage_retry_delays`), and once the retries
+    are spent its rules are still due, so the next tick after the outage takes them.
+    """
     now = datetime.fromisoformat(at) if at else timezone.now()
     # A chunk that waited past its tick's minute read older data than a later tick's wakes: its
     # rules are looked at again at the next tick instead of sleeping on what it read.
     late = now < timezone.now().replace(second=0, microsecond=0)
-    report = evaluate_rules(rule_ids=rule_ids, now=now, may_sleep=not late)
+    outage = None
+    with _lines_held() as held:
+        try:
+            report = evaluate_rules(rule_ids=rule_ids, now=now, may_sleep=not late)
+        except Exception as exc:
+            if not database_unavailable(exc):
+                raise
+            held.drop, outage = True, exc
+    if outage is not None:
+        return _retry_after_outage(self, rule_ids, outage)
     return {
         "evaluated": report.evaluated,
         "fired": report.fired,
@@ -51,3 +130,54 @@ def evaluate_rule_chunk(rule_ids: list[int], at: str | None = None) -> dict:
         "errors": report.errors,
         "skipped": report.skipped,
     }
+
+
+def _retry_after_outage(task, rule_ids: list[int], exc: BaseException) -> dict:
+    """One line for the chunk (the rules' own lines about the same outage are dropped), then a retry."""
+    delays = outage_retry_delays()
+    attempt = task.request.retries
+    if attempt >= len(delays):
+        logger.error(
+            "chunk of %d rule(s) not evaluated: the database is unavailable (%s) after %d retries; "
+            "its rules stay due for the next tick",
+            len(rule_ids),
+            _one_line(exc),
+            attempt,
+        )
+        return {"evaluated": 0, "outage": True}
+    # A little jitter on top (never less than the backoff), so that a tick's chunks do not all
+    # come back in the same instant.
+    countdown = delays[attempt] * (1 + random.uniform(0, 0.1))
+    logger.warning(
+        "chunk of %d rule(s) not evaluated: the database is unavailable (%s); nothing was written, "
+        "retry %d of %d in %.0f s",
+        len(rule_ids),
+        _one_line(exc),
+        attempt + 1,
+        len(delays),
+        countdown,
+    )
+    raise task.retry(countdown=countdown, max_retries=len(delays), exc=exc)
+
+
+class _Held:
+    drop = False  # the chunk ended in an outage: its held lines say nothing the chunk's line does not
+
+
+@contextmanager
+def _lines_held():
+    """While inside, this thread's lines on HELD_LOGGERS wait; on the way out they are written, or dropped."""
+    held = _Held()
+    _held.records = []
+    try:
+        yield held
+    finally:
+        records, _held.records = _held.records, None
+        if not held.drop:
+            for record in records:
+                logging.getLogger(record.name).handle(record)
+
+
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    return f"{type(exc).__name__}: {text[:200]}"

@@ -28,6 +28,11 @@ class Tenant(models.Model):
         validators=[validate_timezone],
         help_text="IANA zone (Europe/Berlin): schedule rules read their cron in it unless they name their own.",
     )
+    alert_budget_per_hour = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        help_text="Alerts this tenant's rules may raise in an hour; empty: ALERT_BUDGET_PER_HOUR (1,000).",
+    )
     members = models.ManyToManyField(settings.AUTH_USER_MODEL, through="Membership", related_name="tenants", blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 

@@ -59,7 +59,21 @@ class TenantConsoleAdmin(TenantAdmin):
 
     readonly_fields = [*TenantAdmin.readonly_fields, "overview_link", "usage"]
     fieldsets = [
-        (None, {"fields": ["id", "name", "slug", "timezone", "stripe_customer_id", "created_at", "overview_link"]}),
+        (
+            None,
+            {
+                "fields": [
+                    "id",
+                    "name",
+                    "slug",
+                    "timezone",
+                    "alert_budget_per_hour",
+                    "stripe_customer_id",
+                    "created_at",
+                    "overview_link",
+                ]
+            },
+        ),
         (f"Usage, last {USAGE_CHART_DAYS} days (UTC)", {"fields": ["usage"]}),
     ]
 
@@ -76,7 +90,9 @@ class TenantConsoleAdmin(TenantAdmin):
 
     def get_fieldsets(self, request, obj=None):
         if obj is None:
-            return [(None, {"fields": ["id", "name", "slug", "timezone", "stripe_customer_id"]})]
+            return [
+                (None, {"fields": ["id", "name", "slug", "timezone", "alert_budget_per_hour", "stripe_customer_id"]})
+            ]
         if not request.user.has_perm("billing.view_billingusage"):
             return self.fieldsets[:1]
         return self.fieldsets

@@ -3,7 +3,7 @@ from datetime import UTC, datetime
 import pytest
 from django.db import IntegrityError, connection, transaction
 
-from alerts.models import Alert, AlertEvent, AlertStatus, Notification
+from alerts.models import Alert, AlertBudget, AlertEvent, AlertStatus, Notification
 from alerts.services import Firing, alert_raise, alert_resolve, alerts_raise
 from tests.concurrency import run_concurrently
 from tests.factories import TriggerRuleFactory
@@ -81,7 +81,8 @@ def test_batch_raise_keeps_order_and_skips_rules_with_open_alerts(tenant, django
     rules = [TriggerRuleFactory(tenant=tenant) for _ in range(5)]
     already_open = alert_raise(rule=rules[2], payload={}).alert
 
-    with django_assert_max_num_queries(6):
+    # The budget: its rows locked and read, counted, and (a rule already had an alert) corrected.
+    with django_assert_max_num_queries(8):
         results = alerts_raise(
             firings=[Firing(rule=r, payload={"i": i}, triggered_at=NOW) for i, r in enumerate(rules)]
         )
@@ -90,6 +91,8 @@ def test_batch_raise_keeps_order_and_skips_rules_with_open_alerts(tenant, django
     assert results[2].alert.pk == already_open.pk
     assert Alert.objects.count() == 5 and Notification.objects.count() == 5
     assert AlertEvent.objects.count() == 5
+    hour = AlertBudget.objects.get(tenant=tenant, hour=NOW.replace(minute=0, second=0, microsecond=0))
+    assert (hour.admitted, hour.suppressed, hour.budget) == (4, 0, 1000)  # the open one's firing was given back
 
 
 @pytest.mark.django_db

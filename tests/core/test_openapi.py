@@ -162,8 +162,18 @@ def test_payload_and_evidence_are_typed_per_rule_type():
 
     assert schemas["AlertPayload"]["oneOf"] == [
         {"$ref": f"#/components/schemas/{name}AlertPayload"}
-        for name in ("Anomaly", "RobustAnomaly", "Threshold", "Schedule", "NoData")
+        for name in ("Anomaly", "RobustAnomaly", "Threshold", "Schedule", "NoData", "BudgetOverflow")
     ]
+    assert set(schemas["BudgetOverflowAlertPayload"]["required"]) == {
+        "reason",
+        "budget",
+        "hour",
+        "suppressed",
+        "rules",
+        "moreRules",
+    }
+    assert schemas["Alert"]["properties"]["ruleType"]["allOf"] == [{"$ref": "#/components/schemas/AlertTypeEnum"}]
+    assert schemas["AlertTypeEnum"]["enum"] == ["schedule", "metric_threshold", "anomaly", "alert_budget"]
     assert alert["allOf"] == [{"$ref": "#/components/schemas/AlertPayload"}]
     assert evidence["oneOf"] == [{"$ref": "#/components/schemas/Evidence"}, {"type": "null"}]
     assert set(schemas["ThresholdEvidence"]["required"]) == {"metric", "value", "threshold", "observedAt"}
