@@ -48,12 +48,14 @@ def budget_admit(*, firings: Sequence, now: datetime) -> Admission:
     """
     Split firings (each would create an alert) into those within their tenant's budget for the hour
     of their `triggered_at` and those over it, critical first. Locks the tenants' rows for the hour
-    and counts both. Two queries for any number of firings.
+    and counts both. One statement for any number of firings, while the budget has room.
     """
     wanted: dict[tuple[str, datetime], list] = {}
     for firing in firings:
         wanted.setdefault((firing.rule.tenant_id, hour_of(firing.triggered_at)), []).append(firing)
-    hours = _lock_hours(sorted(wanted), now)
+    # Counted as admitted by the statement that locks the rows: usually the budget has room, and
+    # that one statement is all. Where it has not, the firings over it are moved to `suppressed`.
+    hours = _lock_hours({key: len(candidates) for key, candidates in wanted.items()}, now)
     admitted, suppressed = [], []
     for key, candidates in wanted.items():
         hour = hours.get(key)
@@ -65,40 +67,44 @@ def budget_admit(*, firings: Sequence, now: datetime) -> Admission:
         hour.admit, hour.suppress = ranked[:room], ranked[room:]
         admitted += hour.admit
         suppressed += hour.suppress
-    _count(hours, now, admitted=lambda h: len(h.admit), suppressed=lambda h: len(h.suppress))
+    _count(hours, now, admitted=lambda h: -len(h.suppress), suppressed=lambda h: len(h.suppress))
     return Admission(admitted=admitted, suppressed=suppressed, hours=hours)
 
 
-def _lock_hours(keys: list[tuple[str, datetime]], now: datetime) -> dict[tuple[str, datetime], _Hour]:
+def _lock_hours(wanted: dict[tuple[str, datetime], int], now: datetime) -> dict[tuple[str, datetime], _Hour]:
     """
-    INSERT … ON CONFLICT DO UPDATE of every (tenant, hour) in key order: the rows exist, are locked
-    in the same order by every caller (no deadlock), and come back as they are now.
+    INSERT … ON CONFLICT DO UPDATE of every (tenant, hour) in key order, adding the firings that
+    want an alert to `admitted`: the rows exist, are locked in the same order by every caller (no
+    deadlock), and come back with what was admitted before (`_Hour.admitted`).
     """
-    if not keys:
+    if not wanted:
         return {}
     hours: dict[tuple[str, datetime], _Hour] = {}
     ops = connection.ops
-    for hour in sorted({hour for _, hour in keys}):
-        tenant_ids = sorted(tenant_id for tenant_id, at in keys if at == hour)
-        placeholders = ", ".join(["%s"] * len(tenant_ids))
+    for hour in sorted({hour for _, hour in wanted}):
+        counts = sorted((tenant_id, n) for (tenant_id, at), n in wanted.items() if at == hour)
+        rows = " UNION ALL ".join(["SELECT %s AS tenant_id, %s AS wanted"] * len(counts))
         with connection.cursor() as cursor:
             cursor.execute(
                 f"""
                 INSERT INTO alerts_alertbudget (tenant_id, hour, budget, admitted, suppressed, updated_at)
-                SELECT t.id, %s, COALESCE(t.alert_budget_per_hour, %s), 0, 0, %s
-                FROM tenants_tenant t WHERE t.id IN ({placeholders}) ORDER BY t.id
-                ON CONFLICT (tenant_id, hour) DO UPDATE SET budget = excluded.budget
+                SELECT t.id, %s, COALESCE(t.alert_budget_per_hour, %s), w.wanted, 0, %s
+                FROM tenants_tenant t JOIN ({rows}) AS w ON w.tenant_id = t.id ORDER BY t.id
+                ON CONFLICT (tenant_id, hour) DO UPDATE
+                SET budget = excluded.budget, admitted = alerts_alertbudget.admitted + excluded.admitted
                 RETURNING id, tenant_id, budget, admitted, suppressed, overflow_alert_id
                 """,
                 [
                     ops.adapt_datetimefield_value(hour),
                     settings.ALERT_BUDGET_PER_HOUR,
                     ops.adapt_datetimefield_value(now),
-                    *tenant_ids,
+                    *(value for pair in counts for value in pair),
                 ],
             )
+            counted = dict(counts)
             for row_id, tenant_id, budget, admitted, suppressed, overflow_alert_id in cursor.fetchall():
-                hours[(tenant_id, hour)] = _Hour(row_id, budget, admitted, suppressed, overflow_alert_id)
+                before = admitted - counted[tenant_id]
+                hours[(tenant_id, hour)] = _Hour(row_id, budget, before, suppressed, overflow_alert_id)
     return hours
 
 
