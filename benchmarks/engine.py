@@ -205,8 +205,8 @@ def reset(now: datetime) -> None:
 
     with connection.cursor() as cursor:
         cursor.execute(
-            "TRUNCATE alerts_deliveryattempt, alerts_delivery, alerts_alertevent, alerts_notification, alerts_alert, "
-            "proactive_metricwake"
+            "TRUNCATE alerts_deliveryattempt, alerts_delivery, alerts_alertevent, alerts_notification, "
+            "alerts_alertbudget, alerts_alert, proactive_metricwake"
         )
         cursor.execute("DELETE FROM proactive_metricpoint WHERE value = %s", [CHANGED_VALUE])
     TriggerRule.objects.update(
