@@ -103,3 +103,82 @@ def update_rows(
         document = [dict(zip((pk_column, *columns), row, strict=True)) for row in rows[start : start + batch_size]]
         with connection.cursor() as cursor:
             cursor.execute(sql, [json.dumps(document, default=_json_default, allow_nan=False)])
+
+
+# --- Rows for API pages ---------------------------------------------------------------------------
+
+
+def iso_datetime_sql(vendor: str, column: str) -> str:
+    """
+    SQL for a timestamp column as the API writes it (DRF's ISO 8601 in UTC): `2026-11-26T14:00:00Z`,
+    with `.ffffff` only when there are microseconds.
+    """
+    if vendor == "postgresql":
+        utc = f"({column} AT TIME ZONE 'UTC')"
+        return (
+            f"(to_char({utc}, 'YYYY-MM-DD\"T\"HH24:MI:SS') || "
+            f"CASE to_char({utc}, 'US') WHEN '000000' THEN '' ELSE to_char({utc}, '.US') END || 'Z')"
+        )
+    if vendor == "sqlite":  # Django stores `YYYY-MM-DD HH:MM:SS[.ffffff]` in UTC, microseconds only if any
+        return f"(replace({column}, ' ', 'T') || 'Z')"
+    raise NotImplementedError(vendor)
+
+
+class JSONRows(models.Expression):
+    """
+    The rows of `model` that point at this query's row (`fk` = its primary key), in `order_by`
+    order, as one JSON array of objects of `columns` (`[]` when there are none), timestamps as the
+    API writes them: a page's nested lists come with the page, in the same query. The SQL is
+    written once per database vendor — compiling the same with the ORM's JSON functions costs more
+    than the query.
+    """
+
+    output_field = models.JSONField()
+
+    def __init__(self, model: type[models.Model], *, fk: str, columns: Sequence[str], order_by: Sequence[str]):
+        super().__init__()
+        self.model, self.fk, self.columns, self.order_by = model, fk, tuple(columns), tuple(order_by)
+        self._sql: dict[str, str] = {}
+
+    def get_source_expressions(self):
+        return [self.key] if hasattr(self, "key") else []
+
+    def set_source_expressions(self, expressions):
+        if expressions:
+            [self.key] = expressions
+
+    def resolve_expression(self, query=None, allow_joins=True, reuse=None, summarize=False, for_save=False):
+        resolved = self.copy()
+        resolved.key = models.F("pk").resolve_expression(query, allow_joins, reuse, summarize, for_save)
+        return resolved
+
+    def as_sql(self, compiler, connection):
+        key_sql, key_params = compiler.compile(self.key)
+        if connection.vendor not in self._sql:
+            self._sql[connection.vendor] = self._template(connection)
+        return self._sql[connection.vendor].replace("{key}", key_sql), key_params
+
+    def _template(self, connection) -> str:
+        quote, table = connection.ops.quote_name, connection.ops.quote_name(self.model._meta.db_table)
+        fields = {field.name: field for field in self.model._meta.concrete_fields}
+
+        def value(name):
+            column = f"_r.{quote(fields[name].column)}"
+            if isinstance(fields[name], models.DateTimeField):
+                return iso_datetime_sql(connection.vendor, column)
+            return column
+
+        pairs = ", ".join(f"'{name}', {value(name)}" for name in self.columns)
+        where = f"{quote(fields[self.fk].column)} = {{key}}"
+        order = ", ".join(quote(fields[name].column) for name in self.order_by)
+        if connection.vendor == "postgresql":  # text, as Django reads jsonb
+            return (
+                f"array_to_json(ARRAY(SELECT json_build_object({pairs}) FROM {table} _r "
+                f"WHERE _r.{where} ORDER BY {', '.join(f'_r.{quote(fields[n].column)}' for n in self.order_by)}))::text"
+            )
+        if connection.vendor == "sqlite":
+            return (
+                f"(SELECT json_group_array(json_object({pairs})) "
+                f"FROM (SELECT * FROM {table} WHERE {where} ORDER BY {order}) _r)"
+            )
+        raise NotImplementedError(connection.vendor)
