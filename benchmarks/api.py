@@ -31,6 +31,7 @@ import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from base64 import b64encode
@@ -510,7 +511,7 @@ def check(endpoint: Endpoint, port: int, run: str) -> str:
     return f"{len(response):,} bytes"
 
 
-def start_server(project: Path, port: int, workers: int) -> subprocess.Popen:
+def start_server(project: Path, port: int, workers: int, log) -> subprocess.Popen:
     from django.conf import settings
 
     db = settings.DATABASES["default"]
@@ -544,6 +545,7 @@ def start_server(project: Path, port: int, workers: int) -> subprocess.Popen:
         cwd=project,
         env=env,
         stdout=subprocess.DEVNULL,
+        stderr=log,
     )
     for _ in range(200):
         try:
@@ -552,7 +554,8 @@ def start_server(project: Path, port: int, workers: int) -> subprocess.Popen:
         except OSError:
             time.sleep(0.1)
     server.terminate()
-    raise SystemExit("gunicorn did not start")
+    log.seek(0)
+    raise SystemExit(f"gunicorn did not start:\n{log.read().decode()[-3000:]}")
 
 
 def free_port() -> int:
@@ -564,7 +567,8 @@ def free_port() -> int:
 def run(args, raw_key: str) -> None:
     chosen = [e for e in endpoints(raw_key) if e.base or args.only is None or args.only in e.name]
     port = free_port()
-    server = start_server(Path(args.project).resolve(), port, args.workers)
+    log = tempfile.TemporaryFile()  # gunicorn's own messages: shown if it does not start
+    server = start_server(Path(args.project).resolve(), port, args.workers, log)
     run_id = secrets.token_hex(4)
     results: dict[str, list[tuple[float, float]]] = {e.name: [] for e in chosen}
     earlier: list[bytes] = []
@@ -580,6 +584,7 @@ def run(args, raw_key: str) -> None:
                 if set(statuses) != {endpoint.expect}:
                     raise SystemExit(f"{endpoint.name}: answers {statuses}")
                 results[endpoint.name].append((len(requests) / elapsed, p95(latencies) * 1000))
+                print(f"  round {round_ + 1}: {endpoint.name:48} {len(requests) / elapsed:8,.0f} req/s", flush=True)
     finally:
         server.terminate()
         server.wait(10)
