@@ -44,7 +44,9 @@ def data(tenant):
     ("url", "table", "index"),
     [
         ("/alerts", "alerts_alert", "alert_tenant_recent"),
-        ("/alerts?status=pending", "alerts_alert", "alert_tenant_status_recent"),
+        # One status: its own index, or (on a table this small) the open alerts' one, both in order.
+        ("/alerts?status=pending", "alerts_alert", "alert_tenant_status_recent alert_tenant_open_recent"),
+        ("/alerts?status=resolved", "alerts_alert", "alert_tenant_status_recent"),
         ("/alerts?status=pending,acknowledged,snoozed", "alerts_alert", "alert_tenant_open_recent"),
         ("/alerts?severity=critical", "alerts_alert", "alert_tenant_severity_recent"),
         ("/alerts?ruleId={rule}", "alerts_alert", "alert_rule_recent"),
@@ -66,7 +68,7 @@ def test_each_list_and_filter_reads_an_index_in_its_order(tenant_client, data, u
 
     text = explain_page(tenant_client, url, table)
 
-    assert f" {index} " in f"{text} ".replace("\n", " "), text
+    assert any(f" {name} " in f"{text} ".replace("\n", " ") for name in index.split()), text
     page = text.split("SubPlan")[0]  # a nested list (an alert's history) has its own index
     assert "Sort" not in page, text
 
