@@ -33,16 +33,13 @@ class AlertStatus(models.TextChoices):
 
 
 class Alert(models.Model):
-    # Both foreign keys are served by the composite indexes below, which lead with them.
+    # The composite indexes below lead with the tenant and serve its foreign key.
     tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="alerts", db_index=False)
     # A deleted rule leaves its alerts readable: rule becomes NULL, the name stays.
+    # IMPORTANT: keep its plain index. Turning it off (db_index=False) makes Django drop every
+    # single-column index on rule_id, the partial unique index alert_one_open_per_rule included.
     rule = models.ForeignKey(
-        "proactive.TriggerRule",
-        on_delete=models.SET_NULL,
-        null=True,
-        blank=True,
-        related_name="alerts",
-        db_index=False,
+        "proactive.TriggerRule", on_delete=models.SET_NULL, null=True, blank=True, related_name="alerts"
     )
     rule_name = models.CharField(max_length=200)
     rule_type = models.CharField(max_length=20, choices=RuleType.choices)
