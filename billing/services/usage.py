@@ -133,6 +133,38 @@ def usage_apply(*, deltas: Sequence[UsageDelta]) -> None:
                     )
 
 
+def usage_add(*, delta: UsageDelta) -> None:
+    """
+    `usage_apply` for one (tenant, day), in one statement on PostgreSQL (an upsert into each table,
+    as data-modifying CTEs): a missing row is made with the delta, its gauge carried forward from
+    the tenant's latest earlier day plus the gauge's delta; an existing one is added to. Raises
+    IntegrityError when a value would drop below zero, DataError when it would leave 64 bits.
+    """
+    if connection.vendor != "postgresql":
+        usage_apply(deltas=[delta])
+        return
+    values = dict(zip(USAGE_FIELDS, delta.values(), strict=True))
+    if not any(values.values()):
+        return
+    params = {"tenant": delta.tenant_id, "day": delta.day, "now": timezone.now(), **values}
+    upserts = []
+    for n, model in enumerate(USAGE_TABLES):
+        table = _quoted(model)
+        carried = (
+            f"COALESCE((SELECT p.{USAGE_GAUGE} FROM {table} p WHERE p.tenant_id = %(tenant)s AND p.day < %(day)s "
+            "ORDER BY p.day DESC LIMIT 1), 0)"
+        )
+        counters = ", ".join(f"%({name})s" for name in USAGE_COUNTERS)
+        increments = ", ".join(f"{name} = t.{name} + %({name})s" for name in USAGE_FIELDS)
+        upserts.append(
+            f"u{n} AS (INSERT INTO {table} AS t (tenant_id, day, {_COUNTERS}, {USAGE_GAUGE}, updated_at) "
+            f"VALUES (%(tenant)s, %(day)s, {counters}, {carried} + %({USAGE_GAUGE})s, %(now)s) "
+            f"ON CONFLICT (tenant_id, day) DO UPDATE SET {increments}, updated_at = EXCLUDED.updated_at RETURNING 1)"
+        )
+    with connection.cursor() as cursor:
+        cursor.execute(f"WITH {', '.join(upserts)} SELECT (SELECT count(*) FROM u0), (SELECT count(*) FROM u1)", params)
+
+
 def record_alert_impacts(*, impacts: Iterable[tuple[str, datetime]]) -> None:
     """One more alert in both tables for each (tenant id, firing time), for the firing's UTC day."""
     usage_apply(
