@@ -135,15 +135,18 @@ def usage_apply(*, deltas: Sequence[UsageDelta]) -> None:
 
 def usage_add(*, delta: UsageDelta) -> None:
     """
-    `usage_apply` for one (tenant, day), in one statement on PostgreSQL (an upsert into each table,
-    as data-modifying CTEs): a missing row is made with the delta, its gauge carried forward from
-    the tenant's latest earlier day plus the gauge's delta; an existing one is added to. Raises
-    IntegrityError when a value would drop below zero, DataError when it would leave 64 bits.
+    `usage_apply` for one (tenant, day), in one statement on PostgreSQL when no delta is negative
+    (an upsert into each table, as data-modifying CTEs): a missing row is made with the delta, its
+    gauge carried forward from the tenant's latest earlier day plus the gauge's delta; an existing
+    one is added to. Raises IntegrityError when a value would drop below zero, DataError when it
+    would leave 64 bits.
     """
-    if connection.vendor != "postgresql":
+    values = dict(zip(USAGE_FIELDS, delta.values(), strict=True))
+    # PostgreSQL checks the row an upsert proposes against the check constraints before it finds
+    # the conflict: a negative delta (a correction) would fail even where the sum stays >= 0.
+    if connection.vendor != "postgresql" or any(value < 0 for value in values.values()):
         usage_apply(deltas=[delta])
         return
-    values = dict(zip(USAGE_FIELDS, delta.values(), strict=True))
     if not any(values.values()):
         return
     params = {"tenant": delta.tenant_id, "day": delta.day, "now": timezone.now(), **values}

@@ -173,6 +173,7 @@ def test_a_usage_row_dated_in_the_future_does_not_stop_the_rollup(tenant):
 
 @pytest.mark.django_db
 def test_adding_one_delta_in_one_statement_does_what_apply_does(tenant, other_tenant):
+    # Non-negative deltas take the one-statement upsert; a negative one (a correction) usage_apply.
     steps = [
         UsageDelta(tenant_id="acme", day=DAY - timedelta(days=3), active_widgets=2, tokens_used=5),
         UsageDelta(tenant_id="acme", day=DAY, tokens_used=100, tasks_executed=2),  # gauge carried: 2

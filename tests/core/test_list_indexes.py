@@ -44,9 +44,10 @@ def data(tenant):
     ("url", "table", "index"),
     [
         ("/alerts", "alerts_alert", "alert_tenant_recent"),
-        # One status: its own index, or (on a table this small) the open alerts' one, both in order.
+        # One status: its own index or, on a table this small, the open alerts' (pending) or the
+        # tenant's with a filter (resolved): each in the page's order.
         ("/alerts?status=pending", "alerts_alert", "alert_tenant_status_recent alert_tenant_open_recent"),
-        ("/alerts?status=resolved", "alerts_alert", "alert_tenant_status_recent"),
+        ("/alerts?status=resolved", "alerts_alert", "alert_tenant_status_recent alert_tenant_recent"),
         ("/alerts?status=pending,acknowledged,snoozed", "alerts_alert", "alert_tenant_open_recent"),
         ("/alerts?severity=critical", "alerts_alert", "alert_tenant_severity_recent"),
         ("/alerts?ruleId={rule}", "alerts_alert", "alert_rule_recent"),
