@@ -133,41 +133,6 @@ def usage_apply(*, deltas: Sequence[UsageDelta]) -> None:
                     )
 
 
-def usage_add(*, delta: UsageDelta) -> None:
-    """
-    `usage_apply` for one (tenant, day), in one statement on PostgreSQL when no delta is negative
-    (an upsert into each table, as data-modifying CTEs): a missing row is made with the delta, its
-    gauge carried forward from the tenant's latest earlier day plus the gauge's delta; an existing
-    one is added to. Raises IntegrityError when a value would drop below zero, DataError when it
-    would leave 64 bits.
-    """
-    values = dict(zip(USAGE_FIELDS, delta.values(), strict=True))
-    # PostgreSQL checks the row an upsert proposes against the check constraints before it finds
-    # the conflict: a negative delta (a correction) would fail even where the sum stays >= 0.
-    if connection.vendor != "postgresql" or any(value < 0 for value in values.values()):
-        usage_apply(deltas=[delta])
-        return
-    if not any(values.values()):
-        return
-    params = {"tenant": delta.tenant_id, "day": delta.day, "now": timezone.now(), **values}
-    upserts = []
-    for n, model in enumerate(USAGE_TABLES):
-        table = _quoted(model)
-        carried = (
-            f"COALESCE((SELECT p.{USAGE_GAUGE} FROM {table} p WHERE p.tenant_id = %(tenant)s AND p.day < %(day)s "
-            "ORDER BY p.day DESC LIMIT 1), 0)"
-        )
-        counters = ", ".join(f"%({name})s" for name in USAGE_COUNTERS)
-        increments = ", ".join(f"{name} = t.{name} + %({name})s" for name in USAGE_FIELDS)
-        upserts.append(
-            f"u{n} AS (INSERT INTO {table} AS t (tenant_id, day, {_COUNTERS}, {USAGE_GAUGE}, updated_at) "
-            f"VALUES (%(tenant)s, %(day)s, {counters}, {carried} + %({USAGE_GAUGE})s, %(now)s) "
-            f"ON CONFLICT (tenant_id, day) DO UPDATE SET {increments}, updated_at = EXCLUDED.updated_at RETURNING 1)"
-        )
-    with connection.cursor() as cursor:
-        cursor.execute(f"WITH {', '.join(upserts)} SELECT (SELECT count(*) FROM u0), (SELECT count(*) FROM u1)", params)
-
-
 def record_alert_impacts(*, impacts: Iterable[tuple[str, datetime]]) -> None:
     """One more alert in both tables for each (tenant id, firing time), for the firing's UTC day."""
     usage_apply(

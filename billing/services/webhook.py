@@ -11,7 +11,7 @@ from django.db import DataError, IntegrityError, transaction
 from django.utils import timezone
 
 from billing.models import USAGE_API_FIELDS, USAGE_FIELDS, BillingEvent, BillingEventOutcome, BillingUsage
-from billing.services.usage import UsageDelta, usage_add, usage_day
+from billing.services.usage import UsageDelta, usage_apply, usage_day
 from core.db import insert_rows
 from core.exceptions import NON_FIELD_ERRORS, InvalidInput
 from core.validators import json_problem
@@ -127,7 +127,7 @@ def _apply_usage(plan: EventPlan) -> str | None:
     """Apply an applied plan's deltas in a savepoint; why it was refused (a counter out of range), or None."""
     try:
         with transaction.atomic():
-            usage_add(delta=UsageDelta(tenant_id=plan.tenant.id, day=plan.day, **plan.deltas))
+            usage_apply(deltas=[UsageDelta(tenant_id=plan.tenant.id, day=plan.day, **plan.deltas)])
     except IntegrityError:
         return _below_zero_reason(plan)
     except DataError:  # a counter would leave the 64-bit range

@@ -5,7 +5,7 @@ from django.db import IntegrityError, transaction
 
 from billing.models import BillingUsage, UsageSnapshot
 from billing.selectors import DayUsage, billing_usage_summary
-from billing.services.usage import UsageDelta, record_alert_impacts, usage_add, usage_apply, usage_day, usage_rollup
+from billing.services.usage import UsageDelta, record_alert_impacts, usage_apply, usage_day, usage_rollup
 from proactive.metrics import Point, metric_series
 from tests.factories import TenantFactory
 
@@ -169,26 +169,3 @@ def test_a_usage_row_dated_in_the_future_does_not_stop_the_rollup(tenant):
     usage_rollup(today=today)
 
     assert BillingUsage.objects.get(tenant=tenant, day=today).active_widgets == 2
-
-
-@pytest.mark.django_db
-def test_adding_one_delta_in_one_statement_does_what_apply_does(tenant, other_tenant):
-    # Non-negative deltas take the one-statement upsert; a negative one (a correction) usage_apply.
-    steps = [
-        UsageDelta(tenant_id="acme", day=DAY - timedelta(days=3), active_widgets=2, tokens_used=5),
-        UsageDelta(tenant_id="acme", day=DAY, tokens_used=100, tasks_executed=2),  # gauge carried: 2
-        UsageDelta(tenant_id="acme", day=DAY, tokens_used=-5, active_widgets=1, alerts_triggered=3),
-        UsageDelta(tenant_id="acme", day=DAY - timedelta(days=1), tasks_executed=1),  # between: carries 2
-    ]
-    for step in steps:
-        usage_apply(deltas=[UsageDelta(**{**step.__dict__, "tenant_id": "globex"})])
-        usage_add(delta=step)
-
-    assert rows(BillingUsage, tenant) == rows(UsageSnapshot, tenant) == rows(BillingUsage, other_tenant)
-    assert rows(BillingUsage, tenant)[-1] == (DAY, 95, 2, 3, 3)
-
-    with pytest.raises(IntegrityError), transaction.atomic():
-        usage_add(delta=UsageDelta(tenant_id="acme", day=DAY, tokens_used=-96, tasks_executed=3))
-    with pytest.raises(IntegrityError), transaction.atomic():  # a new row below zero
-        usage_add(delta=UsageDelta(tenant_id="acme", day=DAY + timedelta(days=1), tokens_used=-1))
-    assert rows(BillingUsage, tenant) == rows(UsageSnapshot, tenant) == rows(BillingUsage, other_tenant)
