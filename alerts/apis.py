@@ -7,6 +7,7 @@ from rest_framework.response import Response
 
 from alerts.deliveries import channel_send_test
 from alerts.models import (
+    Alert,
     AlertStatus,
     AlertType,
     ChannelDigest,
@@ -17,8 +18,9 @@ from alerts.models import (
     Severity,
 )
 from alerts.selectors import (
+    alert_bodies,
+    alert_body_get,
     alert_get,
-    alert_list,
     channel_get,
     channel_list,
     delivery_list,
@@ -37,7 +39,9 @@ from alerts.services import (
     notification_mark_read,
 )
 from core.openapi import error_response
+from core.outputs import SQLOutput
 from core.pagination import NewestFirstCursorPagination
+from core.renderers import RawJSON
 from core.serializers import (
     AwareDateTimeField,
     EmptyAsNullChoiceField,
@@ -77,6 +81,10 @@ class AlertOutputSerializer(serializers.Serializer):
     resolvedAt = serializers.DateTimeField(source="resolved_at", allow_null=True)
     snoozedUntil = serializers.DateTimeField(source="snoozed_until", allow_null=True)
     history = AlertEventOutputSerializer(many=True)
+
+
+# Every alert body the API returns: what AlertOutputSerializer renders, made by the database (core.outputs).
+ALERT_BODY = SQLOutput(AlertOutputSerializer, model=Alert)
 
 
 def _csv_choices(name: str, choices: list[str]):
@@ -124,7 +132,7 @@ class AlertListApi(TenantScopedApi):
     )
     def get(self, request):
         filters = self.query(self.FilterSerializer)
-        return self.page(alert_list(tenant=self.tenant, filters=filters), serializer_class=AlertOutputSerializer)
+        return self.page(alert_bodies(tenant=self.tenant, body=ALERT_BODY, filters=filters), represent=SQLOutput.texts)
 
 
 class _AlertApi(TenantScopedApi):
@@ -132,7 +140,7 @@ class _AlertApi(TenantScopedApi):
         return self.get_or_404(alert_get, tenant=self.tenant, alert_id=alert_id)
 
     def respond(self, alert):
-        return Response(AlertOutputSerializer(alert_get(tenant=self.tenant, alert_id=alert.pk)).data)
+        return Response(RawJSON(alert_body_get(tenant=self.tenant, alert_id=alert.pk, body=ALERT_BODY)))
 
 
 class AlertDetailApi(_AlertApi):
@@ -140,7 +148,9 @@ class AlertDetailApi(_AlertApi):
         operation_id="alerts_retrieve", summary="Get an alert with its history", responses=AlertOutputSerializer
     )
     def get(self, request, alert_id: int):
-        return Response(AlertOutputSerializer(self.get_alert(alert_id)).data)
+        return Response(
+            RawJSON(self.get_or_404(alert_body_get, tenant=self.tenant, alert_id=alert_id, body=ALERT_BODY))
+        )
 
 
 class AlertAcknowledgeApi(_AlertApi):

@@ -42,8 +42,11 @@ class AlertStatus(models.TextChoices):
 
 
 class Alert(models.Model):
-    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="alerts")
+    # The composite indexes below lead with the tenant and serve its foreign key.
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="alerts", db_index=False)
     # A deleted rule leaves its alerts readable: rule becomes NULL, the name stays.
+    # IMPORTANT: keep its plain index. Turning it off (db_index=False) makes Django drop every
+    # single-column index on rule_id, the partial unique index alert_one_open_per_rule included.
     rule = models.ForeignKey(
         "proactive.TriggerRule", on_delete=models.SET_NULL, null=True, blank=True, related_name="alerts"
     )
@@ -62,9 +65,19 @@ class Alert(models.Model):
 
     class Meta:
         ordering = ["-triggered_at", "-id"]
+        # GET /alerts pages newest first by (triggered_at, id): each filter has an index in that order
+        # (docs/performance.md, "The API under load"). Open alerts (at most one per rule) have their
+        # own, so that any mix of open statuses reads only them.
         indexes = [
             models.Index(fields=["tenant", "-triggered_at", "-id"], name="alert_tenant_recent"),
-            models.Index(fields=["tenant", "status", "-triggered_at"], name="alert_tenant_status_recent"),
+            models.Index(fields=["tenant", "status", "-triggered_at", "-id"], name="alert_tenant_status_recent"),
+            models.Index(fields=["tenant", "severity", "-triggered_at", "-id"], name="alert_tenant_severity_recent"),
+            models.Index(
+                fields=["tenant", "-triggered_at", "-id"],
+                condition=~Q(status="resolved"),
+                name="alert_tenant_open_recent",
+            ),
+            models.Index(fields=["rule", "-triggered_at", "-id"], name="alert_rule_recent"),
             models.Index(fields=["snoozed_until"], condition=Q(status="snoozed"), name="alert_snoozed_due"),
         ]
         constraints = [
@@ -125,7 +138,7 @@ class AlertBudget(models.Model):
 class AlertEvent(models.Model):
     """One state change of an alert: who, when, from, to (and why, when the system did it)."""
 
-    alert = models.ForeignKey(Alert, on_delete=models.CASCADE, related_name="history")
+    alert = models.ForeignKey(Alert, on_delete=models.CASCADE, related_name="history", db_index=False)
     from_status = models.CharField(max_length=12, choices=AlertStatus.choices, blank=True, default="")
     to_status = models.CharField(max_length=12, choices=AlertStatus.choices)
     at = models.DateTimeField()
@@ -134,7 +147,8 @@ class AlertEvent(models.Model):
 
     class Meta:
         ordering = ["at", "id"]
-        indexes = [models.Index(fields=["alert", "at"], name="alert_event_alert_at")]
+        # An alert's history in its order (the nested list of every alert body), and its foreign key.
+        indexes = [models.Index(fields=["alert", "at", "id"], name="alert_event_alert_at")]
 
     def __str__(self):
         return f"{self.from_status or '∅'} → {self.to_status} by {self.actor}"
@@ -143,7 +157,7 @@ class AlertEvent(models.Model):
 class Notification(models.Model):
     """An in-app notification of an alert, kept in step with the alert's status."""
 
-    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="notifications")
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="notifications", db_index=False)
     alert = models.OneToOneField(Alert, on_delete=models.CASCADE, related_name="notification")
     title = models.CharField(max_length=300)
     body = models.TextField(blank=True, default="")
@@ -158,7 +172,7 @@ class Notification(models.Model):
         indexes = [
             models.Index(fields=["tenant", "-created_at", "-id"], name="notification_tenant_recent"),
             models.Index(
-                fields=["tenant", "-created_at"],
+                fields=["tenant", "-created_at", "-id"],
                 condition=Q(read_at__isnull=True),
                 name="notification_tenant_unread",
             ),
@@ -199,7 +213,7 @@ SEVERITY_RANK = {Severity.INFO: 0, Severity.WARNING: 1, Severity.CRITICAL: 2}
 class Channel(models.Model):
     """Where a tenant's alerts are delivered: an email list, a Slack or PagerDuty integration, or a webhook."""
 
-    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="channels")
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="channels", db_index=False)
     name = models.CharField(max_length=100)
     kind = models.CharField(max_length=10, choices=ChannelKind.choices)
     # email: the addresses, comma-separated; slack: the incoming-webhook URL; webhook: the URL;
@@ -227,6 +241,7 @@ class Channel(models.Model):
     class Meta:
         ordering = ["name", "id"]
         indexes = [
+            models.Index(fields=["tenant", "-created_at", "-id"], name="channel_tenant_recent"),
             models.Index(fields=["next_digest_at"], condition=Q(digest="daily"), name="channel_daily_digest_due"),
         ]
         constraints = [
@@ -352,8 +367,9 @@ DeliveryEvent = models.TextChoices(
 class Delivery(models.Model):
     """One alert event for one channel: created with the event, sent after commit, retried until done."""
 
-    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="deliveries")
-    channel = models.ForeignKey(Channel, on_delete=models.CASCADE, related_name="deliveries")
+    # The foreign keys used in lists lead the composite indexes below, which serve them.
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="deliveries", db_index=False)
+    channel = models.ForeignKey(Channel, on_delete=models.CASCADE, related_name="deliveries", db_index=False)
     # Empty for a digest, which carries the deliveries it bundled (its `items`).
     alert = models.ForeignKey(Alert, on_delete=models.CASCADE, null=True, blank=True, related_name="deliveries")
     alert_event = models.ForeignKey(
@@ -368,6 +384,7 @@ class Delivery(models.Model):
         blank=True,
         related_name="items",
         limit_choices_to={"event": "digest"},
+        db_index=False,
     )
     status = models.CharField(max_length=8, choices=DeliveryStatus.choices, default=DeliveryStatus.PENDING)
     attempts = models.PositiveSmallIntegerField(default=0)
@@ -380,6 +397,9 @@ class Delivery(models.Model):
         ordering = ["-created_at", "-id"]
         indexes = [
             models.Index(fields=["tenant", "-created_at", "-id"], name="delivery_tenant_recent"),
+            models.Index(fields=["tenant", "status", "-created_at", "-id"], name="delivery_tenant_status_recent"),
+            models.Index(fields=["channel", "-created_at", "-id"], name="delivery_channel_recent"),
+            models.Index(fields=["digest", "-created_at", "-id"], name="delivery_digest_recent"),
             models.Index(fields=["next_attempt_at"], condition=Q(status="pending"), name="delivery_pending_due"),
             models.Index(fields=["next_attempt_at"], condition=Q(status="held"), name="delivery_held_due"),
         ]

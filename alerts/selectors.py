@@ -5,10 +5,13 @@ from tenants.models import Tenant
 
 
 def alert_list(*, tenant: Tenant, filters: dict | None = None) -> QuerySet[Alert]:
-    filters = filters or {}
-    queryset = Alert.objects.filter(tenant=tenant).prefetch_related(
+    return _alerts_filtered(Alert.objects.filter(tenant=tenant), filters).prefetch_related(
         Prefetch("history", queryset=AlertEvent.objects.order_by("at", "id"))
     )
+
+
+def _alerts_filtered(queryset: QuerySet[Alert], filters: dict | None) -> QuerySet[Alert]:
+    filters = filters or {}
     if filters.get("status"):
         queryset = queryset.filter(status__in=filters["status"])
     if filters.get("severity"):
@@ -16,6 +19,20 @@ def alert_list(*, tenant: Tenant, filters: dict | None = None) -> QuerySet[Alert
     if filters.get("rule_id") is not None:
         queryset = queryset.filter(rule_id=filters["rule_id"])
     return queryset
+
+
+def alert_bodies(*, tenant: Tenant, body, filters: dict | None = None) -> QuerySet[dict]:
+    """
+    The alerts `alert_list` finds as rows of `id`, `triggered_at` (what pages are cut by) and
+    `body`, an expression of the row (core.outputs.SQLOutput: the JSON the API returns, history
+    included, made in the same query).
+    """
+    return _alerts_filtered(Alert.objects.filter(tenant=tenant), filters).values("id", "triggered_at", body=body)
+
+
+def alert_body_get(*, tenant: Tenant, alert_id: int, body) -> str | None:
+    row = alert_bodies(tenant=tenant, body=body).filter(pk=alert_id).order_by().first()
+    return row["body"] if row else None
 
 
 def alert_get(*, tenant: Tenant, alert_id: int) -> Alert | None:

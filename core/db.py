@@ -146,3 +146,18 @@ def update_rows(
         document = [dict(zip((pk_column, *columns), row, strict=True)) for row in rows[start : start + batch_size]]
         with connection.cursor() as cursor:
             cursor.execute(sql, [json.dumps(document, default=_json_default, allow_nan=False)])
+
+
+# --- Rows for API pages ---------------------------------------------------------------------------
+
+
+def iso_datetime_sql(vendor: str, column: str) -> str:
+    """
+    SQL for a timestamp column as the API writes it (DRF's ISO 8601 in UTC): `2026-11-26T14:00:00Z`,
+    with `.ffffff` only when there are microseconds.
+    """
+    if vendor == "postgresql":  # one to_char (three cost ~0.6 ms more per page, and more planning)
+        return f"replace(to_char({column} AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'), '.000000Z', 'Z')"
+    if vendor == "sqlite":  # Django stores `YYYY-MM-DD HH:MM:SS[.ffffff]` in UTC, microseconds only if any
+        return f"(replace({column}, ' ', 'T') || 'Z')"
+    raise NotImplementedError(vendor)

@@ -140,8 +140,17 @@ class NewestFirstCursorPagination(CursorPagination):
         ]
 
 
-def paginated_response(*, request, view, queryset, serializer_class, pagination_class, envelope=None):
+def paginated_response(
+    *, request, view, queryset, pagination_class, serializer_class=None, represent=None, envelope=None
+):
+    """
+    A page of `queryset` in `pagination_class`'s envelope, its items rendered by `serializer_class`,
+    or by `represent(items)` for a queryset of plain rows (see core.outputs).
+    """
     paginator = pagination_class()
     page = paginator.paginate_queryset(queryset, request, view=view)
-    serializer = serializer_class(page, many=True, context={"request": request})
-    return paginator.get_paginated_response(serializer.data, **(envelope or {}))
+    if represent is not None:
+        data = represent(page)
+    else:
+        data = serializer_class(page, many=True, context={"request": request}).data
+    return paginator.get_paginated_response(data, **(envelope or {}))

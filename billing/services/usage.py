@@ -181,7 +181,12 @@ def usage_apply(*, deltas: Sequence[UsageDelta]) -> None:
     now = connection.ops.adapt_datetimefield_value(timezone.now())
     # No savepoint: inside a caller's transaction a failure here fails the caller too.
     with transaction.atomic(savepoint=False):
-        if not any(totals[key][_GAUGE_INDEX] for key in keys):
+        # An upsert's proposed row is checked against the >= 0 constraints before the conflict is
+        # found: a negative delta (a correction) on a day that stays >= 0 would fail. Those, and
+        # gauge changes, take the two-step path.
+        if all(value >= 0 for key in keys for value in totals[key]) and not any(
+            totals[key][_GAUGE_INDEX] for key in keys
+        ):
             _counters_upsert(totals=totals, keys=keys, now=now)
             usage_changed(keys=keys)
             return

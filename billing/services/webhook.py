@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from billing.models import USAGE_API_FIELDS, USAGE_FIELDS, BillingEvent, BillingEventOutcome, BillingUsage
 from billing.services.usage import UsageDelta, usage_apply, usage_day
+from core.db import insert_rows
 from core.exceptions import NON_FIELD_ERRORS, InvalidInput
 from core.validators import json_problem
 from tenants.models import Tenant
@@ -108,8 +109,8 @@ def billing_event_plan(*, event: dict, received_at: datetime) -> EventPlan:
     return EventPlan(tenant=tenant, outcome=BillingEventOutcome.APPLIED, day=day, deltas=deltas)
 
 
-def _apply_plan(*, record: BillingEvent, plan: EventPlan, now: datetime) -> None:
-    """Apply a plan's deltas in a savepoint; a counter that would go below zero rejects the event."""
+def _describe(*, record: BillingEvent, plan: EventPlan, now: datetime) -> None:
+    """Write the plan into the record: its tenant, day, deltas and outcome (applied: as of `now`)."""
     record.tenant = plan.tenant
     record.usage_day = plan.day
     record.deltas = {
@@ -119,20 +120,64 @@ def _apply_plan(*, record: BillingEvent, plan: EventPlan, now: datetime) -> None
     }
     record.outcome = plan.outcome
     record.reason = plan.reason
+    record.applied_at = now if plan.outcome == BillingEventOutcome.APPLIED else None
+
+
+def _apply_usage(plan: EventPlan) -> str | None:
+    """Apply an applied plan's deltas in a savepoint; why it was refused (a counter out of range), or None."""
+    try:
+        with transaction.atomic():
+            usage_apply(deltas=[UsageDelta(tenant_id=plan.tenant.id, day=plan.day, **plan.deltas)])
+    except IntegrityError:
+        return _below_zero_reason(plan)
+    except DataError:  # a counter would leave the 64-bit range
+        return f"Would take usage out of range on {plan.day}."
+    return None
+
+
+def _apply_plan(*, record: BillingEvent, plan: EventPlan, now: datetime) -> None:
+    """Describe the plan in the record and apply its deltas; a counter that would go below zero rejects it."""
+    _describe(record=record, plan=plan, now=now)
     if plan.outcome == BillingEventOutcome.APPLIED:
-        try:
-            with transaction.atomic():
-                usage_apply(deltas=[UsageDelta(tenant_id=plan.tenant.id, day=plan.day, **plan.deltas)])
-        except IntegrityError:
-            record.outcome = BillingEventOutcome.REJECTED
-            record.reason = _below_zero_reason(plan)
-            record.applied_at = None
-        except DataError:  # a counter would leave the 64-bit range
-            record.outcome = BillingEventOutcome.REJECTED
-            record.reason = f"Would take usage out of range on {plan.day}."
-            record.applied_at = None
-        else:
-            record.applied_at = now
+        _reject(record, _apply_usage(plan))
+
+
+def _reject(record: BillingEvent, reason: str | None) -> bool:
+    if reason is None:
+        return False
+    record.outcome, record.reason, record.applied_at = BillingEventOutcome.REJECTED, reason, None
+    return True
+
+
+_RECORD_COLUMNS = (
+    "event_id",
+    "type",
+    "created",
+    "tenant_id",
+    "payload",
+    "received_at",
+    "outcome",
+    "reason",
+    "usage_day",
+    "deltas",
+    "applied_at",
+)
+
+
+def _insert_once(record: BillingEvent) -> bool:
+    """INSERT the record unless an event with its id is stored (a redelivery, also a concurrent one)."""
+    inserted = insert_rows(
+        model=BillingEvent,
+        columns=_RECORD_COLUMNS,
+        rows=[[getattr(record, column) for column in _RECORD_COLUMNS]],
+        suffix="ON CONFLICT (event_id) DO NOTHING",
+        returning=["id"],
+    )
+    if not inserted:
+        return False
+    record.pk = inserted[0][0]
+    record._state.adding = False
+    return True
 
 
 def _below_zero_reason(plan: EventPlan) -> str:
@@ -180,36 +225,28 @@ def _validate_event_shape(event) -> None:
 
 def billing_event_receive(*, event: dict, now: datetime | None = None) -> ReceivedEvent:
     """
-    Record the event once by its id and apply its usage deltas, in one transaction. A redelivery
-    (also a concurrent one) finds the stored event and changes nothing.
+    Record the event once by its id, as what it means for usage, and apply its deltas, in one
+    transaction: an INSERT … ON CONFLICT DO NOTHING of the final record, then the usage statements.
+    A redelivery (also a concurrent one: the insert waits for it) finds the stored event and
+    changes nothing.
     """
     _validate_event_shape(event)
     now = now or timezone.now()
-    existing = BillingEvent.objects.filter(event_id=event["id"]).first()
-    if existing is not None:
-        return ReceivedEvent(event=existing, duplicate=True)
     plan = billing_event_plan(event=event, received_at=now)
     created = event.get("created")
+    record = BillingEvent(
+        event_id=event["id"],
+        type=event["type"],
+        payload=event,
+        received_at=now,
+        created=datetime.fromtimestamp(created, tz=UTC) if isinstance(created, int) else None,
+    )
+    _describe(record=record, plan=plan, now=now)
     with transaction.atomic():
-        try:
-            with transaction.atomic():
-                record = BillingEvent.objects.create(
-                    event_id=event["id"],
-                    type=event["type"],
-                    payload=event,
-                    received_at=now,
-                    created=datetime.fromtimestamp(created, tz=UTC) if isinstance(created, int) else None,
-                    tenant=plan.tenant,
-                    outcome=plan.outcome,
-                    applied_at=now if plan.outcome == BillingEventOutcome.APPLIED else None,
-                )
-        except IntegrityError:
-            duplicate = BillingEvent.objects.filter(event_id=event["id"]).first()
-            if duplicate is None:
-                raise
-            return ReceivedEvent(event=duplicate, duplicate=True)  # a concurrent delivery won
-        _apply_plan(record=record, plan=plan, now=now)
-        record.save()
+        if not _insert_once(record):
+            return ReceivedEvent(event=BillingEvent.objects.get(event_id=event["id"]), duplicate=True)
+        if plan.outcome == BillingEventOutcome.APPLIED and _reject(record, _apply_usage(plan)):
+            record.save(update_fields=["outcome", "reason", "applied_at"])
     return ReceivedEvent(event=record, duplicate=False)
 
 

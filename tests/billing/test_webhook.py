@@ -312,3 +312,63 @@ def test_the_same_event_delivered_concurrently_is_applied_once():
     assert errors == [] and statuses == [200] * 10
     assert totals() == totals(UsageSnapshot) == [(date(2026, 11, 26), 10, 0, 0, 0)]
     assert BillingEvent.objects.count() == 1
+
+
+def test_an_event_is_stored_once_as_what_became_of_it_in_few_statements(client, tenant):
+    from django.test.utils import CaptureQueriesContext
+
+    event = usage_event(event_id="evt_q", tokensUsed="7")
+    with CaptureQueriesContext(connection) as queries:
+        assert deliver(client, event).json()["outcome"] == "applied"
+    statements = [q["sql"].split()[0] for q in queries.captured_queries]
+
+    # The tenant, the event inserted with its outcome, then usage_apply's statements (its own count).
+    assert [s for s in statements if s not in ("SAVEPOINT", "RELEASE")][:2] == ["SELECT", "INSERT"]
+    assert not any(
+        s in ("UPDATE", "DELETE") and "billing_billingevent" in q["sql"]
+        for s, q in zip(statements, queries.captured_queries, strict=True)
+    )
+    stored = BillingEvent.objects.get()
+    assert (stored.outcome, stored.applied_at is not None, stored.deltas, stored.payload) == (
+        "applied",
+        True,
+        {"tokensUsed": 7},
+        event,
+    )
+    with CaptureQueriesContext(connection) as again:
+        assert deliver(client, event).json() == {
+            "received": True,
+            "id": "evt_q",
+            "outcome": "applied",
+            "duplicate": True,
+            "reason": "",
+        }
+    assert not any(q["sql"].startswith(("UPDATE", "DELETE")) for q in again.captured_queries)
+    assert totals() == [(date(2026, 11, 26), 7, 0, 0, 0)]
+
+
+def test_a_rejected_delta_leaves_the_event_rejected_and_usage_unchanged(client, tenant):
+    deliver(client, usage_event(event_id="evt_a", tokensUsed="5"))
+
+    rejected = deliver(client, usage_event(event_id="evt_b", tokensUsed="-6", tasksExecuted="1"))
+
+    assert rejected.json()["outcome"] == "rejected"
+    assert "tokensUsed 5 -6" in rejected.json()["reason"]
+    stored = BillingEvent.objects.get(event_id="evt_b")
+    assert (stored.outcome, stored.applied_at, stored.deltas) == (
+        "rejected",
+        None,
+        {"tokensUsed": -6, "tasksExecuted": 1},
+    )
+    assert totals() == [(date(2026, 11, 26), 5, 0, 0, 0)]
+    again = deliver(client, usage_event(event_id="evt_b", tokensUsed="-6", tasksExecuted="1"))
+    assert (again.json()["duplicate"], again.json()["outcome"]) == (True, "rejected")
+
+
+def test_a_negative_correction_that_stays_above_zero_is_applied(client, tenant):
+    deliver(client, usage_event(event_id="evt_up", tokensUsed="100", tasksExecuted="4"))
+
+    corrected = deliver(client, usage_event(event_id="evt_fix", tokensUsed="-5"))
+
+    assert (corrected.json()["outcome"], corrected.json()["reason"]) == ("applied", "")
+    assert totals() == totals(UsageSnapshot) == [(date(2026, 11, 26), 95, 4, 0, 0)]
