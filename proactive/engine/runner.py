@@ -495,10 +495,14 @@ def _raise_alerts(results: Sequence[RuleResult], now: datetime, actor: str, isol
     # A rule whose alert was open when the chunk was claimed keeps it — if it is still open now:
     # one cheap query, so an alert resolved meanwhile does not swallow this firing.
     claimed_open = {result.rule.open_alert_id for result in fired if result.rule.open_alert_id}
+    # The status is filtered here, not in SQL: with it, PostgreSQL may walk the open alerts' partial
+    # index and test each against the id array (1.2 s for 50,000 open alerts) instead of probing ids.
     still_open = (
-        set(
-            Alert.objects.filter(pk__any=claimed_open).exclude(status=AlertStatus.RESOLVED).values_list("pk", flat=True)
-        )
+        {
+            pk
+            for pk, status in Alert.objects.filter(pk__any=claimed_open).values_list("pk", "status")
+            if status != AlertStatus.RESOLVED
+        }
         if claimed_open
         else set()
     )
