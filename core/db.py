@@ -4,10 +4,12 @@ import json
 from collections.abc import Iterable, Sequence
 from datetime import date, datetime
 
-from django.db import connection, models
+from django.db import InterfaceError, OperationalError, connection, models
 from django.db.models import Lookup
 
 BATCH_SIZE = 1000
+# The errors of a database connection that went away (a restart, a network cut): not the data's fault.
+DATABASE_LOST = (OperationalError, InterfaceError)
 
 
 class AnyOf(Lookup):

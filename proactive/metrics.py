@@ -26,6 +26,7 @@ from django.db import connection
 from django.db.models import Avg, Count, F, Max, Min, Sum, Value, Window
 from django.db.models.functions import RowNumber
 
+from core.db import DATABASE_LOST
 from core.exceptions import ApplicationError
 from proactive.metric_providers import builtin_provider_for
 from proactive.models import MetricPoint
@@ -200,6 +201,8 @@ def metric_series_batch(
             if provider is not _custom_provider:  # other providers may answer with plain pairs
                 answered = {request: [Point(*pair) for pair in pairs] for request, pairs in answered.items()}
             series.update((request, answered.get(request, [])) for request in provider_requests)
+        except DATABASE_LOST:
+            raise  # our own database is gone: the whole chunk fails (and is retried), not each rule
         except Exception as exc:  # one provider's outage fails its own requests only
             logger.exception("metric provider %s failed", type(provider).__name__)
             for request in provider_requests:
@@ -253,6 +256,8 @@ def metric_aggregates_batch(
             for request, series_request in as_series.items():
                 points = [Point(*pair) for pair in answered.get(series_request, [])]
                 aggregates[request] = reduce_points(request.aggregate, points)
+        except DATABASE_LOST:
+            raise  # our own database is gone: the whole chunk fails (and is retried), not each rule
         except Exception as exc:  # one provider's outage fails its own requests only
             logger.exception("metric provider %s failed", type(provider).__name__)
             for request in provider_requests:

@@ -1,38 +1,16 @@
 import logging
 import random
-import threading
-from contextlib import contextmanager
 from datetime import datetime
 
 from celery import shared_task
 from django.conf import settings
-from django.db import InterfaceError, OperationalError, connection
+from django.db import connection
 from django.utils import timezone
 
+from core.db import DATABASE_LOST
 from proactive.engine.runner import CHUNK_SIZE, chunked, evaluate_rules, tick_due_rule_ids
 
 logger = logging.getLogger(__name__)
-
-DATABASE_LOST = (OperationalError, InterfaceError)
-# What a chunk logs through while it runs. When the database goes away mid-chunk every rule (or
-# every provider) of it would say so on its own; those lines are held back until the chunk ends
-# and, if it ended in an outage, replaced by one line for the chunk.
-HELD_LOGGERS = ("proactive.engine.runner", "proactive.metrics", "alerts.notifications", "alerts.deliveries")
-_held = threading.local()
-
-
-class _HoldWhileAChunkRuns(logging.Filter):
-    def filter(self, record: logging.LogRecord) -> bool:
-        records = getattr(_held, "records", None)
-        if records is None:
-            return True
-        records.append(record)
-        return False
-
-
-_hold_filter = _HoldWhileAChunkRuns()
-for _name in HELD_LOGGERS:
-    logging.getLogger(_name).addFilter(_hold_filter)
 
 
 def outage_retry_delays() -> list[int]:
@@ -113,16 +91,12 @@ def evaluate_rule_chunk(self, rule_ids: list[int], at: str | None = None) -> dic
     # A chunk that waited past its tick's minute read older data than a later tick's wakes: its
     # rules are looked at again at the next tick instead of sleeping on what it read.
     late = now < timezone.now().replace(second=0, microsecond=0)
-    outage = None
-    with _lines_held() as held:
-        try:
-            report = evaluate_rules(rule_ids=rule_ids, now=now, may_sleep=not late)
-        except Exception as exc:
-            if not database_unavailable(exc):
-                raise
-            held.drop, outage = True, exc
-    if outage is not None:
-        return _retry_after_outage(self, rule_ids, outage)
+    try:
+        report = evaluate_rules(rule_ids=rule_ids, now=now, may_sleep=not late)
+    except Exception as exc:
+        if not database_unavailable(exc):
+            raise
+        return _retry_after_outage(self, rule_ids, exc)
     return {
         "evaluated": report.evaluated,
         "fired": report.fired,
@@ -133,7 +107,7 @@ def evaluate_rule_chunk(self, rule_ids: list[int], at: str | None = None) -> dic
 
 
 def _retry_after_outage(task, rule_ids: list[int], exc: BaseException) -> dict:
-    """One line for the chunk (the rules' own lines about the same outage are dropped), then a retry."""
+    """One line for the chunk, then a retry."""
     delays = outage_retry_delays()
     attempt = task.request.retries
     if attempt >= len(delays):
@@ -158,24 +132,6 @@ def _retry_after_outage(task, rule_ids: list[int], exc: BaseException) -> dict:
         countdown,
     )
     raise task.retry(countdown=countdown, max_retries=len(delays), exc=exc)
-
-
-class _Held:
-    drop = False  # the chunk ended in an outage: its held lines say nothing the chunk's line does not
-
-
-@contextmanager
-def _lines_held():
-    """While inside, this thread's lines on HELD_LOGGERS wait; on the way out they are written, or dropped."""
-    held = _Held()
-    _held.records = []
-    try:
-        yield held
-    finally:
-        records, _held.records = _held.records, None
-        if not held.drop:
-            for record in records:
-                logging.getLogger(record.name).handle(record)
 
 
 def _one_line(exc: BaseException) -> str:

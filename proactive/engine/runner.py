@@ -15,14 +15,14 @@ from datetime import UTC, datetime, time, timedelta
 
 from django.conf import settings
 from django.contrib.postgres.expressions import ArraySubquery
-from django.db import DatabaseError, DataError, IntegrityError, connection, transaction
+from django.db import connection, transaction
 from django.db.models import Case, F, IntegerField, OuterRef, Subquery, Value, When
 from django.utils import timezone
 
 from alerts.models import Alert, AlertStatus
 from alerts.services import ENGINE, Firing, alerts_raise, alerts_resolve_for_rules
 from billing.services.usage import record_alert_impacts
-from core.db import update_rows
+from core.db import DATABASE_LOST, update_rows
 from core.exceptions import Conflict
 from core.telemetry import telemetry_capture
 from proactive.engine.conditions import (
@@ -564,11 +564,8 @@ def _raise_isolating_failures(
     if not isolate:
         try:
             raised = alerts_raise(firings=[_firing(result, now, channels) for result in to_raise], actor=actor)
-        except DatabaseError as exc:
-            if not isinstance(exc, IntegrityError | DataError):
-                raise  # the database itself failed (gone, a deadlock…): the whole chunk is retried
-            logger.exception("raising %d alerts at once failed; evaluating the chunk again, one by one", len(to_raise))
-            raise _AlertBatchFailed from exc
+        except DATABASE_LOST:
+            raise  # the database itself failed (gone, a deadlock…): the whole chunk is retried
         except Exception as exc:
             logger.exception("raising %d alerts at once failed; evaluating the chunk again, one by one", len(to_raise))
             raise _AlertBatchFailed from exc
