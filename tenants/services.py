@@ -2,15 +2,13 @@ import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from functools import cache
 
-from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
-from django.utils.module_loading import import_string
 from django.utils.text import slugify
 
+from core.hooks import setting_hooks
 from tenants.models import API_KEY_PREFIX, ApiKey, Membership, Tenant, hash_api_key
 
 # last_used_at is for humans ("is this key still in use?"): writing it on every request would turn
@@ -42,14 +40,9 @@ def tenant_create(
 TENANT_SETTINGS = ("name", "timezone")
 
 
-@cache
-def _settings_changed_hooks(paths: tuple[str, ...]) -> tuple[Callable, ...]:
-    return tuple(import_string(path) for path in paths)
-
-
 def tenant_settings_changed_hooks() -> tuple[Callable, ...]:
     """What settings.TENANT_SETTINGS_CHANGED_HOOKS names: called as hook(tenant=, changed=, now=)."""
-    return _settings_changed_hooks(tuple(settings.TENANT_SETTINGS_CHANGED_HOOKS))
+    return setting_hooks("TENANT_SETTINGS_CHANGED_HOOKS")
 
 
 @transaction.atomic

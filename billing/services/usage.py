@@ -5,19 +5,17 @@ read-modify-write in Python, and the tables' check constraints refuse a counter 
 """
 
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from functools import cache
 
-from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import Max
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
-from django.utils.module_loading import import_string
 
 from billing.models import USAGE_COUNTERS, USAGE_FIELDS, USAGE_GAUGE, BillingUsage, UsageSnapshot
+from core.hooks import setting_hooks
 from tenants.models import Tenant
 
 USAGE_TABLES = (UsageSnapshot, BillingUsage)
@@ -27,11 +25,6 @@ MAX_BACKFILL_DAYS = 366
 _BATCH = 500
 
 
-@cache
-def _usage_changed_hooks(paths: tuple[str, ...]) -> tuple[Callable, ...]:
-    return tuple(import_string(path) for path in paths)
-
-
 def usage_changed(*, keys: Iterable[tuple[str, date]]) -> None:
     """
     Tell the apps above (settings.USAGE_CHANGED_HOOKS, called as hook(keys=…) inside the writer's
@@ -39,7 +32,7 @@ def usage_changed(*, keys: Iterable[tuple[str, date]]) -> None:
     """
     keys = sorted(set(keys))
     if keys:
-        for hook in _usage_changed_hooks(tuple(settings.USAGE_CHANGED_HOOKS)):
+        for hook in setting_hooks("USAGE_CHANGED_HOOKS"):
             hook(keys=keys)
 
 
