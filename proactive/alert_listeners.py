@@ -1,7 +1,8 @@
 """
 The engine hears of alert changes it did not make. A rule whose alert a person resolves while its
 condition still holds raises a new alert at its next evaluation; a sleeping rule (see
-proactive.engine.runner) is woken for it, as if it were looked at every minute.
+proactive.engine.runner) is woken for it, as if it were looked at every minute: a metric rule by
+a wake for its metric, a schedule rule (which sleeps while its alert is open) by a wake of its own.
 """
 
 from collections.abc import Sequence
@@ -9,7 +10,7 @@ from collections.abc import Sequence
 from alerts.channels import NotificationChannel
 from alerts.models import Alert, AlertEvent, AlertStatus
 from alerts.services import ENGINE
-from proactive.models import MetricWake, RuleType, TriggerRule
+from proactive.models import MetricWake, RuleType, RuleWake, TriggerRule
 from proactive.services import next_tick_after
 
 
@@ -31,14 +32,17 @@ class RulesWokenByResolves(NotificationChannel):
         # A wake, not an update of the rule row: a chunk holding the rule may be about to resolve
         # this very alert (rule, then alert), while this transaction holds the alert.
         at = dict(resolved)
-        rules = TriggerRule.objects.filter(pk__in=at).exclude(type=RuleType.SCHEDULE)
-        wakes = [
-            MetricWake(tenant_id=tenant_id, metric=metric, at=_next_tick_after(last_evaluated_at, at[rule_id]))
-            for rule_id, tenant_id, metric, last_evaluated_at in rules.values_list(
-                "pk", "tenant_id", "metric", "last_evaluated_at"
-            )
-        ]
-        MetricWake.objects.bulk_create(wakes, ignore_conflicts=True)
+        metric_wakes, schedule_wakes = [], []
+        for rule_id, rule_type, tenant_id, metric, last_evaluated_at in TriggerRule.objects.filter(
+            pk__in=at
+        ).values_list("pk", "type", "tenant_id", "metric", "last_evaluated_at"):
+            if rule_type == RuleType.SCHEDULE:
+                schedule_wakes.append(RuleWake(rule_id=rule_id, at=at[rule_id]))
+            else:
+                wake_at = _next_tick_after(last_evaluated_at, at[rule_id])
+                metric_wakes.append(MetricWake(tenant_id=tenant_id, metric=metric, at=wake_at))
+        MetricWake.objects.bulk_create(metric_wakes, ignore_conflicts=True)
+        RuleWake.objects.bulk_create(schedule_wakes, ignore_conflicts=True)
 
 
 def _next_tick_after(last_evaluated_at, resolved_at):

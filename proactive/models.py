@@ -526,3 +526,22 @@ class MetricWake(models.Model):
 
     def __str__(self):
         return f"{self.tenant_id}:{self.metric} at {self.at:%Y-%m-%dT%H:%M:%SZ}"
+
+
+class RuleWake(models.Model):
+    """
+    A person resolved the open alert of a schedule rule that sleeps on it (see
+    proactive.engine.runner): at the tick after `at`, the rule is due again at its first occurrence
+    after `at`, as if it had been looked at every minute. Written in the resolve's transaction; the
+    tick turns due wakes into due rules and deletes them.
+    """
+
+    rule = models.ForeignKey(TriggerRule, on_delete=models.CASCADE, related_name="wakes")
+    at = models.DateTimeField()
+
+    class Meta:
+        indexes = [models.Index(fields=["at"], name="rule_wake_due")]
+        constraints = [models.UniqueConstraint(fields=["rule", "at"], name="rule_wake_unique")]
+
+    def __str__(self):
+        return f"rule {self.rule_id} at {self.at:%Y-%m-%dT%H:%M:%SZ}"

@@ -8,6 +8,7 @@ from django.utils import timezone
 
 from alerts.selectors import channel_list
 from billing.metrics import UsageSnapshotMetricProvider
+from core.db import update_rows
 from core.exceptions import InvalidInput
 from core.validators import reject_unknown_fields
 from proactive.engine.conditions import next_occurrence
@@ -22,6 +23,7 @@ from proactive.models import (
     MetricWake,
     RuleHealth,
     RuleType,
+    RuleWake,
     TriggerRule,
 )
 from proactive.validators import validate_metric_identifier
@@ -267,11 +269,16 @@ def usage_metric_wakes_record(*, keys, now: datetime | None = None) -> None:
 def rules_wake(*, now: datetime, batch_size: int = WAKES_PER_BATCH) -> int:
     """
     Due wakes make the rules reading their metrics due now (the tick's first step), batch after
-    batch until every due wake was looked at. A rule a chunk holds right now is left alone, and so
-    is the wake for it: the next tick wakes it, after that chunk — which may have read older data
-    and put it to sleep — committed. So a wake is never lost, and the tick never waits for a chunk.
+    batch until every due wake was looked at; then the schedule rules whose alert a person resolved
+    are due at their next occurrence. A rule a chunk holds right now is left alone, and so is the
+    wake for it: the next tick wakes it, after that chunk — which may have read older data and put
+    it to sleep — committed. So a wake is never lost, and the tick never waits for a chunk.
     Returns how many rules woke.
     """
+    return _metric_rules_wake(now=now, batch_size=batch_size) + _schedule_rules_wake(now=now, batch_size=batch_size)
+
+
+def _metric_rules_wake(*, now: datetime, batch_size: int) -> int:
     woken, after = 0, 0
     while True:
         with transaction.atomic():
@@ -296,3 +303,40 @@ def rules_wake(*, now: datetime, batch_size: int = WAKES_PER_BATCH) -> int:
             MetricWake.objects.filter(
                 pk__in=[pk for pk, tenant_id, metric in wakes if (tenant_id, metric) not in held]
             ).delete()
+
+
+def _schedule_rules_wake(*, now: datetime, batch_size: int) -> int:
+    """
+    A schedule rule sleeps while its alert is open; once a person resolved it, the rule is due at
+    its first occurrence after the resolve — the one that would have raised a new alert had the
+    rule been looked at every minute.
+    """
+    woken, after = 0, 0
+    while True:
+        with transaction.atomic():
+            wakes = list(
+                RuleWake.objects.filter(at__lte=now, pk__gt=after)
+                .order_by("pk")
+                .values_list("pk", "rule_id", "at")[:batch_size]
+            )
+            if not wakes:
+                return woken
+            after = wakes[-1][0]
+            resolved_at: dict[int, datetime] = {}
+            for _, rule_id, at in wakes:
+                resolved_at[rule_id] = min(at, resolved_at.get(rule_id, at))
+            waking = TriggerRule.objects.filter(pk__in=resolved_at, enabled=True, type=RuleType.SCHEDULE)
+            free = list(
+                waking.with_tenant_timezone()
+                .select_for_update(skip_locked=True, of=("self",))
+                .values_list("pk", "schedule", "timezone", "tenant_timezone", "next_run_at")
+            )
+            due = []
+            for pk, schedule, zone, tenant_zone, next_run_at in free:
+                occurrence = next_occurrence(schedule, resolved_at[pk], zone or tenant_zone)
+                if next_run_at is None or occurrence < next_run_at:
+                    due.append((pk, occurrence))
+            update_rows(model=TriggerRule, columns=("next_run_at",), rows=due)
+            woken += len(due)
+            held = set(waking.exclude(pk__in=[pk for pk, *_ in free]).values_list("pk", flat=True))
+            RuleWake.objects.filter(pk__in=[pk for pk, rule_id, _ in wakes if rule_id not in held]).delete()

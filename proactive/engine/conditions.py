@@ -67,7 +67,8 @@ def evaluate_schedule(*, schedule: str, due_at: datetime | None, now: datetime, 
     once, for the latest occurrence so far: missed ticks give one alert, not a burst.
     """
     if due_at is None or due_at > now:
-        upcoming = due_at or next_occurrence(schedule, now, timezone)
+        # Not `due_at`: a rule that sleeps while its alert is open is due later than its schedule.
+        upcoming = next_occurrence(schedule, now, timezone)
         return Evaluation(fired=False, reason=f"Next occurrence is {_when(upcoming, timezone)}.", decided=False)
     return schedule_fired(schedule=schedule, occurrence=latest_occurrence(schedule, now, timezone), timezone=timezone)
 

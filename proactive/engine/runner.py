@@ -31,6 +31,7 @@ from proactive.engine.conditions import (
     evaluate_anomaly,
     evaluate_reading,
     evaluate_schedule,
+    latest_occurrence,
     reading_of_points,
 )
 from proactive.engine.policy import Streaks, apply_policy
@@ -313,6 +314,7 @@ def _evaluate_claimed(
         if not dry_run and results:
             _raise_alerts(results, now, actor, isolate)
             _auto_resolve(results, now, actor)
+            _schedules_sleep_on_open_alerts(results, now)
             if not may_sleep:
                 for result in results:
                     result.sleep_until = None
@@ -484,6 +486,19 @@ def _inputs_change_at(rule: EngineRule, points, now: datetime) -> datetime:
     return min(leaving + timedelta(days=rule.window_days), latest_allowed)
 
 
+def _schedules_sleep_on_open_alerts(results: Sequence[RuleResult], now: datetime) -> None:
+    """
+    A schedule rule that fired and has its alert open decides nothing new at its next occurrences
+    while the alert stays open (each would keep it), so it sleeps: for ENGINE_MAX_STALENESS_MINUTES
+    at most, or until a person resolves the alert (a RuleWake: see proactive.alert_listeners). One
+    whose firing failed, or raised nothing (over the tenant's budget), is looked at as before.
+    """
+    latest_allowed = now.replace(second=0, microsecond=0) + timedelta(minutes=settings.ENGINE_MAX_STALENESS_MINUTES)
+    for result in results:
+        if result.rule.type == RuleType.SCHEDULE and result.fired and result.alert_id and not result.error:
+            result.sleep_until = latest_allowed
+
+
 def _window_evidence(rule: EngineRule) -> dict:
     if rule.type == RuleType.METRIC_THRESHOLD and rule.aggregate not in ("", Aggregate.LAST):
         return {"aggregateMinutes": rule.aggregate_minutes}
@@ -629,7 +644,11 @@ def _auto_resolve(results: Sequence[RuleResult], now: datetime, actor: str) -> N
 
 def _next_run_at(rule: EngineRule, now: datetime, result: RuleResult) -> datetime:
     if rule.type == RuleType.SCHEDULE:
-        return next_run_after(rule=rule, now=now)
+        next_occurrence = next_run_after(rule=rule, now=now)
+        if result.sleep_until is None:
+            return next_occurrence
+        # Asleep: its last occurrence before the wake-up time, if that is later than the next one.
+        return max(next_occurrence, latest_occurrence(rule.schedule, result.sleep_until, rule.schedule_timezone))
     # On the minute, so the next tick (beat fires at :00) finds the rule due, not a second early.
     next_tick = next_tick_after(now)
     if result.error or result.sleep_until is None:  # a failure (even raising its alert) is tried again

@@ -4,8 +4,8 @@ Change-driven evaluation decides exactly what evaluating every rule every minute
 Two tenants get the same rules and, minute by minute, the same randomized history: points now, in
 the past and stamped ahead, quiet stretches, points leaving the window, people resolving alerts.
 One tenant's rules are all evaluated every minute; the other's only when the tick finds them due
-(woken by a point, a resolve, or their window moving). Every alert and every step of its history
-must match.
+(woken by a point, a resolve, or their window moving; schedules while their alert is open sleep
+until a resolve wakes them). Every alert and every step of its history must match.
 """
 
 import random
@@ -77,6 +77,10 @@ RULES = {
         "threshold": 3,
         "window_days": 1,
     },
+    # Schedules sleep while their alert is open; a resolve wakes them for their next occurrence.
+    "every minute": {"type": "schedule", "schedule": "* * * * *"},
+    "every 7 minutes": {"type": "schedule", "schedule": "*/7 * * * *"},
+    "hourly, in Kolkata": {"type": "schedule", "schedule": "0 * * * *", "timezone": "Asia/Kolkata"},
 }
 
 
@@ -130,7 +134,8 @@ def test_change_driven_evaluation_raises_and_resolves_exactly_what_every_minute_
             for metric, points in writes:
                 metric_points_write(tenant=tenant, metric=metric, points=points, now=now - timedelta(seconds=20))
         due = [pk for pk in tick_due_rule_ids(now=now) if pk not in all_rules]
-        evaluated[every_minute.pk] += evaluate_rules(rule_ids=all_rules, now=now, only_due=False).evaluated
+        every = evaluate_rules(rule_ids=all_rules, now=now, only_due=False, may_sleep=False)
+        evaluated[every_minute.pk] += every.evaluated
         evaluated[change_driven.pk] += evaluate_rules(rule_ids=due, now=now).evaluated
         if someone_resolves:
             open_names = sorted(
@@ -166,6 +171,9 @@ def test_change_driven_evaluation_raises_and_resolves_exactly_what_every_minute_
     assert actual == expected
     assert len(expected) >= 10, "the history should make the rules fire and resolve"
     assert len({name for name, *_ in expected}) >= 6  # most kinds of rule took part
+    # A person resolved a schedule's alert and the schedule raised again at its next occurrence.
+    raised_again = {name for name, *_ in expected if [n for n, *_ in expected].count(name) > 1}
+    assert raised_again & {"every minute", "every 7 minutes", "hourly, in Kolkata"}, raised_again
     # The point: far fewer evaluations for the same decisions.
     assert evaluated[change_driven.pk] < evaluated[every_minute.pk] * 0.5, evaluated
 
@@ -238,6 +246,51 @@ class TestWhatWakesASleepingRule:
         assert tick_due_rule_ids(now=now + MINUTE) == [rule.pk]
         evaluate_rules(rule_ids=[rule.pk], now=now + MINUTE)
         assert Alert.objects.filter(rule=rule).count() == 2  # still breaching: a new alert, as every minute
+
+
+class TestASchedulesSleepOnItsOpenAlert:
+    def schedule(self, tenant, cron, now):
+        return trigger_rule_create(tenant=tenant, name="s", type="schedule", schedule=cron, now=now)
+
+    def test_while_its_alert_is_open_it_is_looked_at_once_within_the_staleness_cap(self, tenant, settings):
+        settings.ENGINE_MAX_STALENESS_MINUTES = 60
+        rule = self.schedule(tenant, "* * * * *", START - MINUTE)
+        evaluate_rules(rule_ids=tick_due_rule_ids(now=START), now=START)
+
+        assert TriggerRule.objects.get(pk=rule.pk).next_run_at == START + 60 * MINUTE
+        assert all(tick_due_rule_ids(now=START + n * MINUTE) == [] for n in (1, 30, 59))
+        assert tick_due_rule_ids(now=START + 60 * MINUTE) == [rule.pk]
+        report = evaluate_rules(rule_ids=[rule.pk], now=START + 60 * MINUTE)
+        assert (report.fired, report.alerts_created) == (1, 0)  # it met its open alert, as every minute
+
+    def test_a_resolve_makes_it_due_at_its_first_occurrence_after_the_resolve(self, tenant):
+        from proactive.models import RuleWake
+
+        hourly = self.schedule(tenant, "0 * * * *", START - MINUTE)  # START is 12:00
+        evaluate_rules(rule_ids=tick_due_rule_ids(now=START), now=START)
+        alert_resolve(alert=Alert.objects.get(rule=hourly), actor="user:ann", now=START + 20 * MINUTE)
+        assert RuleWake.objects.filter(rule=hourly, at=START + 20 * MINUTE).exists()
+
+        assert tick_due_rule_ids(now=START + 21 * MINUTE) == []  # not at once: at 13:00
+        assert not RuleWake.objects.exists()
+        assert TriggerRule.objects.get(pk=hourly.pk).next_run_at == START + 60 * MINUTE
+        assert tick_due_rule_ids(now=START + 60 * MINUTE) == [hourly.pk]
+        report = evaluate_rules(rule_ids=[hourly.pk], now=START + 60 * MINUTE)
+        assert report.alerts_created == 1
+        assert Alert.objects.exclude(status="resolved").get(rule=hourly).payload["scheduledFor"] == (
+            "2026-11-26T13:00:00Z"
+        )
+
+    def test_a_firing_over_the_budget_raises_nothing_and_does_not_sleep(self, tenant):
+        from tenants.models import Tenant
+
+        Tenant.objects.filter(pk=tenant.pk).update(alert_budget_per_hour=1)
+        first, second = (self.schedule(tenant, "* * * * *", START - MINUTE) for _ in range(2))
+        evaluate_rules(rule_ids=tick_due_rule_ids(now=START), now=START)
+
+        next_runs = dict(TriggerRule.objects.filter(pk__in=[first.pk, second.pk]).values_list("pk", "next_run_at"))
+        # One alert fits the budget and sleeps on it; the other raised nothing and is looked at next minute.
+        assert sorted(next_runs.values()) == [START + MINUTE, START + 60 * MINUTE]
 
 
 @pytest.mark.django_db(transaction=True)
@@ -411,7 +464,8 @@ def test_usage_anomalies_sleep_until_midnight_or_a_changed_day_and_decide_exactl
                 usage_apply(deltas=[UsageDelta(tenant_id=tenant.pk, day=today, tokens_used=tokens // 10)])
         clock["now"] = now
         due = [pk for pk in tick_due_rule_ids(now=now) if pk not in all_rules]
-        evaluated[every_minute.pk] += evaluate_rules(rule_ids=all_rules, now=now, only_due=False).evaluated
+        every = evaluate_rules(rule_ids=all_rules, now=now, only_due=False, may_sleep=False)
+        evaluated[every_minute.pk] += every.evaluated
         evaluated[change_driven.pk] += evaluate_rules(rule_ids=due, now=now).evaluated
 
     def story(tenant):

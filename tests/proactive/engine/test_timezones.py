@@ -7,7 +7,8 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from alerts.models import Alert
-from proactive.engine.runner import due_rule_ids, evaluate_rules
+from alerts.services import alert_resolve
+from proactive.engine.runner import evaluate_rules, tick_due_rule_ids
 from proactive.models import TriggerRule
 from proactive.services import trigger_rule_update, trigger_rules_set_enabled
 from tenants.services import tenant_update
@@ -31,13 +32,19 @@ def schedule_rule(tenant, schedule, *, created, **fields):
     return TriggerRuleFactory(tenant=tenant, type="schedule", schedule=schedule, now=created, **fields)
 
 
-def tick_every_minute(since: datetime, until: datetime) -> list[tuple[datetime, dict]]:
-    """What a beat tick each minute in [since, until] does; the (tick, evidence) of every firing."""
+def tick_every_minute(since: datetime, until: datetime, resolve: bool = False) -> list[tuple[datetime, dict]]:
+    """
+    What a beat tick each minute in [since, until] does; the (tick, evidence) of every firing. With
+    `resolve`, a person resolves each new alert half a minute later (a schedule sleeps while its
+    alert is open; the resolve wakes it for its next occurrence).
+    """
     fired, now = [], since
     while now <= until:
-        for result in evaluate_rules(rule_ids=due_rule_ids(now=now), now=now).results:
+        for result in evaluate_rules(rule_ids=tick_due_rule_ids(now=now), now=now).results:
             if result.fired:
                 fired.append((now, result.evaluation.evidence))
+            if resolve and result.alert_created:
+                alert_resolve(alert=Alert.objects.get(pk=result.alert_id), actor="user:ann", now=now + MINUTE / 2)
         now += MINUTE
     return fired
 
@@ -71,7 +78,7 @@ def test_a_berlin_rule_fires_once_across_the_spring_forward_night_at_0300_local(
 def test_every_quarter_hour_in_berlin_is_silent_during_the_repeated_hour(berlin):
     rule = schedule_rule(berlin, "*/15 * * * *", created=at(2026, 10, 24, 23, 29))
 
-    fired = tick_every_minute(at(2026, 10, 24, 23, 30), at(2026, 10, 25, 2, 30))
+    fired = tick_every_minute(at(2026, 10, 24, 23, 30), at(2026, 10, 25, 2, 30), resolve=True)
 
     assert [(tick, evidence["scheduledForLocal"]) for tick, evidence in fired] == [
         (at(2026, 10, 24, 23, 30), "2026-10-25T01:30:00+02:00"),
@@ -85,7 +92,7 @@ def test_every_quarter_hour_in_berlin_is_silent_during_the_repeated_hour(berlin)
         (at(2026, 10, 25, 2, 15), "2026-10-25T03:15:00+01:00"),
         (at(2026, 10, 25, 2, 30), "2026-10-25T03:30:00+01:00"),
     ]
-    assert Alert.objects.filter(rule=rule).count() == 1  # the first firing's alert stays open
+    assert Alert.objects.filter(rule=rule).count() == 9  # each resolved, so each occurrence raised one
 
 
 def test_a_rule_in_its_own_zone_ignores_the_tenants(berlin):
@@ -104,7 +111,8 @@ def test_a_late_tick_fires_once_for_the_latest_occurrence_in_the_zone(berlin):
     rule = schedule_rule(berlin, "*/15 * * * *", created=at(2026, 10, 25, 0, 50))  # due 02:00 UTC (03:00 CET)
     TriggerRule.objects.filter(pk=rule.pk).update(next_run_at=at(2026, 10, 25, 0, 45))  # as if it missed 02:45 CEST
 
-    report = evaluate_rules(rule_ids=[rule.pk], now=at(2026, 10, 25, 1, 50))  # 02:50 CET, second pass
+    # Not asleep (its alert, once raised, would let it sleep): its next run is its next occurrence.
+    report = evaluate_rules(rule_ids=[rule.pk], now=at(2026, 10, 25, 1, 50), may_sleep=False)  # 02:50 CET
 
     assert report.results[0].evaluation.evidence["scheduledForLocal"] == "2026-10-25T02:45:00+02:00"
     rule.refresh_from_db()
