@@ -209,7 +209,7 @@ def reset(now: datetime) -> None:
     with connection.cursor() as cursor:
         cursor.execute(
             "TRUNCATE alerts_deliveryattempt, alerts_delivery, alerts_alertevent, alerts_notification, "
-            "alerts_alertbudget, alerts_alert, proactive_metricwake"
+            "alerts_alertbudget, alerts_alert, proactive_metricwake, proactive_rulewake"
         )
         cursor.execute("DELETE FROM proactive_metricpoint WHERE value = %s", [CHANGED_VALUE])
     TriggerRule.objects.update(
@@ -302,6 +302,21 @@ FLOOR_STATEMENTS = (
     )
     SELECT tenant_id, count(*) AS alerts FROM inserted GROUP BY 1
     """,
+    # Auto-resolve: the open alerts of the auto-resolving rules that no longer fire, with their
+    # history entry and their notification's status.
+    """
+    WITH resolved AS (
+        UPDATE alerts_alert a SET status = 'resolved', resolved_at = %(now)s, updated_at = %(now)s,
+                                  snoozed_until = NULL
+        FROM decided d WHERE a.id = d.open_alert_id AND d.auto_resolve AND NOT d.fires
+        RETURNING a.id
+    ), history AS (
+        INSERT INTO alerts_alertevent (alert_id, from_status, to_status, at, actor, reason)
+        SELECT id, 'pending', 'resolved', %(now)s, 'engine', 'Condition cleared' FROM resolved
+    )
+    UPDATE alerts_notification n SET alert_status = 'resolved', updated_at = %(now)s
+    FROM resolved r WHERE n.alert_id = r.id
+    """,
     # Usage: one more alert per raised alert, in both usage tables.
     """
     UPDATE billing_usagesnapshot u SET alerts_triggered = u.alerts_triggered + r.alerts, updated_at = %(now)s
@@ -350,8 +365,9 @@ def sql_floor(rule_ids: list[int], now: datetime, workers: int) -> tuple[float, 
     """
     The tick's work done set-based in PostgreSQL alone, on `workers` connections at once, each
     with an equal share of the due rules: claim, read, decide, raise (alerts, history,
-    notifications, usage) and bookkeeping. Rolled back, then vacuumed, so the tick that follows
-    finds the database as it was. The wall time of the slowest share is the floor.
+    notifications, usage), auto-resolve (alerts, history, notifications) and bookkeeping. Rolled
+    back, then vacuumed, so the tick that follows finds the database as it was. The wall time of
+    the slowest share is the floor.
     """
     from django.db import connection
 
