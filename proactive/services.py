@@ -1,7 +1,7 @@
 from datetime import UTC, datetime, timedelta
 
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Exists, F, OuterRef, Value
 from django.db.models.functions import Least
 from django.utils import timezone
@@ -278,7 +278,33 @@ def rules_wake(*, now: datetime, batch_size: int = WAKES_PER_BATCH) -> int:
     return _metric_rules_wake(now=now, batch_size=batch_size) + _schedule_rules_wake(now=now, batch_size=batch_size)
 
 
+_WAKE_METRIC_RULES_SQL = f"""
+WITH wakes AS MATERIALIZED (
+    SELECT id, tenant_id, metric FROM {MetricWake._meta.db_table}
+    WHERE at <= %(now)s AND id > %(after)s ORDER BY id LIMIT %(batch_size)s
+), reading AS MATERIALIZED (
+    SELECT rule.id, rule.tenant_id, rule.metric FROM {TriggerRule._meta.db_table} AS rule
+    WHERE rule.enabled
+      AND EXISTS (SELECT 1 FROM wakes WHERE wakes.tenant_id = rule.tenant_id AND wakes.metric = rule.metric)
+), free AS MATERIALIZED (
+    SELECT id FROM {TriggerRule._meta.db_table} WHERE id IN (SELECT id FROM reading) FOR UPDATE SKIP LOCKED
+), woken AS (
+    UPDATE {TriggerRule._meta.db_table} SET next_run_at = LEAST(next_run_at, %(now)s)
+    WHERE id IN (SELECT id FROM free) RETURNING id
+), held AS (
+    SELECT DISTINCT tenant_id, metric FROM reading WHERE id NOT IN (SELECT id FROM free)
+), done AS (
+    DELETE FROM {MetricWake._meta.db_table} WHERE id IN (
+        SELECT id FROM wakes WHERE (tenant_id, metric) NOT IN (SELECT tenant_id, metric FROM held)
+    )
+)
+SELECT (SELECT count(*) FROM wakes), (SELECT max(id) FROM wakes), (SELECT count(*) FROM woken)
+"""
+
+
 def _metric_rules_wake(*, now: datetime, batch_size: int) -> int:
+    if connection.vendor == "postgresql":
+        return _metric_rules_wake_in_one_statement(now=now, batch_size=batch_size)
     woken, after = 0, 0
     while True:
         with transaction.atomic():
@@ -303,6 +329,19 @@ def _metric_rules_wake(*, now: datetime, batch_size: int) -> int:
             MetricWake.objects.filter(
                 pk__in=[pk for pk, tenant_id, metric in wakes if (tenant_id, metric) not in held]
             ).delete()
+
+
+def _metric_rules_wake_in_one_statement(*, now: datetime, batch_size: int) -> int:
+    """The same on PostgreSQL, a batch per statement: select, lock, wake, and delete what was not held."""
+    woken, after = 0, 0
+    while True:
+        with connection.cursor() as cursor:
+            cursor.execute(_WAKE_METRIC_RULES_SQL, {"now": now, "after": after, "batch_size": batch_size})
+            handled, last, woke = cursor.fetchone()
+        woken += woke
+        if handled < batch_size:
+            return woken
+        after = last
 
 
 def _schedule_rules_wake(*, now: datetime, batch_size: int) -> int:

@@ -315,6 +315,32 @@ class TestWakesAndLocks:
         assert tick_due_rule_ids(now=START + 2 * MINUTE) == [rule.pk]
         assert not MetricWake.objects.exists()
 
+    def test_wakes_are_read_batch_after_batch_and_only_a_held_rules_wake_is_kept(self, tenant):
+        from proactive.engine.runner import due_rule_ids
+        from proactive.models import MetricWake
+        from proactive.services import rules_wake
+        from tests.concurrency import rows_locked_by_another_transaction
+
+        rules = [
+            trigger_rule_create(
+                tenant=tenant, name=f"r{n}", type="metric_threshold", metric=f"m{n}", threshold=10, now=START
+            )
+            for n in range(5)
+        ]
+        TriggerRule.objects.update(next_run_at=START + timedelta(hours=1))  # all asleep
+        for n in range(5):
+            metric_points_write(tenant=tenant, metric=f"m{n}", points=[(START, 50.0)], now=START)
+        held = rules[2]
+
+        with rows_locked_by_another_transaction(TriggerRule.objects.filter(pk=held.pk)):
+            woken = rules_wake(now=START + MINUTE, batch_size=2)  # three batches: 2, 2 and 1
+
+        assert woken == 4
+        assert list(MetricWake.objects.values_list("metric", flat=True)) == ["m2"]
+        assert due_rule_ids(now=START + MINUTE) == sorted(rule.pk for rule in rules if rule != held)
+        assert rules_wake(now=START + 2 * MINUTE, batch_size=2) == 1
+        assert not MetricWake.objects.exists()
+
     def test_a_person_resolving_never_locks_the_rule_a_chunk_may_hold(self, tenant):
         from django.db import connection
 
