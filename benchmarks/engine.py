@@ -5,12 +5,13 @@ Benchmark of one full engine tick on PostgreSQL.
 
 Seeds (once; later runs reuse it) 1,000 tenants and 100,000 rules of mixed types with 30 days of
 metric history and usage snapshots in the database `proactive_insights_bench`, then runs a full
-tick — select the due rules, evaluate them in chunks on `--workers` processes, as Celery workers
-would — and prints rules per second, SQL queries per 1,000 rules, alerts created, peak memory and
-WAL per rule. Before each tick the same work is done set-based in PostgreSQL alone and rolled back
-(the floor); each tick's ratio to it is printed. Between the ticks `--changing` of the custom
-series get a new point, so the second tick (a minute later, change-driven) evaluates what changed
-and must create no duplicate alert. `--tenants 10000` makes it a million rules.
+tick — select the due rules, evaluate them in chunks on `--workers` processes that live across the
+ticks and keep their connections, as Celery workers do — and prints rules per second, SQL queries
+per 1,000 rules, alerts created, peak memory and WAL per rule. Before each tick the same work is
+done set-based in PostgreSQL alone and rolled back (the floor); each tick's ratio to it is
+printed. Between the ticks `--changing` of the custom series get a new point, so the second tick
+(a minute later, change-driven) evaluates what changed and must create no duplicate alert.
+`--tenants 10000` makes it a million rules.
 """
 
 import argparse
@@ -338,30 +339,36 @@ FLOOR_STATEMENTS = (
 )
 
 
+_floor_connection = None  # each floor process keeps its connection, as a worker keeps its own
+
+
 def _floor_share(args) -> tuple[float, int]:
     """One worker's share of the floor, in a transaction that is rolled back: nothing stays."""
+    global _floor_connection
     import psycopg
     from django.conf import settings
 
     rule_ids, now = args
-    database = settings.DATABASES["default"]
-    with psycopg.connect(
-        host=database["HOST"] or "127.0.0.1",
-        port=database["PORT"] or 5432,
-        user=database["USER"] or "postgres",
-        dbname=database["NAME"],
-    ) as conn:
-        started = time.perf_counter()
-        with conn.cursor() as cursor:
-            for statement in FLOOR_STATEMENTS:
-                cursor.execute(statement, {"ids": rule_ids, "now": now})
-        elapsed = time.perf_counter() - started
-        raised = conn.execute("SELECT coalesce(sum(alerts), 0) FROM raised").fetchone()[0]
-        conn.rollback()
+    if _floor_connection is None or _floor_connection.closed:
+        database = settings.DATABASES["default"]
+        _floor_connection = psycopg.connect(
+            host=database["HOST"] or "127.0.0.1",
+            port=database["PORT"] or 5432,
+            user=database["USER"] or "postgres",
+            dbname=database["NAME"],
+        )
+    conn = _floor_connection
+    started = time.perf_counter()
+    with conn.cursor() as cursor:
+        for statement in FLOOR_STATEMENTS:
+            cursor.execute(statement, {"ids": rule_ids, "now": now})
+    elapsed = time.perf_counter() - started
+    raised = conn.execute("SELECT coalesce(sum(alerts), 0) FROM raised").fetchone()[0]
+    conn.rollback()
     return elapsed, raised
 
 
-def sql_floor(rule_ids: list[int], now: datetime, workers: int) -> tuple[float, int]:
+def sql_floor(rule_ids: list[int], now: datetime, workers: int, pool) -> tuple[float, int]:
     """
     The tick's work done set-based in PostgreSQL alone, on `workers` connections at once, each
     with an equal share of the due rules: claim, read, decide, raise (alerts, history,
@@ -374,8 +381,7 @@ def sql_floor(rule_ids: list[int], now: datetime, workers: int) -> tuple[float, 
     share = -(-len(rule_ids) // max(workers, 1))
     shares = [(rule_ids[start : start + share], now) for start in range(0, len(rule_ids), share)] or [([], now)]
     started = time.perf_counter()
-    with get_context("fork").Pool(len(shares)) as pool:
-        results = pool.map(_floor_share, shares, chunksize=1)
+    results = pool.map(_floor_share, shares, chunksize=1)
     elapsed = time.perf_counter() - started
     with connection.cursor() as cursor:
         cursor.execute(
@@ -436,7 +442,7 @@ def _wal_bytes_since(position: str) -> int:
         return int(cursor.fetchone()[0])
 
 
-def run_tick(now: datetime, workers: int, chunk_size: int) -> dict:
+def run_tick(now: datetime, workers: int, chunk_size: int, engine_pool, floor_pool) -> dict:
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
@@ -448,13 +454,11 @@ def run_tick(now: datetime, workers: int, chunk_size: int) -> dict:
     selecting = time.perf_counter() - started
     # The floor does the chunks' work on the same rules in the same state (and leaves no trace);
     # both share the selection, which is counted in each.
-    floor_seconds, floor_alerts = sql_floor(rule_ids, now, workers)
+    floor_seconds, floor_alerts = sql_floor(rule_ids, now, workers, floor_pool)
     chunks = [(chunk, now) for chunk in chunked(rule_ids, chunk_size)]
     wal_before = _wal_position()
-    connection.close()  # the workers open their own
     started = time.perf_counter() - selecting
-    with get_context("fork").Pool(workers, initializer=_worker_init) as pool:
-        results = pool.map(_evaluate_chunk, chunks, chunksize=1)
+    results = engine_pool.map(_evaluate_chunk, chunks, chunksize=1)
     elapsed = time.perf_counter() - started
     wal_bytes = _wal_bytes_since(wal_before)
     evaluated = sum(r[0] for r in results)
@@ -499,6 +503,7 @@ def main():
     ensure_database()
     django.setup()
     from django.core.management import call_command
+    from django.db import connection
 
     from alerts.models import Alert
 
@@ -508,10 +513,17 @@ def main():
     spread_options(options.options)
     reset(now)
 
-    first = run_tick(now, options.workers, options.chunk_size)
-    open_after_first = Alert.objects.exclude(status="resolved").count()
-    changed = change_metrics(options.changing, now + timedelta(seconds=30))
-    second = run_tick(now + timedelta(minutes=1, seconds=1), options.workers, options.chunk_size)
+    # The workers live across ticks and keep their connections, as Celery's workers do (and so do
+    # the floor's connections); forked before the parent holds a connection of its own.
+    connection.close()
+    context = get_context("fork")
+    with context.Pool(options.workers, initializer=_worker_init) as engine_pool, context.Pool(options.workers) as floor:
+        first = run_tick(now, options.workers, options.chunk_size, engine_pool, floor)
+        open_after_first = Alert.objects.exclude(status="resolved").count()
+        changed = change_metrics(options.changing, now + timedelta(seconds=30))
+        second = run_tick(
+            now + timedelta(minutes=1, seconds=1), options.workers, options.chunk_size, engine_pool, floor
+        )
     duplicates = Alert.objects.count() - first["created"]
     parent_peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
