@@ -9,8 +9,10 @@ tick — select the due rules, evaluate them in chunks on `--workers` processes 
 ticks and keep their connections, as Celery workers do — and prints rules per second, SQL queries
 per 1,000 rules, alerts created, peak memory and WAL per rule. Before each tick the same work is
 done set-based in PostgreSQL alone and rolled back (the floor); each tick's ratio to it is
-printed. Between the ticks `--changing` of the custom series get a new point, so the second tick
-(a minute later, change-driven) evaluates what changed and must create no duplicate alert.
+printed. Between the ticks `--changing` of the custom series get a new point and a steady
+minute's share of the sleeping rules reach their staleness cap (`--stale-share`), so the second
+tick (a minute later, change-driven) evaluates what a steady minute does and must create no
+duplicate alert.
 `--tenants 10000` makes it a million rules.
 """
 
@@ -236,6 +238,25 @@ def change_metrics(share: float, at: datetime) -> int:
     for tenant, metric in changed:
         metric_points_write(tenant=tenant, metric=metric, points=[(at, CHANGED_VALUE)], now=at)
     return len(changed)
+
+
+def stale_rules_due(share: float, at: datetime) -> int:
+    """
+    In a steady state the rules asleep since their last evaluation reach the staleness cap spread
+    over the cap's minutes: each minute, 1/ENGINE_MAX_STALENESS_MINUTES of them. Right after a tick
+    that evaluated every rule they all sleep until the same minute, so that share is made due here
+    (every n-th rule by id), as a steady minute would find it.
+    """
+    from django.db import connection
+
+    if share <= 0:
+        return 0
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE proactive_triggerrule SET next_run_at = %s WHERE enabled AND next_run_at > %s AND id %% %s = 0",
+            [at, at, max(round(1 / share), 1)],
+        )
+        return cursor.rowcount
 
 
 # --- The same work, set-based in PostgreSQL alone: the floor a tick is measured against ---------
@@ -494,6 +515,13 @@ def main():
         help="the share of (tenant, metric) series that get a new point between the ticks (default 1%%)",
     )
     parser.add_argument(
+        "--stale-share",
+        type=float,
+        default=None,
+        help="the share of the rules at their staleness cap in the second tick "
+        "(default 1/ENGINE_MAX_STALENESS_MINUTES, as in a steady state; 0: none)",
+    )
+    parser.add_argument(
         "--options",
         action="store_true",
         help="spread the rule options: a quarter of the rules read windows, a quarter have pending periods",
@@ -502,6 +530,10 @@ def main():
 
     ensure_database()
     django.setup()
+    from django.conf import settings
+
+    if options.stale_share is None:
+        options.stale_share = 1 / settings.ENGINE_MAX_STALENESS_MINUTES
     from django.core.management import call_command
     from django.db import connection
 
@@ -521,6 +553,7 @@ def main():
         first = run_tick(now, options.workers, options.chunk_size, engine_pool, floor)
         open_after_first = Alert.objects.exclude(status="resolved").count()
         changed = change_metrics(options.changing, now + timedelta(seconds=30))
+        stale = stale_rules_due(options.stale_share, now + timedelta(minutes=1))
         second = run_tick(
             now + timedelta(minutes=1, seconds=1), options.workers, options.chunk_size, engine_pool, floor
         )
@@ -530,7 +563,11 @@ def main():
     print()
     print(f"machine: {os.cpu_count()} cores, {options.workers} worker process(es), chunks of {options.chunk_size}")
     print("rule options:", "spread (--options)" if options.options else "the guide's defaults")
-    print(f"between the ticks: a new point in {changed:,} of the custom series ({options.changing:.0%})")
+    print(
+        f"between the ticks: a new point in {changed:,} of the custom series ({options.changing:.0%}); "
+        f"{stale:,} sleeping rules at their staleness cap ({options.stale_share:.2%} of the rules, as each minute "
+        "of a steady state)"
+    )
     for label, tick in (("tick 1", first), ("tick 2 (+61 s, change-driven)", second)):
         print(
             f"{label}: {tick['evaluated']:,} of {tick['due']:,} due rules in {tick['seconds']:.2f} s "
