@@ -156,6 +156,29 @@ def _counters_upsert_sql(model, rows_sql: str) -> str:
     )
 
 
+def usage_counters_upsert_ctes(*, rows_sql: str, rows_params: list, now) -> tuple[str, list]:
+    """
+    For one PostgreSQL statement of the caller's: two CTEs (`usage_first`, `usage_second`) adding
+    the counters of `rows_sql`'s rows — columns tenant_id, day and each of USAGE_COUNTERS, every
+    value >= 0 — to both tables, as usage_apply's upsert does (a missing row starts at the deltas,
+    its gauge carried forward). The second table's rows are those the first one's upsert returned,
+    so the tables' rows are locked in USAGE_TABLES order. The caller calls usage_changed for the
+    keys, in the same transaction. Returns the CTEs' text ("usage_first AS (…), usage_second AS (…)")
+    and their parameters.
+    """
+    first, second = USAGE_TABLES
+    counters = ", ".join(f"r.{name}" for name in USAGE_COUNTERS)
+    second_rows = (
+        f"SELECT r.tenant_id, r.day, {counters} FROM ({rows_sql}) AS r "
+        "JOIN usage_first AS u ON u.tenant_id = r.tenant_id AND u.day = r.day"
+    )
+    return (
+        f"usage_first AS ({_counters_upsert_sql(first, rows_sql)} RETURNING tenant_id, day), "
+        f"usage_second AS ({_counters_upsert_sql(second, second_rows)} RETURNING 1)",
+        [now, *rows_params, now, *rows_params],
+    )
+
+
 def usage_apply(*, deltas: Sequence[UsageDelta]) -> None:
     """
     Add `deltas` to both usage tables: rows are made if missing, then one UPDATE … SET x = x + delta
