@@ -475,6 +475,36 @@ class Load:
     statuses: dict[int, int]
     sent: int  # the first `sent` requests went out (a few after the quota's answer: still served)
     duplicates: int  # answers saying "duplicate": true
+    client_cpu: float  # seconds of CPU wrk used until the quota's answer
+
+
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """The CPU time (user + system) the processes used so far, all their threads."""
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / CLOCK_TICKS
+
+
+def server_pids(server: subprocess.Popen) -> tuple[list[int], list[int]]:
+    """gunicorn's processes, and the PostgreSQL backends serving them (those on the benchmark's database)."""
+    from django.db import connection
+
+    children = Path(f"/proc/{server.pid}/task/{server.pid}/children").read_text().split()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid() "
+            "AND backend_type = 'client backend'"
+        )
+        backends = [pid for (pid,) in cursor.fetchall()]
+    return [server.pid, *map(int, children)], backends
 
 
 def load(port: int, requests: list[bytes], quota: int, clients: int) -> Load:
@@ -497,6 +527,7 @@ def load(port: int, requests: list[bytes], quota: int, clients: int) -> Load:
         watchdog.start()
         try:
             counted = next((json.loads(line) for line in process.stdout if line.startswith("{")), None)
+            client_cpu = cpu_seconds([process.pid])
             process.send_signal(signal.SIGINT)  # wrk then prints the latencies (done())
             rest, _ = process.communicate(timeout=60)
         finally:
@@ -512,6 +543,7 @@ def load(port: int, requests: list[bytes], quota: int, clients: int) -> Load:
         statuses={int(code): n for code, n in counted["statuses"].items()},
         sent=counted["sent"],
         duplicates=counted["duplicates"],
+        client_cpu=client_cpu,
     )
 
 
@@ -630,7 +662,7 @@ def run(args, raw_key: str) -> None:
     log = tempfile.TemporaryFile()  # gunicorn's own messages: shown if it does not start
     server = start_server(Path(args.project).resolve(), port, args.workers, log)
     run_id = secrets.token_hex(4)
-    results: dict[str, list[tuple[float, float]]] = {e.name: [] for e in chosen}
+    results: dict[str, list[tuple[float, ...]]] = {e.name: [] for e in chosen}
     earlier: list[bytes] = []
     try:
         for endpoint in chosen:
@@ -643,35 +675,52 @@ def run(args, raw_key: str) -> None:
                 warm,
                 args.clients,
             )
+        app, database = server_pids(server)
         for round_ in range(args.rounds):
             for endpoint in chosen:
                 run_round = f"{run_id}-{round_}"
                 requests, bodies = requests_for(endpoint, args.requests + args.clients, port, run_round, earlier)
                 tokens_before = webhook_tokens_today() if bodies else 0
+                cpu_before = cpu_seconds(app), cpu_seconds(database)
                 result = load(port, requests, args.requests, args.clients)
+                cpu = [(cpu_seconds(pids) - before) for pids, before in zip((app, database), cpu_before, strict=True)]
                 if set(result.statuses) != {endpoint.expect}:
                     raise SystemExit(f"{endpoint.name}: answers {result.statuses}")
                 if bodies:
                     webhook_stored_check(bodies, run_round, result, tokens_before)
                 rate = args.requests / result.elapsed
-                results[endpoint.name].append((rate, result.p95 * 1000))
-                print(f"  round {round_ + 1}: {endpoint.name:48} {rate:8,.0f} req/s", flush=True)
+                per_request = [1000 * seconds / args.requests for seconds in (*cpu, result.client_cpu)]
+                results[endpoint.name].append((rate, result.p95 * 1000, *per_request))
+                print(
+                    f"  round {round_ + 1}: {endpoint.name:48} {rate:8,.0f} req/s   CPU ms per request: "
+                    + " / ".join(f"{ms:.2f}" for ms in per_request),
+                    flush=True,
+                )
     finally:
         server.terminate()
         server.wait(10)
 
     base = next(e.name for e in chosen if e.base)
-    base_rate = statistics.median(r for r, _ in results[base])
+    base_rate = statistics.median(r[0] for r in results[base])
     print(
         f"\n{args.requests:,} requests per endpoint and round, {args.rounds} round(s) (medians), "
-        f"{args.clients} clients, gunicorn with {args.workers} sync workers, {Path(args.project).resolve()}"
+        f"{args.clients} connections, gunicorn with {describe_workers(args)}, {Path(args.project).resolve()}; "
+        f"CPU per request of gunicorn, of its PostgreSQL backends (not the WAL writer's) and of wrk"
     )
-    print(f"{'endpoint':48} {'req/s':>8} {'p95 ms':>8} {'÷ single':>9}")
+    print(f"{'endpoint':48} {'req/s':>8} {'p95 ms':>8} {'÷ single':>9} {'CPU ms: app':>12} {'db':>5} {'wrk':>5}")
     for endpoint in chosen:
-        rate = statistics.median(r for r, _ in results[endpoint.name])
-        tail = statistics.median(t for _, t in results[endpoint.name])
-        rounds = " / ".join(f"{r:,.0f}" for r, _ in results[endpoint.name])
-        print(f"{endpoint.name:48} {rate:8,.0f} {tail:8.1f} {rate / base_rate:9.2f}   ({rounds})")
+        rate, tail, app_ms, db_ms, client_ms = (
+            statistics.median(r[i] for r in results[endpoint.name]) for i in range(5)
+        )
+        rounds = " / ".join(f"{r[0]:,.0f}" for r in results[endpoint.name])
+        print(
+            f"{endpoint.name:48} {rate:8,.0f} {tail:8.1f} {rate / base_rate:9.2f} {app_ms:12.2f} {db_ms:5.2f} "
+            f"{client_ms:5.2f}   ({rounds})"
+        )
+
+
+def describe_workers(args) -> str:
+    return f"{args.workers} sync workers"
 
 
 # --- Profiling and plans ------------------------------------------------------------------------
