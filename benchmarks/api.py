@@ -603,7 +603,7 @@ def check(endpoint: Endpoint, port: int, run: str) -> str:
     return f"{len(response):,} bytes"
 
 
-def start_server(project: Path, port: int, workers: int, log) -> subprocess.Popen:
+def start_server(project: Path, port: int, args, log) -> subprocess.Popen:
     from django.conf import settings
 
     db = settings.DATABASES["default"]
@@ -630,7 +630,11 @@ def start_server(project: Path, port: int, workers: int, log) -> subprocess.Pope
             "--bind",
             f"127.0.0.1:{port}",
             "--workers",
-            str(workers),
+            str(args.workers),
+            "--worker-class",
+            args.worker_class,
+            "--threads",
+            str(args.threads),
             "--access-logfile",
             "-",
         ],
@@ -660,7 +664,7 @@ def run(args, raw_key: str) -> None:
     chosen = [e for e in endpoints(raw_key) if e.base or e.ceiling or args.only is None or args.only in e.name]
     port = free_port()
     log = tempfile.TemporaryFile()  # gunicorn's own messages: shown if it does not start
-    server = start_server(Path(args.project).resolve(), port, args.workers, log)
+    server = start_server(Path(args.project).resolve(), port, args, log)
     run_id = secrets.token_hex(4)
     results: dict[str, list[tuple[float, ...]]] = {e.name: [] for e in chosen}
     earlier: list[bytes] = []
@@ -720,7 +724,9 @@ def run(args, raw_key: str) -> None:
 
 
 def describe_workers(args) -> str:
-    return f"{args.workers} sync workers"
+    if args.worker_class == "gthread":
+        return f"{args.workers} gthread workers of {args.threads} threads"
+    return f"{args.workers} {args.worker_class} workers"
 
 
 # --- Profiling and plans ------------------------------------------------------------------------
@@ -791,6 +797,8 @@ def main():
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--clients", type=int, default=16)
     parser.add_argument("--workers", type=int, default=2, help="gunicorn workers (the Procfile's default)")
+    parser.add_argument("--worker-class", default="sync", help="gunicorn's --worker-class (the Procfile's default)")
+    parser.add_argument("--threads", type=int, default=1, help="gunicorn's --threads (gthread workers)")
     parser.add_argument("--project", default=str(PROJECT), help="the checkout gunicorn serves")
     parser.add_argument("--only", help="only the endpoints whose name contains this (and the single read and the 404)")
     parser.add_argument("--reseed", action="store_true")

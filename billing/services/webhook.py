@@ -5,10 +5,11 @@ plan), record it once by its id with its effect, and replay the ones no tenant m
 
 import json
 import re
+import weakref
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 
-from django.db import DataError, IntegrityError, connection, transaction
+from django.db import DataError, IntegrityError, ProgrammingError, connection, transaction
 from django.utils import timezone
 
 from billing.models import (
@@ -342,11 +343,18 @@ def _receive_in_one_statement(*, event: dict, now: datetime) -> ReceivedEvent | 
     ]
     try:
         with transaction.atomic(), connection.cursor() as cursor:
-            cursor.execute(_ONE_STATEMENT.format(usage=usage_sql), params)
+            _execute_prepared(cursor, _ONE_STATEMENT.format(usage=usage_sql), params)
             row = cursor.fetchone()
             if row is not None and row[2] == BillingEventOutcome.APPLIED:
                 usage_changed(keys=[(row[1], found.day)])
     except (IntegrityError, DataError):
+        return None
+    except ProgrammingError as exc:
+        if getattr(exc.__cause__, "sqlstate", None) not in _PREPARED_STATEMENT_LOST:
+            raise
+        # The session lost the statement (DISCARD ALL; a pooler moved us to another session): the
+        # general path takes this event, and the next one prepares it again.
+        _prepared.pop(connection.connection, None)
         return None
     if row is None:
         return ReceivedEvent(event=BillingEvent.objects.get(event_id=record.event_id), duplicate=True)
@@ -355,6 +363,31 @@ def _receive_in_one_statement(*, event: dict, now: datetime) -> ReceivedEvent | 
         _describe(record=record, plan=missing, now=now)
     record._state.adding = False
     return ReceivedEvent(event=record, duplicate=False)
+
+
+# The database sessions (psycopg connections) that prepared the statement, and its text.
+_prepared: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+_PREPARED_NAME = "billing_event_receive"
+_PREPARED_STATEMENT_LOST = ("26000", "42P05")  # no such prepared statement; one of its name already
+
+
+def _execute_prepared(cursor, sql: str, params: list) -> None:
+    """
+    Run `sql` as a prepared statement of the database session: PREPARE it once per session, then
+    EXECUTE it with the parameters. PostgreSQL parses and plans it once instead of for every event
+    (two thirds of the statement's CPU there). Django's connections prepare nothing (its psycopg
+    prepare_threshold is off, for connection poolers), hence SQL's PREPARE; a session that lost it
+    raises, and the caller falls back.
+    """
+    session = connection.connection
+    if _prepared.get(session) != sql:
+        parts = sql.split("%s")
+        numbered = "".join(part + (f"${n}" if n < len(parts) else "") for n, part in enumerate(parts, start=1))
+        if session in _prepared:
+            cursor.execute(f"DEALLOCATE {_PREPARED_NAME}")
+        cursor.execute(f"PREPARE {_PREPARED_NAME} AS {numbered}")
+        _prepared[session] = sql
+    cursor.execute(f"EXECUTE {_PREPARED_NAME} ({', '.join(['%s'] * len(params))})", params)
 
 
 # The parameters: the tenant id and customer to look up; the record's columns, its outcome, reason

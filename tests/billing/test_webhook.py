@@ -322,10 +322,12 @@ def test_an_event_is_stored_once_as_what_became_of_it_in_one_statement(client, t
         assert deliver(client, event).json()["outcome"] == "applied"
     statements = [q["sql"] for q in queries.captured_queries if not q["sql"].startswith(("SAVEPOINT", "RELEASE"))]
 
-    # The tenant's lookup, the event's insert and both usage upserts are one statement (the test's
-    # own transaction makes the service's a savepoint); then, the day being past, the usage hook's
-    # wake-ups for the rules reading usage metrics.
-    assert statements[0].startswith("WITH") and "billing_billingevent" in statements[0]
+    # The tenant's lookup, the event's insert and both usage upserts are one statement, prepared
+    # once per database session (the test's own transaction makes the service's a savepoint);
+    # then, the day being past, the usage hook's wake-ups for the rules reading usage metrics.
+    if statements[0].startswith("PREPARE"):
+        assert "billing_billingevent" in statements.pop(0)
+    assert statements[0].startswith("EXECUTE billing_event_receive (")
     assert all(sql.startswith('INSERT INTO "proactive_metricwake"') for sql in statements[1:]), statements[1:]
     stored = BillingEvent.objects.get()
     assert (stored.outcome, stored.tenant_id, stored.applied_at is not None, stored.deltas, stored.payload) == (
@@ -459,3 +461,24 @@ def test_the_answer_has_the_schema_serializer_shape(client, tenant, tokens):
         serializer = BillingWebhookReceivedOutputSerializer(data=answer)
         assert serializer.is_valid(), serializer.errors
         assert answer == BillingWebhookReceivedOutputSerializer(serializer.validated_data).data
+
+
+def test_a_session_that_lost_the_prepared_statement_falls_back_then_prepares_it_again(client, tenant):
+    from django.test.utils import CaptureQueriesContext
+
+    deliver(client, usage_event(event_id="evt_1", tokensUsed="1"))  # prepared in this session
+    with connection.cursor() as cursor:
+        cursor.execute("DEALLOCATE billing_event_receive")  # as a pooler's DISCARD ALL would
+
+    with CaptureQueriesContext(connection) as lost:
+        assert deliver(client, usage_event(event_id="evt_2", tokensUsed="2")).json()["outcome"] == "applied"
+    with CaptureQueriesContext(connection) as again:
+        assert deliver(client, usage_event(event_id="evt_3", tokensUsed="3")).json()["outcome"] == "applied"
+
+    assert any(q["sql"].startswith("INSERT INTO") for q in lost.captured_queries)  # the general path
+    assert [q["sql"].split()[0] for q in again.captured_queries if q["sql"].startswith(("PREPARE", "EXECUTE"))] == [
+        "PREPARE",
+        "EXECUTE",
+    ]
+    assert totals() == totals(UsageSnapshot) == [(date(2026, 11, 26), 6, 0, 0, 0)]
+    assert BillingEvent.objects.filter(outcome="applied").count() == 3
