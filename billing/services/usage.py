@@ -28,12 +28,27 @@ _BATCH = 500
 def usage_changed(*, keys: Iterable[tuple[str, date]]) -> None:
     """
     Tell the apps above (settings.USAGE_CHANGED_HOOKS, called as hook(keys=…) inside the writer's
-    transaction) which (tenant, day) rows changed: the rules reading usage metrics wake on them.
+    transaction) which (tenant, day) rows of completed days changed: the rules reading usage
+    metrics wake on them. Today's running counts (and days ahead) are not announced: a usage
+    metric's point is a completed day's (see usage_change_announced).
     """
-    keys = sorted(set(keys))
+    today = _today()
+    keys = sorted({(tenant_id, day) for tenant_id, day in keys if day < today})
     if keys:
         for hook in setting_hooks("USAGE_CHANGED_HOOKS"):
             hook(keys=keys)
+
+
+def usage_change_announced(*, day: date, now: datetime | None = None) -> bool:
+    """
+    Whether usage_changed tells the hooks of a change to `day` (a completed UTC day): a writer
+    that knows it will not may skip the transaction it would otherwise hold around them.
+    """
+    return day < _today(now)
+
+
+def _today(now: datetime | None = None) -> date:
+    return (now or timezone.now()).astimezone(UTC).date()
 
 
 def usage_day(value: date | datetime | str | int | float) -> date:

@@ -6,6 +6,7 @@ plan), record it once by its id with its effect, and replay the ones no tenant m
 import json
 import re
 import weakref
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 
@@ -21,7 +22,14 @@ from billing.models import (
     BillingEventOutcome,
     BillingUsage,
 )
-from billing.services.usage import UsageDelta, usage_apply, usage_changed, usage_counters_upsert_ctes, usage_day
+from billing.services.usage import (
+    UsageDelta,
+    usage_apply,
+    usage_change_announced,
+    usage_changed,
+    usage_counters_upsert_ctes,
+    usage_day,
+)
 from core.db import insert_rows
 from core.exceptions import NON_FIELD_ERRORS, InvalidInput
 from core.validators import json_problem
@@ -298,12 +306,14 @@ def _new_record(*, event: dict, now: datetime) -> BillingEvent:
 def _receive_in_one_statement(*, event: dict, now: datetime) -> ReceivedEvent | None:
     """
     The tenant's lookup, the event's INSERT … ON CONFLICT DO NOTHING and the upsert of its usage
-    counters as one statement, in a transaction with no savepoint: BEGIN, the statement, COMMIT
-    (the general path takes eight round trips). The statement carries the record as it is with the
-    tenant found and as it is without one; the database picks. None, with nothing changed, for what
-    the general path must do: a change the upsert cannot make (a negative delta: a counter may go
-    below zero; the gauge), or a statement the database refused (a counter leaving the 64-bit range,
-    the tenant deleted meanwhile), which the general path records as rejected or unmatched.
+    counters as one prepared statement, with no savepoint: the whole of an event's work in one
+    round trip (the general path takes eight), or three when a completed day's usage changes and
+    the usage hooks must hear of it in the same transaction. The statement carries the record as
+    it is with the tenant found and as it is without one; the database picks. None, with nothing
+    changed, for what the general path must do: a change the upsert cannot make (a negative delta:
+    a counter may go below zero; the gauge), or a statement the database refused (a counter leaving
+    the 64-bit range, the tenant deleted meanwhile), which the general path records as rejected or
+    unmatched.
     """
     obj, metadata = _event_object(event)
     found = _usage_plan(event=event, metadata=metadata, received_at=now)
@@ -341,11 +351,16 @@ def _receive_in_one_statement(*, event: dict, now: datetime) -> ReceivedEvent | 
         record.applied_at,
         *usage_params,
     ]
+    # A change the usage hooks hear of (a completed day's) is announced in the statement's
+    # transaction: BEGIN, the statement, the hooks, COMMIT. Any other event's statement is a
+    # transaction of its own (autocommit): one round trip. In a caller's transaction, a savepoint.
+    announced = found.outcome == BillingEventOutcome.APPLIED and usage_change_announced(day=found.day, now=now)
+    alone = not announced and connection.get_autocommit()
     try:
-        with transaction.atomic(), connection.cursor() as cursor:
+        with nullcontext() if alone else transaction.atomic(), connection.cursor() as cursor:
             _execute_prepared(cursor, _ONE_STATEMENT.format(usage=usage_sql), params)
             row = cursor.fetchone()
-            if row is not None and row[2] == BillingEventOutcome.APPLIED:
+            if announced and row is not None and row[2] == BillingEventOutcome.APPLIED:
                 usage_changed(keys=[(row[1], found.day)])
     except (IntegrityError, DataError):
         return None

@@ -288,30 +288,70 @@ def _deliver_concurrently(events):
     return run_concurrently([lambda event=event: deliver(Client(), event).status_code for event in events])
 
 
+def _today():
+    return datetime.now(UTC).date()
+
+
+# A past day's change is announced to the usage hooks in the statement's transaction; today's is
+# the statement alone, in autocommit.
+DAYS = pytest.mark.parametrize("day", [lambda: date(2026, 11, 26), _today], ids=["past day", "today"])
+
+
+@DAYS
 @pytest.mark.django_db(transaction=True)
-def test_twenty_concurrent_deliveries_give_exact_totals():
+def test_twenty_concurrent_deliveries_give_exact_totals(day):
     assert connection.vendor == "postgresql"
     TenantFactory(id="acme")
-    events = [usage_event(event_id=f"evt_{n}", tokensUsed=str(n + 1), tasksExecuted="1") for n in range(20)]
+    usage_date = day().isoformat()
+    events = [
+        usage_event(event_id=f"evt_{n}", tokensUsed=str(n + 1), tasksExecuted="1", usageDate=usage_date)
+        for n in range(20)
+    ]
 
     statuses, errors = _deliver_concurrently(events)
 
     assert errors == [] and statuses == [200] * 20
-    expected = [(date(2026, 11, 26), sum(range(1, 21)), 20, 0, 0)]
+    expected = [(day(), sum(range(1, 21)), 20, 0, 0)]
     assert totals() == totals(UsageSnapshot) == expected
     assert BillingEvent.objects.filter(outcome="applied").count() == 20
 
 
+@DAYS
 @pytest.mark.django_db(transaction=True)
-def test_the_same_event_delivered_concurrently_is_applied_once():
+def test_the_same_event_delivered_concurrently_is_applied_once(day):
     TenantFactory(id="acme")
-    event = usage_event(event_id="evt_same", tokensUsed="10")
+    event = usage_event(event_id="evt_same", tokensUsed="10", usageDate=day().isoformat())
 
     statuses, errors = _deliver_concurrently([event] * 10)
 
     assert errors == [] and statuses == [200] * 10
-    assert totals() == totals(UsageSnapshot) == [(date(2026, 11, 26), 10, 0, 0, 0)]
+    assert totals() == totals(UsageSnapshot) == [(day(), 10, 0, 0, 0)]
     assert BillingEvent.objects.count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_todays_usage_is_one_statement_in_autocommit_and_a_refused_one_falls_back():
+    from django.test.utils import CaptureQueriesContext
+
+    from proactive.models import MetricWake
+
+    TenantFactory(id="acme")
+    today = _today()
+    with CaptureQueriesContext(connection) as queries:
+        response = deliver(Client(), usage_event(event_id="evt_t", tokensUsed="5", usageDate=today.isoformat()))
+
+    assert response.json()["outcome"] == "applied"
+    assert [q["sql"].split()[0] for q in queries.captured_queries if not q["sql"].startswith("PREPARE")] == ["EXECUTE"]
+    assert totals() == totals(UsageSnapshot) == [(today, 5, 0, 0, 0)]
+    assert not MetricWake.objects.exists()  # today's running count wakes no one
+
+    top = 2**63 - 10
+    usage_apply(deltas=[UsageDelta(tenant_id="acme", day=today, tokens_used=top)])
+    big = deliver(Client(), usage_event(event_id="evt_big", tokensUsed="100", usageDate=today.isoformat()))
+
+    assert (big.json()["outcome"], big.json()["reason"]) == ("rejected", f"Would take usage out of range on {today}.")
+    assert totals() == totals(UsageSnapshot) == [(today, top + 5, 0, 0, 0)]
+    assert BillingEvent.objects.get(event_id="evt_big").outcome == "rejected"
 
 
 def test_an_event_is_stored_once_as_what_became_of_it_in_one_statement(client, tenant):
