@@ -1,9 +1,9 @@
 -- The load of benchmarks/api.py, sent by wrk: a file of pre-built raw HTTP requests
 -- ("<length>\n<bytes>" records), each sent once in order over wrk's connections. When `quota`
 -- answers have arrived, one line of JSON on stdout says how long they took and what they were
--- (statuses; webhook answers saying "duplicate": true), and how many requests were sent in all
--- (a connection whose answer came before the last may already have sent one more). The caller
--- then interrupts wrk (SIGINT), which prints the latency percentiles from done().
+-- (statuses; webhook answers saying "duplicate": true), and how many of the requests were sent
+-- (those still unanswered are served all the same). The caller then interrupts wrk (SIGINT),
+-- which prints the latency percentiles from done().
 --
 --   wrk -t1 -c16 -d3600s --timeout 60s -s requests.lua http://127.0.0.1:PORT -- FILE QUOTA
 
@@ -45,11 +45,16 @@ function request()
         verified = true
         return requests[1]
     end
+    if answered >= quota then
+        -- The quota's answer came earlier in this turn of the loop, which ends with it: the
+        -- connections it finds ready get the first request again (answered long ago, so the
+        -- webhook's a redelivery that changes nothing), and `sent` stays what was reported.
+        return requests[1]
+    end
     sent = sent + 1
     if started == nil then
         started = now()
     end
-    -- Never run out: past the end (only the few sent after the quota), the last request again.
     return requests[math.min(sent, #requests)]
 end
 
