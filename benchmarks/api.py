@@ -1,6 +1,6 @@
 """
 Load benchmark of the API: the server as the Procfile runs it (gunicorn, 2 sync workers, DEBUG off)
-and 16 clients in this second process, on loopback.
+and 16 connections from wrk (`apt-get install wrk`) in a second process, on loopback.
 
     .venv/bin/python benchmarks/api.py [--requests 1000] [--rounds 2] [--clients 16] [--workers 2]
     .venv/bin/python benchmarks/api.py --only alerts          # the endpoints whose name contains it
@@ -14,12 +14,17 @@ with their history (2.3 events per alert on average), a notification each, 100,0
 their attempts, 5,000 rules, channels, widgets, a month of one-minute points and a year of usage.
 
 Then it starts gunicorn from `--project` (default: this checkout; another checkout, e.g. the commit
-before, serves the same data) and, for each endpoint, sends `--requests` requests from `--clients`
-threads (a new connection each, as gunicorn's sync workers close them), in `--rounds` rounds, every
-endpoint once per round. It prints requests per second and the 95th percentile latency (medians
-over the rounds), and each one's throughput as a share of `GET /alerts/{id}`'s; the unauthenticated
-404 is the framework's ceiling. The webhook's requests are distinct signed events (one in ten a
-redelivery of an earlier one), spread over the tenants.
+before, serves the same data) and, for each endpoint, has wrk send `--requests` pre-built requests
+over `--clients` connections (a new connection each: `Connection: close`, as gunicorn's sync workers
+close them anyway), in `--rounds` rounds, every endpoint once per round. wrk is C with one thread
+(benchmarks/requests.lua hands it the requests and counts the answers' statuses), so the client
+takes little of the CPU the server needs; a Python client on 2 cores took about as much as the
+server. It prints requests per second and the 95th percentile latency (medians over the rounds),
+and each one's throughput as a share of `GET /alerts/{id}`'s; the unauthenticated 404 is the
+framework's ceiling. Every answer's status is checked. The webhook's requests are distinct events
+signed just before their round (one in ten a redelivery of an earlier one), spread over the
+tenants; after each round the database must hold each new event once and its tokens counted once,
+and the redeliveries must have answered `duplicate: true`.
 """
 
 import argparse
@@ -27,6 +32,8 @@ import json
 import os
 import random
 import secrets
+import shutil
+import signal
 import socket
 import statistics
 import subprocess
@@ -344,6 +351,7 @@ class Endpoint:
     method: str = "GET"
     bodies: list[bytes] | None = None  # POST: one per request, made fresh each round (signatures age)
     base: bool = False  # the single read the lists are compared with
+    ceiling: bool = False  # the unauthenticated 404: what the framework alone serves
 
 
 def cursor_at(position: datetime) -> str:
@@ -374,7 +382,7 @@ def endpoints(raw_key: str) -> list[Endpoint]:
     rule_ids = list(TriggerRule.objects.filter(tenant_id=BIG).values_list("id", flat=True))
     channel_ids = list(Channel.objects.filter(tenant_id=BIG).values_list("id", flat=True))
     return [
-        Endpoint("GET /no-such-page (404, no credentials)", ["/no-such-page"], expect=404),
+        Endpoint("GET /no-such-page (404, no credentials)", ["/no-such-page"], expect=404, ceiling=True),
         Endpoint("GET /alerts/{id}", [f"/alerts/{i}" for i in ids[:500]], tenant_key, base=True),
         Endpoint("GET /alerts (first page)", ["/alerts"], tenant_key),
         Endpoint("GET /alerts?status=pending", ["/alerts?status=pending"], tenant_key),
@@ -446,8 +454,11 @@ def raw_request(endpoint: Endpoint, path: str, port: int, body: bytes | None) ->
 
 # --- The load -----------------------------------------------------------------------------------
 
+WRK_SCRIPT = Path(__file__).with_name("requests.lua")
+
 
 def send(port: int, request: bytes) -> tuple[int, bytes]:
+    """One request on a new connection (the checks and the server's start; the load is wrk's)."""
     with socket.create_connection(("127.0.0.1", port)) as sock:
         sock.sendall(request)
         chunks = []
@@ -457,52 +468,133 @@ def send(port: int, request: bytes) -> tuple[int, bytes]:
     return int(response[9:12]), response
 
 
-def load(port: int, requests: list[bytes], clients: int) -> tuple[float, list[float], dict[int, int]]:
-    """Send `requests` from `clients` threads; the wall time, each request's latency and the status counts."""
-    latencies: list[float] = []
-    statuses: dict[int, int] = {}
-    lock = threading.Lock()
-    start = threading.Barrier(clients + 1)
-
-    def client(mine: list[bytes]):
-        timings, codes = [], {}
-        start.wait()
-        for request in mine:
-            began = time.perf_counter()
-            code, _ = send(port, request)
-            timings.append(time.perf_counter() - began)
-            codes[code] = codes.get(code, 0) + 1
-        with lock:
-            latencies.extend(timings)
-            for code, n in codes.items():
-                statuses[code] = statuses.get(code, 0) + n
-
-    threads = [threading.Thread(target=client, args=(requests[j::clients],)) for j in range(clients)]
-    for thread in threads:
-        thread.start()
-    start.wait()
-    began = time.perf_counter()
-    for thread in threads:
-        thread.join()
-    return time.perf_counter() - began, latencies, statuses
+@dataclass
+class Load:
+    elapsed: float  # from the first request sent to the `quota`-th answer
+    p95: float  # seconds
+    statuses: dict[int, int]
+    sent: int  # the first `sent` requests went out (a few after the quota's answer: still served)
+    duplicates: int  # answers saying "duplicate": true
+    client_cpu: float  # seconds of CPU wrk used until the quota's answer
 
 
-def p95(values: list[float]) -> float:
-    return statistics.quantiles(values, n=20)[-1]
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
-def requests_for(endpoint: Endpoint, count: int, port: int, run: str, earlier: list[bytes]) -> list[bytes]:
+def cpu_seconds(pids: list[int]) -> float:
+    """The CPU time (user + system) the processes used so far, all their threads."""
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / CLOCK_TICKS
+
+
+def server_pids(server: subprocess.Popen) -> tuple[list[int], list[int]]:
+    """gunicorn's processes, and the PostgreSQL backends serving them (those on the benchmark's database)."""
+    from django.db import connection
+
+    children = Path(f"/proc/{server.pid}/task/{server.pid}/children").read_text().split()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid() "
+            "AND backend_type = 'client backend'"
+        )
+        backends = [pid for (pid,) in cursor.fetchall()]
+    return [server.pid, *map(int, children)], backends
+
+
+def load(port: int, requests: list[bytes], quota: int, clients: int) -> Load:
+    """
+    Send `requests` in order with wrk (`clients` connections, one thread: C, so the client costs the
+    server little of the machine) until `quota` answers came; `requests` holds `clients` more than
+    the quota, for the connections busy when the quota is reached.
+    """
+    wrk = shutil.which("wrk")
+    if wrk is None:
+        raise SystemExit("The load is sent by wrk: apt-get install wrk")
+    with tempfile.NamedTemporaryFile(prefix="api-bench-", suffix=".requests") as file:
+        file.write(b"".join(b"%d\n%s" % (len(request), request) for request in requests))
+        file.flush()
+        command = [wrk, "-t1", f"-c{clients}", "-d3600s", "--timeout", "60s", "-s", str(WRK_SCRIPT)]
+        process = subprocess.Popen(
+            [*command, f"http://127.0.0.1:{port}", "--", file.name, str(quota)], stdout=subprocess.PIPE, text=True
+        )
+        watchdog = threading.Timer(600, process.send_signal, [signal.SIGINT])  # a quota never reached
+        watchdog.start()
+        try:
+            counted = next((json.loads(line) for line in process.stdout if line.startswith("{")), None)
+            client_cpu = cpu_seconds([process.pid])
+            process.send_signal(signal.SIGINT)  # wrk then prints the latencies (done())
+            rest, _ = process.communicate(timeout=60)
+        finally:
+            watchdog.cancel()
+    timings = next((json.loads(line) for line in rest.splitlines() if line.startswith("{")), None)
+    if counted is None or timings is None:
+        raise SystemExit(f"wrk did not get {quota} answers:\n{rest}")
+    if any(timings["errors"].values()):
+        raise SystemExit(f"wrk: socket errors {timings['errors']}")
+    return Load(
+        elapsed=counted["elapsed"],
+        p95=timings["p95_us"] / 1e6,
+        statuses={int(code): n for code, n in counted["statuses"].items()},
+        sent=counted["sent"],
+        duplicates=counted["duplicates"],
+        client_cpu=client_cpu,
+    )
+
+
+def requests_for(
+    endpoint: Endpoint, count: int, port: int, run: str, earlier: list[bytes]
+) -> tuple[list[bytes], list[bytes]]:
+    """The raw requests, and (the webhook) their bodies: signed now, as Stripe's tolerance is 5 minutes."""
     if endpoint.method == "POST":
         bodies = webhook_bodies(count, run, earlier)
         earlier.extend(b for b in bodies[:50] if b not in earlier)
-        return [raw_request(endpoint, endpoint.paths[0], port, body) for body in bodies]
-    return [raw_request(endpoint, endpoint.paths[n % len(endpoint.paths)], port, None) for n in range(count)]
+        return [raw_request(endpoint, endpoint.paths[0], port, body) for body in bodies], bodies
+    return [raw_request(endpoint, endpoint.paths[n % len(endpoint.paths)], port, None) for n in range(count)], []
+
+
+def webhook_tokens_today() -> int:
+    from django.db.models import Sum
+
+    from billing.models import BillingUsage
+
+    today = datetime.now(UTC).date()
+    return BillingUsage.objects.filter(day=today).aggregate(total=Sum("tokens_used"))["total"] or 0
+
+
+def webhook_stored_check(bodies: list[bytes], run: str, result: Load, tokens_before: int) -> None:
+    """
+    Every new event sent is stored once, and its tokens counted once; the redeliveries (of events
+    stored in earlier rounds) answered `duplicate: true` and changed nothing.
+    """
+    from billing.models import BillingEvent
+
+    events = [json.loads(body) for body in bodies[: result.sent]]
+    new = {e["id"]: int(e["data"]["object"]["metadata"]["tokensUsed"]) for e in events if f"_{run}_" in e["id"]}
+    redelivered = len(events) - len(new)
+    in_flight = result.sent - sum(result.statuses.values())
+    if not redelivered - in_flight <= result.duplicates <= redelivered:
+        raise SystemExit(f"webhook: {result.duplicates} duplicates answered, {redelivered} redeliveries sent")
+    for _ in range(100):  # the few sent after the quota's answer may still be in the server
+        stored = BillingEvent.objects.filter(event_id__startswith=f"evt_bench_{run}_").count()
+        tokens = webhook_tokens_today() - tokens_before
+        if stored == len(new) and tokens == sum(new.values()):
+            return
+        time.sleep(0.1)
+    raise SystemExit(
+        f"webhook: {stored} events stored of {len(new)} new ones sent; {tokens} tokens counted of {sum(new.values())}"
+    )
 
 
 def check(endpoint: Endpoint, port: int, run: str) -> str:
     """One request, its answer checked; a line saying what it returned."""
     earlier: list[bytes] = []
-    code, response = send(port, requests_for(endpoint, 1, port, f"{run}-check", earlier)[0])
+    code, response = send(port, requests_for(endpoint, 1, port, f"{run}-check", earlier)[0][0])
     if code != endpoint.expect:
         raise SystemExit(f"{endpoint.name}: expected {endpoint.expect}, got {code}:\n{response[:2000].decode()}")
     body = json.loads(response.split(b"\r\n\r\n", 1)[1])
@@ -511,7 +603,7 @@ def check(endpoint: Endpoint, port: int, run: str) -> str:
     return f"{len(response):,} bytes"
 
 
-def start_server(project: Path, port: int, workers: int, log) -> subprocess.Popen:
+def start_server(project: Path, port: int, args, log) -> subprocess.Popen:
     from django.conf import settings
 
     db = settings.DATABASES["default"]
@@ -538,7 +630,11 @@ def start_server(project: Path, port: int, workers: int, log) -> subprocess.Pope
             "--bind",
             f"127.0.0.1:{port}",
             "--workers",
-            str(workers),
+            str(args.workers),
+            "--worker-class",
+            args.worker_class,
+            "--threads",
+            str(args.threads),
             "--access-logfile",
             "-",
         ],
@@ -565,42 +661,72 @@ def free_port() -> int:
 
 
 def run(args, raw_key: str) -> None:
-    chosen = [e for e in endpoints(raw_key) if e.base or args.only is None or args.only in e.name]
+    chosen = [e for e in endpoints(raw_key) if e.base or e.ceiling or args.only is None or args.only in e.name]
     port = free_port()
     log = tempfile.TemporaryFile()  # gunicorn's own messages: shown if it does not start
-    server = start_server(Path(args.project).resolve(), port, args.workers, log)
+    server = start_server(Path(args.project).resolve(), port, args, log)
     run_id = secrets.token_hex(4)
-    results: dict[str, list[tuple[float, float]]] = {e.name: [] for e in chosen}
+    results: dict[str, list[tuple[float, ...]]] = {e.name: [] for e in chosen}
     earlier: list[bytes] = []
     try:
         for endpoint in chosen:
             print(f"  {endpoint.name}: {check(endpoint, port, run_id)}", flush=True)
         for endpoint in chosen:  # warm-up: every worker has loaded everything and holds its connection
-            load(port, requests_for(endpoint, 4 * args.clients, port, f"{run_id}-warm", earlier), args.clients)
+            warm = 4 * args.clients
+            load(
+                port,
+                requests_for(endpoint, warm + args.clients, port, f"{run_id}-warm", earlier)[0],
+                warm,
+                args.clients,
+            )
+        app, database = server_pids(server)
         for round_ in range(args.rounds):
             for endpoint in chosen:
-                requests = requests_for(endpoint, args.requests, port, f"{run_id}-{round_}", earlier)
-                elapsed, latencies, statuses = load(port, requests, args.clients)
-                if set(statuses) != {endpoint.expect}:
-                    raise SystemExit(f"{endpoint.name}: answers {statuses}")
-                results[endpoint.name].append((len(requests) / elapsed, p95(latencies) * 1000))
-                print(f"  round {round_ + 1}: {endpoint.name:48} {len(requests) / elapsed:8,.0f} req/s", flush=True)
+                run_round = f"{run_id}-{round_}"
+                requests, bodies = requests_for(endpoint, args.requests + args.clients, port, run_round, earlier)
+                tokens_before = webhook_tokens_today() if bodies else 0
+                cpu_before = cpu_seconds(app), cpu_seconds(database)
+                result = load(port, requests, args.requests, args.clients)
+                cpu = [(cpu_seconds(pids) - before) for pids, before in zip((app, database), cpu_before, strict=True)]
+                if set(result.statuses) != {endpoint.expect}:
+                    raise SystemExit(f"{endpoint.name}: answers {result.statuses}")
+                if bodies:
+                    webhook_stored_check(bodies, run_round, result, tokens_before)
+                rate = args.requests / result.elapsed
+                per_request = [1000 * seconds / args.requests for seconds in (*cpu, result.client_cpu)]
+                results[endpoint.name].append((rate, result.p95 * 1000, *per_request))
+                print(
+                    f"  round {round_ + 1}: {endpoint.name:48} {rate:8,.0f} req/s   CPU ms per request: "
+                    + " / ".join(f"{ms:.2f}" for ms in per_request),
+                    flush=True,
+                )
     finally:
         server.terminate()
         server.wait(10)
 
     base = next(e.name for e in chosen if e.base)
-    base_rate = statistics.median(r for r, _ in results[base])
+    base_rate = statistics.median(r[0] for r in results[base])
     print(
         f"\n{args.requests:,} requests per endpoint and round, {args.rounds} round(s) (medians), "
-        f"{args.clients} clients, gunicorn with {args.workers} sync workers, {Path(args.project).resolve()}"
+        f"{args.clients} connections, gunicorn with {describe_workers(args)}, {Path(args.project).resolve()}; "
+        f"CPU per request of gunicorn, of its PostgreSQL backends (not the WAL writer's) and of wrk"
     )
-    print(f"{'endpoint':48} {'req/s':>8} {'p95 ms':>8} {'÷ single':>9}")
+    print(f"{'endpoint':48} {'req/s':>8} {'p95 ms':>8} {'÷ single':>9} {'CPU ms: app':>12} {'db':>5} {'wrk':>5}")
     for endpoint in chosen:
-        rate = statistics.median(r for r, _ in results[endpoint.name])
-        tail = statistics.median(t for _, t in results[endpoint.name])
-        rounds = " / ".join(f"{r:,.0f}" for r, _ in results[endpoint.name])
-        print(f"{endpoint.name:48} {rate:8,.0f} {tail:8.1f} {rate / base_rate:9.2f}   ({rounds})")
+        rate, tail, app_ms, db_ms, client_ms = (
+            statistics.median(r[i] for r in results[endpoint.name]) for i in range(5)
+        )
+        rounds = " / ".join(f"{r[0]:,.0f}" for r in results[endpoint.name])
+        print(
+            f"{endpoint.name:48} {rate:8,.0f} {tail:8.1f} {rate / base_rate:9.2f} {app_ms:12.2f} {db_ms:5.2f} "
+            f"{client_ms:5.2f}   ({rounds})"
+        )
+
+
+def describe_workers(args) -> str:
+    if args.worker_class == "gthread":
+        return f"{args.workers} gthread workers of {args.threads} threads"
+    return f"{args.workers} {args.worker_class} workers"
 
 
 # --- Profiling and plans ------------------------------------------------------------------------
@@ -671,8 +797,10 @@ def main():
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--clients", type=int, default=16)
     parser.add_argument("--workers", type=int, default=2, help="gunicorn workers (the Procfile's default)")
+    parser.add_argument("--worker-class", default="sync", help="gunicorn's --worker-class (the Procfile's default)")
+    parser.add_argument("--threads", type=int, default=1, help="gunicorn's --threads (gthread workers)")
     parser.add_argument("--project", default=str(PROJECT), help="the checkout gunicorn serves")
-    parser.add_argument("--only", help="only the endpoints whose name contains this (and the single read)")
+    parser.add_argument("--only", help="only the endpoints whose name contains this (and the single read and the 404)")
     parser.add_argument("--reseed", action="store_true")
     parser.add_argument("--profile", metavar="ENDPOINT", help="profile one endpoint in process instead")
     parser.add_argument("--explain", action="store_true", help="print the list queries' plans instead")

@@ -28,12 +28,27 @@ _BATCH = 500
 def usage_changed(*, keys: Iterable[tuple[str, date]]) -> None:
     """
     Tell the apps above (settings.USAGE_CHANGED_HOOKS, called as hook(keys=…) inside the writer's
-    transaction) which (tenant, day) rows changed: the rules reading usage metrics wake on them.
+    transaction) which (tenant, day) rows of completed days changed: the rules reading usage
+    metrics wake on them. Today's running counts (and days ahead) are not announced: a usage
+    metric's point is a completed day's (see usage_change_announced).
     """
-    keys = sorted(set(keys))
+    today = _today()
+    keys = sorted({(tenant_id, day) for tenant_id, day in keys if day < today})
     if keys:
         for hook in setting_hooks("USAGE_CHANGED_HOOKS"):
             hook(keys=keys)
+
+
+def usage_change_announced(*, day: date, now: datetime | None = None) -> bool:
+    """
+    Whether usage_changed tells the hooks of a change to `day` (a completed UTC day): a writer
+    that knows it will not may skip the transaction it would otherwise hold around them.
+    """
+    return day < _today(now)
+
+
+def _today(now: datetime | None = None) -> date:
+    return (now or timezone.now()).astimezone(UTC).date()
 
 
 def usage_day(value: date | datetime | str | int | float) -> date:
@@ -153,6 +168,29 @@ def _counters_upsert_sql(model, rows_sql: str) -> str:
         # WHERE true: SQLite's parser needs it before an upsert clause.
         f"FROM ({rows_sql}) AS v WHERE true ORDER BY v.tenant_id, v.day "
         f"ON CONFLICT (tenant_id, day) DO UPDATE SET {increments}, updated_at = EXCLUDED.updated_at"
+    )
+
+
+def usage_counters_upsert_ctes(*, rows_sql: str, rows_params: list, now) -> tuple[str, list]:
+    """
+    For one PostgreSQL statement of the caller's: two CTEs (`usage_first`, `usage_second`) adding
+    the counters of `rows_sql`'s rows — columns tenant_id, day and each of USAGE_COUNTERS, every
+    value >= 0 — to both tables, as usage_apply's upsert does (a missing row starts at the deltas,
+    its gauge carried forward). The second table's rows are those the first one's upsert returned,
+    so the tables' rows are locked in USAGE_TABLES order. The caller calls usage_changed for the
+    keys, in the same transaction. Returns the CTEs' text ("usage_first AS (…), usage_second AS (…)")
+    and their parameters.
+    """
+    first, second = USAGE_TABLES
+    counters = ", ".join(f"r.{name}" for name in USAGE_COUNTERS)
+    second_rows = (
+        f"SELECT r.tenant_id, r.day, {counters} FROM ({rows_sql}) AS r "
+        "JOIN usage_first AS u ON u.tenant_id = r.tenant_id AND u.day = r.day"
+    )
+    return (
+        f"usage_first AS ({_counters_upsert_sql(first, rows_sql)} RETURNING tenant_id, day), "
+        f"usage_second AS ({_counters_upsert_sql(second, second_rows)} RETURNING 1)",
+        [now, *rows_params, now, *rows_params],
     )
 
 

@@ -169,3 +169,25 @@ def test_a_usage_row_dated_in_the_future_does_not_stop_the_rollup(tenant):
     usage_rollup(today=today)
 
     assert BillingUsage.objects.get(tenant=tenant, day=today).active_widgets == 2
+
+
+HEARD = []
+
+
+def hearing_hook(*, keys):
+    HEARD.append(keys)
+
+
+def test_the_usage_hooks_hear_of_completed_days_only(tenant, settings):
+    from billing.services.usage import usage_change_announced, usage_changed
+
+    settings.USAGE_CHANGED_HOOKS = [f"{__name__}.hearing_hook"]
+    HEARD.clear()
+    today = datetime.now(UTC).date()
+    yesterday, tomorrow = today - timedelta(days=1), today + timedelta(days=1)
+
+    usage_changed(keys=[("acme", today), ("acme", tomorrow)])
+    usage_changed(keys=[("acme", today), ("acme", yesterday), ("acme", yesterday)])
+
+    assert HEARD == [[("acme", yesterday)]]
+    assert [usage_change_announced(day=day) for day in (yesterday, today, tomorrow)] == [True, False, False]

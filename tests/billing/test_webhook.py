@@ -288,52 +288,99 @@ def _deliver_concurrently(events):
     return run_concurrently([lambda event=event: deliver(Client(), event).status_code for event in events])
 
 
+def _today():
+    return datetime.now(UTC).date()
+
+
+# A past day's change is announced to the usage hooks in the statement's transaction; today's is
+# the statement alone, in autocommit.
+DAYS = pytest.mark.parametrize("day", [lambda: date(2026, 11, 26), _today], ids=["past day", "today"])
+
+
+@DAYS
 @pytest.mark.django_db(transaction=True)
-def test_twenty_concurrent_deliveries_give_exact_totals():
+def test_twenty_concurrent_deliveries_give_exact_totals(day):
     assert connection.vendor == "postgresql"
     TenantFactory(id="acme")
-    events = [usage_event(event_id=f"evt_{n}", tokensUsed=str(n + 1), tasksExecuted="1") for n in range(20)]
+    usage_date = day().isoformat()
+    events = [
+        usage_event(event_id=f"evt_{n}", tokensUsed=str(n + 1), tasksExecuted="1", usageDate=usage_date)
+        for n in range(20)
+    ]
 
     statuses, errors = _deliver_concurrently(events)
 
     assert errors == [] and statuses == [200] * 20
-    expected = [(date(2026, 11, 26), sum(range(1, 21)), 20, 0, 0)]
+    expected = [(day(), sum(range(1, 21)), 20, 0, 0)]
     assert totals() == totals(UsageSnapshot) == expected
     assert BillingEvent.objects.filter(outcome="applied").count() == 20
 
 
+@DAYS
 @pytest.mark.django_db(transaction=True)
-def test_the_same_event_delivered_concurrently_is_applied_once():
+def test_the_same_event_delivered_concurrently_is_applied_once(day):
     TenantFactory(id="acme")
-    event = usage_event(event_id="evt_same", tokensUsed="10")
+    event = usage_event(event_id="evt_same", tokensUsed="10", usageDate=day().isoformat())
 
     statuses, errors = _deliver_concurrently([event] * 10)
 
     assert errors == [] and statuses == [200] * 10
-    assert totals() == totals(UsageSnapshot) == [(date(2026, 11, 26), 10, 0, 0, 0)]
+    assert totals() == totals(UsageSnapshot) == [(day(), 10, 0, 0, 0)]
     assert BillingEvent.objects.count() == 1
 
 
-def test_an_event_is_stored_once_as_what_became_of_it_in_few_statements(client, tenant):
+@pytest.mark.django_db(transaction=True)
+def test_todays_usage_is_one_statement_in_autocommit_and_a_refused_one_falls_back():
+    from django.test.utils import CaptureQueriesContext
+
+    from proactive.models import MetricWake
+
+    TenantFactory(id="acme")
+    today = _today()
+    with CaptureQueriesContext(connection) as queries:
+        response = deliver(Client(), usage_event(event_id="evt_t", tokensUsed="5", usageDate=today.isoformat()))
+
+    assert response.json()["outcome"] == "applied"
+    assert [q["sql"].split()[0] for q in queries.captured_queries if not q["sql"].startswith("PREPARE")] == ["EXECUTE"]
+    assert totals() == totals(UsageSnapshot) == [(today, 5, 0, 0, 0)]
+    assert not MetricWake.objects.exists()  # today's running count wakes no one
+
+    top = 2**63 - 10
+    usage_apply(deltas=[UsageDelta(tenant_id="acme", day=today, tokens_used=top)])
+    big = deliver(Client(), usage_event(event_id="evt_big", tokensUsed="100", usageDate=today.isoformat()))
+
+    assert (big.json()["outcome"], big.json()["reason"]) == ("rejected", f"Would take usage out of range on {today}.")
+    assert totals() == totals(UsageSnapshot) == [(today, top + 5, 0, 0, 0)]
+    assert BillingEvent.objects.get(event_id="evt_big").outcome == "rejected"
+
+
+def test_an_event_is_stored_once_as_what_became_of_it_in_one_statement(client, tenant):
     from django.test.utils import CaptureQueriesContext
 
     event = usage_event(event_id="evt_q", tokensUsed="7")
     with CaptureQueriesContext(connection) as queries:
         assert deliver(client, event).json()["outcome"] == "applied"
-    statements = [q["sql"].split()[0] for q in queries.captured_queries]
+    statements = [q["sql"] for q in queries.captured_queries if not q["sql"].startswith(("SAVEPOINT", "RELEASE"))]
 
-    # The tenant, the event inserted with its outcome, then usage_apply's statements (its own count).
-    assert [s for s in statements if s not in ("SAVEPOINT", "RELEASE")][:2] == ["SELECT", "INSERT"]
-    assert not any(
-        s in ("UPDATE", "DELETE") and "billing_billingevent" in q["sql"]
-        for s, q in zip(statements, queries.captured_queries, strict=True)
-    )
+    # The tenant's lookup, the event's insert and both usage upserts are one statement, prepared
+    # once per database session (the test's own transaction makes the service's a savepoint);
+    # then, the day being past, the usage hook's wake-ups for the rules reading usage metrics.
+    if statements[0].startswith("PREPARE"):
+        assert "billing_billingevent" in statements.pop(0)
+    assert statements[0].startswith("EXECUTE billing_event_receive (")
+    assert all(sql.startswith('INSERT INTO "proactive_metricwake"') for sql in statements[1:]), statements[1:]
     stored = BillingEvent.objects.get()
-    assert (stored.outcome, stored.applied_at is not None, stored.deltas, stored.payload) == (
+    assert (stored.outcome, stored.tenant_id, stored.applied_at is not None, stored.deltas, stored.payload) == (
         "applied",
+        "acme",
         True,
         {"tokensUsed": 7},
         event,
+    )
+    assert (stored.usage_day, stored.created, stored.received_at is not None) == (
+        date(2026, 11, 26),
+        datetime.fromtimestamp(CREATED, tz=UTC),
+        True,
     )
     with CaptureQueriesContext(connection) as again:
         assert deliver(client, event).json() == {
@@ -344,7 +391,77 @@ def test_an_event_is_stored_once_as_what_became_of_it_in_few_statements(client, 
             "reason": "",
         }
     assert not any(q["sql"].startswith(("UPDATE", "DELETE")) for q in again.captured_queries)
-    assert totals() == [(date(2026, 11, 26), 7, 0, 0, 0)]
+    assert totals() == totals(UsageSnapshot) == [(date(2026, 11, 26), 7, 0, 0, 0)]
+
+
+def test_the_tenant_id_wins_and_an_unknown_one_falls_back_to_the_customer(client, db):
+    TenantFactory(id="acme", stripe_customer_id="cus_acme")
+    TenantFactory(id="other", stripe_customer_id="cus_other")
+
+    def event(event_id, tenant_id):
+        metadata = {"tokensUsed": "3", **({"tenantId": tenant_id} if tenant_id else {})}
+        return {
+            "id": event_id,
+            "type": "invoice.paid",
+            "created": CREATED,
+            "data": {"object": {"customer": {"id": "cus_other"}, "metadata": metadata}},
+        }
+
+    assert deliver(client, event("evt_id", "acme")).json()["outcome"] == "applied"
+    assert deliver(client, event("evt_unknown", "nobody")).json()["outcome"] == "applied"
+    assert deliver(client, event("evt_blank", "")).json()["outcome"] == "applied"
+
+    assert dict(BillingEvent.objects.values_list("event_id", "tenant_id")) == {
+        "evt_id": "acme",
+        "evt_unknown": "other",
+        "evt_blank": "other",
+    }
+    assert totals(tenant_id="acme") == [(date(2026, 11, 26), 3, 0, 0, 0)]
+    assert totals(tenant_id="other") == [(date(2026, 11, 26), 6, 0, 0, 0)]
+
+
+@pytest.mark.parametrize(
+    ("usage", "outcome", "reason"),
+    [
+        ({"tokensUsed": "4"}, "unmatched", "No tenant with this metadata.tenantId or Stripe customer id (yet)."),
+        ({}, "no_usage", ""),
+        ({"tokensUsed": "lots"}, "rejected", "tokensUsed must be a whole number, got 'lots'"),
+    ],
+)
+def test_without_a_tenant_the_event_is_stored_as_its_usage_says(client, db, usage, outcome, reason):
+    response = deliver(client, usage_event(event_id="evt_nobody", tenant_id="nobody", **usage))
+
+    assert response.json() == {
+        "received": True,
+        "id": "evt_nobody",
+        "outcome": outcome,
+        "duplicate": False,
+        "reason": reason,
+    }
+    stored = BillingEvent.objects.get()
+    assert (stored.outcome, stored.reason, stored.tenant_id, stored.applied_at) == (outcome, reason, None, None)
+    assert not BillingUsage.objects.exists() and not UsageSnapshot.objects.exists()
+
+
+def test_a_counter_that_would_leave_its_range_is_rejected_and_nothing_changes(client, tenant):
+    top = 2**63 - 10
+    usage_apply(deltas=[UsageDelta(tenant_id="acme", day=date(2026, 11, 26), tokens_used=top)])
+
+    response = deliver(client, usage_event(event_id="evt_big", tokensUsed="100", tasksExecuted="1"))
+
+    assert (response.status_code, response.json()["outcome"]) == (200, "rejected")
+    assert response.json()["reason"] == "Would take usage out of range on 2026-11-26."
+    assert totals() == totals(UsageSnapshot) == [(date(2026, 11, 26), top, 0, 0, 0)]
+    stored = BillingEvent.objects.get()
+    assert (stored.event_id, stored.outcome, stored.applied_at) == ("evt_big", "rejected", None)
+
+
+def test_a_past_day_of_usage_wakes_the_usage_metrics_rules_in_the_same_transaction(client, tenant):
+    from proactive.models import MetricWake
+
+    deliver(client, usage_event(event_id="evt_past", tokensUsed="5", usageDate="2026-11-20"))
+
+    assert MetricWake.objects.filter(tenant_id="acme", metric__startswith="usage.").exists()
 
 
 def test_a_rejected_delta_leaves_the_event_rejected_and_usage_unchanged(client, tenant):
@@ -372,3 +489,36 @@ def test_a_negative_correction_that_stays_above_zero_is_applied(client, tenant):
 
     assert (corrected.json()["outcome"], corrected.json()["reason"]) == ("applied", "")
     assert totals() == totals(UsageSnapshot) == [(date(2026, 11, 26), 95, 4, 0, 0)]
+
+
+@pytest.mark.parametrize("tokens", ["5", "-1", None])
+def test_the_answer_has_the_schema_serializer_shape(client, tenant, tokens):
+    from billing.apis import BillingWebhookReceivedOutputSerializer
+
+    event = usage_event(event_id="evt_shape", **({"tokensUsed": tokens} if tokens else {}))
+    for _ in range(2):  # stored, then a duplicate
+        answer = deliver(client, event).json()
+        serializer = BillingWebhookReceivedOutputSerializer(data=answer)
+        assert serializer.is_valid(), serializer.errors
+        assert answer == BillingWebhookReceivedOutputSerializer(serializer.validated_data).data
+
+
+def test_a_session_that_lost_the_prepared_statement_falls_back_then_prepares_it_again(client, tenant):
+    from django.test.utils import CaptureQueriesContext
+
+    deliver(client, usage_event(event_id="evt_1", tokensUsed="1"))  # prepared in this session
+    with connection.cursor() as cursor:
+        cursor.execute("DEALLOCATE billing_event_receive")  # as a pooler's DISCARD ALL would
+
+    with CaptureQueriesContext(connection) as lost:
+        assert deliver(client, usage_event(event_id="evt_2", tokensUsed="2")).json()["outcome"] == "applied"
+    with CaptureQueriesContext(connection) as again:
+        assert deliver(client, usage_event(event_id="evt_3", tokensUsed="3")).json()["outcome"] == "applied"
+
+    assert any(q["sql"].startswith("INSERT INTO") for q in lost.captured_queries)  # the general path
+    assert [q["sql"].split()[0] for q in again.captured_queries if q["sql"].startswith(("PREPARE", "EXECUTE"))] == [
+        "PREPARE",
+        "EXECUTE",
+    ]
+    assert totals() == totals(UsageSnapshot) == [(date(2026, 11, 26), 6, 0, 0, 0)]
+    assert BillingEvent.objects.filter(outcome="applied").count() == 3
