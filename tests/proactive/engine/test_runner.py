@@ -402,3 +402,16 @@ def test_an_alert_resolved_after_the_claim_does_not_swallow_the_firing(tenant, m
 
     assert report.alerts_created == 1
     assert Alert.objects.filter(rule=schedule).exclude(status="resolved").count() == 1
+
+
+def test_a_tick_is_cut_into_as_few_chunks_as_fit_of_equal_sizes():
+    from proactive.engine.runner import chunked
+
+    ids = list(range(2666))
+
+    chunks = list(chunked(ids, 1000))
+
+    assert [len(chunk) for chunk in chunks] == [888, 889, 889]
+    assert [rule_id for chunk in chunks for rule_id in chunk] == ids
+    assert [len(chunk) for chunk in chunked(ids[:2000], 1000)] == [1000, 1000]
+    assert list(chunked([], 1000)) == []
