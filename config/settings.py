@@ -313,5 +313,6 @@ TENANT_SETTINGS_CHANGED_HOOKS = [
     "proactive.services.trigger_rules_reschedule_for_tenant",
     "alerts.services.channels_reschedule_for_tenant",
 ]
-# Called in the transaction of a usage change (billing.services.usage) as hook(keys=[(tenant id, day)]).
+# Called in the transaction of a change to a completed day's usage (billing.services.usage) as
+# hook(keys=[(tenant id, day)]); today's running counts are not announced.
 USAGE_CHANGED_HOOKS = ["proactive.services.usage_metric_wakes_record"]
