@@ -536,7 +536,10 @@ class RuleWake(models.Model):
     tick turns due wakes into due rules and deletes them.
     """
 
-    rule = models.ForeignKey(TriggerRule, on_delete=models.CASCADE, related_name="wakes")
+    # No foreign key in the database: checking one at the resolve's commit would lock the rule row
+    # (FOR KEY SHARE), which a chunk may hold while it raises an alert the resolve holds. A wake of
+    # a deleted rule wakes nothing and is deleted by the next tick.
+    rule = models.ForeignKey(TriggerRule, on_delete=models.CASCADE, related_name="wakes", db_constraint=False)
     at = models.DateTimeField()
 
     class Meta:

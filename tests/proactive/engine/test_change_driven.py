@@ -363,6 +363,30 @@ class TestWakesAndLocks:
         assert Alert.objects.get(pk=alert.pk).status == "resolved"
         assert tick_due_rule_ids(now=START + MINUTE) == [rule.pk]
 
+    def test_a_person_resolving_a_schedules_alert_never_waits_for_the_rule_a_chunk_may_hold(self, tenant):
+        from django.db import connection
+
+        from proactive.models import RuleWake
+        from tests.concurrency import rows_locked_by_another_transaction
+
+        rule = trigger_rule_create(tenant=tenant, name="s", type="schedule", schedule="* * * * *", now=START - MINUTE)
+        evaluate_rules(rule_ids=tick_due_rule_ids(now=START), now=START)  # its alert open: asleep
+        alert = Alert.objects.get(rule=rule)
+
+        with rows_locked_by_another_transaction(TriggerRule.objects.filter(pk=rule.pk)):
+            with connection.cursor() as cursor:
+                cursor.execute("SET lock_timeout = '500ms'")  # a wait on the rule row (even at commit) fails
+            try:
+                alert_resolve(alert=alert, actor="user:ann", now=START + MINUTE / 2)  # committed here
+            finally:
+                with connection.cursor() as cursor:
+                    cursor.execute("SET lock_timeout = 0")
+            assert tick_due_rule_ids(now=START + MINUTE) == []  # held by the chunk: its wake waits
+            assert RuleWake.objects.filter(rule=rule).exists()
+
+        assert tick_due_rule_ids(now=START + 2 * MINUTE) == [rule.pk]
+        assert evaluate_rules(rule_ids=[rule.pk], now=START + 2 * MINUTE).alerts_created == 1
+
 
 def test_a_rule_whose_alert_could_not_be_raised_is_tried_again_at_the_next_tick(tenant, monkeypatch):
     from alerts import channels
