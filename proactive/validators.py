@@ -118,7 +118,6 @@ def cron_field_values(expression: str) -> tuple[frozenset[int], ...]:
 
 
 @lru_cache(maxsize=1024)
-@lru_cache(maxsize=1024)  # the engine asks for every schedule rule it evaluates
 def nonstandard_cron_problem(expression: str) -> str:
     """
     For a schedule saved before standard cron was enforced: what is wrong with it ("" if nothing).

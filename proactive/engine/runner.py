@@ -248,7 +248,7 @@ def tick_due_rule_ids(*, now: datetime) -> list[int]:
 
 def chunked(ids: Sequence[int], size: int = CHUNK_SIZE) -> Iterable[list[int]]:
     """
-    As few chunks as hold the ids at `size` each, of equal sizes (2,666 ids: 889, 889 and 888, not
+    As few chunks as hold the ids at `size` each, of equal sizes (2,666 ids: 888, 889 and 889, not
     1,000, 1,000 and 666), so that the workers sharing them finish together.
     """
     count = -(-len(ids) // size)
@@ -292,13 +292,13 @@ def _cycle_collector_paused():
     """
     A chunk allocates hundreds of thousands of short-lived objects that reference counting frees;
     the cycle collector would walk the worker's whole heap every few of them (a full collection
-    cost ~50 ms a chunk, a quarter of its CPU). It runs after the chunk instead.
+    cost ~50 ms a chunk, a quarter of its CPU). It runs again after the chunk, at its next threshold.
     """
     if not gc.isenabled():
         yield
         return
-    gc.disable()
     try:
+        gc.disable()
         yield
     finally:
         gc.enable()
