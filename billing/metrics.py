@@ -23,7 +23,7 @@ class UsageSnapshotMetricProvider:
     prefix = USAGE_METRIC_PREFIX
     metric_names = tuple(COLUMN_BY_METRIC)
     daily = True  # one point per UTC day; an anomaly leaves the running day out
-    announces_changes = True  # every change of a day's usage goes through USAGE_CHANGED_HOOKS
+    announces_changes = True  # every change of a completed day's usage goes through USAGE_CHANGED_HOOKS
 
     def series_many(self, requests: Sequence) -> dict:
         if not requests:

@@ -131,8 +131,8 @@ def _counters_upsert(*, totals: dict, keys: list, now) -> None:
     """
     Counters only (the gauge unchanged): INSERT … ON CONFLICT DO UPDATE SET x = x + delta into
     each table — a missing row starts at the deltas, its gauge carried forward from the tenant's
-    latest earlier day, as usage_rows_ensure makes it. One statement per batch on PostgreSQL (the
-    first table's upsert a CTE of the second's), one per table and batch elsewhere.
+    latest earlier day, as usage_rows_ensure makes it. One statement per batch on PostgreSQL (both
+    upserts CTEs, the first table's rows locked first), one per table and batch elsewhere.
     """
     row = "SELECT %s AS tenant_id, %s AS day, " + ", ".join(f"%s AS {name}" for name in USAGE_COUNTERS)
     for start in range(0, len(keys), _BATCH):
@@ -146,10 +146,13 @@ def _counters_upsert(*, totals: dict, keys: list, now) -> None:
                 connection.ops.adapt_datefield_value(day),
                 *(values[i] for i in _COUNTER_INDEXES),
             ]
-        statements = [(_counters_upsert_sql(model, rows_sql), [now, *rows_params]) for model in USAGE_TABLES]
         if connection.vendor == "postgresql":
-            (first, first_params), (second, second_params) = statements
-            statements = [(f"WITH first AS ({first} RETURNING 1) {second}", [*first_params, *second_params])]
+            # The second table's upsert reads the first's rows, so rows are locked in USAGE_TABLES
+            # order, as the webhook's statement locks them (opposite orders could deadlock).
+            ctes, params = usage_counters_upsert_ctes(rows_sql=rows_sql, rows_params=rows_params, now=now)
+            statements = [(f"WITH {ctes} SELECT 1", params)]
+        else:
+            statements = [(_counters_upsert_sql(model, rows_sql), [now, *rows_params]) for model in USAGE_TABLES]
         with connection.cursor() as cursor:
             for sql, params in statements:
                 cursor.execute(sql, params)
