@@ -3,6 +3,7 @@ Billing events (the Stripe webhook): check an event's shape, work out what it me
 plan), record it once by its id with its effect, and replay the ones no tenant matched yet.
 """
 
+import hashlib
 import json
 import re
 import weakref
@@ -10,7 +11,7 @@ from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 
-from django.db import DataError, IntegrityError, ProgrammingError, connection, transaction
+from django.db import DataError, IntegrityError, NotSupportedError, ProgrammingError, connection, transaction
 from django.utils import timezone
 
 from billing.models import (
@@ -364,12 +365,12 @@ def _receive_in_one_statement(*, event: dict, now: datetime) -> ReceivedEvent | 
                 usage_changed(keys=[(row[1], found.day)])
     except (IntegrityError, DataError):
         return None
-    except ProgrammingError as exc:
-        if getattr(exc.__cause__, "sqlstate", None) not in _PREPARED_STATEMENT_LOST:
+    except (ProgrammingError, NotSupportedError) as exc:
+        state = getattr(exc.__cause__, "sqlstate", None)
+        if state not in _PREPARED_STATEMENT_TROUBLE:
             raise
-        # The session lost the statement (DISCARD ALL; a pooler moved us to another session): the
-        # general path takes this event, and the next one prepares it again.
-        _prepared.pop(connection.connection, None)
+        # The general path takes this event; the next one finds the session's statement in order.
+        _prepared_trouble(connection.connection, state, _ONE_STATEMENT.format(usage=usage_sql))
         return None
     if row is None:
         return ReceivedEvent(event=BillingEvent.objects.get(event_id=record.event_id), duplicate=True)
@@ -380,10 +381,30 @@ def _receive_in_one_statement(*, event: dict, now: datetime) -> ReceivedEvent | 
     return ReceivedEvent(event=record, duplicate=False)
 
 
-# The database sessions (psycopg connections) that prepared the statement, and its text.
+# The database sessions (psycopg connections) that prepared the statement, and its name.
 _prepared: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-_PREPARED_NAME = "billing_event_receive"
-_PREPARED_STATEMENT_LOST = ("26000", "42P05")  # no such prepared statement; one of its name already
+_NO_SUCH_STATEMENT, _STATEMENT_EXISTS, _PLAN_CHANGED = "26000", "42P05", "0A000"
+_PREPARED_STATEMENT_TROUBLE = (_NO_SUCH_STATEMENT, _STATEMENT_EXISTS, _PLAN_CHANGED)
+
+
+def _prepared_name(sql: str) -> str:
+    """Named after its text: a session another version of the code prepared never runs this one's."""
+    return "billing_event_receive_" + hashlib.sha1(sql.encode()).hexdigest()[:16]
+
+
+def _prepared_trouble(session, state: str, sql: str) -> None:
+    """
+    What the session's statement is after EXECUTE or PREPARE failed with `state`: gone (DISCARD
+    ALL, a pooler's other session: prepare it again), there already under its name (the same
+    text: use it), or planned for columns a migration changed ("cached plan must not change result
+    type": deallocate it and prepare it again).
+    """
+    if state == _NO_SUCH_STATEMENT:
+        _prepared.pop(session, None)
+    elif state == _STATEMENT_EXISTS:
+        _prepared[session] = _prepared_name(sql)
+    else:
+        _prepared[session] = None  # prepared, but stale: deallocated before the next PREPARE
 
 
 def _execute_prepared(cursor, sql: str, params: list) -> None:
@@ -395,14 +416,15 @@ def _execute_prepared(cursor, sql: str, params: list) -> None:
     raises, and the caller falls back.
     """
     session = connection.connection
-    if _prepared.get(session) != sql:
+    name = _prepared_name(sql)
+    if _prepared.get(session) != name:
         parts = sql.split("%s")
         numbered = "".join(part + (f"${n}" if n < len(parts) else "") for n, part in enumerate(parts, start=1))
-        if session in _prepared:
-            cursor.execute(f"DEALLOCATE {_PREPARED_NAME}")
-        cursor.execute(f"PREPARE {_PREPARED_NAME} AS {numbered}")
-        _prepared[session] = sql
-    cursor.execute(f"EXECUTE {_PREPARED_NAME} ({', '.join(['%s'] * len(params))})", params)
+        if session in _prepared:  # a stale one (None: this one's, planned for other columns)
+            cursor.execute(f"DEALLOCATE {_prepared[session] or name}")
+        cursor.execute(f"PREPARE {name} AS {numbered}")
+        _prepared[session] = name
+    cursor.execute(f"EXECUTE {name} ({', '.join(['%s'] * len(params))})", params)
 
 
 # The parameters: the tenant id and customer to look up; the record's columns, its outcome, reason

@@ -367,7 +367,7 @@ def test_an_event_is_stored_once_as_what_became_of_it_in_one_statement(client, t
     # then, the day being past, the usage hook's wake-ups for the rules reading usage metrics.
     if statements[0].startswith("PREPARE"):
         assert "billing_billingevent" in statements.pop(0)
-    assert statements[0].startswith("EXECUTE billing_event_receive (")
+    assert statements[0].startswith("EXECUTE billing_event_receive_")
     assert all(sql.startswith('INSERT INTO "proactive_metricwake"') for sql in statements[1:]), statements[1:]
     stored = BillingEvent.objects.get()
     assert (stored.outcome, stored.tenant_id, stored.applied_at is not None, stored.deltas, stored.payload) == (
@@ -508,7 +508,7 @@ def test_a_session_that_lost_the_prepared_statement_falls_back_then_prepares_it_
 
     deliver(client, usage_event(event_id="evt_1", tokensUsed="1"))  # prepared in this session
     with connection.cursor() as cursor:
-        cursor.execute("DEALLOCATE billing_event_receive")  # as a pooler's DISCARD ALL would
+        cursor.execute("DEALLOCATE ALL")  # as a pooler's DISCARD ALL would
 
     with CaptureQueriesContext(connection) as lost:
         assert deliver(client, usage_event(event_id="evt_2", tokensUsed="2")).json()["outcome"] == "applied"
@@ -522,3 +522,49 @@ def test_a_session_that_lost_the_prepared_statement_falls_back_then_prepares_it_
     ]
     assert totals() == totals(UsageSnapshot) == [(date(2026, 11, 26), 6, 0, 0, 0)]
     assert BillingEvent.objects.filter(outcome="applied").count() == 3
+
+
+def _prepares_and_executes(queries) -> list[str]:
+    return [q["sql"].split()[0] for q in queries.captured_queries if q["sql"].startswith(("PREPARE", "EXECUTE"))]
+
+
+def test_a_session_that_has_the_statement_the_process_forgot_uses_it(client, tenant):
+    from django.test.utils import CaptureQueriesContext
+
+    from billing.services import webhook
+
+    deliver(client, usage_event(event_id="evt_1", tokensUsed="1"))  # prepared in this session
+    webhook._prepared.pop(connection.connection)  # as after a pooler handed this session to a new process
+
+    with CaptureQueriesContext(connection) as exists:
+        assert deliver(client, usage_event(event_id="evt_2", tokensUsed="2")).json()["outcome"] == "applied"
+    with CaptureQueriesContext(connection) as after:
+        assert deliver(client, usage_event(event_id="evt_3", tokensUsed="3")).json()["outcome"] == "applied"
+
+    assert _prepares_and_executes(exists) == ["PREPARE"]  # refused: it exists; the general path took it
+    assert _prepares_and_executes(after) == ["EXECUTE"]
+    assert totals() == totals(UsageSnapshot) == [(date(2026, 11, 26), 6, 0, 0, 0)]
+
+
+def test_a_statement_planned_before_a_migration_changed_its_columns_is_prepared_again(client, tenant):
+    from django.test.utils import CaptureQueriesContext
+
+    deliver(client, usage_event(event_id="evt_1", tokensUsed="1"))  # prepared in this session
+    with connection.cursor() as cursor:  # a migration: a column the statement returns changes type
+        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")  # the test's transaction holds deferred checks
+        cursor.execute("ALTER TABLE billing_billingevent ALTER COLUMN outcome TYPE text")
+
+    with CaptureQueriesContext(connection) as changed:
+        assert deliver(client, usage_event(event_id="evt_2", tokensUsed="2")).json()["outcome"] == "applied"
+    with CaptureQueriesContext(connection) as again:
+        assert deliver(client, usage_event(event_id="evt_3", tokensUsed="3")).json()["outcome"] == "applied"
+
+    assert _prepares_and_executes(changed) == ["EXECUTE"]  # "cached plan must not change result type"
+    assert [
+        q["sql"].split()[0] for q in again.captured_queries if q["sql"].startswith(("DEALLOCATE", "PREPARE", "EXECUTE"))
+    ] == [
+        "DEALLOCATE",
+        "PREPARE",
+        "EXECUTE",
+    ]
+    assert totals() == totals(UsageSnapshot) == [(date(2026, 11, 26), 6, 0, 0, 0)]
