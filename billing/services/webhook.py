@@ -355,14 +355,18 @@ def _receive_in_one_statement(*, event: dict, now: datetime) -> ReceivedEvent | 
     # A change the usage hooks hear of (a completed day's) is announced in the statement's
     # transaction: BEGIN, the statement, the hooks, COMMIT. Any other event's statement is a
     # transaction of its own (autocommit): one round trip. In a caller's transaction, a savepoint.
-    announced = found.outcome == BillingEventOutcome.APPLIED and usage_change_announced(day=found.day, now=now)
-    alone = not announced and connection.get_autocommit()
+    # Today's usage committed after midnight is a completed day's: in the day's last minute the
+    # statement also takes the transaction, and usage_changed decides after it whether to announce.
+    may_announce = found.outcome == BillingEventOutcome.APPLIED and usage_change_announced(
+        day=found.day, now=now + _LAST_MINUTE
+    )
+    alone = not may_announce and connection.get_autocommit()
     try:
         with nullcontext() if alone else transaction.atomic(), connection.cursor() as cursor:
             _execute_prepared(cursor, _ONE_STATEMENT.format(usage=usage_sql), params)
             row = cursor.fetchone()
-            if announced and row is not None and row[2] == BillingEventOutcome.APPLIED:
-                usage_changed(keys=[(row[1], found.day)])
+            if may_announce and row is not None and row[2] == BillingEventOutcome.APPLIED:
+                usage_changed(keys=[(row[1], found.day)])  # it announces completed days only
     except (IntegrityError, DataError):
         return None
     except (ProgrammingError, NotSupportedError) as exc:
@@ -380,6 +384,8 @@ def _receive_in_one_statement(*, event: dict, now: datetime) -> ReceivedEvent | 
     record._state.adding = False
     return ReceivedEvent(event=record, duplicate=False)
 
+
+_LAST_MINUTE = timedelta(minutes=1)
 
 # The database sessions (psycopg connections) that prepared the statement, and its name.
 _prepared: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()

@@ -568,3 +568,27 @@ def test_a_statement_planned_before_a_migration_changed_its_columns_is_prepared_
         "EXECUTE",
     ]
     assert totals() == totals(UsageSnapshot) == [(date(2026, 11, 26), 6, 0, 0, 0)]
+
+
+@pytest.mark.parametrize(
+    ("clock_at_the_hooks", "wakes"),
+    [
+        (datetime(2026, 11, 26, 23, 59, 59, 900000, tzinfo=UTC), False),  # still today: not announced
+        (datetime(2026, 11, 27, 0, 0, 0, 100000, tzinfo=UTC), True),  # committed after midnight
+    ],
+)
+def test_todays_usage_written_in_the_days_last_minute_is_announced_if_the_day_ended_meanwhile(
+    tenant, monkeypatch, clock_at_the_hooks, wakes
+):
+    from django.utils import timezone
+
+    from billing.services.webhook import billing_event_receive
+    from proactive.models import MetricWake
+
+    late = datetime(2026, 11, 26, 23, 59, 59, 500000, tzinfo=UTC)
+    monkeypatch.setattr(timezone, "now", lambda: clock_at_the_hooks)  # the clock when the hooks run
+
+    received = billing_event_receive(event=usage_event(tokensUsed="5", created=int(late.timestamp())), now=late)
+
+    assert received.event.outcome == "applied"
+    assert MetricWake.objects.filter(tenant_id="acme", metric__startswith="usage.").exists() is wakes
