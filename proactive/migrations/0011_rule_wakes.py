@@ -16,7 +16,7 @@ class Migration(migrations.Migration):
             fields=[
                 ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
                 ('at', models.DateTimeField()),
-                ('rule', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='wakes', to='proactive.triggerrule')),
+                ('rule', models.ForeignKey(db_constraint=False, on_delete=django.db.models.deletion.CASCADE, related_name='wakes', to='proactive.triggerrule')),
             ],
             options={
                 'indexes': [models.Index(fields=['at'], name='rule_wake_due')],
