@@ -302,33 +302,46 @@ SELECT (SELECT count(*) FROM wakes), (SELECT max(id) FROM wakes), (SELECT count(
 """
 
 
-def _metric_rules_wake(*, now: datetime, batch_size: int) -> int:
-    if connection.vendor == "postgresql":
-        return _metric_rules_wake_in_one_statement(now=now, batch_size=batch_size)
+def _due_wakes_in_batches(*, model, columns: tuple[str, ...], now: datetime, batch_size: int, wake) -> int:
+    """
+    `model`'s due wakes, oldest first, a batch per transaction as (pk, *columns) rows: `wake(batch)`
+    wakes the free rules they concern and returns how many woke and the pks of the wakes to keep
+    (those of rules a chunk holds); the others are deleted. Returns how many rules woke.
+    """
     woken, after = 0, 0
     while True:
         with transaction.atomic():
             wakes = list(
-                MetricWake.objects.filter(at__lte=now, pk__gt=after)
-                .order_by("pk")
-                .values_list("pk", "tenant_id", "metric")[:batch_size]
+                model.objects.filter(at__lte=now, pk__gt=after).order_by("pk").values_list("pk", *columns)[:batch_size]
             )
             if not wakes:
                 return woken
             after = wakes[-1][0]
-            reading = TriggerRule.objects.filter(enabled=True).filter(
-                Exists(
-                    MetricWake.objects.filter(
-                        pk__in=[pk for pk, _, _ in wakes], tenant_id=OuterRef("tenant_id"), metric=OuterRef("metric")
-                    )
+            woke, kept = wake(wakes)
+            woken += woke
+            model.objects.filter(pk__in=[pk for pk, *_ in wakes if pk not in kept]).delete()
+
+
+def _metric_rules_wake(*, now: datetime, batch_size: int) -> int:
+    if connection.vendor == "postgresql":
+        return _metric_rules_wake_in_one_statement(now=now, batch_size=batch_size)
+
+    def wake(wakes):
+        reading = TriggerRule.objects.filter(enabled=True).filter(
+            Exists(
+                MetricWake.objects.filter(
+                    pk__in=[pk for pk, _, _ in wakes], tenant_id=OuterRef("tenant_id"), metric=OuterRef("metric")
                 )
             )
-            free = list(reading.select_for_update(skip_locked=True).values_list("pk", flat=True))
-            woken += TriggerRule.objects.filter(pk__in=free).update(next_run_at=Least(F("next_run_at"), Value(now)))
-            held = set(reading.exclude(pk__in=free).values_list("tenant_id", "metric"))
-            MetricWake.objects.filter(
-                pk__in=[pk for pk, tenant_id, metric in wakes if (tenant_id, metric) not in held]
-            ).delete()
+        )
+        free = list(reading.select_for_update(skip_locked=True).values_list("pk", flat=True))
+        woke = TriggerRule.objects.filter(pk__in=free).update(next_run_at=Least(F("next_run_at"), Value(now)))
+        held = set(reading.exclude(pk__in=free).values_list("tenant_id", "metric"))
+        return woke, {pk for pk, tenant_id, metric in wakes if (tenant_id, metric) in held}
+
+    return _due_wakes_in_batches(
+        model=MetricWake, columns=("tenant_id", "metric"), now=now, batch_size=batch_size, wake=wake
+    )
 
 
 def _metric_rules_wake_in_one_statement(*, now: datetime, batch_size: int) -> int:
@@ -350,32 +363,24 @@ def _schedule_rules_wake(*, now: datetime, batch_size: int) -> int:
     its first occurrence after the resolve — the one that would have raised a new alert had the
     rule been looked at every minute.
     """
-    woken, after = 0, 0
-    while True:
-        with transaction.atomic():
-            wakes = list(
-                RuleWake.objects.filter(at__lte=now, pk__gt=after)
-                .order_by("pk")
-                .values_list("pk", "rule_id", "at")[:batch_size]
-            )
-            if not wakes:
-                return woken
-            after = wakes[-1][0]
-            resolved_at: dict[int, datetime] = {}
-            for _, rule_id, at in wakes:
-                resolved_at[rule_id] = min(at, resolved_at.get(rule_id, at))
-            waking = TriggerRule.objects.filter(pk__in=resolved_at, enabled=True, type=RuleType.SCHEDULE)
-            free = list(
-                waking.with_tenant_timezone()
-                .select_for_update(skip_locked=True, of=("self",))
-                .values_list("pk", "schedule", "timezone", "tenant_timezone", "next_run_at")
-            )
-            due = []
-            for pk, schedule, zone, tenant_zone, next_run_at in free:
-                occurrence = next_occurrence(schedule, resolved_at[pk], zone or tenant_zone)
-                if next_run_at is None or occurrence < next_run_at:
-                    due.append((pk, occurrence))
-            update_rows(model=TriggerRule, columns=("next_run_at",), rows=due)
-            woken += len(due)
-            held = set(waking.exclude(pk__in=[pk for pk, *_ in free]).values_list("pk", flat=True))
-            RuleWake.objects.filter(pk__in=[pk for pk, rule_id, _ in wakes if rule_id not in held]).delete()
+
+    def wake(wakes):
+        resolved_at: dict[int, datetime] = {}
+        for _, rule_id, at in wakes:
+            resolved_at[rule_id] = min(at, resolved_at.get(rule_id, at))
+        waking = TriggerRule.objects.filter(pk__in=resolved_at, enabled=True, type=RuleType.SCHEDULE)
+        free = list(
+            waking.with_tenant_timezone()
+            .select_for_update(skip_locked=True, of=("self",))
+            .values_list("pk", "schedule", "timezone", "tenant_timezone", "next_run_at")
+        )
+        due = []
+        for pk, schedule, zone, tenant_zone, next_run_at in free:
+            occurrence = next_occurrence(schedule, resolved_at[pk], zone or tenant_zone)
+            if next_run_at is None or occurrence < next_run_at:
+                due.append((pk, occurrence))
+        update_rows(model=TriggerRule, columns=("next_run_at",), rows=due)
+        held = set(waking.exclude(pk__in=[pk for pk, *_ in free]).values_list("pk", flat=True))
+        return len(due), {pk for pk, rule_id, _ in wakes if rule_id in held}
+
+    return _due_wakes_in_batches(model=RuleWake, columns=("rule_id", "at"), now=now, batch_size=batch_size, wake=wake)

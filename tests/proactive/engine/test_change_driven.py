@@ -315,10 +315,17 @@ class TestWakesAndLocks:
         assert tick_due_rule_ids(now=START + 2 * MINUTE) == [rule.pk]
         assert not MetricWake.objects.exists()
 
-    def test_wakes_are_read_batch_after_batch_and_only_a_held_rules_wake_is_kept(self, tenant):
+    @pytest.mark.parametrize("path", ["one statement (PostgreSQL)", "portable (ORM)"])
+    def test_wakes_are_read_batch_after_batch_and_only_a_held_rules_wake_is_kept(self, tenant, path, monkeypatch):
+        from types import SimpleNamespace
+
+        from proactive import services
         from proactive.engine.runner import due_rule_ids
         from proactive.models import MetricWake
         from proactive.services import rules_wake
+
+        if path == "portable (ORM)":  # the path other databases take, on this one
+            monkeypatch.setattr(services, "connection", SimpleNamespace(vendor="other"))
         from tests.concurrency import rows_locked_by_another_transaction
 
         rules = [
