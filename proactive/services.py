@@ -1,4 +1,4 @@
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
@@ -246,13 +246,12 @@ def metric_wakes_record(*, tenant: Tenant, metric: str, timestamps, now: datetim
 
 def usage_metric_wakes_record(*, keys, now: datetime | None = None) -> None:
     """
-    A settings.USAGE_CHANGED_HOOKS hook: the usage of these (tenant id, day)s changed. The rules
-    that sleep on usage metrics (anomalies, which compare completed days) wake when a completed
-    day changed; today's running counts (alerts the engine raises, say) wake no one.
+    A settings.USAGE_CHANGED_HOOKS hook: the usage of these (tenant id, completed day)s changed
+    (billing announces no other). The rules that sleep on usage metrics (anomalies, which compare
+    completed days) wake.
     """
     now = now or timezone.now()
-    today = now.astimezone(UTC).date()
-    tenant_ids = sorted({tenant_id for tenant_id, day in keys if day < today})
+    tenant_ids = sorted({tenant_id for tenant_id, _day in keys})
     if not tenant_ids:
         return
     first_tick = _first_tick_at_or_after(now)
