@@ -494,13 +494,18 @@ def _steady(rule: EngineRule, streaks: Streaks) -> bool:
     return not pending and not settling
 
 
+def _staleness_cap(now: datetime) -> datetime:
+    """The latest a sleeping rule may be looked at again: ENGINE_MAX_STALENESS_MINUTES after this tick."""
+    return now.replace(second=0, microsecond=0) + timedelta(minutes=settings.ENGINE_MAX_STALENESS_MINUTES)
+
+
 def _inputs_change_at(rule: EngineRule, points, now: datetime) -> datetime:
     """
     When the window [now - windowDays, now] next loses a point it holds: the latest one for a
     last-value rule, the oldest for an anomaly. New points are the wakes' business. At most
     ENGINE_MAX_STALENESS_MINUTES ahead, whatever happens.
     """
-    latest_allowed = now.replace(second=0, microsecond=0) + timedelta(minutes=settings.ENGINE_MAX_STALENESS_MINUTES)
+    latest_allowed = _staleness_cap(now)
     if is_daily_metric(rule.metric):
         # Whole UTC days, the running one left out: at midnight one completes and the oldest leaves.
         midnight = datetime.combine(now.astimezone(UTC).date() + timedelta(days=1), time.min, tzinfo=UTC)
@@ -518,7 +523,7 @@ def _schedules_sleep_on_open_alerts(results: Sequence[RuleResult], now: datetime
     at most, or until a person resolves the alert (a RuleWake: see proactive.alert_listeners). One
     whose firing failed, or raised nothing (over the tenant's budget), is looked at as before.
     """
-    latest_allowed = now.replace(second=0, microsecond=0) + timedelta(minutes=settings.ENGINE_MAX_STALENESS_MINUTES)
+    latest_allowed = _staleness_cap(now)
     for result in results:
         if result.rule.type == RuleType.SCHEDULE and result.fired and result.alert_id and not result.error:
             result.sleep_until = latest_allowed
