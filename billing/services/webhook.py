@@ -435,16 +435,15 @@ def _execute_prepared(cursor, sql: str, params: list) -> None:
 
 # The parameters: the tenant id and customer to look up; the record's columns, its outcome, reason
 # and applied_at each as without a tenant and with one; then the usage CTEs' (`{usage}`).
-_ONE_STATEMENT = """
+_ONE_STATEMENT = f"""
 WITH tenant AS MATERIALIZED (
     SELECT COALESCE(
-        (SELECT id FROM tenants_tenant WHERE id = %s),
-        (SELECT id FROM tenants_tenant WHERE stripe_customer_id = %s)
+        (SELECT id FROM {Tenant._meta.db_table} WHERE id = %s),
+        (SELECT id FROM {Tenant._meta.db_table} WHERE stripe_customer_id = %s)
     ) AS id
 ),
 received AS (
-    INSERT INTO billing_billingevent
-        (event_id, type, created, tenant_id, payload, received_at, outcome, reason, usage_day, deltas, applied_at)
+    INSERT INTO {BillingEvent._meta.db_table} ({", ".join(_RECORD_COLUMNS)})
     SELECT %s, %s, %s::timestamptz, tenant.id, %s::jsonb, %s::timestamptz,
            CASE WHEN tenant.id IS NULL THEN %s ELSE %s END,
            CASE WHEN tenant.id IS NULL THEN %s ELSE %s END,
@@ -454,7 +453,7 @@ received AS (
     ON CONFLICT (event_id) DO NOTHING
     RETURNING id, tenant_id, outcome
 ),
-{usage}
+{{usage}}
 SELECT id, tenant_id, outcome FROM received
 """.strip()
 
