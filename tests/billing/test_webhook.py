@@ -516,10 +516,7 @@ def test_a_session_that_lost_the_prepared_statement_falls_back_then_prepares_it_
         assert deliver(client, usage_event(event_id="evt_3", tokensUsed="3")).json()["outcome"] == "applied"
 
     assert any(q["sql"].startswith("INSERT INTO") for q in lost.captured_queries)  # the general path
-    assert [q["sql"].split()[0] for q in again.captured_queries if q["sql"].startswith(("PREPARE", "EXECUTE"))] == [
-        "PREPARE",
-        "EXECUTE",
-    ]
+    assert _prepares_and_executes(again) == ["PREPARE", "EXECUTE"]
     assert totals() == totals(UsageSnapshot) == [(date(2026, 11, 26), 6, 0, 0, 0)]
     assert BillingEvent.objects.filter(outcome="applied").count() == 3
 
