@@ -111,6 +111,7 @@ class AlertListApi(TenantScopedApi):
 
     class Pagination(NewestFirstCursorPagination):
         ordering = ("-triggered_at", "-id")
+        position_key = "position"  # alert_bodies' rows
 
     pagination_class = Pagination
 

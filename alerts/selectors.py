@@ -1,6 +1,7 @@
 from django.db.models import Count, Max, Prefetch, QuerySet
 
 from alerts.models import Alert, AlertEvent, AlertStatus, Channel, Delivery, DeliveryAttempt, Notification, Severity
+from core.db import IsoDateTime
 from tenants.models import Tenant
 
 
@@ -23,11 +24,13 @@ def _alerts_filtered(queryset: QuerySet[Alert], filters: dict | None) -> QuerySe
 
 def alert_bodies(*, tenant: Tenant, body, filters: dict | None = None) -> QuerySet[dict]:
     """
-    The alerts `alert_list` finds as rows of `id`, `triggered_at` (what pages are cut by) and
-    `body`, an expression of the row (core.outputs.SQLOutput: the JSON the API returns, history
-    included, made in the same query).
+    The alerts `alert_list` finds as rows of `body`, an expression of the row (core.outputs.SQLOutput:
+    the JSON the API returns, history included, made in the same query), and `position`: the
+    `triggered_at` that pages are cut by, as text (a page's cursor needs no timestamp objects).
     """
-    return _alerts_filtered(Alert.objects.filter(tenant=tenant), filters).values("id", "triggered_at", body=body)
+    return _alerts_filtered(Alert.objects.filter(tenant=tenant), filters).values(
+        body=body, position=IsoDateTime("triggered_at")
+    )
 
 
 def alert_body_get(*, tenant: Tenant, alert_id: int, body) -> str | None:

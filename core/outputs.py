@@ -75,9 +75,9 @@ class SQLOutput(models.Expression):
         return self._sql[connection.vendor].replace("{table}", compiler.quote_name_unless_alias(self.key.alias)), []
 
     @staticmethod
-    def texts(rows, key: str = "body") -> list[RawJSON]:
-        """The bodies of a page of rows, for a response (core.renderers splices them in)."""
-        return [RawJSON(row[key]) for row in rows]
+    def texts(rows, key: str = "body") -> RawJSON:
+        """The bodies of a page of rows as one JSON array, for a response (core.renderers splices it in)."""
+        return RawJSON(f"[{','.join([row[key] for row in rows])}]")
 
 
 def _spec(serializer_class, model) -> list[tuple]:

@@ -29,6 +29,10 @@ class NewestFirstCursorPagination(CursorPagination):
     invalid_cursor_message = "Invalid cursor: use the `next` or `previous` link of a previous page."
     # Extra top-level fields of the envelope (name → OpenAPI schema), e.g. the metric of a series.
     envelope_fields: dict[str, dict] = {}
+    # For a queryset of plain rows that carry the ordering's first field already as text (made by
+    # the database, e.g. core.db.IsoDateTime): that row key. Loading 51 timestamps into datetime
+    # objects only to turn them back into text costs a page more than the rest of its cursor work.
+    position_key: str | None = None
 
     def get_page_size(self, request):
         raw = request.query_params.get(self.page_size_query_param)
@@ -49,6 +53,11 @@ class NewestFirstCursorPagination(CursorPagination):
         if cursor is not None and cursor.position is not None and "\x00" in cursor.position:
             raise ValidationError({"cursor": [self.invalid_cursor_message]})
         return cursor
+
+    def _get_position_from_instance(self, instance, ordering):
+        if self.position_key is not None:
+            return instance[self.position_key]
+        return super()._get_position_from_instance(instance, ordering)
 
     def paginate_queryset(self, queryset, request, view=None):
         try:

@@ -42,20 +42,21 @@ def test_a_serializer_with_its_own_rendering_is_refused():
 
 def test_the_renderer_splices_database_made_json_as_it_is():
     renderer = JSONRenderer()
-    page = {"results": [RawJSON('{"id": 1, "at": "2026-11-26T14:00:00Z"}'), RawJSON('{"id":2}')], "next": None}
+    page = {"results": RawJSON('[{"id": 1, "at": "2026-11-26T14:00:00Z"},{"id":2}]'), "next": None}
 
     rendered = renderer.render(page)
 
     assert rendered == b'{"results":[{"id": 1, "at": "2026-11-26T14:00:00Z"},{"id":2}],"next":null}'
     assert renderer.render(RawJSON('{"id": 3}')) == b'{"id": 3}'
     assert renderer.render({"results": [], "next": None}) == b'{"results":[],"next":null}'
+    assert renderer.render({"results": SQLOutput.texts([]), "next": None}) == b'{"results":[],"next":null}'
 
 
 def test_indented_output_parses_the_spliced_json():
     renderer = JSONRenderer()
     context = {"indent": 2}
 
-    rendered = renderer.render({"results": [RawJSON('{"id":1}')]}, "application/json; indent=2", context)
+    rendered = renderer.render({"results": RawJSON('[{"id":1}]')}, "application/json; indent=2", context)
 
     assert json.loads(rendered) == {"results": [{"id": 1}]}
     assert b'\n  "results"' in rendered
