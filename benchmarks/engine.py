@@ -476,7 +476,7 @@ def run_tick(now: datetime, workers: int, chunk_size: int, engine_pool, floor_po
     # The floor does the chunks' work on the same rules in the same state (and leaves no trace);
     # both share the selection, which is counted in each.
     floor_seconds, floor_alerts = sql_floor(rule_ids, now, workers, floor_pool)
-    chunks = [(chunk, now) for chunk in chunked(rule_ids, chunk_size)]
+    chunks = [(chunk, now) for chunk in chunked(rule_ids, chunk_size, slots=workers)]  # ENGINE_CONCURRENCY
     wal_before = _wal_position()
     started = time.perf_counter() - selecting
     results = engine_pool.map(_evaluate_chunk, chunks, chunksize=1)

@@ -287,6 +287,9 @@ ALERT_NOTIFICATION_CHANNELS = [
 ]
 # A rule whose inputs did not change is still evaluated at least this often (minutes).
 ENGINE_MAX_STALENESS_MINUTES = int(os.environ.get("ENGINE_MAX_STALENESS_MINUTES", "60"))
+# How many chunks the Celery workers evaluate at once, all machines together (the sum of their
+# --concurrency; the Procfile's WORKER_CONCURRENCY by default): a tick splits into a multiple of it.
+ENGINE_CONCURRENCY = int(os.environ.get("ENGINE_CONCURRENCY", os.environ.get("WORKER_CONCURRENCY", "2")))
 # Alerts a tenant's rules may raise per UTC hour (Tenant.alert_budget_per_hour overrides it): the
 # firings over it are summed up in one overflow alert (alerts.services.alerts_raise).
 ALERT_BUDGET_PER_HOUR = int(os.environ.get("ALERT_BUDGET_PER_HOUR", "1000"))

@@ -51,7 +51,7 @@ def engine_tick() -> int:
             "engine tick skipped: the database is unavailable (%s); the next tick takes the due rules", _one_line(exc)
         )
         return 0
-    chunks = list(chunked(rule_ids, CHUNK_SIZE))
+    chunks = list(chunked(rule_ids, CHUNK_SIZE, slots=settings.ENGINE_CONCURRENCY))
     sent = 0
     try:
         for chunk in chunks:

@@ -267,7 +267,9 @@ def test_beat_survives_a_broker_outage_and_the_next_tick_catches_up_on_the_misse
 
 
 @pytest.mark.slow
-def test_a_tick_that_loses_the_broker_halfway_says_how_much_it_sent_and_the_rest_stays_due(broker, monkeypatch):
+def test_a_tick_that_loses_the_broker_halfway_says_how_much_it_sent_and_the_rest_stays_due(
+    broker, monkeypatch, settings
+):
     from celery.signals import after_task_publish
 
     from proactive import tasks
@@ -276,6 +278,7 @@ def test_a_tick_that_loses_the_broker_halfway_says_how_much_it_sent_and_the_rest
     thresholds, every_minute, once, _ = _due_since_the_missed_tick(now)
     ids = sorted(rule.pk for rule in (*thresholds, every_minute, once))
     monkeypatch.setattr(tasks, "CHUNK_SIZE", 2)  # three chunks of two rules
+    settings.ENGINE_CONCURRENCY = 1
 
     def cut_after_the_first_chunk(sender=None, **kwargs):
         if sender == evaluate_rule_chunk.name:

@@ -415,3 +415,20 @@ def test_a_tick_is_cut_into_as_few_chunks_as_fit_of_equal_sizes():
     assert [rule_id for chunk in chunks for rule_id in chunk] == ids
     assert [len(chunk) for chunk in chunked(ids[:2000], 1000)] == [1000, 1000]
     assert list(chunked([], 1000)) == []
+
+
+def test_a_tick_is_cut_into_a_multiple_of_the_workers_slots():
+    from proactive.engine.runner import chunked
+
+    ids = list(range(2666))
+
+    chunks = list(chunked(ids, 1000, slots=2))
+
+    assert [len(chunk) for chunk in chunks] == [1333, 1333]  # one each, not two and one
+    assert [rule_id for chunk in chunks for rule_id in chunk] == ids
+    assert [len(chunk) for chunk in chunked(ids[:2000], 1000, slots=2)] == [1000, 1000]
+    assert [len(chunk) for chunk in chunked(ids[:2999], 1000, slots=2)] == [1499, 1500]  # at most 1½ times
+    assert [len(chunk) for chunk in chunked(ids[:3001], 1000, slots=2)] == [750, 750, 750, 751]  # at least ¾
+    assert [len(chunk) for chunk in chunked(ids[:500], 1000, slots=2)] == [250, 250]  # a small tick: one per slot
+    assert [len(chunk) for chunk in chunked(ids[:3], 1000, slots=4)] == [1, 1, 1]  # never an empty chunk
+    assert list(chunked([], 1000, slots=2)) == []
