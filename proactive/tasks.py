@@ -23,6 +23,21 @@ def outage_retry_delays() -> list[int]:
     return [min(cap, factor * 2**n) for n in range(settings.ENGINE_MAX_RETRIES)]
 
 
+def transaction_conflict(exc: BaseException) -> BaseException | None:
+    """
+    The error, or the one it arose from, that is PostgreSQL rolling the transaction back for a
+    conflict with another one (SQLSTATE class 40: a deadlock, a serialization failure): the database
+    is fine and a retry runs on its own. The driver calls these OperationalError, as it does a lost
+    server.
+    """
+    seen: BaseException | None = exc
+    while seen is not None:
+        if str(getattr(seen, "sqlstate", None) or "").startswith("40"):
+            return seen
+        seen = seen.__cause__ or seen.__context__
+    return None
+
+
 def database_unavailable(exc: BaseException) -> bool:
     """The error, or one it arose from, is the database going away, or the connection is gone."""
     seen: BaseException | None = exc
@@ -94,9 +109,11 @@ def evaluate_rule_chunk(self, rule_ids: list[int], at: str | None = None) -> dic
     try:
         report = evaluate_rules(rule_ids=rule_ids, now=now, may_sleep=not late)
     except Exception as exc:
-        if not database_unavailable(exc):
-            raise
-        return _retry_after_outage(self, rule_ids, exc)
+        if conflict := transaction_conflict(exc):
+            return _retry_after_failure(self, rule_ids, conflict, "it conflicted with another transaction", "conflict")
+        if database_unavailable(exc):
+            return _retry_after_failure(self, rule_ids, exc, "the database is unavailable", "outage")
+        raise
     return {
         "evaluated": report.evaluated,
         "fired": report.fired,
@@ -106,26 +123,26 @@ def evaluate_rule_chunk(self, rule_ids: list[int], at: str | None = None) -> dic
     }
 
 
-def _retry_after_outage(task, rule_ids: list[int], exc: BaseException) -> dict:
-    """One line for the chunk, then a retry."""
+def _retry_after_failure(task, rule_ids: list[int], exc: BaseException, why: str, kind: str) -> dict:
+    """One line for the chunk, then a retry: nothing of it was written (its transaction rolled back)."""
     delays = outage_retry_delays()
     attempt = task.request.retries
     if attempt >= len(delays):
         logger.error(
-            "chunk of %d rule(s) not evaluated: the database is unavailable (%s) after %d retries; "
-            "its rules stay due for the next tick",
+            "chunk of %d rule(s) not evaluated: %s (%s) after %d retries; its rules stay due for the next tick",
             len(rule_ids),
+            why,
             _one_line(exc),
             attempt,
         )
-        return {"evaluated": 0, "outage": True}
+        return {"evaluated": 0, kind: True}
     # A little jitter on top (never less than the backoff), so that a tick's chunks do not all
     # come back in the same instant.
     countdown = delays[attempt] * (1 + random.uniform(0, 0.1))
     logger.warning(
-        "chunk of %d rule(s) not evaluated: the database is unavailable (%s); nothing was written, "
-        "retry %d of %d in %.0f s",
+        "chunk of %d rule(s) not evaluated: %s (%s); nothing was written, retry %d of %d in %.0f s",
         len(rule_ids),
+        why,
         _one_line(exc),
         attempt + 1,
         len(delays),

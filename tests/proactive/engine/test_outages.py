@@ -172,6 +172,47 @@ def test_a_chunk_whose_retries_are_spent_leaves_its_rules_due_for_the_next_tick(
     assert Alert.objects.count() == 8 + 3 == Alert.objects.values("rule_id").distinct().count()
 
 
+def test_a_chunk_that_deadlocks_says_so_not_that_the_database_is_down_and_is_retried(settings, caplog, celery_eager):
+    """
+    PostgreSQL itself rolls the chunk's transaction back with a deadlock (SQLSTATE 40P01, raised
+    by a trigger on the alerts it inserts): the driver calls that an OperationalError, as it does a
+    lost server, but the line must say what happened. Its last retry is spent; the next tick, the
+    conflict gone, evaluates every rule once.
+    """
+    caplog.set_level(logging.INFO)
+    tick_at = timezone.now().replace(second=0, microsecond=0)
+    ids = _breaching_tenant("acme", rules=10, now=tick_at)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "CREATE FUNCTION pretend_deadlock() RETURNS trigger LANGUAGE plpgsql AS "
+            "$$ BEGIN RAISE EXCEPTION 'deadlock detected' USING ERRCODE = '40P01'; END $$"
+        )
+        cursor.execute(
+            "CREATE TRIGGER pretend_deadlock BEFORE INSERT ON alerts_alert "
+            "FOR EACH ROW EXECUTE FUNCTION pretend_deadlock()"
+        )
+    try:
+        result = evaluate_rule_chunk.apply(args=(ids, tick_at.isoformat()), retries=settings.ENGINE_MAX_RETRIES - 1)
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("DROP TRIGGER pretend_deadlock ON alerts_alert; DROP FUNCTION pretend_deadlock()")
+
+    assert result.get() == {"evaluated": 0, "conflict": True}  # the retry, run at once (eager), failed too
+    loud = [record.getMessage() for record in caplog.records if record.levelno >= logging.WARNING]
+    assert len(loud) == 2, loud  # one line per attempt, not one per rule
+    assert loud[0].startswith("chunk of 13 rule(s) not evaluated: it conflicted with another transaction (")
+    assert "(DeadlockDetected: deadlock detected" in loud[0] and "retry 5 of 5" in loud[0]
+    assert loud[1].endswith("after 5 retries; its rules stay due for the next tick")
+    assert not any("unavailable" in line for line in loud)
+    assert not TriggerRule.objects.filter(last_evaluated_at__isnull=False).exists()
+    assert not Alert.objects.exists()
+
+    from proactive.tasks import engine_tick
+
+    assert engine_tick.apply().get() == 13
+    assert Alert.objects.count() == 8 + 3 == Alert.objects.values("rule_id").distinct().count()
+
+
 def test_a_tick_while_the_database_is_down_says_so_in_one_line(caplog, celery_eager):
     caplog.set_level(logging.INFO)
     TriggerRuleFactory(tenant=TenantFactory(id="acme"))
