@@ -289,7 +289,10 @@ ALERT_NOTIFICATION_CHANNELS = [
 ENGINE_MAX_STALENESS_MINUTES = int(os.environ.get("ENGINE_MAX_STALENESS_MINUTES", "60"))
 # How many chunks the Celery workers evaluate at once, all machines together (the sum of their
 # --concurrency; the Procfile's WORKER_CONCURRENCY by default): a tick splits into a multiple of it.
-ENGINE_CONCURRENCY = int(os.environ.get("ENGINE_CONCURRENCY", os.environ.get("WORKER_CONCURRENCY", "2")))
+# Celery's own "auto" or 0 mean a process per core, and so does anything here that is not a count.
+_engine_concurrency = os.environ.get("ENGINE_CONCURRENCY", os.environ.get("WORKER_CONCURRENCY", "2")).strip()
+ENGINE_CONCURRENCY = int(_engine_concurrency) if _engine_concurrency.isdigit() else 0
+ENGINE_CONCURRENCY = ENGINE_CONCURRENCY or os.cpu_count() or 1
 # Alerts a tenant's rules may raise per UTC hour (Tenant.alert_budget_per_hour overrides it): the
 # firings over it are summed up in one overflow alert (alerts.services.alerts_raise).
 ALERT_BUDGET_PER_HOUR = int(os.environ.get("ALERT_BUDGET_PER_HOUR", "1000"))

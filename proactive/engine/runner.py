@@ -254,6 +254,7 @@ def chunked(ids: Sequence[int], size: int = CHUNK_SIZE, *, slots: int = 1) -> It
     worker evaluating two chunks while the other waits, nor four of 666 or 667, whose statements
     would be a third more. A tick smaller than that is cut into `slots` chunks.
     """
+    slots = max(1, slots)
     count = min(len(ids), max(1, round(len(ids) / (size * slots))) * slots)
     for n in range(count):
         yield list(ids[n * len(ids) // count : (n + 1) * len(ids) // count])

@@ -113,3 +113,22 @@ def test_private_outbound_addresses_are_fine_for_development():
     result = run(["manage.py", "check", "--deploy"], OUTBOUND_ALLOW_PRIVATE_ADDRESSES="1", DEBUG="1")
 
     assert "core.E004" not in result.stdout + result.stderr
+
+
+@pytest.mark.parametrize(
+    ("environment", "expected"),
+    [
+        ({}, "2"),
+        ({"WORKER_CONCURRENCY": "8"}, "8"),
+        ({"WORKER_CONCURRENCY": "8", "ENGINE_CONCURRENCY": "16"}, "16"),
+        ({"WORKER_CONCURRENCY": "auto"}, str(os.cpu_count())),  # Celery's own: a process per core
+        ({"WORKER_CONCURRENCY": "0"}, str(os.cpu_count())),
+    ],
+)
+def test_the_engine_cuts_a_tick_for_the_workers_concurrency(environment, expected):
+    result = run(
+        ["-c", "import django; django.setup(); from django.conf import settings; print(settings.ENGINE_CONCURRENCY)"],
+        **{"WORKER_CONCURRENCY": None, "ENGINE_CONCURRENCY": None, **environment},
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == expected

@@ -12,7 +12,12 @@ class Command(BaseCommand):
         parser.add_argument("--tenant", help="Only this tenant's rules.")
         parser.add_argument("--dry-run", action="store_true", help="Evaluate and report; write nothing.")
         parser.add_argument("--all", action="store_true", help="Every enabled rule, due or not.")
-        parser.add_argument("--chunk-size", type=int, default=CHUNK_SIZE)
+        parser.add_argument(
+            "--chunk-size",
+            type=int,
+            default=CHUNK_SIZE,
+            help="About this many rules per transaction (chunks of equal sizes, ¾ to 1½ times it).",
+        )
 
     def handle(self, *args, tenant, dry_run, all, chunk_size, verbosity, **options):
         if tenant and not Tenant.objects.filter(pk=tenant).exists():

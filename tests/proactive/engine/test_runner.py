@@ -404,7 +404,7 @@ def test_an_alert_resolved_after_the_claim_does_not_swallow_the_firing(tenant, m
     assert Alert.objects.filter(rule=schedule).exclude(status="resolved").count() == 1
 
 
-def test_a_tick_is_cut_into_as_few_chunks_as_fit_of_equal_sizes():
+def test_a_tick_is_cut_into_chunks_of_equal_sizes_about_the_chunk_size():
     from proactive.engine.runner import chunked
 
     ids = list(range(2666))
@@ -414,21 +414,24 @@ def test_a_tick_is_cut_into_as_few_chunks_as_fit_of_equal_sizes():
     assert [len(chunk) for chunk in chunks] == [888, 889, 889]
     assert [rule_id for chunk in chunks for rule_id in chunk] == ids
     assert [len(chunk) for chunk in chunked(ids[:2000], 1000)] == [1000, 1000]
+    assert [len(chunk) for chunk in chunked(ids[:1400], 1000)] == [1400]  # at most 1½ times the size
+    assert [len(chunk) for chunk in chunked(ids[:1600], 1000)] == [800, 800]
     assert list(chunked([], 1000)) == []
 
 
 def test_a_tick_is_cut_into_a_multiple_of_the_workers_slots():
     from proactive.engine.runner import chunked
 
-    ids = list(range(2666))
+    ids = list(range(3001))
 
-    chunks = list(chunked(ids, 1000, slots=2))
+    chunks = list(chunked(ids[:2666], 1000, slots=2))
 
     assert [len(chunk) for chunk in chunks] == [1333, 1333]  # one each, not two and one
-    assert [rule_id for chunk in chunks for rule_id in chunk] == ids
+    assert [rule_id for chunk in chunks for rule_id in chunk] == ids[:2666]
     assert [len(chunk) for chunk in chunked(ids[:2000], 1000, slots=2)] == [1000, 1000]
     assert [len(chunk) for chunk in chunked(ids[:2999], 1000, slots=2)] == [1499, 1500]  # at most 1½ times
     assert [len(chunk) for chunk in chunked(ids[:3001], 1000, slots=2)] == [750, 750, 750, 751]  # at least ¾
     assert [len(chunk) for chunk in chunked(ids[:500], 1000, slots=2)] == [250, 250]  # a small tick: one per slot
     assert [len(chunk) for chunk in chunked(ids[:3], 1000, slots=4)] == [1, 1, 1]  # never an empty chunk
+    assert [len(chunk) for chunk in chunked(ids[:4], 1000, slots=0)] == [4]  # no slots said: one
     assert list(chunked([], 1000, slots=2)) == []
