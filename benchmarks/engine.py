@@ -478,7 +478,8 @@ def run_tick(now: datetime, workers: int, chunk_size: int, engine_pool, floor_po
     with CaptureQueriesContext(connection) as tick_queries:
         rule_ids = tick_due_rule_ids(now=now)  # as the beat's tick: wakes, then the due rules
     selecting = time.perf_counter() - started
-    connection.queries_log.clear()  # the captured list is kept; the debug log is not (_evaluate_chunk)
+    selection_queries = tick_queries.captured_queries  # read from the debug log, emptied next (_evaluate_chunk)
+    connection.queries_log.clear()
     # The floor does the chunks' work on the same rules in the same state (and leaves no trace);
     # both share the selection, which is counted in each.
     floor_seconds, floor_alerts = sql_floor(rule_ids, now, workers, floor_pool)
@@ -489,8 +490,8 @@ def run_tick(now: datetime, workers: int, chunk_size: int, engine_pool, floor_po
     elapsed = time.perf_counter() - started
     wal_bytes = _wal_bytes_since(wal_before)
     evaluated = sum(r[0] for r in results)
-    queries = sum(r[3] for r in results) + len(tick_queries.captured_queries)
-    work_queries = sum(r[5] for r in results) + len(_work(tick_queries.captured_queries))
+    queries = sum(r[3] for r in results) + len(selection_queries)
+    work_queries = sum(r[5] for r in results) + len(_work(selection_queries))
     return {
         "due": len(rule_ids),
         "evaluated": evaluated,
@@ -502,7 +503,7 @@ def run_tick(now: datetime, workers: int, chunk_size: int, engine_pool, floor_po
         "floor_alerts": floor_alerts,
         "queries": queries,
         "work_queries": work_queries,
-        "tick_queries": len(tick_queries.captured_queries),
+        "tick_queries": len(selection_queries),
         "chunk_queries": sorted(r[3] for r in results),
         "worker_peak_mb": max((r[4] for r in results), default=0) / 1024,
     }
