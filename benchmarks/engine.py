@@ -424,15 +424,15 @@ def _evaluate_chunk(args):
     # The capture forces Django's debug cursor, whose log keeps the last 9,000 statements with their
     # parameters (a chunk's alert insert carries ~0.5 MB of JSON): kept, it would be most of the
     # worker's memory (1.6 GB at a million rules), not the engine's. Production logs no statements.
-    counted = len(queries.captured_queries), len(_work(queries.captured_queries))
+    statements, work_statements = len(queries.captured_queries), len(_work(queries.captured_queries))
     connection.queries_log.clear()
     return (
         report.evaluated,
         report.alerts_created,
         report.errors,
-        counted[0],
+        statements,
         resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
-        counted[1],
+        work_statements,
     )
 
 

@@ -292,7 +292,8 @@ ENGINE_MAX_STALENESS_MINUTES = int(os.environ.get("ENGINE_MAX_STALENESS_MINUTES"
 # Celery's own "auto" or 0 mean a process per core, and so does anything here that is not a count.
 _engine_concurrency = os.environ.get("ENGINE_CONCURRENCY", os.environ.get("WORKER_CONCURRENCY", "2")).strip()
 ENGINE_CONCURRENCY = int(_engine_concurrency) if _engine_concurrency.isdigit() else 0
-ENGINE_CONCURRENCY = ENGINE_CONCURRENCY or os.cpu_count() or 1
+if ENGINE_CONCURRENCY < 1:
+    ENGINE_CONCURRENCY = os.cpu_count() or 1
 # Alerts a tenant's rules may raise per UTC hour (Tenant.alert_budget_per_hour overrides it): the
 # firings over it are summed up in one overflow alert (alerts.services.alerts_raise).
 ALERT_BUDGET_PER_HOUR = int(os.environ.get("ALERT_BUDGET_PER_HOUR", "1000"))

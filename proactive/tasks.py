@@ -1,5 +1,6 @@
 import logging
 import random
+from collections.abc import Iterator
 from datetime import datetime
 
 from celery import shared_task
@@ -30,24 +31,24 @@ def transaction_conflict(exc: BaseException) -> BaseException | None:
     is fine and a retry runs on its own. The driver calls these OperationalError, as it does a lost
     server.
     """
-    seen: BaseException | None = exc
-    while seen is not None:
-        if str(getattr(seen, "sqlstate", None) or "").startswith("40"):
-            return seen
-        seen = seen.__cause__ or seen.__context__
-    return None
+    return next((seen for seen in _causes(exc) if str(getattr(seen, "sqlstate", None) or "").startswith("40")), None)
 
 
 def database_unavailable(exc: BaseException) -> bool:
     """The error, or one it arose from, is the database going away, or the connection is gone."""
-    seen: BaseException | None = exc
-    while seen is not None:
-        if isinstance(seen, DATABASE_LOST):
-            return True
-        seen = seen.__cause__ or seen.__context__
+    if any(isinstance(seen, DATABASE_LOST) for seen in _causes(exc)):
+        return True
     # A statement that failed on a dead connection inside an atomic block can surface as another
     # error (TransactionManagementError); the connection itself then tells.
     return connection.connection is None or not connection.is_usable()
+
+
+def _causes(exc: BaseException) -> Iterator[BaseException]:
+    """The error, then the one it arose from, and so on (Django's errors wrap the driver's)."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        yield seen
+        seen = seen.__cause__ or seen.__context__
 
 
 @shared_task(ignore_result=True, max_retries=0, expires=55)
