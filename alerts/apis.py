@@ -7,9 +7,7 @@ from rest_framework.response import Response
 
 from alerts.deliveries import channel_send_test
 from alerts.models import (
-    Alert,
     AlertStatus,
-    AlertType,
     ChannelDigest,
     ChannelEvent,
     ChannelKind,
@@ -27,7 +25,7 @@ from alerts.selectors import (
     notification_get,
     notification_list,
 )
-from alerts.serializers import AlertPayloadField
+from alerts.serializers import ALERT_BODY, AlertOutputSerializer
 from alerts.services import (
     MAX_SNOOZE,
     alert_acknowledge,
@@ -44,47 +42,12 @@ from core.pagination import NewestFirstCursorPagination
 from core.renderers import RawJSON
 from core.serializers import (
     AwareDateTimeField,
-    EmptyAsNullChoiceField,
     StrictInputSerializer,
     choice_field,
     serializer_with_fields,
 )
 from tenants.apis import TenantScopedApi
 from tenants.principals import actor_label
-
-AlertEventOutputSerializer = serializer_with_fields(
-    "AlertEventOutputSerializer",
-    {
-        "from": EmptyAsNullChoiceField(source="from_status", choices=AlertStatus.choices, allow_null=True),
-        "to": serializers.ChoiceField(source="to_status", choices=AlertStatus.choices),
-        "at": serializers.DateTimeField(),
-        "by": serializers.CharField(source="actor"),
-        "reason": serializers.CharField(),
-    },
-)
-
-
-class AlertOutputSerializer(serializers.Serializer):
-    id = serializers.IntegerField()
-    ruleId = serializers.IntegerField(source="rule_id", allow_null=True)
-    ruleName = serializers.CharField(source="rule_name")
-    ruleType = serializers.ChoiceField(
-        source="rule_type",
-        choices=AlertType.choices,
-        help_text="The rule's type; alert_budget: the tenant's overflow alert for an hour (no rule).",
-    )
-    severity = serializers.ChoiceField(choices=Severity.choices)
-    status = serializers.ChoiceField(choices=AlertStatus.choices)
-    payload = AlertPayloadField(help_text="The evidence: why it fired (its keys depend on ruleType).")
-    triggeredAt = serializers.DateTimeField(source="triggered_at")
-    acknowledgedAt = serializers.DateTimeField(source="acknowledged_at", allow_null=True)
-    resolvedAt = serializers.DateTimeField(source="resolved_at", allow_null=True)
-    snoozedUntil = serializers.DateTimeField(source="snoozed_until", allow_null=True)
-    history = AlertEventOutputSerializer(many=True)
-
-
-# Every alert body the API returns: what AlertOutputSerializer renders, made by the database (core.outputs).
-ALERT_BODY = SQLOutput(AlertOutputSerializer, model=Alert)
 
 
 def _csv_choices(name: str, choices: list[str]):

@@ -16,6 +16,7 @@ from django.db import connection
 from django.db.models import Case, F, IntegerField, Value, When
 
 from alerts.models import SEVERITY_RANK, Alert, AlertBudget, AlertEvent, AlertStatus, AlertType
+from alerts.serializers import first_history_json
 from core.timeutils import iso_utc
 
 OVERFLOW_RULES_SHOWN = 20  # the overflow alert names at most this many of the suppressed rules
@@ -170,6 +171,7 @@ def budget_overflow(*, admission: Admission, now: datetime, actor: str) -> list[
                 status=AlertStatus.PENDING,
                 payload=_payload(hour, hour_start, total, _named([], hour.suppress)),
                 triggered_at=at,
+                history_json=first_history_json(at=at, actor=actor),
             )
             AlertEvent.objects.create(alert=alert, from_status="", to_status=AlertStatus.PENDING, at=at, actor=actor)
             AlertBudget.objects.filter(pk=hour.row_id).update(overflow_alert=alert)

@@ -4,10 +4,14 @@ These serializers describe the JSON (the OpenAPI schema, and with it every gener
 the payload itself is stored and returned as the engine wrote it.
 """
 
+import json
+
 from drf_spectacular.utils import PolymorphicProxySerializer, extend_schema_field
 from rest_framework import serializers
 
-from core.serializers import ClosedSerializer
+from alerts.models import Alert, AlertEvent, AlertStatus, AlertType, Severity
+from core.outputs import SQLOutput
+from core.serializers import ClosedSerializer, EmptyAsNullChoiceField, serializer_with_fields
 
 
 class PendingEvidenceOutputSerializer(ClosedSerializer):
@@ -198,3 +202,45 @@ class EvidenceField(serializers.JSONField):
 )
 class AlertPayloadField(serializers.JSONField):
     """An alert's payload: its rule type's evidence (or a no-data alert's), plus `reason`; or an overflow alert's."""
+
+
+AlertEventOutputSerializer = serializer_with_fields(
+    "AlertEventOutputSerializer",
+    {
+        "from": EmptyAsNullChoiceField(source="from_status", choices=AlertStatus.choices, allow_null=True),
+        "to": serializers.ChoiceField(source="to_status", choices=AlertStatus.choices),
+        "at": serializers.DateTimeField(),
+        "by": serializers.CharField(source="actor"),
+        "reason": serializers.CharField(),
+    },
+)
+
+
+class AlertOutputSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    ruleId = serializers.IntegerField(source="rule_id", allow_null=True)
+    ruleName = serializers.CharField(source="rule_name")
+    ruleType = serializers.ChoiceField(
+        source="rule_type",
+        choices=AlertType.choices,
+        help_text="The rule's type; alert_budget: the tenant's overflow alert for an hour (no rule).",
+    )
+    severity = serializers.ChoiceField(choices=Severity.choices)
+    status = serializers.ChoiceField(choices=AlertStatus.choices)
+    payload = AlertPayloadField(help_text="The evidence: why it fired (its keys depend on ruleType).")
+    triggeredAt = serializers.DateTimeField(source="triggered_at")
+    acknowledgedAt = serializers.DateTimeField(source="acknowledged_at", allow_null=True)
+    resolvedAt = serializers.DateTimeField(source="resolved_at", allow_null=True)
+    snoozedUntil = serializers.DateTimeField(source="snoozed_until", allow_null=True)
+    history = AlertEventOutputSerializer(many=True)
+
+
+# Every alert body the API returns: what AlertOutputSerializer renders, made by the database (core.outputs).
+# Its history is read from the alert's `history_json`, which the services keep (history_kept_text).
+ALERT_BODY = SQLOutput(AlertOutputSerializer, model=Alert, kept={"history": "history_json"})
+
+
+def first_history_json(*, at, actor: str) -> str:
+    """The `history_json` of an alert just raised at `at`: its one entry, as AlertEventOutputSerializer renders it."""
+    event = AlertEvent(from_status="", to_status=AlertStatus.PENDING, at=at, actor=actor, reason="")
+    return json.dumps([AlertEventOutputSerializer(event).data])

@@ -25,6 +25,7 @@ from alerts.models import (
 )
 from alerts.notifications import notify_alert_changed, notify_alerts_changed, notify_alerts_raised
 from alerts.quiet_hours import next_daily_at
+from alerts.serializers import ALERT_BODY, first_history_json
 from core.db import insert_rows
 from core.exceptions import Conflict
 from core.timeutils import iso_utc
@@ -136,6 +137,7 @@ _INSERT_COLUMNS = (
     "triggered_at",
     "channel_ids",
     "updated_at",
+    "history_json",
 )
 
 
@@ -153,6 +155,10 @@ def _insert_ignoring_open_duplicates(firings: Sequence[Firing], actor: str) -> d
     with its first history entry (one statement on PostgreSQL).
     """
     now = timezone.now()
+    first_history = {}  # by the firing's moment: one per chunk, as the engine raises its alerts at one
+    for f in firings:
+        if f.triggered_at not in first_history:
+            first_history[f.triggered_at] = first_history_json(at=f.triggered_at, actor=actor)
     rows = [
         (
             f.rule.tenant_id,
@@ -165,6 +171,7 @@ def _insert_ignoring_open_duplicates(firings: Sequence[Firing], actor: str) -> d
             f.triggered_at,
             list(f.channel_ids),
             now,
+            first_history[f.triggered_at],
         )
         for f in firings
     ]
@@ -205,6 +212,7 @@ def _insert_ignoring_open_duplicates(firings: Sequence[Firing], actor: str) -> d
             triggered_at=f.triggered_at,
             channel_ids=list(f.channel_ids),
             updated_at=now,
+            history_json=first_history[f.triggered_at],
         )
         for f in firings
         if f.rule.pk in inserted
@@ -215,7 +223,16 @@ def _record_change(*, alert: Alert, from_status: str, actor: str, at: datetime, 
     event = AlertEvent.objects.create(
         alert=alert, from_status=from_status, to_status=alert.status, at=at, actor=actor, reason=reason
     )
+    alerts_history_keep(alert_ids=[alert.pk])
     notify_alert_changed(alert, event)
+
+
+def alerts_history_keep(*, alert_ids: Sequence[int]) -> None:
+    """
+    Write the alerts' `history_json` from their events (one statement): every writer of an
+    AlertEvent calls it in the same transaction, after the events are written.
+    """
+    Alert.objects.filter(pk__any=alert_ids).update(history_json=ALERT_BODY.kept_text("history"))
 
 
 def _locked(alert: Alert) -> Alert:
@@ -295,6 +312,7 @@ def _change_many(*, alerts: list[Alert], to: str, actor: str, now: datetime, rea
             for alert in alerts
         ]
     )
+    alerts_history_keep(alert_ids=list(from_statuses))
     notify_alerts_changed(list(zip(alerts, events, strict=True)))
 
 
@@ -360,6 +378,7 @@ def _resolve_for_rules_in_one_statement(
         )
         for alert in alerts
     ]
+    alerts_history_keep(alert_ids=[alert.pk for alert in alerts])
     notify_alerts_changed(list(zip(alerts, events, strict=True)))
     return alerts
 

@@ -51,10 +51,12 @@ class SQLOutput(models.Expression):
 
     output_field = models.TextField()
 
-    def __init__(self, serializer_class: type[serializers.Serializer], *, model: type[models.Model]):
+    def __init__(
+        self, serializer_class: type[serializers.Serializer], *, model: type[models.Model], kept: dict | None = None
+    ):
         super().__init__()
         self.serializer_class, self.model = serializer_class, model
-        self._spec = _spec(serializer_class, model)
+        self._spec = _spec(serializer_class, model, kept or {})
         self._sql: dict[str, str] = {}
 
     def get_source_expressions(self):
@@ -74,14 +76,53 @@ class SQLOutput(models.Expression):
             self._sql[connection.vendor] = _object_sql(self._spec, "{table}", connection, depth=0)
         return self._sql[connection.vendor].replace("{table}", compiler.quote_name_unless_alias(self.key.alias)), []
 
+    def kept_text(self, name: str) -> "KeptText":
+        """
+        The nested list `name` as JSON text, made from its related rows: what its kept column must
+        hold (`Model.objects.filter(…).update(column=body.kept_text(name))`).
+        """
+        [source] = [source for field, kind, source in self._spec if field == name and kind == "many"]
+        return KeptText(source)
+
     @staticmethod
     def texts(rows, key: str = "body") -> RawJSON:
         """The bodies of a page of rows as one JSON array, for a response (core.renderers splices it in)."""
         return RawJSON(f"[{','.join([row[key] for row in rows])}]")
 
 
-def _spec(serializer_class, model) -> list[tuple]:
-    """(output name, kind, column or nested spec) for each field, checked against the model."""
+class KeptText(models.Expression):
+    """A nested list of each row as JSON text, from its related rows (SQLOutput.kept_text)."""
+
+    output_field = models.TextField()
+
+    def __init__(self, source):
+        super().__init__()
+        self.source = source
+
+    def get_source_expressions(self):
+        return [self.key] if hasattr(self, "key") else []
+
+    def set_source_expressions(self, expressions):
+        if expressions:
+            [self.key] = expressions
+
+    def resolve_expression(self, query=None, allow_joins=True, reuse=None, summarize=False, for_save=False):
+        resolved = self.copy()
+        resolved.key = models.F("pk").resolve_expression(query, allow_joins, reuse, summarize, for_save)
+        return resolved
+
+    def as_sql(self, compiler, connection):
+        table = compiler.quote_name_unless_alias(self.key.alias)
+        value = _list_sql(self.source, table, connection, depth=0)
+        return (f"({value})::text" if connection.vendor == "postgresql" else value), []
+
+
+def _spec(serializer_class, model, kept: dict | None = None) -> list[tuple]:
+    """
+    (output name, kind, column or nested spec) for each field, checked against the model. `kept`:
+    nested lists whose JSON text a column of the model keeps ({"history": "history_json"}).
+    """
+    kept = dict(kept or {})
     serializer = serializer_class()
     name_of = serializer_class.__name__
     if type(serializer).to_representation is not serializers.Serializer.to_representation:
@@ -103,15 +144,27 @@ def _spec(serializer_class, model) -> list[tuple]:
                 raise TypeError(f"{where}: a nested list must read a reverse foreign key.")
             related = model_field.related_model
             nested = _spec(type(field.child), related)
+            column = kept.pop(name, None)
+            if column is not None and not isinstance(fields.get(column), models.TextField):
+                raise TypeError(f"{where}: the column keeping it, {column!r}, must be a TextField of {model.__name__}.")
             spec.append(
                 (
                     name,
                     "many",
-                    (related, model_field.field.column, model._meta.pk.column, related._meta.ordering, nested),
+                    (
+                        related,
+                        model_field.field.column,
+                        model._meta.pk.column,
+                        related._meta.ordering,
+                        nested,
+                        column and fields[column].column,
+                    ),
                 )
             )
             continue
         spec.append((name, _kind(field, model_field, where), model_field.column))
+    if kept:
+        raise TypeError(f"{name_of}: {', '.join(kept)} is not a nested list.")
     return spec
 
 
@@ -143,19 +196,11 @@ def _object_sql(spec, table: str, connection, *, depth: int) -> str:
     pairs = []
     for name, kind, source in spec:
         if kind == "many":
-            related, fk_column, pk_column, ordering, nested = source
-            alias = f"_r{depth}"
-            related_table = quote(related._meta.db_table)
-            element = _object_sql(nested, alias, connection, depth=depth + 1)
-            order = ", ".join(
-                f"{alias}.{quote(related._meta.get_field(o.lstrip('-')).column)}{' DESC' if o.startswith('-') else ''}"
-                for o in ordering
-            )
-            rows = f"FROM {related_table} {alias} WHERE {alias}.{quote(fk_column)} = {table}.{quote(pk_column)}"
-            if postgres:
-                value = f"array_to_json(ARRAY(SELECT {element} {rows} ORDER BY {order}))"
-            else:  # json_group_array keeps the order of the rows it is given
-                value = f"(SELECT json_group_array(json(_e.v)) FROM (SELECT {element} AS v {rows} ORDER BY {order}) _e)"
+            value = _list_sql(source, table, connection, depth=depth)
+            kept_column = source[-1]
+            if kept_column:  # NULL: not kept (yet), made from the rows
+                kept = f"{table}.{quote(kept_column)}"
+                value = f"COALESCE({kept}::json, {value})" if postgres else f"COALESCE(json({kept}), {value})"
         else:
             column = f"{table}.{quote(source)}"
             if kind == "datetime":
@@ -173,3 +218,21 @@ def _object_sql(spec, table: str, connection, *, depth: int) -> str:
     if not postgres:
         return f"json_object({body})"
     return f"json_build_object({body})" + ("::text" if depth == 0 else "")  # text: psycopg would parse json
+
+
+def _list_sql(source, table: str, connection, *, depth: int) -> str:
+    """A nested list's JSON array, made from its related rows in their model's ordering."""
+    quote = connection.ops.quote_name
+    related, fk_column, pk_column, ordering, nested, _kept_column = source
+    alias = f"_r{depth}"
+    related_table = quote(related._meta.db_table)
+    element = _object_sql(nested, alias, connection, depth=depth + 1)
+    order = ", ".join(
+        f"{alias}.{quote(related._meta.get_field(o.lstrip('-')).column)}{' DESC' if o.startswith('-') else ''}"
+        for o in ordering
+    )
+    rows = f"FROM {related_table} {alias} WHERE {alias}.{quote(fk_column)} = {table}.{quote(pk_column)}"
+    if connection.vendor == "postgresql":
+        return f"array_to_json(ARRAY(SELECT {element} {rows} ORDER BY {order}))"
+    # json_group_array keeps the order of the rows it is given
+    return f"(SELECT json_group_array(json(_e.v)) FROM (SELECT {element} AS v {rows} ORDER BY {order}) _e)"

@@ -10,10 +10,10 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from alerts.apis import AlertOutputSerializer
 from alerts.models import Alert, AlertEvent
 from alerts.selectors import alert_list
-from alerts.services import alert_acknowledge, alert_resolve, alert_snooze
+from alerts.serializers import AlertOutputSerializer
+from alerts.services import alert_acknowledge, alert_resolve, alert_snooze, alerts_history_keep
 from tests.factories import TriggerRuleFactory, alert_payload, raise_alert
 
 pytestmark = pytest.mark.django_db
@@ -46,6 +46,7 @@ def varied_alerts(tenant):
     alert_acknowledge(alert=alerts[4], actor="user:dana")
     alert_resolve(alert=alerts[4], actor="engine")
     AlertEvent.objects.filter(alert=alerts[4], to_status="resolved").update(reason='Cleared: "x" < 3\nnew line')
+    alerts_history_keep(alert_ids=[alerts[4].pk])  # as every writer of events does
     alerts[0].rule.delete()  # its alert stays, with ruleId null
     return alerts
 
@@ -124,6 +125,18 @@ def test_the_browsable_api_renders_a_page_of_database_made_bodies(tenant_client,
 def test_an_alert_without_history_has_an_empty_list(tenant_client, tenant):
     alert = raise_alert(TriggerRuleFactory(tenant=tenant))
     AlertEvent.objects.filter(alert=alert).delete()
+    alerts_history_keep(alert_ids=[alert.pk])
 
     assert tenant_client.get(f"/alerts/{alert.pk}").json()["history"] == []
     assert Alert.objects.get(pk=alert.pk).history.count() == 0
+
+
+def test_an_alert_whose_history_is_not_kept_is_read_from_its_events(tenant_client, tenant, varied_alerts):
+    """Alerts from before `history_json` (NULL) show the same history, read from their events."""
+    kept = {item["id"]: item for item in tenant_client.get("/alerts").json()["results"]}
+    Alert.objects.filter(tenant=tenant).update(history_json=None)
+
+    read = {item["id"]: item for item in tenant_client.get("/alerts").json()["results"]}
+
+    assert read == kept and read == serializer_bodies(tenant)
+    assert len(read[varied_alerts[4].pk]["history"]) == 3
