@@ -36,6 +36,9 @@ ENGINE = "engine"
 SYSTEM = "system"
 MAX_SNOOZE = timedelta(days=30)
 
+# An alert's `history_json` as its events make it (core.outputs.SQLOutput.kept_text).
+KEPT_HISTORY = ALERT_BODY.kept_text("history")
+
 
 class AlertingRule(Protocol):
     """What raising an alert reads of the rule that fired (proactive's TriggerRule is one)."""
@@ -219,11 +222,18 @@ def _insert_ignoring_open_duplicates(firings: Sequence[Firing], actor: str) -> d
     }
 
 
-def _record_change(*, alert: Alert, from_status: str, actor: str, at: datetime, reason: str = "") -> None:
+def _record_change(
+    *, alert: Alert, from_status: str, actor: str, at: datetime, changed: list[str], reason: str = ""
+) -> None:
+    """Save the alert's `changed` fields with its new history entry, and notify."""
     event = AlertEvent.objects.create(
         alert=alert, from_status=from_status, to_status=alert.status, at=at, actor=actor, reason=reason
     )
-    alerts_history_keep(alert_ids=[alert.pk])
+    # The history in the same UPDATE as the status: a second UPDATE of a row this transaction already
+    # changed makes PostgreSQL check its foreign keys, locking the rule — which a chunk may hold.
+    alert.history_json = KEPT_HISTORY
+    alert.save(update_fields=[*changed, "updated_at", "history_json"])
+    del alert.history_json  # the expression: read from the database if anyone asks
     notify_alert_changed(alert, event)
 
 
@@ -232,7 +242,7 @@ def alerts_history_keep(*, alert_ids: Sequence[int]) -> None:
     Write the alerts' `history_json` from their events (one statement): every writer of an
     AlertEvent calls it in the same transaction, after the events are written.
     """
-    Alert.objects.filter(pk__any=alert_ids).update(history_json=ALERT_BODY.kept_text("history"))
+    Alert.objects.filter(pk__any=alert_ids).update(history_json=KEPT_HISTORY)
 
 
 def _locked(alert: Alert) -> Alert:
@@ -252,8 +262,13 @@ def alert_acknowledge(*, alert: Alert, actor: str, now: datetime | None = None) 
     alert.status = AlertStatus.ACKNOWLEDGED
     alert.acknowledged_at = alert.acknowledged_at or now
     alert.snoozed_until = None
-    alert.save(update_fields=["status", "acknowledged_at", "snoozed_until", "updated_at"])
-    _record_change(alert=alert, from_status=from_status, actor=actor, at=now)
+    _record_change(
+        alert=alert,
+        from_status=from_status,
+        actor=actor,
+        at=now,
+        changed=["status", "acknowledged_at", "snoozed_until"],
+    )
     return alert
 
 
@@ -268,8 +283,14 @@ def alert_resolve(*, alert: Alert, actor: str, now: datetime | None = None, reas
     alert.status = AlertStatus.RESOLVED
     alert.resolved_at = now
     alert.snoozed_until = None
-    alert.save(update_fields=["status", "resolved_at", "snoozed_until", "updated_at"])
-    _record_change(alert=alert, from_status=from_status, actor=actor, at=now, reason=reason)
+    _record_change(
+        alert=alert,
+        from_status=from_status,
+        actor=actor,
+        at=now,
+        reason=reason,
+        changed=["status", "resolved_at", "snoozed_until"],
+    )
     return alert
 
 
@@ -286,15 +307,20 @@ def alert_snooze(*, alert: Alert, until: datetime, actor: str, now: datetime | N
     from_status = alert.status
     alert.status = AlertStatus.SNOOZED
     alert.snoozed_until = until
-    alert.save(update_fields=["status", "snoozed_until", "updated_at"])
-    _record_change(alert=alert, from_status=from_status, actor=actor, at=now, reason=f"until {iso_utc(until)}")
+    _record_change(
+        alert=alert,
+        from_status=from_status,
+        actor=actor,
+        at=now,
+        reason=f"until {iso_utc(until)}",
+        changed=["status", "snoozed_until"],
+    )
     return alert
 
 
 def _change_many(*, alerts: list[Alert], to: str, actor: str, now: datetime, reasons: dict[int, str], **fields) -> None:
     """Move locked alerts to `to` in one UPDATE, with their history entries and notifications."""
     from_statuses = {alert.pk: alert.status for alert in alerts}
-    Alert.objects.filter(pk__in=from_statuses).update(status=to, updated_at=now, **fields)
     for alert in alerts:
         alert.status = to
         for name, value in fields.items():
@@ -312,7 +338,8 @@ def _change_many(*, alerts: list[Alert], to: str, actor: str, now: datetime, rea
             for alert in alerts
         ]
     )
-    alerts_history_keep(alert_ids=list(from_statuses))
+    # After the events, in the one UPDATE of the alerts (see _record_change).
+    Alert.objects.filter(pk__in=from_statuses).update(status=to, updated_at=now, history_json=KEPT_HISTORY, **fields)
     notify_alerts_changed(list(zip(alerts, events, strict=True)))
 
 
