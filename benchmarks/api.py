@@ -497,30 +497,46 @@ class Load:
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
-def cpu_seconds(pids: list[int]) -> float:
-    """The CPU time (user + system) the processes used so far, all their threads."""
+def cpu_seconds(pids: list[int], *, reaped: bool = False) -> float:
+    """
+    The CPU time (user + system) the processes used so far, all their threads; with `reaped`, also
+    that of their children that exited (cutime, cstime: PostgreSQL's backends, for the postmaster).
+    """
     total = 0
     for pid in pids:
         try:
             fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
         except (FileNotFoundError, ProcessLookupError):
             continue
-        total += int(fields[11]) + int(fields[12])  # utime, stime
+        total += int(fields[11]) + int(fields[12]) + (int(fields[13]) + int(fields[14]) if reaped else 0)
     return total / CLOCK_TICKS
 
 
-def server_pids(server: subprocess.Popen) -> tuple[list[int], list[int]]:
-    """gunicorn's processes, and the PostgreSQL backends serving them (those on the benchmark's database)."""
+def database_cpu_seconds() -> float:
+    """
+    The CPU time of the benchmark database's backends so far, those that exited included: a server
+    worker's connection lives DATABASE_CONN_MAX_AGE (60 s), shorter than a round on a slow machine,
+    and an exited backend's time is in the postmaster's reaped children. Read again each time, so a
+    backend that started meanwhile counts too. (Any backend that exits counts: keep the machine quiet.)
+    """
     from django.db import connection
 
-    children = Path(f"/proc/{server.pid}/task/{server.pid}/children").read_text().split()
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid() "
             "AND backend_type = 'client backend'"
         )
         backends = [pid for (pid,) in cursor.fetchall()]
-    return [server.pid, *map(int, children)], backends
+        cursor.execute("SELECT pg_backend_pid()")
+        own = cursor.fetchone()[0]
+    postmaster = int(Path(f"/proc/{own}/stat").read_text().rsplit(")", 1)[1].split()[1])  # the parent
+    return cpu_seconds(backends) + cpu_seconds([postmaster], reaped=True) - cpu_seconds([postmaster])
+
+
+def server_pids(server: subprocess.Popen) -> list[int]:
+    """gunicorn's processes."""
+    children = Path(f"/proc/{server.pid}/task/{server.pid}/children").read_text().split()
+    return [server.pid, *map(int, children)]
 
 
 def load(port: int, requests: list[bytes], quota: int, clients: int) -> Load:
@@ -695,15 +711,15 @@ def run(args, raw_key: str) -> None:
                 warm,
                 args.clients,
             )
-        app, database = server_pids(server)
+        app = server_pids(server)
         for round_ in range(args.rounds):
             for endpoint in chosen:
                 run_round = f"{run_id}-{round_}"
                 requests, bodies = requests_for(endpoint, args.requests + args.clients, port, run_round, earlier)
                 tokens_before = webhook_tokens_today() if bodies else 0
-                cpu_before = cpu_seconds(app), cpu_seconds(database)
+                app_before, database_before = cpu_seconds(app), database_cpu_seconds()
                 result = load(port, requests, args.requests, args.clients)
-                cpu = [(cpu_seconds(pids) - before) for pids, before in zip((app, database), cpu_before, strict=True)]
+                cpu = [cpu_seconds(app) - app_before, database_cpu_seconds() - database_before]
                 if set(result.statuses) != {endpoint.expect}:
                     raise SystemExit(f"{endpoint.name}: answers {result.statuses}")
                 if bodies:
