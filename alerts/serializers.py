@@ -243,4 +243,5 @@ ALERT_BODY = SQLOutput(AlertOutputSerializer, model=Alert, kept={"history": "his
 def first_history_json(*, at, actor: str) -> str:
     """The `history_json` of an alert just raised at `at`: its one entry, as AlertEventOutputSerializer renders it."""
     event = AlertEvent(from_status="", to_status=AlertStatus.PENDING, at=at, actor=actor, reason="")
-    return json.dumps([AlertEventOutputSerializer(event).data])
+    # Spaced and escaped as PostgreSQL writes the same array (json_build_object, array_to_json).
+    return json.dumps([AlertEventOutputSerializer(event).data], ensure_ascii=False, separators=(", ", " : "))

@@ -1,3 +1,4 @@
+import functools
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -368,18 +369,39 @@ def alerts_resolve_for_rules(
     return alerts
 
 
-_RESOLVE_FOR_RULES_SQL = f"""
+@functools.cache
+def _resolve_for_rules_sql() -> str:
+    """
+    Lock, resolve, and append each alert's history entry to its kept `history_json` in the same
+    UPDATE: a second UPDATE of rows changed in this transaction makes PostgreSQL check their foreign
+    keys again, locking the tenant (a deadlock with a tenant's update, which locks the tenant and
+    then waits for the rules). Where an event is later than this one the kept text is dropped
+    (NULL: the API reads the events), as appending would put the entry out of order.
+    """
+    alerts, events = Alert._meta.db_table, AlertEvent._meta.db_table
+    entry = f"""(SELECT {ALERT_BODY.kept_entry_sql("history", "new_event", connection)} FROM (
+            SELECT locked.status AS from_status, %(resolved)s AS to_status, %(now)s::timestamptz AS at,
+                   %(actor)s AS actor, coalesce(%(reasons)s::jsonb ->> alert.rule_id::text, '') AS reason
+        ) AS new_event)"""
+    return f"""
 WITH locked AS (
-    SELECT id, status FROM {Alert._meta.db_table}
-    WHERE rule_id = ANY(%s) AND NOT status = %s ORDER BY id FOR UPDATE
+    SELECT id, status FROM {alerts}
+    WHERE rule_id = ANY(%(rule_ids)s) AND NOT status = %(resolved)s ORDER BY id FOR UPDATE
 ), changed AS (
-    UPDATE {Alert._meta.db_table} AS alert
-    SET status = %s, updated_at = %s, resolved_at = %s, snoozed_until = NULL
+    UPDATE {alerts} AS alert
+    SET status = %(resolved)s, updated_at = %(now)s, resolved_at = %(now)s, snoozed_until = NULL,
+        history_json = CASE
+            WHEN alert.history_json IS NULL
+                 OR EXISTS (SELECT 1 FROM {events} e WHERE e.alert_id = alert.id AND e.at > %(now)s) THEN NULL
+            WHEN alert.history_json = '[]' THEN '[' || {entry} || ']'
+            ELSE left(alert.history_json, -1) || ',' || {entry} || ']'
+        END
     FROM locked WHERE alert.id = locked.id
     RETURNING alert.*, locked.status AS from_status
 ), history AS (
-    INSERT INTO {AlertEvent._meta.db_table} ({", ".join(_HISTORY_COLUMNS)})
-    SELECT id, from_status, %s, %s, %s, coalesce(%s::jsonb ->> rule_id::text, '') FROM changed
+    INSERT INTO {events} ({", ".join(_HISTORY_COLUMNS)})
+    SELECT id, from_status, %(resolved)s, %(now)s, %(actor)s, coalesce(%(reasons)s::jsonb ->> rule_id::text, '')
+    FROM changed
     RETURNING id AS event_id, alert_id
 )
 SELECT changed.*, history.event_id FROM changed JOIN history ON history.alert_id = changed.id ORDER BY changed.id
@@ -391,8 +413,14 @@ def _resolve_for_rules_in_one_statement(
 ) -> list[Alert]:
     """Lock, resolve and write the history of the rules' open alerts in one statement, then notify."""
     resolved = AlertStatus.RESOLVED
-    params = [list(rule_ids), resolved, resolved, now, now, resolved, now, actor, json.dumps(reasons)]
-    alerts = list(Alert.objects.raw(_RESOLVE_FOR_RULES_SQL, params))
+    params = {
+        "rule_ids": list(rule_ids),
+        "resolved": resolved,
+        "now": now,
+        "actor": actor,
+        "reasons": json.dumps(reasons),
+    }
+    alerts = list(Alert.objects.raw(_resolve_for_rules_sql(), params))
     events = [
         AlertEvent(
             id=alert.event_id,
@@ -405,7 +433,6 @@ def _resolve_for_rules_in_one_statement(
         )
         for alert in alerts
     ]
-    alerts_history_keep(alert_ids=[alert.pk for alert in alerts])
     notify_alerts_changed(list(zip(alerts, events, strict=True)))
     return alerts
 

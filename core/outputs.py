@@ -84,6 +84,15 @@ class SQLOutput(models.Expression):
         [source] = [source for field, kind, source in self._spec if field == name and kind == "many"]
         return KeptText(source)
 
+    def kept_entry_sql(self, name: str, row: str, connection) -> str:
+        """
+        SQL for one element of the nested list `name` as JSON text (PostgreSQL), made from `row`: an
+        alias whose columns are named as the related model's. For appending a new entry to the kept
+        column in the statement that writes it.
+        """
+        [source] = [source for field, kind, source in self._spec if field == name and kind == "many"]
+        return f"({_object_sql(source[4], row, connection, depth=1)})::text"
+
     @staticmethod
     def texts(rows, key: str = "body") -> RawJSON:
         """The bodies of a page of rows as one JSON array, for a response (core.renderers splices it in)."""

@@ -9,6 +9,7 @@ import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from django.db import connection, transaction
 
 from alerts.models import Alert, AlertStatus
 from alerts.serializers import AlertEventOutputSerializer
@@ -21,7 +22,9 @@ from alerts.services import (
     alerts_wake_due,
 )
 from proactive.engine.runner import evaluate_rules, tick_due_rule_ids
-from tests.factories import TriggerRuleFactory, metric_points, raise_alert
+from tenants.models import Tenant
+from tests.concurrency import rows_locked_by_another_transaction
+from tests.factories import TenantFactory, TriggerRuleFactory, metric_points, raise_alert
 
 pytestmark = pytest.mark.django_db
 NOW = datetime(2026, 11, 26, 13, 30, 0, 250000, tzinfo=UTC)
@@ -105,3 +108,63 @@ def test_keeping_it_after_a_bulk_change_is_one_statement(tenant, django_assert_m
     assert queries.captured_queries[0]["sql"].startswith("UPDATE")
     for alert in alerts:
         assert_kept(alert)
+
+
+def recomputed(alert: Alert) -> str:
+    """`history_json` as `alerts_history_keep` writes it from the events, the alert left as it was."""
+    with transaction.atomic():
+        alerts_history_keep(alert_ids=[alert.pk])
+        text = Alert.objects.values_list("history_json", flat=True).get(pk=alert.pk)
+        transaction.set_rollback(True)
+    return text
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="the resolve statement is PostgreSQL's")
+def test_the_kept_text_is_the_databases_own_byte_for_byte(tenant):
+    """The first entry (rendered in Python) and an entry appended in SQL read as the events would."""
+    rule = TriggerRuleFactory(tenant=tenant)
+    alert = raise_alert(rule, triggered_at=NOW)
+    first = Alert.objects.values_list("history_json", flat=True).get(pk=alert.pk)
+    assert first == recomputed(alert)
+
+    reason = 'Cleared: "x" < 3, ünï ✓\nnew line\t\\'
+    alerts_resolve_for_rules(rule_ids=[rule.pk], actor='user:ünï "q"', reasons={rule.pk: reason}, now=NOW)
+
+    appended = Alert.objects.values_list("history_json", flat=True).get(pk=alert.pk)
+    assert appended == recomputed(alert) and appended.startswith(first[:-1] + ",")
+    assert json.loads(appended)[-1]["reason"] == reason
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="the resolve statement is PostgreSQL's")
+def test_an_entry_that_would_be_out_of_order_drops_the_kept_text(tenant_client, tenant):
+    """A resolve dated before the last event: the kept text is dropped and the API reads the events."""
+    rule = TriggerRuleFactory(tenant=tenant)
+    alert = raise_alert(rule, triggered_at=NOW)
+    alert_acknowledge(alert=alert, actor="user:dana", now=NOW + timedelta(hours=1))
+
+    alerts_resolve_for_rules(rule_ids=[rule.pk], actor="engine", reasons={}, now=NOW + timedelta(minutes=30))
+
+    assert Alert.objects.get(pk=alert.pk).history_json is None
+    history = tenant_client.get(f"/alerts/{alert.pk}").json()["history"]
+    assert [entry["to"] for entry in history] == ["pending", "resolved", "acknowledged"]  # by time
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="row locks")
+@pytest.mark.django_db(transaction=True)
+def test_the_engines_resolve_does_not_wait_for_its_tenant():
+    """
+    Keeping the history in the resolve's own UPDATE: a second UPDATE of the same rows made
+    PostgreSQL check their foreign keys, waiting for a tenant that a tenant update holds (while
+    that update waits for the rules the chunk holds: a deadlock).
+    """
+    tenant = TenantFactory(id="acme")
+    rule = TriggerRuleFactory(tenant=tenant)
+    alert = raise_alert(rule)
+
+    with rows_locked_by_another_transaction(Tenant.objects.filter(pk=tenant.pk)):
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute("SET LOCAL lock_timeout = '2s'")
+            resolved = alerts_resolve_for_rules(rule_ids=[rule.pk], actor="engine", reasons={})
+
+    assert [a.pk for a in resolved] == [alert.pk]
+    assert [entry["to"] for entry in assert_kept(alert)] == ["pending", "resolved"]

@@ -140,9 +140,9 @@ def test_resolving_for_rules_locks_resolves_and_records_history_in_one_statement
     alert_snooze(alert=raise_alert(snoozed), until=now + timedelta(hours=2), actor="user:ann", now=now)
     other = raise_alert(untouched)
 
-    # The statement; the alerts keep their new history; then the in-app notifications follow the
+    # The statement (with the alerts' kept history); then the in-app notifications follow the
     # status, and the delivery channels are read.
-    with django_assert_num_queries(4):
+    with django_assert_num_queries(3):
         resolved = alerts_resolve_for_rules(
             rule_ids=[acked.pk, snoozed.pk], actor="engine", reasons={acked.pk: "Condition cleared: 3 < 5"}, now=now
         )
