@@ -529,6 +529,14 @@ def main():
         "(default 1/ENGINE_MAX_STALENESS_MINUTES, as in a steady state; 0: none)",
     )
     parser.add_argument(
+        "--first-tick-at",
+        type=datetime.fromisoformat,
+        default=None,
+        help="the first tick's time (ISO 8601 with its offset; default now, at :30 of this minute). "
+        "Its minute decides the second tick's: at :59 the second is at the hour, when the hourly "
+        "schedules are due too",
+    )
+    parser.add_argument(
         "--options",
         action="store_true",
         help="spread the rule options: a quarter of the rules read windows, a quarter have pending periods",
@@ -547,7 +555,7 @@ def main():
     from alerts.models import Alert
 
     call_command("migrate", verbosity=0)
-    now = datetime.now(UTC).replace(second=30, microsecond=0)
+    now = options.first_tick_at or datetime.now(UTC).replace(second=30, microsecond=0)
     seed(options.tenants, options.rules_per_tenant, now)
     spread_options(options.options)
     reset(now)
