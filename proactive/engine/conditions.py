@@ -78,14 +78,17 @@ def schedule_fired(*, schedule: str, occurrence: datetime, timezone: str = "UTC"
     A schedule firing for `occurrence`. Read in a zone other than UTC, the evidence also names the
     zone and the occurrence's local time (`scheduledFor` stays UTC).
     """
+    reason, evidence = _schedule_firing(schedule, occurrence, timezone)
+    return Evaluation(fired=True, reason=reason, evidence=dict(evidence))
+
+
+@lru_cache(maxsize=4096)
+def _schedule_firing(schedule: str, occurrence: datetime, timezone: str) -> tuple[str, tuple]:
+    # Cached: at the top of the hour thousands of rules share a schedule and its occurrence.
     evidence = {"schedule": schedule, "scheduledFor": iso_utc(occurrence)}
     if timezone != "UTC":
         evidence |= {"timezone": timezone, "scheduledForLocal": occurrence.astimezone(ZoneInfo(timezone)).isoformat()}
-    return Evaluation(
-        fired=True,
-        reason=f"The schedule {schedule!r} occurred at {_when(occurrence, timezone)}.",
-        evidence=evidence,
-    )
+    return f"The schedule {schedule!r} occurred at {_when(occurrence, timezone)}.", tuple(evidence.items())
 
 
 def _when(moment: datetime, timezone: str) -> str:

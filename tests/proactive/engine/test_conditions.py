@@ -35,6 +35,30 @@ class TestSchedule:
         assert result.evidence == {"schedule": "0 13 * * *", "scheduledFor": "2026-11-26T13:00:00Z"}
         as_json(result.evidence)
 
+    def test_rules_sharing_a_schedule_get_their_own_evidence(self):
+        """The firing's text is cached per schedule, occurrence and zone; each rule's evidence is its own dict."""
+        due = datetime(2026, 11, 26, 13, 0, tzinfo=UTC)
+        first = evaluate_schedule(schedule="0 * * * *", due_at=due, now=NOW, timezone="Asia/Kolkata")
+        first.evidence["breachingEvaluations"] = 2  # what a caller may add to its own copy
+
+        second = evaluate_schedule(schedule="0 * * * *", due_at=due, now=NOW, timezone="Asia/Kolkata")
+
+        assert second.evidence == {
+            "schedule": "0 * * * *",
+            "scheduledFor": "2026-11-26T13:30:00Z",  # :00 in Kolkata is :30 in UTC
+            "timezone": "Asia/Kolkata",
+            "scheduledForLocal": "2026-11-26T19:00:00+05:30",
+        }
+        assert (
+            second.reason
+            == first.reason
+            == ("The schedule '0 * * * *' occurred at 2026-11-26T13:30:00Z (19:00 Asia/Kolkata).")
+        )
+        assert evaluate_schedule(schedule="0 * * * *", due_at=due, now=NOW).evidence == {
+            "schedule": "0 * * * *",
+            "scheduledFor": "2026-11-26T13:00:00Z",
+        }
+
     def test_a_long_gap_fires_the_latest_missed_occurrence_once(self):
         missed_since = datetime(2026, 11, 26, 9, 0, tzinfo=UTC)  # 09:00..13:00: five hourly occurrences
 
