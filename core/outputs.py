@@ -36,28 +36,10 @@ def _own(field, base) -> bool:
     return isinstance(field, base) and type(field).to_representation is base.to_representation
 
 
-class SQLOutput(models.Expression):
-    """
-    `SQLOutput(Serializer, model=Model)` in `.values(body=…)` gives each row's
-    `Serializer(instance).data` as JSON text, made by the database (PostgreSQL or SQLite).
-
-    Every field must read a column of `model` (its `source`), or be a nested `many=True` serializer
-    over a reverse foreign key (in the related model's `Meta.ordering`, as a prefetch would read
-    it). A field whose output SQL cannot reproduce exactly — a computed or dotted source, a class
-    with its own `to_representation`, a format other than ISO 8601 — is refused when this is
-    built, so a new field cannot silently differ from the serializer's output (the tests compare
-    both on varied rows).
-    """
+class _RowText(models.Expression):
+    """Text the database makes from each row of the query: its SQL names the row's table (the `key`'s alias)."""
 
     output_field = models.TextField()
-
-    def __init__(
-        self, serializer_class: type[serializers.Serializer], *, model: type[models.Model], kept: dict | None = None
-    ):
-        super().__init__()
-        self.serializer_class, self.model = serializer_class, model
-        self._spec = _spec(serializer_class, model, kept or {})
-        self._sql: dict[str, str] = {}
 
     def get_source_expressions(self):
         return [self.key] if hasattr(self, "key") else []
@@ -71,10 +53,35 @@ class SQLOutput(models.Expression):
         resolved.key = models.F("pk").resolve_expression(query, allow_joins, reuse, summarize, for_save)
         return resolved
 
+    def table(self, compiler) -> str:
+        return compiler.quote_name_unless_alias(self.key.alias)
+
+
+class SQLOutput(_RowText):
+    """
+    `SQLOutput(Serializer, model=Model)` in `.values(body=…)` gives each row's
+    `Serializer(instance).data` as JSON text, made by the database (PostgreSQL or SQLite).
+
+    Every field must read a column of `model` (its `source`), or be a nested `many=True` serializer
+    over a reverse foreign key (in the related model's `Meta.ordering`, as a prefetch would read
+    it). A field whose output SQL cannot reproduce exactly — a computed or dotted source, a class
+    with its own `to_representation`, a format other than ISO 8601 — is refused when this is
+    built, so a new field cannot silently differ from the serializer's output (the tests compare
+    both on varied rows).
+    """
+
+    def __init__(
+        self, serializer_class: type[serializers.Serializer], *, model: type[models.Model], kept: dict | None = None
+    ):
+        super().__init__()
+        self.serializer_class, self.model = serializer_class, model
+        self._spec = _spec(serializer_class, model, kept or {})
+        self._sql: dict[str, str] = {}
+
     def as_sql(self, compiler, connection):
         if connection.vendor not in self._sql:
             self._sql[connection.vendor] = _object_sql(self._spec, "{table}", connection, depth=0)
-        return self._sql[connection.vendor].replace("{table}", compiler.quote_name_unless_alias(self.key.alias)), []
+        return self._sql[connection.vendor].replace("{table}", self.table(compiler)), []
 
     def kept_text(self, name: str) -> "KeptText":
         """
@@ -99,30 +106,15 @@ class SQLOutput(models.Expression):
         return RawJSON(f"[{','.join([row[key] for row in rows])}]")
 
 
-class KeptText(models.Expression):
+class KeptText(_RowText):
     """A nested list of each row as JSON text, from its related rows (SQLOutput.kept_text)."""
-
-    output_field = models.TextField()
 
     def __init__(self, source):
         super().__init__()
         self.source = source
 
-    def get_source_expressions(self):
-        return [self.key] if hasattr(self, "key") else []
-
-    def set_source_expressions(self, expressions):
-        if expressions:
-            [self.key] = expressions
-
-    def resolve_expression(self, query=None, allow_joins=True, reuse=None, summarize=False, for_save=False):
-        resolved = self.copy()
-        resolved.key = models.F("pk").resolve_expression(query, allow_joins, reuse, summarize, for_save)
-        return resolved
-
     def as_sql(self, compiler, connection):
-        table = compiler.quote_name_unless_alias(self.key.alias)
-        value = _list_sql(self.source, table, connection, depth=0)
+        value = _list_sql(self.source, self.table(compiler), connection, depth=0)
         return (f"({value})::text" if connection.vendor == "postgresql" else value), []
 
 
