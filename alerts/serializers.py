@@ -236,7 +236,7 @@ class AlertOutputSerializer(serializers.Serializer):
 
 
 # Every alert body the API returns: what AlertOutputSerializer renders, made by the database (core.outputs).
-# Its history is read from the alert's `history_json`, which the services keep (history_kept_text).
+# Its history is read from the alert's `history_json`, which alerts.services keeps (KEPT_HISTORY).
 ALERT_BODY = SQLOutput(AlertOutputSerializer, model=Alert, kept={"history": "history_json"})
 
 

@@ -240,8 +240,9 @@ def _record_change(
 
 def alerts_history_keep(*, alert_ids: Sequence[int]) -> None:
     """
-    Write the alerts' `history_json` from their events (one statement): every writer of an
-    AlertEvent calls it in the same transaction, after the events are written.
+    Rewrite the alerts' `history_json` from their events (one statement): a repair, for events
+    written outside this module. Not for a service that has just changed the alerts in this
+    transaction: it writes the history in that same UPDATE (see _record_change).
     """
     Alert.objects.filter(pk__any=alert_ids).update(history_json=KEPT_HISTORY)
 
@@ -393,8 +394,8 @@ WITH locked AS (
         history_json = CASE
             WHEN alert.history_json IS NULL
                  OR EXISTS (SELECT 1 FROM {events} e WHERE e.alert_id = alert.id AND e.at > %(now)s) THEN NULL
-            WHEN alert.history_json = '[]' THEN '[' || {entry} || ']'
-            ELSE left(alert.history_json, -1) || ',' || {entry} || ']'
+            ELSE left(alert.history_json, -1) || CASE WHEN alert.history_json = '[]' THEN '' ELSE ',' END
+                 || {entry} || ']'
         END
     FROM locked WHERE alert.id = locked.id
     RETURNING alert.*, locked.status AS from_status

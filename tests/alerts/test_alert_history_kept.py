@@ -15,6 +15,7 @@ from alerts.models import Alert, AlertStatus
 from alerts.serializers import AlertEventOutputSerializer
 from alerts.services import (
     alert_acknowledge,
+    alert_raise,
     alert_resolve,
     alert_snooze,
     alerts_history_keep,
@@ -98,7 +99,7 @@ def test_the_budgets_overflow_alert_keeps_it(tenant):
         assert_kept(alert)
 
 
-def test_keeping_it_after_a_bulk_change_is_one_statement(tenant, django_assert_max_num_queries):
+def test_rewriting_it_from_the_events_is_one_statement(tenant, django_assert_max_num_queries):
     alerts = [raise_alert(TriggerRuleFactory(tenant=tenant), triggered_at=NOW) for _ in range(3)]
     Alert.objects.filter(pk__in=[a.pk for a in alerts]).update(history_json=None)
 
@@ -133,6 +134,13 @@ def test_the_kept_text_is_the_databases_own_byte_for_byte(tenant):
     appended = Alert.objects.values_list("history_json", flat=True).get(pk=alert.pk)
     assert appended == recomputed(alert) and appended.startswith(first[:-1] + ",")
     assert json.loads(appended)[-1]["reason"] == reason
+
+    # The first entry of an alert raised by an actor whose name needs escaping, rendered in Python.
+    odd = alert_raise(
+        rule=TriggerRuleFactory(tenant=tenant), payload={}, triggered_at=NOW, actor='api-key:ünï "q" \\ \t ✓'
+    ).alert
+    odd_first = Alert.objects.values_list("history_json", flat=True).get(pk=odd.pk)
+    assert odd_first == recomputed(odd) and json.loads(odd_first)[0]["by"] == 'api-key:ünï "q" \\ \t ✓'
 
 
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="the resolve statement is PostgreSQL's")
