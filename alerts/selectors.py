@@ -1,4 +1,5 @@
-from django.db.models import Count, Max, Prefetch, QuerySet
+from django.db.models import Count, Max, Prefetch, QuerySet, TextField, Value
+from django.db.models.functions import Cast, Concat
 
 from alerts.models import Alert, AlertEvent, AlertStatus, Channel, Delivery, DeliveryAttempt, Notification, Severity
 from core.db import IsoDateTime
@@ -26,10 +27,12 @@ def alert_bodies(*, tenant: Tenant, body, filters: dict | None = None) -> QueryS
     """
     The alerts `alert_list` finds as rows of `body`, an expression of the row (core.outputs.SQLOutput:
     the JSON the API returns, history included, made in the same query), and `position`: the
-    `triggered_at` that pages are cut by, as text (a page's cursor needs no timestamp objects).
+    `(triggered_at, id)` that pages are cut by, as a cursor holds it (`<time>|<id>`, made by the
+    database: a page's cursor needs no timestamp objects).
     """
     return _alerts_filtered(Alert.objects.filter(tenant=tenant), filters).values(
-        body=body, position=IsoDateTime("triggered_at")
+        body=body,
+        position=Concat(IsoDateTime("triggered_at"), Value("|"), Cast("id", TextField()), output_field=TextField()),
     )
 
 

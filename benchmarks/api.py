@@ -370,9 +370,9 @@ class Endpoint:
     ceiling: bool = False  # the unauthenticated 404: what the framework alone serves
 
 
-def cursor_at(position: datetime) -> str:
-    """A `cursor` as the API's paginator writes it (DRF's CursorPagination: base64 of `p=<position>`)."""
-    return b64encode(urlencode({"p": str(position)}).encode("ascii")).decode("ascii")
+def cursor_at(position: datetime, alert_id: int) -> str:
+    """A `cursor` as the API's paginator writes it (base64 of `p=<position>|<id>`, core.pagination)."""
+    return b64encode(urlencode({"p": f"{position.isoformat()}|{alert_id}"}).encode("ascii")).decode("ascii")
 
 
 def endpoints(raw_key: str) -> list[Endpoint]:
@@ -390,10 +390,10 @@ def endpoints(raw_key: str) -> list[Endpoint]:
     )
     rng.shuffle(ids)
     ordered = alerts.order_by("-triggered_at", "-id")
-    deep = [ordered.values_list("triggered_at", flat=True)[depth] for depth in range(100_000, total, total // 40)]
+    deep = [ordered.values_list("triggered_at", "id")[depth] for depth in range(100_000, total, total // 40)]
     resolved = ordered.filter(status="resolved")
     deep_resolved = [
-        resolved.values_list("triggered_at", flat=True)[depth] for depth in range(100_000, total - 10_000, total // 40)
+        resolved.values_list("triggered_at", "id")[depth] for depth in range(100_000, total - 10_000, total // 40)
     ]
     rule_ids = list(TriggerRule.objects.filter(tenant_id=BIG).values_list("id", flat=True))
     channel_ids = list(Channel.objects.filter(tenant_id=BIG).values_list("id", flat=True))
@@ -405,10 +405,10 @@ def endpoints(raw_key: str) -> list[Endpoint]:
         Endpoint("GET /alerts?status=pending,acknowledged", ["/alerts?status=pending,acknowledged"], tenant_key),
         Endpoint("GET /alerts?severity=critical", ["/alerts?severity=critical"], tenant_key),
         Endpoint("GET /alerts?ruleId=…", [f"/alerts?ruleId={r}" for r in rng.sample(rule_ids, 200)], tenant_key),
-        Endpoint("GET /alerts?cursor=… (deep)", [f"/alerts?cursor={quote(cursor_at(p))}" for p in deep], tenant_key),
+        Endpoint("GET /alerts?cursor=… (deep)", [f"/alerts?cursor={quote(cursor_at(*p))}" for p in deep], tenant_key),
         Endpoint(
             "GET /alerts?status=resolved&cursor=… (deep)",
-            [f"/alerts?status=resolved&cursor={quote(cursor_at(p))}" for p in deep_resolved],
+            [f"/alerts?status=resolved&cursor={quote(cursor_at(*p))}" for p in deep_resolved],
             tenant_key,
         ),
         Endpoint("GET /notifications", ["/notifications"], tenant_key),

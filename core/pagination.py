@@ -3,20 +3,30 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db.models import F, Field, Func, Value
+from django.db.models.lookups import GreaterThan, LessThan
 from rest_framework.exceptions import NotFound, ValidationError
-from rest_framework.pagination import Cursor, CursorPagination
+from rest_framework.pagination import Cursor, CursorPagination, _reverse_ordering
 from rest_framework.response import Response
 
 from core.validators import reject_unknown_fields
 
 # What a cursor this API gives out looks like: base64 text.
 _CURSOR_PATTERN = re.compile(r"[A-Za-z0-9+/=]{1,1000}")
+_ID_SUFFIX = re.compile(r"\|[0-9]{1,19}\Z")
+_LARGEST_ID = 2**63 - 1
 
 
 class NewestFirstCursorPagination(CursorPagination):
     """
-    Cursor pagination: stable while new rows arrive, which is what an alert feed needs.
+    Keyset pagination: stable while new rows arrive, which is what an alert feed needs.
     Returns {"results": [...], "next": url|null, "previous": url|null} plus `envelope_fields`.
+
+    A cursor holds the last row's whole sort key — `ordering` is one unique field, or a field and
+    the id that breaks its ties — and a page is the rows strictly beyond it, found by the index
+    that serves the ordering. DRF's own cursors hold only the first field and count the tied rows
+    past it with an OFFSET capped at 1,000: a tick raises thousands of alerts at one moment, and
+    paging through those repeated pages without end.
 
     List views set it as their `pagination_class`: the OpenAPI schema then documents the envelope
     and the `cursor` and `limit` parameters from this same class.
@@ -29,9 +39,10 @@ class NewestFirstCursorPagination(CursorPagination):
     invalid_cursor_message = "Invalid cursor: use the `next` or `previous` link of a previous page."
     # Extra top-level fields of the envelope (name → OpenAPI schema), e.g. the metric of a series.
     envelope_fields: dict[str, dict] = {}
-    # For a queryset of plain rows that carry the ordering's first field already as text (made by
-    # the database, e.g. core.db.IsoDateTime): that row key. Loading 51 timestamps into datetime
-    # objects only to turn them back into text costs a page more than the rest of its cursor work.
+    # For a queryset of plain rows that carry their position already as a cursor holds it (made by
+    # the database, e.g. core.db.IsoDateTime, "|" and the id): that row key. Loading 51 timestamps
+    # into datetime objects only to turn them back into text costs a page more than the rest of
+    # its cursor work.
     position_key: str | None = None
 
     def get_page_size(self, request):
@@ -50,20 +61,89 @@ class NewestFirstCursorPagination(CursorPagination):
             cursor = super().decode_cursor(request)
         except NotFound:
             raise ValidationError({"cursor": [self.invalid_cursor_message]}) from None
-        if cursor is not None and cursor.position is not None and "\x00" in cursor.position:
+        if cursor is None:
+            return None
+        # Keyset cursors carry no offset, and a tie-broken ordering's position ends in "|<id>".
+        position = cursor.position
+        if cursor.offset or position is None or "\x00" in position:
+            raise ValidationError({"cursor": [self.invalid_cursor_message]})
+        if self._tie_breaker() and not (_ID_SUFFIX.search(position) and int(position.rsplit("|", 1)[1]) <= _LARGEST_ID):
             raise ValidationError({"cursor": [self.invalid_cursor_message]})
         return cursor
 
-    def _get_position_from_instance(self, instance, ordering):
+    def _tie_breaker(self) -> str | None:
+        """The id field that breaks the first field's ties (`("-triggered_at", "-id")`), or None."""
+        return self.ordering[1].lstrip("-") if len(self.ordering) == 2 else None
+
+    def _position(self, item) -> str:
+        """The item's sort key as a cursor holds it: the first field's text, then `|id` if tie-broken."""
         if self.position_key is not None:
-            return instance[self.position_key]
-        return super()._get_position_from_instance(instance, ordering)
+            return item[self.position_key]
+        value = super()._get_position_from_instance(item, self.ordering)
+        tie_breaker = self._tie_breaker()
+        if tie_breaker is None:
+            return value
+        return f"{value}|{item[tie_breaker] if isinstance(item, dict) else getattr(item, tie_breaker)}"
+
+    def _beyond(self, queryset, position: str, *, reverse: bool):
+        """The rows strictly after `position` in the page's order (before it, reading backwards)."""
+        first, *rest = self.ordering
+        field = first.lstrip("-")
+        lookup = GreaterThan if first.startswith("-") == reverse else LessThan
+        if not rest:
+            return queryset.filter(lookup(F(field), Value(position, queryset.model._meta.get_field(field))))
+        value, key = position.rsplit("|", 1)
+        tie_breaker = self._tie_breaker()
+        # A row comparison, (triggered_at, id) < (%s, %s): the index on the ordering finds the page's
+        # first row directly, however many rows share its moment.
+        return queryset.filter(
+            lookup(
+                _row(F(field), F(tie_breaker)),
+                _row(
+                    Value(value, queryset.model._meta.get_field(field)),
+                    Value(int(key), queryset.model._meta.get_field(tie_breaker)),
+                ),
+            )
+        )
 
     def paginate_queryset(self, queryset, request, view=None):
+        self.request = request
+        self.page_size = self.get_page_size(request)
+        self.base_url = request.build_absolute_uri()
+        self.cursor = self.decode_cursor(request)
+        position = self.cursor.position if self.cursor else None
+        reverse = bool(self.cursor and self.cursor.reverse)
+        queryset = queryset.order_by(*(_reverse_ordering(self.ordering) if reverse else self.ordering))
         try:
-            return super().paginate_queryset(queryset, request, view)
+            if position is not None:
+                queryset = self._beyond(queryset, position, reverse=reverse)
+            rows = list(queryset[: self.page_size + 1])
         except DjangoValidationError:  # a forged cursor whose position is not of the column's type
             raise ValidationError({"cursor": [self.invalid_cursor_message]}) from None
+        self.page = rows[: self.page_size]
+        more = len(rows) > self.page_size
+        if reverse:
+            self.page.reverse()
+        # A cursor's own row lies on the other side of it: a page reached by one has a way back.
+        self.has_next, self.has_previous = (position is not None, more) if reverse else (more, position is not None)
+        self.display_page_controls = self.has_next or self.has_previous
+        return self.page
+
+    def get_next_link(self):
+        if hasattr(self, "_sequence_links"):
+            return self._sequence_links[0]
+        if not self.has_next:
+            return None
+        position = self._position(self.page[-1]) if self.page else self.cursor.position
+        return self.encode_cursor(Cursor(offset=0, reverse=False, position=position))
+
+    def get_previous_link(self):
+        if hasattr(self, "_sequence_links"):
+            return self._sequence_links[1]
+        if not self.has_previous:
+            return None
+        position = self._position(self.page[0]) if self.page else self.cursor.position
+        return self.encode_cursor(Cursor(offset=0, reverse=True, position=position))
 
     def paginate_sequence(self, items: Sequence, request, *, key: Callable[[object], datetime]) -> list:
         """
@@ -99,16 +179,6 @@ class NewestFirstCursorPagination(CursorPagination):
 
     def _sequence_link(self, position: datetime, *, reverse: bool) -> str:
         return self.encode_cursor(Cursor(offset=0, reverse=reverse, position=position.isoformat()))
-
-    def get_next_link(self):
-        if hasattr(self, "_sequence_links"):
-            return self._sequence_links[0]
-        return super().get_next_link()
-
-    def get_previous_link(self):
-        if hasattr(self, "_sequence_links"):
-            return self._sequence_links[1]
-        return super().get_previous_link()
 
     def get_paginated_response(self, data, **envelope):
         reject_unknown_fields(envelope, allowed=self.envelope_fields, what="envelope")
@@ -163,3 +233,8 @@ def paginated_response(
     else:
         data = serializer_class(page, many=True, context={"request": request}).data
     return paginator.get_paginated_response(data, **(envelope or {}))
+
+
+def _row(*expressions) -> Func:
+    """A row value, `(a, b)`: compared as a whole, column by column."""
+    return Func(*expressions, function="", output_field=Field())
