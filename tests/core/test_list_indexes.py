@@ -48,7 +48,9 @@ def data(tenant):
         # tenant's with a filter (resolved): each in the page's order.
         ("/alerts?status=pending", "alerts_alert", "alert_tenant_status_recent alert_tenant_open_recent"),
         ("/alerts?status=resolved", "alerts_alert", "alert_tenant_status_recent alert_tenant_recent"),
-        ("/alerts?status=pending,acknowledged,snoozed", "alerts_alert", "alert_tenant_open_recent"),
+        # Open statuses: the open alerts' partial index, or (as the table's statistics fall, e.g.
+        # after a test that wrote and rolled back a thousand alerts) the tenant's with a filter.
+        ("/alerts?status=pending,acknowledged,snoozed", "alerts_alert", "alert_tenant_open_recent alert_tenant_recent"),
         ("/alerts?severity=critical", "alerts_alert", "alert_tenant_severity_recent"),
         ("/alerts?ruleId={rule}", "alerts_alert", "alert_rule_recent"),
         ("/notifications", "alerts_notification", "notification_tenant_recent"),
