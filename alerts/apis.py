@@ -16,8 +16,8 @@ from alerts.models import (
     Severity,
 )
 from alerts.selectors import (
-    alert_bodies,
     alert_body_get,
+    alert_body_page,
     alert_get,
     channel_get,
     channel_list,
@@ -74,7 +74,7 @@ class AlertListApi(TenantScopedApi):
 
     class Pagination(NewestFirstCursorPagination):
         ordering = ("-triggered_at", "-id")
-        position_key = "position"  # alert_bodies' rows
+        position_key = "position"  # alert_body_page's rows
 
     pagination_class = Pagination
 
@@ -96,7 +96,13 @@ class AlertListApi(TenantScopedApi):
     )
     def get(self, request):
         filters = self.query(self.FilterSerializer)
-        return self.page(alert_bodies(tenant=self.tenant, body=ALERT_BODY, filters=filters), represent=SQLOutput.texts)
+
+        def fetch(position: str | None, reverse: bool, limit: int) -> list[dict]:
+            return alert_body_page(
+                tenant=self.tenant, body=ALERT_BODY, filters=filters, position=position, reverse=reverse, limit=limit
+            )
+
+        return self.page(fetch=fetch, represent=SQLOutput.texts)
 
 
 class _AlertApi(TenantScopedApi):

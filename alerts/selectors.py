@@ -1,8 +1,12 @@
-from django.db.models import Count, Max, Prefetch, QuerySet, TextField, Value
-from django.db.models.functions import Cast, Concat
+from datetime import datetime
+
+from django.core.exceptions import ValidationError
+from django.db import connection
+from django.db.models import Count, Max, Prefetch, QuerySet
 
 from alerts.models import Alert, AlertEvent, AlertStatus, Channel, Delivery, DeliveryAttempt, Notification, Severity
-from core.db import IsoDateTime
+from core.db import iso_datetime_sql
+from core.outputs import SQLOutput
 from tenants.models import Tenant
 
 
@@ -23,22 +27,58 @@ def _alerts_filtered(queryset: QuerySet[Alert], filters: dict | None) -> QuerySe
     return queryset
 
 
-def alert_bodies(*, tenant: Tenant, body, filters: dict | None = None) -> QuerySet[dict]:
+def alert_body_page(
+    *, tenant: Tenant, body: SQLOutput, filters: dict | None, position: str | None, reverse: bool, limit: int
+) -> list[dict]:
     """
-    The alerts `alert_list` finds as rows of `body`, an expression of the row (core.outputs.SQLOutput:
-    the JSON the API returns, history included, made in the same query), and `position`: the
-    `(triggered_at, id)` that pages are cut by, as a cursor holds it (`<time>|<id>`, made by the
-    database: a page's cursor needs no timestamp objects).
+    A page of the alerts `alert_list` finds, newest first by (triggered_at, id), as rows of `body`
+    — the JSON the API returns, history included (core.outputs.SQLOutput) — and `position`, the
+    row's `<triggeredAt>|<id>` as a cursor holds it, made by the database. At most `limit` rows
+    strictly past `position` (None: from the newest), oldest first when `reverse`. The SQL is
+    written here: Django's compiling of the same queryset cost a page ~1.3 ms, more than
+    PostgreSQL's reading of it. The filters are `_alerts_filtered`'s (the tests compare every page
+    with the serializer's bodies of `alert_list`).
     """
-    return _alerts_filtered(Alert.objects.filter(tenant=tenant), filters).values(
-        body=body,
-        position=Concat(IsoDateTime("triggered_at"), Value("|"), Cast("id", TextField()), output_field=TextField()),
+    filters, quote, vendor = filters or {}, connection.ops.quote_name, connection.vendor
+    table = quote(Alert._meta.db_table)
+    at, alert_id = f"{table}.{quote('triggered_at')}", f"{table}.{quote('id')}"
+    where, params = [f"{table}.{quote('tenant_id')} = %s"], [tenant.pk]
+    for name in ("status", "severity"):
+        if values := filters.get(name):
+            where.append(f"{table}.{quote(name)} IN ({', '.join(['%s'] * len(values))})")
+            params += values
+    if filters.get("rule_id") is not None:
+        where.append(f"{table}.{quote('rule_id')} = %s")
+        params.append(filters["rule_id"])
+    if position is not None:
+        where.append(f"({at}, {alert_id}) {'>' if reverse else '<'} (%s, %s)")
+        params += _keyset(position)
+    order = "ASC" if reverse else "DESC"
+    sql = (
+        f"SELECT {body.sql(table, connection)} AS body, "
+        f"{iso_datetime_sql(vendor, at)} || '|' || CAST({alert_id} AS TEXT) AS position "
+        f"FROM {table} WHERE {' AND '.join(where)} ORDER BY {at} {order}, {alert_id} {order} LIMIT %s"
     )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*params, limit])
+        return [{"body": text, "position": key} for text, key in cursor.fetchall()]
 
 
-def alert_body_get(*, tenant: Tenant, alert_id: int, body) -> str | None:
-    row = alert_bodies(tenant=tenant, body=body).filter(pk=alert_id).order_by().first()
-    return row["body"] if row else None
+def _keyset(position: str) -> list:
+    """A cursor's `<time>|<id>` as the query's parameters; a time the API did not write is invalid."""
+    moment, alert_id = position.rsplit("|", 1)
+    try:
+        at = datetime.fromisoformat(moment)
+    except ValueError:
+        at = None
+    if at is None or at.tzinfo is None:
+        raise ValidationError("Not a time this API wrote.")
+    return [connection.ops.adapt_datetimefield_value(at), int(alert_id)]
+
+
+def alert_body_get(*, tenant: Tenant, alert_id: int, body: SQLOutput) -> str | None:
+    """One alert as `body` makes it (core.outputs.SQLOutput), or None."""
+    return Alert.objects.filter(tenant=tenant, pk=alert_id).values_list(body, flat=True).first()
 
 
 def alert_get(*, tenant: Tenant, alert_id: int) -> Alert | None:

@@ -79,9 +79,13 @@ class SQLOutput(_RowText):
         self._sql: dict[str, str] = {}
 
     def as_sql(self, compiler, connection):
+        return self.sql(self.table(compiler), connection), []
+
+    def sql(self, table: str, connection) -> str:
+        """The body's SQL over the rows of `table` (a quoted name or alias), for a hand-written query."""
         if connection.vendor not in self._sql:
             self._sql[connection.vendor] = _object_sql(self._spec, "{table}", connection, depth=0)
-        return self._sql[connection.vendor].replace("{table}", self.table(compiler)), []
+        return self._sql[connection.vendor].replace("{table}", table)
 
     def kept_text(self, name: str) -> "KeptText":
         """

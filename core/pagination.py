@@ -107,17 +107,30 @@ class NewestFirstCursorPagination(CursorPagination):
         )
 
     def paginate_queryset(self, queryset, request, view=None):
+        def fetch(position: str | None, reverse: bool, limit: int) -> list:
+            rows = queryset.order_by(*(_reverse_ordering(self.ordering) if reverse else self.ordering))
+            if position is not None:
+                rows = self._beyond(rows, position, reverse=reverse)
+            return list(rows[:limit])
+
+        return self.paginate_rows(fetch, request)
+
+    def paginate_rows(self, fetch: Callable[[str | None, bool, int], list], request) -> list:
+        """
+        A page of what `fetch(position, reverse, limit)` reads: at most `limit` rows strictly after
+        the cursor's `position` (None: from the start) in this paginator's order, or in the reverse
+        order when `reverse` — for a page read by hand-written SQL (alerts.selectors.alert_body_page),
+        with the same cursors and links as a queryset's. A position `fetch` cannot read is a
+        ValidationError: a 400 naming the cursor.
+        """
         self.request = request
         self.page_size = self.get_page_size(request)
         self.base_url = request.build_absolute_uri()
         self.cursor = self.decode_cursor(request)
         position = self.cursor.position if self.cursor else None
         reverse = bool(self.cursor and self.cursor.reverse)
-        queryset = queryset.order_by(*(_reverse_ordering(self.ordering) if reverse else self.ordering))
         try:
-            if position is not None:
-                queryset = self._beyond(queryset, position, reverse=reverse)
-            rows = list(queryset[: self.page_size + 1])
+            rows = fetch(position, reverse, self.page_size + 1)
         except DjangoValidationError:  # a forged cursor whose position is not of the column's type
             raise ValidationError({"cursor": [self.invalid_cursor_message]}) from None
         self.page = rows[: self.page_size]
@@ -220,14 +233,18 @@ class NewestFirstCursorPagination(CursorPagination):
 
 
 def paginated_response(
-    *, request, view, queryset, pagination_class, serializer_class=None, represent=None, envelope=None
+    *, request, view, pagination_class, queryset=None, fetch=None, serializer_class=None, represent=None, envelope=None
 ):
     """
-    A page of `queryset` in `pagination_class`'s envelope, its items rendered by `serializer_class`,
-    or by `represent(items)` for a queryset of plain rows (see core.outputs).
+    A page of `queryset` — or of what `fetch` reads (NewestFirstCursorPagination.paginate_rows) — in
+    `pagination_class`'s envelope, its items rendered by `serializer_class`, or by `represent(items)`
+    for plain rows (see core.outputs).
     """
     paginator = pagination_class()
-    page = paginator.paginate_queryset(queryset, request, view=view)
+    if fetch is not None:
+        page = paginator.paginate_rows(fetch, request)
+    else:
+        page = paginator.paginate_queryset(queryset, request, view=view)
     if represent is not None:
         data = represent(page)
     else:

@@ -73,15 +73,17 @@ class TenantScopedApi(APIView):
         serializer.is_valid(raise_exception=True)
         return serializer.validated_data
 
-    def page(self, queryset, *, serializer_class=None, represent=None, envelope: dict | None = None):
+    def page(self, queryset=None, *, fetch=None, serializer_class=None, represent=None, envelope: dict | None = None):
         """
-        A page of `queryset` in the view's `pagination_class` envelope (which the schema documents),
-        rendered by `serializer_class`, or by `represent(rows)` for a queryset of plain rows.
+        A page of `queryset`, or of what `fetch(position, reverse, limit)` reads, in the view's
+        `pagination_class` envelope (which the schema documents), rendered by `serializer_class`,
+        or by `represent(rows)` for plain rows.
         """
         return paginated_response(
             request=self.request,
             view=self,
             queryset=queryset,
+            fetch=fetch,
             serializer_class=serializer_class,
             represent=represent,
             pagination_class=self.pagination_class,
