@@ -1,12 +1,10 @@
-from datetime import datetime
-
-from django.core.exceptions import ValidationError
 from django.db import connection
 from django.db.models import Count, Max, Prefetch, QuerySet
 
 from alerts.models import Alert, AlertEvent, AlertStatus, Channel, Delivery, DeliveryAttempt, Notification, Severity
 from core.db import iso_datetime_sql
 from core.outputs import SQLOutput
+from core.pagination import cursor_time
 from tenants.models import Tenant
 
 
@@ -65,15 +63,9 @@ def alert_body_page(
 
 
 def _keyset(position: str) -> list:
-    """A cursor's `<time>|<id>` as the query's parameters; a time the API did not write is invalid."""
+    """A cursor's `<time>|<id>` as the query's parameters (a time the API did not write: a 400)."""
     moment, alert_id = position.rsplit("|", 1)
-    try:
-        at = datetime.fromisoformat(moment)
-    except ValueError:
-        at = None
-    if at is None or at.tzinfo is None:
-        raise ValidationError("Not a time this API wrote.")
-    return [connection.ops.adapt_datetimefield_value(at), int(alert_id)]
+    return [connection.ops.adapt_datetimefield_value(cursor_time(moment)), int(alert_id)]
 
 
 def alert_body_get(*, tenant: Tenant, alert_id: int, body: SQLOutput) -> str | None:

@@ -1,9 +1,10 @@
 import re
 from collections.abc import Callable, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 
+from django.core.exceptions import ImproperlyConfigured
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.db.models import F, Field, Func, Value
+from django.db.models import DateTimeField, F, Field, Func, Value
 from django.db.models.lookups import GreaterThan, LessThan
 from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.pagination import Cursor, CursorPagination, _reverse_ordering
@@ -73,7 +74,13 @@ class NewestFirstCursorPagination(CursorPagination):
 
     def _tie_breaker(self) -> str | None:
         """The id field that breaks the first field's ties (`("-triggered_at", "-id")`), or None."""
-        return self.ordering[1].lstrip("-") if len(self.ordering) == 2 else None
+        if len(self.ordering) == 1:
+            return None
+        first, second = self.ordering
+        # One row comparison serves both fields only when they sort the same way.
+        if second.lstrip("-") != "id" or first.startswith("-") != second.startswith("-"):
+            raise ImproperlyConfigured(f"{type(self).__name__}.ordering: one field, or one and the id the same way.")
+        return "id"
 
     def _position(self, item) -> str:
         """The item's sort key as a cursor holds it: the first field's text, then `|id` if tie-broken."""
@@ -87,22 +94,21 @@ class NewestFirstCursorPagination(CursorPagination):
 
     def _beyond(self, queryset, position: str, *, reverse: bool):
         """The rows strictly after `position` in the page's order (before it, reading backwards)."""
-        first, *rest = self.ordering
-        field = first.lstrip("-")
+        first = self.ordering[0]
+        field, tie_breaker = first.lstrip("-"), self._tie_breaker()
         lookup = GreaterThan if first.startswith("-") == reverse else LessThan
-        if not rest:
-            return queryset.filter(lookup(F(field), Value(position, queryset.model._meta.get_field(field))))
-        value, key = position.rsplit("|", 1)
-        tie_breaker = self._tie_breaker()
+        model_field = queryset.model._meta.get_field(field)
+        value, key = position.rsplit("|", 1) if tie_breaker else (position, None)
+        if isinstance(model_field, DateTimeField):
+            value = cursor_time(value)
+        if tie_breaker is None:
+            return queryset.filter(lookup(F(field), Value(value, model_field)))
         # A row comparison, (triggered_at, id) < (%s, %s): the index on the ordering finds the page's
         # first row directly, however many rows share its moment.
         return queryset.filter(
             lookup(
                 _row(F(field), F(tie_breaker)),
-                _row(
-                    Value(value, queryset.model._meta.get_field(field)),
-                    Value(int(key), queryset.model._meta.get_field(tie_breaker)),
-                ),
+                _row(Value(value, model_field), Value(int(key), queryset.model._meta.get_field(tie_breaker))),
             )
         )
 
@@ -169,14 +175,7 @@ class NewestFirstCursorPagination(CursorPagination):
         size = self.get_page_size(request)
         cursor = self.decode_cursor(request)
         keys = [key(item) for item in items]
-        position = None
-        if cursor is not None and cursor.position is not None:
-            try:
-                position = datetime.fromisoformat(cursor.position)
-            except ValueError:
-                pass
-            if position is None or position.tzinfo is None:  # forged: not a time this API wrote
-                raise ValidationError({"cursor": [self.invalid_cursor_message]})
+        position = cursor_time(cursor.position) if cursor is not None else None
         if cursor is not None and cursor.reverse:  # the page just newer than `position`
             end = sum(1 for k in keys if position is None or k > position)
             start = max(0, end - size)
@@ -250,6 +249,20 @@ def paginated_response(
     else:
         data = serializer_class(page, many=True, context={"request": request}).data
     return paginator.get_paginated_response(data, **(envelope or {}))
+
+
+def cursor_time(text: str) -> datetime:
+    """
+    A time a cursor holds, in UTC. One the API did not write — naive, not a time, or with an offset
+    that leaves the calendar (or that PostgreSQL refuses, ±16:00 and beyond) — is an invalid cursor.
+    """
+    try:
+        moment = datetime.fromisoformat(text)
+        if moment.tzinfo is None:
+            raise ValueError(text)
+        return moment.astimezone(UTC)
+    except (ValueError, OverflowError):
+        raise ValidationError({"cursor": [NewestFirstCursorPagination.invalid_cursor_message]}) from None
 
 
 def _row(*expressions) -> Func:

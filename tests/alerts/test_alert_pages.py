@@ -127,6 +127,47 @@ def test_cursors_this_api_did_not_write_are_400(tenant_client, one_tick, forged)
     }
 
 
+@pytest.mark.parametrize("path", ["/alerts", "/notifications", "/triggers", "/deliveries", "/channels"])
+@pytest.mark.parametrize(
+    "moment",
+    [
+        "2026-11-26T14:00:00",  # naive
+        "9999-12-31T23:59:59-14:00",  # past the calendar's end in UTC
+        "0001-01-01T00:00:00+14:00",  # before its start
+    ],
+)
+def test_cursor_times_the_api_did_not_write_are_400_on_every_list(tenant_client, path, moment):
+    answer = tenant_client.get(f"{path}?cursor={cursor(p=f'{moment}|1')}")
+
+    assert (answer.status_code, list(answer.json()["detail"])) == (400, ["cursor"])
+
+
+@pytest.mark.parametrize("path", ["/alerts", "/notifications", "/triggers", "/deliveries", "/channels"])
+@pytest.mark.parametrize("offset", ["+16:00", "+05:30:15.123456"])  # PostgreSQL refuses both as they are
+def test_a_cursor_time_with_an_odd_offset_is_read_in_utc(tenant_client, path, offset):
+    answer = tenant_client.get(f"{path}?cursor={cursor(p=f'2026-11-26T14:00:00{offset}|1')}")
+
+    assert (answer.status_code, answer.json()["results"]) == (200, [])
+
+
+def test_a_cursor_in_another_zone_reads_as_the_same_instant(tenant_client, one_tick):
+    page = tenant_client.get(f"/alerts?cursor={cursor(p=f'2026-11-26T15:00:00+01:00|{one_tick[1]}')}&limit=2").json()
+
+    assert [item["id"] for item in page["results"]] == one_tick[2:4]
+
+
+def test_an_ordering_one_row_comparison_cannot_serve_is_refused():
+    from django.core.exceptions import ImproperlyConfigured
+
+    from core.pagination import NewestFirstCursorPagination
+
+    class Mixed(NewestFirstCursorPagination):
+        ordering = ("-created_at", "id")
+
+    with pytest.raises(ImproperlyConfigured):
+        Mixed()._tie_breaker()
+
+
 def test_a_cursor_past_the_largest_id_is_a_page_not_an_error(tenant_client, one_tick):
     body = tenant_client.get(f"/alerts?cursor={cursor(p='2026-11-26T14:00:00Z|9223372036854775807')}&limit=2").json()
 
