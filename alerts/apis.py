@@ -97,9 +97,9 @@ class AlertListApi(TenantScopedApi):
     def get(self, request):
         filters = self.query(self.FilterSerializer)
 
-        def fetch(position: str | None, reverse: bool, limit: int) -> list[dict]:
+        def fetch(after: tuple[str, int] | None, reverse: bool, limit: int) -> list[dict]:
             return alert_body_page(
-                tenant=self.tenant, body=ALERT_BODY, filters=filters, position=position, reverse=reverse, limit=limit
+                tenant=self.tenant, body=ALERT_BODY, filters=filters, after=after, reverse=reverse, limit=limit
             )
 
         return self.page(fetch=fetch, represent=SQLOutput.texts)

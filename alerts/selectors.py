@@ -8,34 +8,29 @@ from core.pagination import cursor_time
 from tenants.models import Tenant
 
 
-def alert_list(*, tenant: Tenant, filters: dict | None = None) -> QuerySet[Alert]:
-    return _alerts_filtered(Alert.objects.filter(tenant=tenant), filters).prefetch_related(
+def alert_list(*, tenant: Tenant) -> QuerySet[Alert]:
+    return Alert.objects.filter(tenant=tenant).prefetch_related(
         Prefetch("history", queryset=AlertEvent.objects.order_by("at", "id"))
     )
 
 
-def _alerts_filtered(queryset: QuerySet[Alert], filters: dict | None) -> QuerySet[Alert]:
-    filters = filters or {}
-    if filters.get("status"):
-        queryset = queryset.filter(status__in=filters["status"])
-    if filters.get("severity"):
-        queryset = queryset.filter(severity__in=filters["severity"])
-    if filters.get("rule_id") is not None:
-        queryset = queryset.filter(rule_id=filters["rule_id"])
-    return queryset
-
-
 def alert_body_page(
-    *, tenant: Tenant, body: SQLOutput, filters: dict | None, position: str | None, reverse: bool, limit: int
+    *,
+    tenant: Tenant,
+    body: SQLOutput,
+    filters: dict | None,
+    after: tuple[str, int] | None,
+    reverse: bool,
+    limit: int,
 ) -> list[dict]:
     """
     A page of the alerts `alert_list` finds, newest first by (triggered_at, id), as rows of `body`
     — the JSON the API returns, history included (core.outputs.SQLOutput) — and `position`, the
     row's `<triggeredAt>|<id>` as a cursor holds it, made by the database. At most `limit` rows
-    strictly past `position` (None: from the newest), oldest first when `reverse`. The SQL is
-    written here: Django's compiling of the same queryset cost a page ~1.3 ms, more than
-    PostgreSQL's reading of it. The filters are `_alerts_filtered`'s (the tests compare every page
-    with the serializer's bodies of `alert_list`).
+    strictly past the key `after` (a cursor's time as text and id; None: from the newest), oldest
+    first when `reverse`. Filters: `status` and `severity` (lists), `rule_id`. The SQL is written
+    here: Django's compiling of the same queryset cost a page ~1.3 ms, more than PostgreSQL's
+    reading of it (the tests compare every page with the serializer's bodies of `alert_list`).
     """
     filters, quote, vendor = filters or {}, connection.ops.quote_name, connection.vendor
     table = quote(Alert._meta.db_table)
@@ -48,9 +43,10 @@ def alert_body_page(
     if filters.get("rule_id") is not None:
         where.append(f"{table}.{quote('rule_id')} = %s")
         params.append(filters["rule_id"])
-    if position is not None:
+    if after is not None:
+        moment, key = after
         where.append(f"({at}, {alert_id}) {'>' if reverse else '<'} (%s, %s)")
-        params += _keyset(position)
+        params += [connection.ops.adapt_datetimefield_value(cursor_time(moment)), key]
     order = "ASC" if reverse else "DESC"
     sql = (
         f"SELECT {body.sql(table, connection)} AS body, "
@@ -60,12 +56,6 @@ def alert_body_page(
     with connection.cursor() as cursor:
         cursor.execute(sql, [*params, limit])
         return [{"body": text, "position": key} for text, key in cursor.fetchall()]
-
-
-def _keyset(position: str) -> list:
-    """A cursor's `<time>|<id>` as the query's parameters (a time the API did not write: a 400)."""
-    moment, alert_id = position.rsplit("|", 1)
-    return [connection.ops.adapt_datetimefield_value(cursor_time(moment)), int(alert_id)]
 
 
 def alert_body_get(*, tenant: Tenant, alert_id: int, body: SQLOutput) -> str | None:

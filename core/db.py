@@ -163,13 +163,3 @@ def iso_datetime_sql(vendor: str, column: str) -> str:
     if vendor == "sqlite":  # Django stores `YYYY-MM-DD HH:MM:SS[.ffffff]` in UTC, microseconds only if any
         return f"(replace({column}, ' ', 'T') || 'Z')"
     raise NotImplementedError(vendor)
-
-
-class IsoDateTime(models.Func):
-    """A timestamp as text in the API's ISO 8601 (`iso_datetime_sql`), written by the database."""
-
-    output_field = models.TextField()
-
-    def as_sql(self, compiler, connection, **extra):
-        column, params = compiler.compile(self.source_expressions[0])
-        return iso_datetime_sql(connection.vendor, column), params

@@ -18,6 +18,16 @@ _ID_SUFFIX = re.compile(r"\|[0-9]{1,19}\Z")
 _LARGEST_ID = 2**63 - 1
 
 
+def _tie_breaker(name: str, ordering: Sequence[str]) -> str | None:
+    """The id when `ordering` is a field and the id, sorted the same way (one row comparison serves both)."""
+    if len(ordering) == 1:
+        return None
+    first, second = ordering
+    if second.lstrip("-") != "id" or first.startswith("-") != second.startswith("-"):
+        raise ImproperlyConfigured(f"{name}.ordering: one field, or one and the id the same way.")
+    return "id"
+
+
 class NewestFirstCursorPagination(CursorPagination):
     """
     Keyset pagination: stable while new rows arrive, which is what an alert feed needs.
@@ -40,11 +50,16 @@ class NewestFirstCursorPagination(CursorPagination):
     invalid_cursor_message = "Invalid cursor: use the `next` or `previous` link of a previous page."
     # Extra top-level fields of the envelope (name → OpenAPI schema), e.g. the metric of a series.
     envelope_fields: dict[str, dict] = {}
-    # For a queryset of plain rows that carry their position already as a cursor holds it (made by
-    # the database, e.g. core.db.IsoDateTime, "|" and the id): that row key. Loading 51 timestamps
-    # into datetime objects only to turn them back into text costs a page more than the rest of
-    # its cursor work.
+    # For plain rows that carry their position already as a cursor holds it (made by the database:
+    # alerts.selectors.alert_body_page): that row key. Loading 51 timestamps into datetime objects
+    # only to turn them back into text costs a page more than the rest of its cursor work.
     position_key: str | None = None
+    # The id field that breaks the first field's ties, or None: from `ordering`, when a class is made.
+    tie_breaker = _tie_breaker("NewestFirstCursorPagination", ordering)
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        cls.tie_breaker = _tie_breaker(cls.__name__, cls.ordering)
 
     def get_page_size(self, request):
         raw = request.query_params.get(self.page_size_query_param)
@@ -62,43 +77,39 @@ class NewestFirstCursorPagination(CursorPagination):
             cursor = super().decode_cursor(request)
         except NotFound:
             raise ValidationError({"cursor": [self.invalid_cursor_message]}) from None
-        if cursor is None:
-            return None
-        # Keyset cursors carry no offset, and a tie-broken ordering's position ends in "|<id>".
-        position = cursor.position
-        if cursor.offset or position is None or "\x00" in position:
-            raise ValidationError({"cursor": [self.invalid_cursor_message]})
-        if self._tie_breaker() and not (_ID_SUFFIX.search(position) and int(position.rsplit("|", 1)[1]) <= _LARGEST_ID):
+        # Keyset cursors carry a position and no offset.
+        if cursor is not None and (cursor.offset or cursor.position is None or "\x00" in cursor.position):
             raise ValidationError({"cursor": [self.invalid_cursor_message]})
         return cursor
 
-    def _tie_breaker(self) -> str | None:
-        """The id field that breaks the first field's ties (`("-triggered_at", "-id")`), or None."""
-        if len(self.ordering) == 1:
-            return None
-        first, second = self.ordering
-        # One row comparison serves both fields only when they sort the same way.
-        if second.lstrip("-") != "id" or first.startswith("-") != second.startswith("-"):
-            raise ImproperlyConfigured(f"{type(self).__name__}.ordering: one field, or one and the id the same way.")
-        return "id"
+    def _key(self, position: str) -> tuple[str, int | None]:
+        """A cursor's position as the sort key it holds: the first field's text, and the id if tie-broken."""
+        if self.tie_breaker is None:
+            return position, None
+        if not _ID_SUFFIX.search(position):
+            raise ValidationError({"cursor": [self.invalid_cursor_message]})
+        value, key = position.rsplit("|", 1)
+        if int(key) > _LARGEST_ID:
+            raise ValidationError({"cursor": [self.invalid_cursor_message]})
+        return value, int(key)
 
     def _position(self, item) -> str:
         """The item's sort key as a cursor holds it: the first field's text, then `|id` if tie-broken."""
         if self.position_key is not None:
             return item[self.position_key]
         value = super()._get_position_from_instance(item, self.ordering)
-        tie_breaker = self._tie_breaker()
-        if tie_breaker is None:
+        if self.tie_breaker is None:
             return value
-        return f"{value}|{item[tie_breaker] if isinstance(item, dict) else getattr(item, tie_breaker)}"
+        tie = item[self.tie_breaker] if isinstance(item, dict) else getattr(item, self.tie_breaker)
+        return f"{value}|{tie}"
 
-    def _beyond(self, queryset, position: str, *, reverse: bool):
-        """The rows strictly after `position` in the page's order (before it, reading backwards)."""
-        first = self.ordering[0]
-        field, tie_breaker = first.lstrip("-"), self._tie_breaker()
+    def _beyond(self, queryset, after: tuple[str, int | None], *, reverse: bool):
+        """The rows strictly after the key `after` in the page's order (before it, reading backwards)."""
+        first, tie_breaker = self.ordering[0], self.tie_breaker
+        field = first.lstrip("-")
         lookup = GreaterThan if first.startswith("-") == reverse else LessThan
         model_field = queryset.model._meta.get_field(field)
-        value, key = position.rsplit("|", 1) if tie_breaker else (position, None)
+        value, key = after
         if isinstance(model_field, DateTimeField):
             value = cursor_time(value)
         if tie_breaker is None:
@@ -108,26 +119,26 @@ class NewestFirstCursorPagination(CursorPagination):
         return queryset.filter(
             lookup(
                 _row(F(field), F(tie_breaker)),
-                _row(Value(value, model_field), Value(int(key), queryset.model._meta.get_field(tie_breaker))),
+                _row(Value(value, model_field), Value(key, queryset.model._meta.get_field(tie_breaker))),
             )
         )
 
     def paginate_queryset(self, queryset, request, view=None):
-        def fetch(position: str | None, reverse: bool, limit: int) -> list:
+        def fetch(after: tuple[str, int | None] | None, reverse: bool, limit: int) -> list:
             rows = queryset.order_by(*(_reverse_ordering(self.ordering) if reverse else self.ordering))
-            if position is not None:
-                rows = self._beyond(rows, position, reverse=reverse)
+            if after is not None:
+                rows = self._beyond(rows, after, reverse=reverse)
             return list(rows[:limit])
 
         return self.paginate_rows(fetch, request)
 
-    def paginate_rows(self, fetch: Callable[[str | None, bool, int], list], request) -> list:
+    def paginate_rows(self, fetch: Callable[[tuple[str, int | None] | None, bool, int], list], request) -> list:
         """
-        A page of what `fetch(position, reverse, limit)` reads: at most `limit` rows strictly after
-        the cursor's `position` (None: from the start) in this paginator's order, or in the reverse
-        order when `reverse` — for a page read by hand-written SQL (alerts.selectors.alert_body_page),
-        with the same cursors and links as a queryset's. A position `fetch` cannot read is a
-        ValidationError: a 400 naming the cursor.
+        A page of what `fetch(after, reverse, limit)` reads: at most `limit` rows strictly after the
+        cursor's key `after` — (the first field's text, the id or None; None: from the start) — in
+        this paginator's order, or in the reverse order when `reverse`. For a page read by
+        hand-written SQL (alerts.selectors.alert_body_page), with the same cursors and links as a
+        queryset's. A key `fetch` cannot read is a ValidationError: a 400 naming the cursor.
         """
         self.request = request
         self.page_size = self.get_page_size(request)
@@ -136,7 +147,7 @@ class NewestFirstCursorPagination(CursorPagination):
         position = self.cursor.position if self.cursor else None
         reverse = bool(self.cursor and self.cursor.reverse)
         try:
-            rows = fetch(position, reverse, self.page_size + 1)
+            rows = fetch(None if position is None else self._key(position), reverse, self.page_size + 1)
         except DjangoValidationError:  # a forged cursor whose position is not of the column's type
             raise ValidationError({"cursor": [self.invalid_cursor_message]}) from None
         self.page = rows[: self.page_size]

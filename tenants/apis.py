@@ -75,7 +75,7 @@ class TenantScopedApi(APIView):
 
     def page(self, queryset=None, *, fetch=None, serializer_class=None, represent=None, envelope: dict | None = None):
         """
-        A page of `queryset`, or of what `fetch(position, reverse, limit)` reads, in the view's
+        A page of `queryset`, or of what `fetch(after, reverse, limit)` reads, in the view's
         `pagination_class` envelope (which the schema documents), rendered by `serializer_class`,
         or by `represent(rows)` for plain rows.
         """
