@@ -73,7 +73,7 @@ class InAppChannel(NotificationChannel):
             values = {"alert_status": status, "updated_at": at}
             if status in STATUSES_THAT_READ_THE_NOTIFICATION:
                 values["read_at"] = Coalesce(F("read_at"), at)
-            Notification.objects.filter(alert_id__in=alert_ids).update(**values)
+            Notification.objects.filter(alert__id__any=alert_ids).update(**values)
 
 
 def notification_title(alert: Alert) -> str:

@@ -380,6 +380,13 @@ def _resolve_for_rules_sql() -> str:
     (NULL: the API reads the events), as appending would put the entry out of order.
     """
     alerts, events = Alert._meta.db_table, AlertEvent._meta.db_table
+    # Not the payload nor the kept history: nothing that hears of a resolve reads them, and their
+    # text was most of what the statement returned (deferred on the instances, read if asked for).
+    returned_columns = ", ".join(
+        f"alert.{field.column}"
+        for field in Alert._meta.concrete_fields
+        if field.attname not in ("payload", "history_json")
+    )
     entry = f"""(SELECT {ALERT_BODY.kept_entry_sql("history", "new_event", connection)} FROM (
             SELECT locked.status AS from_status, %(resolved)s AS to_status, %(now)s::timestamptz AS at,
                    %(actor)s AS actor, coalesce(%(reasons)s::jsonb ->> alert.rule_id::text, '') AS reason
@@ -398,7 +405,7 @@ WITH locked AS (
                  || {entry} || ']'
         END
     FROM locked WHERE alert.id = locked.id
-    RETURNING alert.*, locked.status AS from_status
+    RETURNING {returned_columns}, locked.status AS from_status
 ), history AS (
     INSERT INTO {events} ({", ".join(_HISTORY_COLUMNS)})
     SELECT id, from_status, %(resolved)s, %(now)s, %(actor)s, coalesce(%(reasons)s::jsonb ->> rule_id::text, '')
