@@ -291,7 +291,7 @@ ENGINE_MAX_STALENESS_MINUTES = int(os.environ.get("ENGINE_MAX_STALENESS_MINUTES"
 # --concurrency; the Procfile's WORKER_CONCURRENCY by default): a tick splits into a multiple of it.
 # Celery's own "auto" or 0 mean a process per core, and so does anything here that is not a count.
 _engine_concurrency = os.environ.get("ENGINE_CONCURRENCY", os.environ.get("WORKER_CONCURRENCY", "2")).strip()
-ENGINE_CONCURRENCY = int(_engine_concurrency) if _engine_concurrency.isdigit() else 0
+ENGINE_CONCURRENCY = int(_engine_concurrency) if _engine_concurrency.isascii() and _engine_concurrency.isdigit() else 0
 if ENGINE_CONCURRENCY < 1:
     ENGINE_CONCURRENCY = os.cpu_count() or 1
 # Alerts a tenant's rules may raise per UTC hour (Tenant.alert_budget_per_hour overrides it): the

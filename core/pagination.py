@@ -65,7 +65,7 @@ class NewestFirstCursorPagination(CursorPagination):
         raw = request.query_params.get(self.page_size_query_param)
         if raw is None:
             return self.page_size
-        if not raw.isdigit() or not 1 <= int(raw) <= self.max_page_size:
+        if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= self.max_page_size:  # not ²
             raise ValidationError({"limit": [f"Must be a whole number from 1 to {self.max_page_size}."]})
         return int(raw)
 
@@ -164,7 +164,7 @@ class NewestFirstCursorPagination(CursorPagination):
             return self._sequence_links[0]
         if not self.has_next:
             return None
-        position = self._position(self.page[-1]) if self.page else self.cursor.position
+        position = self._position(self.page[-1]) if self.page else self._over(self.cursor.position, reverse=False)
         return self.encode_cursor(Cursor(offset=0, reverse=False, position=position))
 
     def get_previous_link(self):
@@ -172,8 +172,20 @@ class NewestFirstCursorPagination(CursorPagination):
             return self._sequence_links[1]
         if not self.has_previous:
             return None
-        position = self._position(self.page[0]) if self.page else self.cursor.position
+        position = self._position(self.page[0]) if self.page else self._over(self.cursor.position, reverse=True)
         return self.encode_cursor(Cursor(offset=0, reverse=True, position=position))
+
+    def _over(self, position: str, *, reverse: bool) -> str:
+        """
+        A position one id short of `position`, so that reading from it in the direction `reverse`
+        takes the row at `position` too. An empty page (its rows deleted since its cursor was made)
+        links back to the page the cursor came from whole, that page's edge row included.
+        """
+        if self.tie_breaker is None:
+            return position
+        value, key = self._key(position)
+        reads_greater = self.ordering[0].startswith("-") == reverse  # as _beyond compares
+        return f"{value}|{max(key - 1, 0) if reads_greater else min(key + 1, _LARGEST_ID)}"
 
     def paginate_sequence(self, items: Sequence, request, *, key: Callable[[object], datetime]) -> list:
         """

@@ -178,3 +178,36 @@ def test_a_cursor_past_the_largest_id_is_a_page_not_an_error(tenant_client, one_
     body = tenant_client.get(f"/alerts?cursor={cursor(p='2026-11-26T14:00:00Z|9223372036854775807')}&limit=2").json()
 
     assert [item["id"] for item in body["results"]] == one_tick[:2]
+
+
+@pytest.mark.parametrize("path, model", [("/alerts", Alert), ("/notifications", Notification)])
+def test_a_page_emptied_since_its_cursor_links_back_to_the_whole_page_it_came_from(
+    tenant_client, tenant, one_tick, path, model
+):
+    if model is Notification:
+        Notification.objects.bulk_create(
+            Notification(
+                tenant=tenant, alert_id=pk, title="t", body="b", severity="info", alert_status="resolved", created_at=T0
+            )
+            for pk in one_tick[:6]
+        )
+    ids = list(model.objects.filter(tenant=tenant).order_by("-id").values_list("id", flat=True))[:6]
+    first = tenant_client.get(f"{path}?limit=3").json()
+    second_page = [item["id"] for item in tenant_client.get(first["next"]).json()["results"]]
+    # The rows past the first page go away: its `next` now leads to an empty page.
+    model.objects.filter(tenant=tenant, id__lt=ids[2]).delete()
+
+    empty = tenant_client.get(first["next"]).json()
+    back = tenant_client.get(empty["previous"]).json()
+
+    assert (empty["results"], empty["next"]) == ([], None)
+    assert second_page == ids[3:6]
+    assert [item["id"] for item in back["results"]] == ids[:3]  # the first page whole, its last row too
+    # And forward from an emptied page read backwards: the page it came from, its first row too.
+    newest = tenant_client.get(f"{path}?limit=1").json()
+    model.objects.filter(tenant=tenant, id=ids[0]).delete()
+    emptied_backwards = tenant_client.get(tenant_client.get(newest["next"]).json()["previous"]).json()
+    forward = tenant_client.get(emptied_backwards["next"]).json()
+
+    assert emptied_backwards["results"] == []
+    assert [item["id"] for item in forward["results"]] == [ids[1]]

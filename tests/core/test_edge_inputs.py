@@ -91,7 +91,7 @@ def test_forged_cursors(tenant_client, position):
             }
 
 
-@pytest.mark.parametrize("limit", ["0", "abc", "-1", "201"])
+@pytest.mark.parametrize("limit", ["0", "abc", "-1", "201", "²", "٣"])
 def test_a_bad_page_size_is_400(tenant_client, limit):
     response = tenant_client.get("/alerts", {"limit": limit})
 

@@ -211,6 +211,11 @@ def test_a_rule_metric_with_a_trailing_newline_is_rejected_not_trimmed(tenant_cl
     [
         ("R * * * *", "minute 'R' is not a number"),
         ("H * * * *", "minute 'H' is not a number"),
+        (
+            "² * * * *",
+            "minute '²' is not standard cron",
+        ),  # a digit to str.isdigit, not to int() (refused by the shape check)
+        ("٣ * * * *", "minute '٣' is not standard cron"),  # a digit int() reads as 3, not cron's
         ("1-0 * * * *", "minute range '1-0' runs backwards"),
         ("*/100 * * * *", "minute step /100 must be from 1 to 59"),
         ("0 */24 * * *", "hour step /24 must be from 1 to 23"),
