@@ -514,7 +514,9 @@ def main():
     parser.add_argument("--tenants", type=int, default=1000)
     parser.add_argument("--rules-per-tenant", type=int, default=100)
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 2)
-    parser.add_argument("--chunk-size", type=int, default=1000)
+    parser.add_argument(
+        "--chunk-size", type=int, default=None, help="rules per chunk (default: the engine's CHUNK_SIZE)"
+    )
     parser.add_argument(
         "--changing",
         type=float,
@@ -549,6 +551,10 @@ def main():
 
     if options.stale_share is None:
         options.stale_share = 1 / settings.ENGINE_MAX_STALENESS_MINUTES
+    if options.chunk_size is None:
+        from proactive.engine.runner import CHUNK_SIZE
+
+        options.chunk_size = CHUNK_SIZE
     from django.core.management import call_command
     from django.db import connection
 

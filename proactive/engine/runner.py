@@ -57,7 +57,11 @@ from proactive.validators import nonstandard_cron_problem
 
 logger = logging.getLogger(__name__)
 
-CHUNK_SIZE = 1000
+# Rules per chunk (one transaction, one Celery task). A chunk's statements are as many whatever its
+# size, so larger chunks cost fewer per rule: 2,000 took a full tick 5–10% and the hour's steady tick
+# 10–25% less time than 1,000 did (4–5 statements per 1,000 rules instead of 8–9), at ~0.4 s a chunk
+# of row locks (a person's edit of a rule the chunk holds waits that long) and ~5 MB more per worker.
+CHUNK_SIZE = 2000
 MAX_ERROR_LENGTH = 2000
 
 
