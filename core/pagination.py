@@ -146,8 +146,9 @@ class NewestFirstCursorPagination(CursorPagination):
         self.cursor = self.decode_cursor(request)
         position = self.cursor.position if self.cursor else None
         reverse = bool(self.cursor and self.cursor.reverse)
+        self.after = None if position is None else self._key(position)
         try:
-            rows = fetch(None if position is None else self._key(position), reverse, self.page_size + 1)
+            rows = fetch(self.after, reverse, self.page_size + 1)
         except DjangoValidationError:  # a forged cursor whose position is not of the column's type
             raise ValidationError({"cursor": [self.invalid_cursor_message]}) from None
         self.page = rows[: self.page_size]
@@ -164,7 +165,7 @@ class NewestFirstCursorPagination(CursorPagination):
             return self._sequence_links[0]
         if not self.has_next:
             return None
-        position = self._position(self.page[-1]) if self.page else self._over(self.cursor.position, reverse=False)
+        position = self._position(self.page[-1]) if self.page else self._over(reverse=False)
         return self.encode_cursor(Cursor(offset=0, reverse=False, position=position))
 
     def get_previous_link(self):
@@ -172,18 +173,18 @@ class NewestFirstCursorPagination(CursorPagination):
             return self._sequence_links[1]
         if not self.has_previous:
             return None
-        position = self._position(self.page[0]) if self.page else self._over(self.cursor.position, reverse=True)
+        position = self._position(self.page[0]) if self.page else self._over(reverse=True)
         return self.encode_cursor(Cursor(offset=0, reverse=True, position=position))
 
-    def _over(self, position: str, *, reverse: bool) -> str:
+    def _over(self, *, reverse: bool) -> str:
         """
-        A position one id short of `position`, so that reading from it in the direction `reverse`
-        takes the row at `position` too. An empty page (its rows deleted since its cursor was made)
+        The cursor's position moved one id back, so that reading from it in the direction `reverse`
+        takes the cursor's own row too. An empty page (its rows deleted since its cursor was made)
         links back to the page the cursor came from whole, that page's edge row included.
         """
         if self.tie_breaker is None:
-            return position
-        value, key = self._key(position)
+            return self.cursor.position
+        value, key = self.after
         reads_greater = self.ordering[0].startswith("-") == reverse  # as _beyond compares
         return f"{value}|{max(key - 1, 0) if reads_greater else min(key + 1, _LARGEST_ID)}"
 

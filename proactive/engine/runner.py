@@ -708,16 +708,6 @@ BOOKKEEPING_COLUMNS = (
 
 def _save_bookkeeping(results: Sequence[RuleResult], now: datetime) -> None:
     """Record what happened on every rule of the chunk, in one statement."""
-    # The times as text, each written once: a chunk's thousands of rows share a few of them, and
-    # encoding each datetime apart was a third of the statement's Python time.
-    texts: dict[datetime, str] = {}
-
-    def text(moment: datetime) -> str:
-        if (written := texts.get(moment)) is None:
-            written = texts[moment] = moment.isoformat()
-        return written
-
-    now_text = text(now)
     rows = []
     for result in results:
         rule = result.rule
@@ -726,11 +716,11 @@ def _save_bookkeeping(results: Sequence[RuleResult], now: datetime) -> None:
         rows.append(
             (
                 rule.id,
-                now_text,
-                text(_next_run_at(rule, now, result)),
+                now,
+                _next_run_at(rule, now, result),
                 result.error[:MAX_ERROR_LENGTH],
-                now_text if result.error else None,
-                now_text if result.alert_created else None,  # None: as it was
+                now if result.error else None,
+                now if result.alert_created else None,  # None: as it was
                 result.health,
                 streaks.breaching,
                 streaks.clear,

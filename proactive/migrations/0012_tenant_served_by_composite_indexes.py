@@ -8,7 +8,7 @@ every row under a lock that blocks the points' writes for as long as the scan ta
 import django.db.models.deletion
 from django.db import migrations, models
 
-TABLES = {"triggerrule": "tenant_id", "metricpoint": "tenant_id"}
+MODELS = ("triggerrule", "metricpoint")
 
 
 def _plain_indexes(schema_editor, table: str, column: str) -> list[str]:
@@ -23,14 +23,14 @@ def _plain_indexes(schema_editor, table: str, column: str) -> list[str]:
 
 
 def drop_plain_tenant_indexes(apps, schema_editor):
-    for model_name, column in TABLES.items():
+    for model_name in MODELS:
         model = apps.get_model("proactive", model_name)
-        for name in _plain_indexes(schema_editor, model._meta.db_table, column):
+        for name in _plain_indexes(schema_editor, model._meta.db_table, model._meta.get_field("tenant").column):
             schema_editor.execute(schema_editor._delete_index_sql(model, name))
 
 
 def create_plain_tenant_indexes(apps, schema_editor):
-    for model_name in TABLES:
+    for model_name in MODELS:
         model = apps.get_model("proactive", model_name)
         for statement in schema_editor._field_indexes_sql(model, model._meta.get_field("tenant")):
             schema_editor.execute(statement)
