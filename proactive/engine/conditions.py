@@ -66,7 +66,14 @@ def evaluate_schedule(*, schedule: str, due_at: datetime | None, now: datetime, 
     `due_at` is the first occurrence the rule has not run for. Once it has passed, the rule fires
     once, for the latest occurrence so far: missed ticks give one alert, not a burst.
     """
-    if due_at is None or due_at > now:
+    return evaluate_due_schedule(
+        schedule=schedule, due=due_at is not None and due_at <= now, now=now, timezone=timezone
+    )
+
+
+def evaluate_due_schedule(*, schedule: str, due: bool, now: datetime, timezone: str = "UTC") -> Evaluation:
+    """`evaluate_schedule` told only whether the first occurrence the rule has not run for has passed."""
+    if not due:
         # Not `due_at`: a rule that sleeps while its alert is open is due later than its schedule.
         upcoming = next_occurrence(schedule, now, timezone)
         return Evaluation(fired=False, reason=f"Next occurrence is {_when(upcoming, timezone)}.", decided=False)

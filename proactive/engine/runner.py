@@ -18,7 +18,7 @@ from datetime import UTC, datetime, time, timedelta
 from django.conf import settings
 from django.contrib.postgres.expressions import ArraySubquery
 from django.db import connection, transaction
-from django.db.models import Case, F, IntegerField, OuterRef, Subquery, Value, When
+from django.db.models import BooleanField, Case, F, IntegerField, OuterRef, Subquery, Value, When
 from django.utils import timezone
 
 from alerts.models import Alert, AlertStatus
@@ -31,8 +31,8 @@ from proactive.engine.conditions import (
     Evaluation,
     Reading,
     evaluate_anomaly,
+    evaluate_due_schedule,
     evaluate_reading,
-    evaluate_schedule,
     latest_occurrence,
     reading_of_points,
 )
@@ -85,7 +85,7 @@ class EngineRule:
     severity: str
     enabled: bool
     auto_resolve: bool
-    due_at: datetime | None  # a schedule rule's next_run_at: the occurrence it is due for (None for metric rules)
+    schedule_due: bool  # a schedule rule whose next_run_at (the occurrence it is due for) has passed
     health: str
     comparison: str
     threshold_high: float | None
@@ -330,8 +330,12 @@ def _evaluate_claimed(
             .with_tenant_timezone()
             .annotate(
                 open_alert_id=Subquery(open_alert.values("pk")[:1]),
-                # Only schedules need it: a timestamp costs more to load than anything else in the row.
-                due_at=Case(When(type=RuleType.SCHEDULE, then=F("next_run_at"))),
+                # Whether, not when: a timestamp costs more to load than anything else in the row.
+                schedule_due=Case(
+                    When(type=RuleType.SCHEDULE, next_run_at__lte=now, then=Value(True)),
+                    default=Value(False),
+                    output_field=BooleanField(),
+                ),
                 channel_ids=_named_channels_column(),
             )
         )
@@ -413,8 +417,8 @@ def evaluate_conditions(*, rules: Sequence[EngineRule], now: datetime) -> list[R
         result = RuleResult(rule=rule)
         try:
             if rule.type == RuleType.SCHEDULE:
-                result.evaluation = evaluate_schedule(
-                    schedule=rule.schedule, due_at=rule.due_at, now=now, timezone=rule.schedule_timezone
+                result.evaluation = evaluate_due_schedule(
+                    schedule=rule.schedule, due=rule.schedule_due, now=now, timezone=rule.schedule_timezone
                 )
                 result.fired = result.evaluation.fired
                 result.error = nonstandard_cron_problem(rule.schedule)
