@@ -3,6 +3,7 @@
 import json
 from collections.abc import Iterable, Sequence
 from datetime import date, datetime
+from functools import lru_cache
 
 from django.db import InterfaceError, OperationalError, connection, models
 from django.db.models import Lookup
@@ -34,6 +35,38 @@ class AnyOf(Lookup):
         if not values:
             return "1 = 0", []
         return f"{lhs} IN ({', '.join(['%s'] * len(values))})", [*lhs_params, *values]
+
+
+def use_iso_timestamp_loader(sender, connection, **kwargs):
+    """
+    On each new PostgreSQL connection (a `connection_created` receiver): read `timestamptz` values
+    with `datetime.fromisoformat`. Django's loader parses each with psycopg's pure-Python regex,
+    4.7 µs a value here against 0.5 µs: a chunk of the engine loads thousands (its series' points,
+    the alerts it resolves), and so does a page of rows. Same values, same zone.
+    """
+    if connection.vendor != "postgresql":
+        return
+    from psycopg.pq import Format
+
+    adapters = connection.connection.adapters
+    django_loader = adapters.get_loader(adapters.types["timestamptz"].oid, Format.TEXT)
+    adapters.register_loader("timestamptz", _iso_loader(django_loader))
+
+
+@lru_cache
+def _iso_loader(django_loader: type) -> type:
+    class IsoTimestamptzLoader(django_loader):
+        # Keeps Django's `timezone`, so its cursors see their zone's loader already in place.
+        def load(self, data):
+            try:
+                # PostgreSQL writes ISO 8601 (DateStyle ISO, which psycopg requires) in the session's
+                # zone, Django's own: `2026-11-27 13:00:31.5+00`.
+                value = datetime.fromisoformat(str(data, "ascii"))
+            except ValueError:  # BC, year 10000 and later, infinity: Django's loader says what is wrong
+                return super().load(data)
+            return value if value.tzinfo is self.timezone else value.replace(tzinfo=self.timezone)
+
+    return IsoTimestamptzLoader
 
 
 def _json_default(value):
