@@ -44,11 +44,17 @@ class AlertStatus(models.TextChoices):
 class Alert(models.Model):
     # The composite indexes below lead with the tenant and serve its foreign key.
     tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="alerts", db_index=False)
-    # A deleted rule leaves its alerts readable: rule becomes NULL, the name stays.
-    # IMPORTANT: keep its plain index. Turning it off (db_index=False) makes Django drop every
-    # single-column index on rule_id, the partial unique index alert_one_open_per_rule included.
+    # A deleted rule leaves its alerts readable: rule becomes NULL, the name stays. alert_rule_recent
+    # leads with the rule and serves its foreign key. Never turn db_index off in an AlterField: Django
+    # would drop every single-column index on rule_id, alert_one_open_per_rule included (core.schema
+    # dropped the plain one by name).
     rule = models.ForeignKey(
-        "proactive.TriggerRule", on_delete=models.SET_NULL, null=True, blank=True, related_name="alerts"
+        "proactive.TriggerRule",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="alerts",
+        db_index=False,
     )
     rule_name = models.CharField(max_length=200)
     rule_type = models.CharField(max_length=20, choices=AlertType.choices)
@@ -115,7 +121,7 @@ class AlertBudget(models.Model):
     row's lock.
     """
 
-    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="alert_budgets")
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="alert_budgets", db_index=False)
     hour = models.DateTimeField(help_text="The start of the UTC hour.")
     budget = models.PositiveIntegerField(help_text="Alerts the tenant's rules may raise in the hour.")
     admitted = models.PositiveIntegerField(default=0, help_text="Alerts raised in the hour.")
@@ -376,8 +382,8 @@ class Delivery(models.Model):
     channel = models.ForeignKey(Channel, on_delete=models.CASCADE, related_name="deliveries", db_index=False)
     # Empty for a digest, which carries the deliveries it bundled (its `items`).
     alert = models.ForeignKey(Alert, on_delete=models.CASCADE, null=True, blank=True, related_name="deliveries")
-    alert_event = models.ForeignKey(
-        AlertEvent, on_delete=models.CASCADE, null=True, blank=True, related_name="deliveries"
+    alert_event = models.ForeignKey(  # delivery_one_per_event_and_channel leads with it
+        AlertEvent, on_delete=models.CASCADE, null=True, blank=True, related_name="deliveries", db_index=False
     )
     event = models.CharField(max_length=12, choices=DeliveryEvent.choices)
     # RESTRICT: a digest goes only with its channel (which takes its items too), never alone.

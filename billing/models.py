@@ -17,7 +17,7 @@ class DailyUsage(models.Model):
     Rows are only ever changed by atomic increments in the database (billing.services.usage).
     """
 
-    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+")
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+", db_index=False)
     day = models.DateField()
     tokens_used = models.BigIntegerField(default=0)
     tasks_executed = models.BigIntegerField(default=0)

@@ -40,7 +40,7 @@ class Widget(models.Model):
 class TenantWidget(models.Model):
     """A tenant's install of a widget. Uninstalling keeps the row (disabled) for history."""
 
-    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="widget_installs")
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="widget_installs", db_index=False)
     widget = models.ForeignKey(Widget, on_delete=models.CASCADE, related_name="installs")
     enabled = models.BooleanField(default=True)
     installed_at = models.DateTimeField()

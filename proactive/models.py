@@ -478,7 +478,7 @@ class RuleChannel(models.Model):
     rule meant for one private channel must not fall back, silently, to every channel of the tenant.
     """
 
-    rule = models.ForeignKey(TriggerRule, on_delete=models.CASCADE, related_name="channel_links")
+    rule = models.ForeignKey(TriggerRule, on_delete=models.CASCADE, related_name="channel_links", db_index=False)
     channel = models.ForeignKey("alerts.Channel", on_delete=models.RESTRICT, related_name="rule_links")
 
     class Meta:
@@ -519,7 +519,7 @@ class MetricWake(models.Model):
     moves (see proactive.engine.runner), so a tick's work follows what changed.
     """
 
-    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="metric_wakes")
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="metric_wakes", db_index=False)
     metric = models.CharField(max_length=200)
     at = models.DateTimeField()
 
@@ -542,7 +542,9 @@ class RuleWake(models.Model):
     # No foreign key in the database: checking one at the resolve's commit would lock the rule row
     # (FOR KEY SHARE), which a chunk may hold while it raises an alert the resolve holds. A wake of
     # a deleted rule wakes nothing and is deleted by the next tick.
-    rule = models.ForeignKey(TriggerRule, on_delete=models.CASCADE, related_name="wakes", db_constraint=False)
+    rule = models.ForeignKey(
+        TriggerRule, on_delete=models.CASCADE, related_name="wakes", db_constraint=False, db_index=False
+    )
     at = models.DateTimeField()
 
     class Meta:

@@ -1,0 +1,47 @@
+"""
+Indexes nothing reads (core.schema): a foreign key's plain index where another index leads with
+its column, and the `_like` twins of columns no query matches with LIKE.
+"""
+
+import django.db.models.deletion
+from django.db import migrations, models
+
+from core.schema import drop_field_indexes
+
+
+class Migration(migrations.Migration):
+    dependencies = [
+        ("billing", "0001_initial"),
+        ("tenants", "0005_drop_unneeded_indexes"),
+    ]
+
+    operations = [
+        migrations.SeparateDatabaseAndState(
+            state_operations=[
+                migrations.AlterField(
+                    model_name="billingusage",
+                    name="tenant",
+                    field=models.ForeignKey(
+                        db_index=False,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to="tenants.tenant",
+                    ),
+                ),
+                migrations.AlterField(
+                    model_name="usagesnapshot",
+                    name="tenant",
+                    field=models.ForeignKey(
+                        db_index=False,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to="tenants.tenant",
+                    ),
+                ),
+            ],
+            database_operations=[
+                drop_field_indexes("billing", {"billingusage": ["tenant"], "usagesnapshot": ["tenant"]})
+            ],
+        ),
+        drop_field_indexes("billing", {"billingevent": ["tenant", "event_id"]}, pattern_ops_only=True),
+    ]
