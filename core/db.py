@@ -2,7 +2,7 @@
 
 import json
 from collections.abc import Iterable, Sequence
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from functools import lru_cache
 
 from django.db import InterfaceError, OperationalError, connection, models
@@ -40,9 +40,9 @@ class AnyOf(Lookup):
 def use_iso_timestamp_loader(sender, connection, **kwargs):
     """
     On each new PostgreSQL connection (a `connection_created` receiver): read `timestamptz` values
-    with `datetime.fromisoformat`. Django's loader parses each with psycopg's pure-Python regex,
-    4.7 µs a value here against 0.5 µs: a chunk of the engine loads thousands (its series' points,
-    the alerts it resolves), and so does a page of rows. Same values, same zone.
+    in UTC with `datetime.fromisoformat`. Django's loader parses each with psycopg's pure-Python
+    regex, 4.85 µs a value here against 0.65 µs: a chunk of the engine loads thousands (its series'
+    points, the alerts it resolves). Same values, same zone; in any other zone, Django's loader.
     """
     if connection.vendor != "postgresql":
         return
@@ -50,23 +50,30 @@ def use_iso_timestamp_loader(sender, connection, **kwargs):
 
     adapters = connection.connection.adapters
     django_loader = adapters.get_loader(adapters.types["timestamptz"].oid, Format.TEXT)
-    adapters.register_loader("timestamptz", _iso_loader(django_loader))
+    if not issubclass(django_loader, _IsoTimestamptz):  # a pooled connection, handed out again
+        adapters.register_loader("timestamptz", _iso_loader(django_loader))
+
+
+class _IsoTimestamptz:
+    def load(self, data):
+        # PostgreSQL writes ISO 8601 (DateStyle ISO, which psycopg requires) in the session's zone,
+        # which Django sets to its own: `2026-11-27 13:00:31.5+00` in UTC. Elsewhere, an hour that
+        # repeats needs Django's conversion (its `fold`), so only UTC takes the short way.
+        if self.timezone is UTC:
+            try:
+                value = datetime.fromisoformat(str(data, "ascii"))
+            except ValueError:  # BC, year 10000 and later, infinity: Django's loader says what is wrong
+                pass
+            else:
+                if value.tzinfo is UTC:
+                    return value
+        return super().load(data)
 
 
 @lru_cache
 def _iso_loader(django_loader: type) -> type:
-    class IsoTimestamptzLoader(django_loader):
-        # Keeps Django's `timezone`, so its cursors see their zone's loader already in place.
-        def load(self, data):
-            try:
-                # PostgreSQL writes ISO 8601 (DateStyle ISO, which psycopg requires) in the session's
-                # zone, Django's own: `2026-11-27 13:00:31.5+00`.
-                value = datetime.fromisoformat(str(data, "ascii"))
-            except ValueError:  # BC, year 10000 and later, infinity: Django's loader says what is wrong
-                return super().load(data)
-            return value if value.tzinfo is self.timezone else value.replace(tzinfo=self.timezone)
-
-    return IsoTimestamptzLoader
+    # Keeps Django's `timezone`, so its cursors see their zone's loader already in place.
+    return type("IsoTimestamptzLoader", (_IsoTimestamptz, django_loader), {"timezone": django_loader.timezone})
 
 
 def _json_default(value):

@@ -2,12 +2,14 @@
 
 import random
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from django.db import DataError, connection
+from django.db.backends.postgresql.psycopg_any import BaseTzLoader
 from psycopg.pq import Format
 
-from core.db import use_iso_timestamp_loader
+from core.db import _iso_loader, use_iso_timestamp_loader
 
 pytestmark = [
     pytest.mark.django_db,
@@ -19,7 +21,7 @@ def _loaders():
     connection.ensure_connection()
     adapters = connection.connection.adapters
     ours = adapters.get_loader(adapters.types["timestamptz"].oid, Format.TEXT)
-    return ours, ours.__mro__[1]  # the one it replaced: Django's loader for the connection's zone
+    return ours, ours.__bases__[-1]  # the one it replaced: Django's loader for the connection's zone
 
 
 def _texts(values: list[datetime]) -> list[str]:
@@ -28,12 +30,26 @@ def _texts(values: list[datetime]) -> list[str]:
         return [row[0] for row in cursor.fetchall()]
 
 
-def test_a_new_connection_reads_times_with_it():
+def test_a_new_connection_reads_times_with_it_once():
     ours, django_loader = _loaders()
 
     assert ours.__name__ == "IsoTimestamptzLoader"
     assert django_loader.__module__ == "django.db.backends.postgresql.psycopg_any"
-    assert ours.timezone is django_loader.timezone  # so Django's cursors keep it
+    use_iso_timestamp_loader(sender=None, connection=connection)  # a pooled connection, handed out again
+    assert _loaders()[0] is ours
+
+
+def test_in_another_zone_the_repeated_hour_reads_as_djangos_loader_reads_it():
+    paris = type("ParisLoader", (BaseTzLoader,), {"timezone": ZoneInfo("Europe/Paris")})  # Django's, in Paris
+    new, old = _iso_loader(paris)(1184, connection.connection), paris(1184, connection.connection)
+    # 02:30 twice on 2026-10-25, at +02 and then at +01: whatever Django makes of each, so does it.
+    for text in (b"2026-10-25 02:30:00+02", b"2026-10-25 02:30:00+01", b"2026-10-25 01:30:00+00"):
+        value, django_value = new.load(text), old.load(text)
+        assert (value.astimezone(UTC), value.fold, value.tzinfo) == (
+            django_value.astimezone(UTC),
+            django_value.fold,
+            django_value.tzinfo,
+        )
 
 
 def test_it_reads_what_djangos_loader_reads_fraction_lengths_old_years_and_leap_days_included():
