@@ -45,6 +45,19 @@ def test_raise_creates_the_alert_its_history_and_notification(tenant):
 
 
 @pytest.mark.django_db
+def test_the_alert_returned_is_the_stored_row_whole_and_saved(tenant, django_assert_num_queries):
+    rule = TriggerRuleFactory(tenant=tenant, name="Nightly", type="schedule", schedule="0 2 * * *")
+
+    returned = alert_raise(rule=rule, payload={"reason": "It is 02:00."}, triggered_at=NOW).alert
+
+    stored = Alert.objects.get()
+    with django_assert_num_queries(0):  # every column is there: none left to load on first read
+        values = {field.attname: getattr(returned, field.attname) for field in Alert._meta.concrete_fields}
+    assert values == {field.attname: getattr(stored, field.attname) for field in Alert._meta.concrete_fields}
+    assert returned._state.adding is False and returned._state.db == "default"
+
+
+@pytest.mark.django_db
 def test_a_payload_without_an_explanation_still_gets_a_notification_body(tenant):
     rule = TriggerRuleFactory(tenant=tenant)
 
