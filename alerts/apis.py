@@ -43,6 +43,7 @@ from core.renderers import RawJSON
 from core.serializers import (
     AwareDateTimeField,
     StrictInputSerializer,
+    UtcDateTimeField,
     choice_field,
     serializer_with_fields,
 )
@@ -192,8 +193,8 @@ class NotificationOutputSerializer(serializers.Serializer):
     severity = serializers.ChoiceField(choices=Severity.choices)
     alertStatus = serializers.ChoiceField(source="alert_status", choices=AlertStatus.choices)
     read = serializers.SerializerMethodField()
-    readAt = serializers.DateTimeField(source="read_at", allow_null=True)
-    createdAt = serializers.DateTimeField(source="created_at")
+    readAt = UtcDateTimeField(source="read_at", allow_null=True)
+    createdAt = UtcDateTimeField(source="created_at")
 
     def get_read(self, notification) -> bool:
         return notification.read_at is not None
@@ -277,13 +278,13 @@ class ChannelOutputSerializer(serializers.Serializer):
     digestHour = serializers.IntegerField(
         source="digest_hour", help_text="Daily digest: the hour, 0–23, on the tenant's clock."
     )
-    nextDigestAt = serializers.DateTimeField(
+    nextDigestAt = UtcDateTimeField(
         source="next_digest_at",
         allow_null=True,
         help_text="When the next daily digest goes; null unless `digest` is daily.",
     )
-    createdAt = serializers.DateTimeField(source="created_at")
-    updatedAt = serializers.DateTimeField(source="updated_at")
+    createdAt = UtcDateTimeField(source="created_at")
+    updatedAt = UtcDateTimeField(source="updated_at")
 
 
 class ChannelSavedOutputSerializer(ChannelOutputSerializer):
@@ -395,7 +396,7 @@ class ChannelDetailApi(_ChannelApi):
 DeliveryAttemptOutputSerializer = serializer_with_fields(
     "DeliveryAttemptOutputSerializer",
     {
-        "at": serializers.DateTimeField(),
+        "at": UtcDateTimeField(),
         "statusCode": serializers.IntegerField(source="status_code", allow_null=True),
         "durationMs": serializers.FloatField(source="duration_ms"),
         "error": serializers.CharField(),
@@ -419,10 +420,10 @@ class DeliveryOutputSerializer(serializers.Serializer):
         source="digest_id", allow_null=True, help_text="The digest delivery that carried this held notice."
     )
     attempts = serializers.IntegerField()
-    nextAttemptAt = serializers.DateTimeField(source="next_attempt_at", allow_null=True)
-    sentAt = serializers.DateTimeField(source="sent_at", allow_null=True)
+    nextAttemptAt = UtcDateTimeField(source="next_attempt_at", allow_null=True)
+    sentAt = UtcDateTimeField(source="sent_at", allow_null=True)
     lastError = serializers.CharField(source="last_error")
-    createdAt = serializers.DateTimeField(source="created_at")
+    createdAt = UtcDateTimeField(source="created_at")
     attemptLog = DeliveryAttemptOutputSerializer(source="attempt_log", many=True)
 
 

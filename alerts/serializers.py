@@ -11,7 +11,7 @@ from rest_framework import serializers
 
 from alerts.models import Alert, AlertEvent, AlertStatus, AlertType, Severity
 from core.outputs import SQLOutput
-from core.serializers import ClosedSerializer, EmptyAsNullChoiceField, serializer_with_fields
+from core.serializers import ClosedSerializer, EmptyAsNullChoiceField, UtcDateTimeField, serializer_with_fields
 
 
 class PendingEvidenceOutputSerializer(ClosedSerializer):
@@ -29,14 +29,14 @@ class ThresholdEvidenceOutputSerializer(PendingEvidenceOutputSerializer):
     metric = serializers.CharField()
     value = serializers.FloatField(help_text="The value compared: the latest in the window, or the aggregate.")
     threshold = serializers.FloatField()
-    observedAt = serializers.DateTimeField(help_text="When the (latest) value was measured.")
+    observedAt = UtcDateTimeField(help_text="When the (latest) value was measured.")
     comparison = serializers.CharField(required=False, help_text="Present unless it is `above`.")
     thresholdHigh = serializers.FloatField(required=False, help_text="outside / inside: the range's upper bound.")
     aggregate = serializers.CharField(required=False, help_text="avg, sum, min, max or count; absent for last.")
     aggregateMinutes = serializers.IntegerField(required=False, min_value=1)
     points = serializers.IntegerField(required=False, min_value=0, help_text="The points the aggregate reduced.")
     baseline = serializers.FloatField(required=False, help_text="changeAbove / changeBelow: the value compared with.")
-    baselineAt = serializers.DateTimeField(required=False)
+    baselineAt = UtcDateTimeField(required=False)
     compareDays = serializers.IntegerField(required=False, min_value=1)
     changePercent = serializers.FloatField(required=False, help_text="(value − baseline) / |baseline| × 100.")
 
@@ -69,7 +69,7 @@ class AnomalyEvidenceOutputSerializer(PendingEvidenceOutputSerializer):
     threshold = serializers.FloatField(help_text="The |z| at which the rule fires.")
     windowDays = serializers.IntegerField(min_value=1)
     points = serializers.IntegerField(min_value=0, help_text="How many points the window held.")
-    observedAt = serializers.DateTimeField()
+    observedAt = UtcDateTimeField()
     constantHistory = serializers.BooleanField(required=False, help_text="Present (true) when std is 0.")
 
 
@@ -95,7 +95,7 @@ class RobustAnomalyEvidenceOutputSerializer(PendingEvidenceOutputSerializer):
     threshold = serializers.FloatField(help_text="The score at which the rule fires.")
     windowDays = serializers.IntegerField(min_value=1)
     points = serializers.IntegerField(min_value=0, help_text="How many points the window held.")
-    observedAt = serializers.DateTimeField()
+    observedAt = UtcDateTimeField()
     constantHistory = serializers.BooleanField(required=False, help_text="Present (true) when the spread is 0.")
     seasonWeekday = serializers.ChoiceField(
         choices=["Sunday", "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday"],
@@ -116,11 +116,11 @@ class RobustAnomalyEvidenceOutputSerializer(PendingEvidenceOutputSerializer):
 
 class ScheduleEvidenceOutputSerializer(ClosedSerializer):
     schedule = serializers.CharField(help_text="The rule's cron expression, read in `timezone` (UTC when absent).")
-    scheduledFor = serializers.DateTimeField(help_text="The occurrence that fired, in UTC.")
+    scheduledFor = UtcDateTimeField(help_text="The occurrence that fired, in UTC.")
     timezone = serializers.CharField(
         required=False, help_text="Present when the cron was read in a zone other than UTC: its IANA name."
     )
-    scheduledForLocal = serializers.DateTimeField(
+    scheduledForLocal = UtcDateTimeField(
         required=False,
         help_text="Present with `timezone`: the occurrence with the zone's offset (2026-03-30T09:00:00+02:00).",
     )
@@ -161,7 +161,7 @@ class BudgetOverflowAlertPayloadOutputSerializer(ClosedSerializer):
 
     reason = serializers.CharField(help_text="What was kept back, in one sentence.")
     budget = serializers.IntegerField(min_value=0, help_text="Alerts the tenant's rules may raise in an hour.")
-    hour = serializers.DateTimeField(help_text="The start of the UTC hour whose budget is spent.")
+    hour = UtcDateTimeField(help_text="The start of the UTC hour whose budget is spent.")
     suppressed = serializers.IntegerField(
         min_value=1, help_text="Firings in that hour that raised no alert (a rule still breaching alerts again later)."
     )
@@ -209,7 +209,7 @@ AlertEventOutputSerializer = serializer_with_fields(
     {
         "from": EmptyAsNullChoiceField(source="from_status", choices=AlertStatus.choices, allow_null=True),
         "to": serializers.ChoiceField(source="to_status", choices=AlertStatus.choices),
-        "at": serializers.DateTimeField(),
+        "at": UtcDateTimeField(),
         "by": serializers.CharField(source="actor"),
         "reason": serializers.CharField(),
     },
@@ -228,10 +228,10 @@ class AlertOutputSerializer(serializers.Serializer):
     severity = serializers.ChoiceField(choices=Severity.choices)
     status = serializers.ChoiceField(choices=AlertStatus.choices)
     payload = AlertPayloadField(help_text="The evidence: why it fired (its keys depend on ruleType).")
-    triggeredAt = serializers.DateTimeField(source="triggered_at")
-    acknowledgedAt = serializers.DateTimeField(source="acknowledged_at", allow_null=True)
-    resolvedAt = serializers.DateTimeField(source="resolved_at", allow_null=True)
-    snoozedUntil = serializers.DateTimeField(source="snoozed_until", allow_null=True)
+    triggeredAt = UtcDateTimeField(source="triggered_at")
+    acknowledgedAt = UtcDateTimeField(source="acknowledged_at", allow_null=True)
+    resolvedAt = UtcDateTimeField(source="resolved_at", allow_null=True)
+    snoozedUntil = UtcDateTimeField(source="snoozed_until", allow_null=True)
     history = AlertEventOutputSerializer(many=True)
 
 

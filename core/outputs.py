@@ -14,7 +14,7 @@ from rest_framework.settings import api_settings
 
 from core.db import iso_datetime_sql
 from core.renderers import RawJSON
-from core.serializers import EmptyAsNullCharField, EmptyAsNullChoiceField
+from core.serializers import EmptyAsNullCharField, EmptyAsNullChoiceField, UtcDateTimeField
 
 ISO_8601 = "iso-8601"
 
@@ -176,7 +176,7 @@ def _spec(serializer_class, model, kept: dict | None = None) -> list[tuple]:
 def _kind(field, model_field, where: str) -> str:
     if _own(field, EmptyAsNullChoiceField) or _own(field, EmptyAsNullCharField):
         kind = "empty_as_null"
-    elif _own(field, drf_fields.DateTimeField):
+    elif _own(field, drf_fields.DateTimeField) or _own(field, UtcDateTimeField):
         if getattr(field, "format", api_settings.DATETIME_FORMAT) != ISO_8601 or hasattr(field, "timezone"):
             raise TypeError(f"{where}: only ISO 8601 in UTC is supported.")
         kind = "datetime"

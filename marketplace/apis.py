@@ -5,7 +5,7 @@ from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 
 from core.pagination import NewestFirstCursorPagination
-from core.serializers import StorableJSONField, StrictInputSerializer
+from core.serializers import StorableJSONField, StrictInputSerializer, UtcDateTimeField
 from marketplace.selectors import (
     widget_get,
     widget_get_active,
@@ -47,10 +47,10 @@ class TenantWidgetOutputSerializer(WidgetOutputSerializer):
     def get_installed(self, widget) -> bool:
         return self._installed(widget)
 
-    @extend_schema_field(serializers.DateTimeField(allow_null=True))
+    @extend_schema_field(UtcDateTimeField(allow_null=True))
     def get_installedAt(self, widget):  # noqa: N802
         value = widget.install_installed_at if self._installed(widget) else None
-        return serializers.DateTimeField().to_representation(value) if value else None
+        return UtcDateTimeField().to_representation(value) if value else None
 
     def get_enabled(self, widget) -> bool:
         return bool(widget.install_enabled)
@@ -66,8 +66,8 @@ class TenantWidgetOutputSerializer(WidgetOutputSerializer):
 
 class AdminWidgetOutputSerializer(WidgetOutputSerializer):
     active = serializers.BooleanField()
-    createdAt = serializers.DateTimeField(source="created_at")
-    updatedAt = serializers.DateTimeField(source="updated_at")
+    createdAt = UtcDateTimeField(source="created_at")
+    updatedAt = UtcDateTimeField(source="updated_at")
 
 
 @extend_schema_field({"type": "object", "additionalProperties": True})

@@ -16,6 +16,7 @@ from core.serializers import (
     EmptyAsNullCharField,
     FiniteFloatField,
     StrictInputSerializer,
+    UtcDateTimeField,
     choice_field,
 )
 from proactive.engine.backtest import DEFAULT_BACKTEST_DAYS, MAX_BACKTEST_DAYS, trigger_rule_backtest
@@ -111,13 +112,13 @@ class TriggerRuleOutputSerializer(serializers.Serializer):
     timezone = EmptyAsNullCharField(
         allow_null=True, help_text="Schedule rules: the IANA zone its cron is read in; null: the tenant's zone."
     )
-    createdAt = serializers.DateTimeField(source="created_at")
-    updatedAt = serializers.DateTimeField(source="updated_at")
-    nextRunAt = serializers.DateTimeField(source="next_run_at", allow_null=True)
-    lastEvaluatedAt = serializers.DateTimeField(source="last_evaluated_at", allow_null=True)
-    lastFiredAt = serializers.DateTimeField(source="last_fired_at", allow_null=True)
+    createdAt = UtcDateTimeField(source="created_at")
+    updatedAt = UtcDateTimeField(source="updated_at")
+    nextRunAt = UtcDateTimeField(source="next_run_at", allow_null=True)
+    lastEvaluatedAt = UtcDateTimeField(source="last_evaluated_at", allow_null=True)
+    lastFiredAt = UtcDateTimeField(source="last_fired_at", allow_null=True)
     lastError = EmptyAsNullCharField(source="last_error", allow_null=True)
-    lastErrorAt = serializers.DateTimeField(source="last_error_at", allow_null=True)
+    lastErrorAt = UtcDateTimeField(source="last_error_at", allow_null=True)
     health = serializers.ChoiceField(
         choices=RuleHealth.choices,
         help_text="What the last evaluation saw: `ok`; `noData` (no datapoints in the window, or fewer than an "
@@ -165,7 +166,7 @@ class TriggerRuleOutputSerializer(serializers.Serializer):
         occurrences = self._next_occurrences(rule)
         if occurrences is None:
             return None
-        return [serializers.DateTimeField().to_representation(moment) for moment in occurrences]
+        return [UtcDateTimeField().to_representation(moment) for moment in occurrences]
 
     @extend_schema_field(_occurrences_schema(pattern=LOCAL_TIME_PATTERN))
     def get_next_occurrences_local(self, rule) -> list[str] | None:
@@ -295,7 +296,7 @@ class TriggerRuleDetailApi(TenantScopedApi):
 
 
 class MetricPointOutputSerializer(serializers.Serializer):
-    timestamp = serializers.DateTimeField()
+    timestamp = UtcDateTimeField()
     value = serializers.FloatField()
 
 
@@ -407,7 +408,7 @@ class MetricPointsApi(TenantScopedApi):
 
 class TriggerEvaluationOutputSerializer(serializers.Serializer):
     ruleId = serializers.IntegerField(source="rule_id")
-    evaluatedAt = serializers.DateTimeField(source="evaluated_at")
+    evaluatedAt = UtcDateTimeField(source="evaluated_at")
     dryRun = serializers.BooleanField(source="dry_run")
     fired = serializers.BooleanField()
     reason = serializers.CharField(allow_null=True, help_text="What the engine decided and why; null on an error.")
@@ -461,7 +462,7 @@ class TriggerRuleEvaluateApi(TenantScopedApi):
 
 
 class BacktestFiringOutputSerializer(serializers.Serializer):
-    at = serializers.DateTimeField(help_text="The minute it fired (an occurrence, for a schedule).")
+    at = UtcDateTimeField(help_text="The minute it fired (an occurrence, for a schedule).")
     minutes = serializers.IntegerField(
         min_value=1, help_text="One-minute evaluations in a row with nothing new to read, all firing, from `at`."
     )
@@ -474,8 +475,8 @@ class BacktestFiringOutputSerializer(serializers.Serializer):
 
 
 class BacktestAlertOutputSerializer(serializers.Serializer):
-    openedAt = serializers.DateTimeField(source="opened_at")
-    resolvedAt = serializers.DateTimeField(
+    openedAt = UtcDateTimeField(source="opened_at")
+    resolvedAt = UtcDateTimeField(
         source="resolved_at", allow_null=True, help_text="When auto-resolve would have closed it; null: still open."
     )
     reason = serializers.CharField()
@@ -483,14 +484,14 @@ class BacktestAlertOutputSerializer(serializers.Serializer):
 
 
 class BacktestBandOutputSerializer(serializers.Serializer):
-    timestamp = serializers.DateTimeField()
+    timestamp = UtcDateTimeField()
     low = serializers.FloatField()
     high = serializers.FloatField()
 
 
 class BacktestOutputSerializer(serializers.Serializer):
-    since = serializers.DateTimeField(help_text="The first minute replayed is the one after this.")
-    until = serializers.DateTimeField()
+    since = UtcDateTimeField(help_text="The first minute replayed is the one after this.")
+    until = UtcDateTimeField()
     evaluations = serializers.IntegerField(help_text="Evaluations replayed one by one.")
     minutes = serializers.IntegerField(
         help_text="One-minute evaluations they stand for (metric rules: minutes with nothing new to read share "

@@ -6,7 +6,7 @@ from rest_framework.views import APIView
 
 from core.openapi import ApiAutoSchema
 from core.pagination import NewestFirstCursorPagination, paginated_response
-from core.serializers import StrictInputSerializer
+from core.serializers import StrictInputSerializer, UtcDateTimeField
 from tenants.models import Tenant
 from tenants.permissions import ADMIN_AUTH, IsAdminCaller
 from tenants.selectors import tenant_for_caller
@@ -96,7 +96,7 @@ class TenantOutputSerializer(serializers.Serializer):
     name = serializers.CharField()
     slug = serializers.CharField()
     timezone = serializers.CharField(help_text="IANA zone; schedule rules read their cron in it unless they name one.")
-    createdAt = serializers.DateTimeField(source="created_at")
+    createdAt = UtcDateTimeField(source="created_at")
 
 
 class CurrentTenantApi(TenantScopedApi):
