@@ -150,6 +150,8 @@ class TriggerRuleOutputSerializer(serializers.Serializer):
 
     @extend_schema_field(serializers.ListField(child=serializers.IntegerField()))
     def get_channels(self, rule) -> list[int]:
+        if (ids := getattr(rule, "channel_ids", None)) is not None:  # read with the rule (proactive.selectors)
+            return list(ids)
         return sorted(channel.pk for channel in rule.channels.all())
 
     @extend_schema_field(serializers.CharField(allow_null=True))

@@ -1,16 +1,27 @@
 from datetime import datetime
 
-from django.db.models import Prefetch, QuerySet
+from django.contrib.postgres.expressions import ArraySubquery
+from django.db import connection
+from django.db.models import OuterRef, Prefetch, QuerySet
 
 from alerts.models import Channel
-from proactive.models import MetricPoint, RuleHealth, TriggerRule
+from proactive.models import MetricPoint, RuleChannel, RuleHealth, TriggerRule
 from tenants.models import Tenant
 
-_CHANNEL_IDS = Prefetch("channels", queryset=Channel.objects.only("id").order_by("id"))
+
+def _with_channel_ids(queryset: QuerySet[TriggerRule]) -> QuerySet[TriggerRule]:
+    """
+    Each rule's channels, as `channel_ids` (ordered): on PostgreSQL an array in the rules' own
+    query — a prefetch is a second query and a model per channel, ~3 ms of a page of 50 rules.
+    """
+    if connection.vendor != "postgresql":
+        return queryset.prefetch_related(Prefetch("channels", queryset=Channel.objects.only("id").order_by("id")))
+    links = RuleChannel.objects.filter(rule_id=OuterRef("pk")).order_by("channel_id").values("channel_id")
+    return queryset.annotate(channel_ids=ArraySubquery(links))
 
 
 def trigger_rule_list(*, tenant: Tenant, filters: dict | None = None) -> QuerySet[TriggerRule]:
-    queryset = TriggerRule.objects.filter(tenant=tenant).with_tenant_timezone().prefetch_related(_CHANNEL_IDS)
+    queryset = _with_channel_ids(TriggerRule.objects.filter(tenant=tenant).with_tenant_timezone())
     filters = filters or {}
     for name in ("type", "severity", "enabled"):
         if filters.get(name) is not None:
@@ -19,12 +30,7 @@ def trigger_rule_list(*, tenant: Tenant, filters: dict | None = None) -> QuerySe
 
 
 def trigger_rule_get(*, tenant: Tenant, rule_id: int) -> TriggerRule | None:
-    return (
-        TriggerRule.objects.filter(tenant=tenant, pk=rule_id)
-        .with_tenant_timezone()
-        .prefetch_related(_CHANNEL_IDS)
-        .first()
-    )
+    return _with_channel_ids(TriggerRule.objects.filter(tenant=tenant, pk=rule_id).with_tenant_timezone()).first()
 
 
 def metric_point_list(
