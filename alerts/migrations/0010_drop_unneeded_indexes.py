@@ -3,10 +3,9 @@ Indexes nothing reads (core.schema): a foreign key's plain index where another i
 its column.
 """
 
-import django.db.models.deletion
-from django.db import migrations, models
+from django.db import migrations
 
-from core.schema import drop_field_indexes
+from core.schema import DropFieldIndexes
 
 
 class Migration(migrations.Migration):
@@ -17,47 +16,7 @@ class Migration(migrations.Migration):
     ]
 
     operations = [
-        migrations.SeparateDatabaseAndState(
-            state_operations=[
-                migrations.AlterField(
-                    model_name="alert",
-                    name="rule",
-                    field=models.ForeignKey(
-                        blank=True,
-                        db_index=False,
-                        null=True,
-                        on_delete=django.db.models.deletion.SET_NULL,
-                        related_name="alerts",
-                        to="proactive.triggerrule",
-                    ),
-                ),
-                migrations.AlterField(
-                    model_name="alertbudget",
-                    name="tenant",
-                    field=models.ForeignKey(
-                        db_index=False,
-                        on_delete=django.db.models.deletion.CASCADE,
-                        related_name="alert_budgets",
-                        to="tenants.tenant",
-                    ),
-                ),
-                migrations.AlterField(
-                    model_name="delivery",
-                    name="alert_event",
-                    field=models.ForeignKey(
-                        blank=True,
-                        db_index=False,
-                        null=True,
-                        on_delete=django.db.models.deletion.CASCADE,
-                        related_name="deliveries",
-                        to="alerts.alertevent",
-                    ),
-                ),
-            ],
-            database_operations=[
-                drop_field_indexes(
-                    "alerts", {"alert": ["rule"], "alertbudget": ["tenant"], "delivery": ["alert_event"]}
-                )
-            ],
-        ),
+        DropFieldIndexes("alert", ["rule"]),
+        DropFieldIndexes("alertbudget", ["tenant"]),
+        DropFieldIndexes("delivery", ["alert_event"]),
     ]

@@ -3,10 +3,9 @@ Indexes nothing reads (core.schema): a foreign key's plain index where another i
 its column, and the `_like` twins of columns no query matches with LIKE.
 """
 
-import django.db.models.deletion
-from django.db import migrations, models
+from django.db import migrations
 
-from core.schema import drop_field_indexes
+from core.schema import DropFieldIndexes
 
 
 class Migration(migrations.Migration):
@@ -16,32 +15,7 @@ class Migration(migrations.Migration):
     ]
 
     operations = [
-        migrations.SeparateDatabaseAndState(
-            state_operations=[
-                migrations.AlterField(
-                    model_name="billingusage",
-                    name="tenant",
-                    field=models.ForeignKey(
-                        db_index=False,
-                        on_delete=django.db.models.deletion.CASCADE,
-                        related_name="+",
-                        to="tenants.tenant",
-                    ),
-                ),
-                migrations.AlterField(
-                    model_name="usagesnapshot",
-                    name="tenant",
-                    field=models.ForeignKey(
-                        db_index=False,
-                        on_delete=django.db.models.deletion.CASCADE,
-                        related_name="+",
-                        to="tenants.tenant",
-                    ),
-                ),
-            ],
-            database_operations=[
-                drop_field_indexes("billing", {"billingusage": ["tenant"], "usagesnapshot": ["tenant"]})
-            ],
-        ),
-        drop_field_indexes("billing", {"billingevent": ["tenant", "event_id"]}, pattern_ops_only=True),
+        DropFieldIndexes("billingusage", ["tenant"]),
+        DropFieldIndexes("usagesnapshot", ["tenant"]),
+        DropFieldIndexes("billingevent", ["tenant", "event_id"], twins_only=True),
     ]

@@ -3,10 +3,9 @@ The rules' and metric points' own indexes on tenant_id (and PostgreSQL's `_like`
 composite indexes that lead with the tenant serve the foreign key. Dropped by name (core.schema).
 """
 
-import django.db.models.deletion
-from django.db import migrations, models
+from django.db import migrations
 
-from core.schema import drop_field_indexes
+from core.schema import DropFieldIndexes
 
 
 class Migration(migrations.Migration):
@@ -16,31 +15,6 @@ class Migration(migrations.Migration):
     ]
 
     operations = [
-        migrations.SeparateDatabaseAndState(
-            state_operations=[
-                migrations.AlterField(
-                    model_name="metricpoint",
-                    name="tenant",
-                    field=models.ForeignKey(
-                        db_index=False,
-                        on_delete=django.db.models.deletion.CASCADE,
-                        related_name="metric_points",
-                        to="tenants.tenant",
-                    ),
-                ),
-                migrations.AlterField(
-                    model_name="triggerrule",
-                    name="tenant",
-                    field=models.ForeignKey(
-                        db_index=False,
-                        on_delete=django.db.models.deletion.CASCADE,
-                        related_name="trigger_rules",
-                        to="tenants.tenant",
-                    ),
-                ),
-            ],
-            database_operations=[
-                drop_field_indexes("proactive", {"triggerrule": ["tenant"], "metricpoint": ["tenant"]})
-            ],
-        )
+        DropFieldIndexes("metricpoint", ["tenant"]),
+        DropFieldIndexes("triggerrule", ["tenant"]),
     ]

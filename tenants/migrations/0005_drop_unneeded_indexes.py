@@ -3,10 +3,9 @@ Indexes nothing reads (core.schema): a foreign key's plain index where another i
 its column, and the `_like` twins of columns no query matches with LIKE.
 """
 
-import django.db.models.deletion
-from django.db import migrations, models
+from django.db import migrations
 
-from core.schema import drop_field_indexes
+from core.schema import DropFieldIndexes
 
 
 class Migration(migrations.Migration):
@@ -15,24 +14,7 @@ class Migration(migrations.Migration):
     ]
 
     operations = [
-        migrations.SeparateDatabaseAndState(
-            state_operations=[
-                migrations.AlterField(
-                    model_name="membership",
-                    name="tenant",
-                    field=models.ForeignKey(
-                        db_index=False,
-                        on_delete=django.db.models.deletion.CASCADE,
-                        related_name="memberships",
-                        to="tenants.tenant",
-                    ),
-                ),
-            ],
-            database_operations=[drop_field_indexes("tenants", {"membership": ["tenant"]})],
-        ),
-        drop_field_indexes(
-            "tenants",
-            {"apikey": ["tenant", "prefix", "key_hash"], "tenant": ["id", "slug", "stripe_customer_id"]},
-            pattern_ops_only=True,
-        ),
+        DropFieldIndexes("membership", ["tenant"]),
+        DropFieldIndexes("apikey", ["tenant", "prefix", "key_hash"], twins_only=True),
+        DropFieldIndexes("tenant", ["id", "slug", "stripe_customer_id"], twins_only=True),
     ]
