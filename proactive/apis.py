@@ -87,6 +87,9 @@ CHANNELS_HELP = (
 )
 
 
+_UTC_TIME = UtcDateTimeField()  # one field for every next occurrence: a field costs more to make than to use
+
+
 class TriggerRuleOutputSerializer(serializers.Serializer):
     id = serializers.IntegerField()
     name = serializers.CharField()
@@ -150,9 +153,9 @@ class TriggerRuleOutputSerializer(serializers.Serializer):
 
     @extend_schema_field(serializers.ListField(child=serializers.IntegerField()))
     def get_channels(self, rule) -> list[int]:
-        if (ids := getattr(rule, "channel_ids", None)) is not None:  # read with the rule (proactive.selectors)
+        if (ids := getattr(rule, "channel_ids", None)) is not None:  # read with the rule (with_channel_ids)
             return list(ids)
-        return sorted(channel.pk for channel in rule.channels.all())
+        return sorted(channel.pk for channel in rule.channels.all() if channel.tenant_id == rule.tenant_id)
 
     @extend_schema_field(serializers.CharField(allow_null=True))
     def get_schedule_description(self, rule) -> str | None:
@@ -168,7 +171,7 @@ class TriggerRuleOutputSerializer(serializers.Serializer):
         occurrences = self._next_occurrences(rule)
         if occurrences is None:
             return None
-        return [UtcDateTimeField().to_representation(moment) for moment in occurrences]
+        return [_UTC_TIME.to_representation(moment) for moment in occurrences]
 
     @extend_schema_field(_occurrences_schema(pattern=LOCAL_TIME_PATTERN))
     def get_next_occurrences_local(self, rule) -> list[str] | None:

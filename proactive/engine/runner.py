@@ -16,9 +16,8 @@ from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime, time, timedelta
 
 from django.conf import settings
-from django.contrib.postgres.expressions import ArraySubquery
 from django.db import connection, transaction
-from django.db.models import BooleanField, Case, F, IntegerField, OuterRef, Subquery, Value, When
+from django.db.models import BooleanField, Case, OuterRef, Subquery, Value, When
 from django.utils import timezone
 
 from alerts.models import Alert, AlertStatus
@@ -47,11 +46,11 @@ from proactive.models import (
     Comparison,
     Direction,
     NoData,
-    RuleChannel,
     RuleHealth,
     RuleType,
     TriggerRule,
 )
+from proactive.selectors import named_channel_ids
 from proactive.services import next_run_after, next_tick_after, rules_wake
 from proactive.validators import nonstandard_cron_problem
 
@@ -328,6 +327,7 @@ def _evaluate_claimed(
         queryset = (
             TriggerRule.objects.filter(pk__any=rule_ids)
             .with_tenant_timezone()
+            .with_channel_ids()
             .annotate(
                 open_alert_id=Subquery(open_alert.values("pk")[:1]),
                 # Whether, not when: a timestamp costs more to load than anything else in the row.
@@ -336,7 +336,6 @@ def _evaluate_claimed(
                     default=Value(False),
                     output_field=BooleanField(),
                 ),
-                channel_ids=_named_channels_column(),
             )
         )
         if not include_disabled:
@@ -572,28 +571,12 @@ def _raise_alerts(results: Sequence[RuleResult], now: datetime, actor: str, isol
     if connection.vendor == "postgresql":
         channels = {result.rule.pk: tuple(result.rule.channel_ids) for result in to_raise}
     else:
-        channels = _named_channels([result.rule.pk for result in to_raise])
+        channels = named_channel_ids([result.rule.pk for result in to_raise])
     created = _raise_isolating_failures(to_raise, now, actor, channels, isolate)
     # Usage bookkeeping in the same transaction as the alerts: exactly once per alert.
     record_alert_impacts(impacts=[(alert.tenant_id, alert.triggered_at) for alert in created])
     events = [_alert_triggered_event(alert) for alert in created]
     transaction.on_commit(lambda: _send_telemetry(events))
-
-
-def _named_channels_column():
-    if connection.vendor != "postgresql":
-        return Value(None, output_field=IntegerField())
-    links = RuleChannel.objects.filter(rule_id=OuterRef("pk"), channel__tenant_id=OuterRef("tenant_id"))
-    return ArraySubquery(links.order_by("channel_id").values("channel_id"))
-
-
-def _named_channels(rule_ids: list[int]) -> dict[int, tuple[int, ...]]:
-    """The channels each firing rule names, where the claim could not read them (one query)."""
-    named: dict[int, list[int]] = {}
-    links = RuleChannel.objects.filter(rule_id__in=rule_ids, channel__tenant_id=F("rule__tenant_id"))
-    for rule_id, channel_id in links.order_by("channel_id").values_list("rule_id", "channel_id"):
-        named.setdefault(rule_id, []).append(channel_id)
-    return {rule_id: tuple(channel_ids) for rule_id, channel_ids in named.items()}
 
 
 def _firing(result: RuleResult, now: datetime, channels: dict[int, tuple[int, ...]]) -> Firing:

@@ -285,3 +285,13 @@ class TestANamedChannelStays:
         evaluate_rules(rule_ids=[rule.pk])
 
         assert Alert.objects.get(rule=rule).channel_ids == [] and not Delivery.objects.exists()
+
+    def test_the_api_never_shows_a_link_to_another_tenants_channel(self, tenant, other_tenant, tenant_client):
+        from proactive.models import RuleChannel
+
+        ops, theirs = channel(tenant, "ops"), channel(other_tenant, "theirs")
+        rule = breaching_rule(tenant, "named", channels=[ops])
+        RuleChannel.objects.create(rule=rule, channel=theirs)  # only a hand in the database could write it
+
+        assert tenant_client.get(f"/triggers/{rule.pk}").json()["channels"] == [ops.pk]
+        assert tenant_client.get("/triggers").json()["results"][0]["channels"] == [ops.pk]
